@@ -1,0 +1,1 @@
+# broker/: diffq-broker, the durable job queue (issue: the cluster queue).

@@ -1,0 +1,18 @@
+/* cli/commands.h: the diffq subcommands. Each lives in its own cli/cmd_<name>.c file. */
+#ifndef DQ_CLI_COMMANDS_H
+#define DQ_CLI_COMMANDS_H
+
+/* A subcommand's entry point: argv[0] is the subcommand's name. Returns the process exit code:
+ * 0 success, 1 the work failed, 2 bad usage or input. */
+typedef int (*dq_command_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;    /* as typed after "diffq" */
+    dq_command_fn run;
+    const char *summary; /* one line for "diffq --help" */
+} dq_command_t;
+
+/* Exit codes shared by every subcommand. */
+enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
+
+#endif

@@ -1,0 +1,5 @@
+# cli/: the diffq command-line program.
+bin_PROGRAMS += diffq
+diffq_SOURCES = cli/diffq.c cli/commands.h
+diffq_CFLAGS = $(AM_CFLAGS)
+diffq_LDADD = $(DQ_COMMON_LIBS)

@@ -1,0 +1,10 @@
+# common/: the library every diffq program links: logging, options, wire protocol, job format, PNG.
+noinst_LIBRARIES += libdqcommon.a
+libdqcommon_a_SOURCES = \
+	common/log.c common/log.h \
+	common/config.c common/config.h
+libdqcommon_a_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(MSGPACK_CFLAGS) \
+	$(JANSSON_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
+# What a program that links libdqcommon.a adds to its LDADD.
+DQ_COMMON_LIBS = libdqcommon.a $(CZMQ_LIBS) $(ZMQ_LIBS) $(MSGPACK_LIBS) $(JANSSON_LIBS) \
+	$(PNG_LIBS) $(CRYPTO_LIBS)

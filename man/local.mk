@@ -1,0 +1,2 @@
+# man/: one page per program and one for the job format.
+dist_man_MANS += man/diffq.1
