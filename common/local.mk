@@ -8,3 +8,7 @@ libdqcommon_a_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(MSGPACK_CFLAG
 # What a program that links libdqcommon.a adds to its LDADD.
 DQ_COMMON_LIBS = libdqcommon.a $(CZMQ_LIBS) $(ZMQ_LIBS) $(MSGPACK_LIBS) $(JANSSON_LIBS) \
 	$(PNG_LIBS) $(CRYPTO_LIBS)
+
+# Flags for unit tests (cmocka) of any part of the tree.
+DQ_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+DQ_UNIT_LIBS = $(DQ_COMMON_LIBS) $(CMOCKA_LIBS)
