@@ -1,1 +1,14 @@
 # kernels/: the text-to-image engine (tensor runtime, CPU and CUDA backends, SD 1.x networks).
+noinst_LIBRARIES += libdqengine.a
+libdqengine_a_SOURCES = \
+	kernels/dtype.c kernels/dtype.h
+libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PROC_CFLAGS) \
+	$(JANSSON_CFLAGS)
+# What a program that links the engine adds to its LDADD (before DQ_COMMON_LIBS).
+DQ_ENGINE_LIBS = libdqengine.a $(OPENBLAS_LIBS) $(UTF8PROC_LIBS) $(OPENMP_CFLAGS) -lm
+
+check_PROGRAMS += tests/unit/test_dtype
+tests_unit_test_dtype_SOURCES = tests/unit/test_dtype.c
+tests_unit_test_dtype_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_dtype_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_dtype
