@@ -6,6 +6,9 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#ifdef DQ_HAVE_CUDA
+#include "kernels/cuda/device.h"
+#endif
 
 /* Subcommands, in the order "diffq --help" lists them. */
 static const dq_command_t s_commands[] = {
@@ -21,13 +24,23 @@ static void s_print_help(void) {
     printf("\nRun 'diffq COMMAND --help' for a command's options. See diffq(1).\n");
 }
 
+/* Prints the version, whether the CUDA backend is built, and the GPUs it sees. */
 static void s_print_version(void) {
 #ifdef DQ_HAVE_CUDA
-    const char *cuda = "yes";
+    char err[256] = "";
+    int count = dq_cuda_device_count(err, sizeof err);
+    printf("diffq %s (CUDA backend: built, %d device%s visible)\n", PACKAGE_VERSION, count,
+           count == 1 ? "" : "s");
+    if (err[0]) printf("  %s\n", err);
+    for (int i = 0; i < count; i++) {
+        dq_cuda_device_info_t info;
+        if (dq_cuda_device_info(i, &info, err, sizeof err) == 0)
+            printf("  gpu %d: %s, sm_%d%d, %zu MiB\n", i, info.name, info.sm_major, info.sm_minor,
+                   info.total_memory >> 20);
+    }
 #else
-    const char *cuda = "no";
+    printf("diffq %s (CUDA backend: not built)\n", PACKAGE_VERSION);
 #endif
-    printf("diffq %s (CUDA backend: %s)\n", PACKAGE_VERSION, cuda);
 }
 
 int main(int argc, char **argv) {

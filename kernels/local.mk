@@ -12,3 +12,16 @@ tests_unit_test_dtype_SOURCES = tests/unit/test_dtype.c
 tests_unit_test_dtype_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_dtype_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_dtype
+
+# The CUDA backend, compiled by nvcc when configure found the toolkit (--with-cuda).
+if HAVE_CUDA
+noinst_LIBRARIES += libdqcuda.a
+libdqcuda_a_SOURCES = kernels/cuda/device.cu kernels/cuda/device.h
+DQ_ENGINE_LIBS += libdqcuda.a $(CUDA_LIBS)
+endif
+SUFFIXES += .cu
+DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir) \
+	$(CUDA_CPPFLAGS) -Xcompiler -Wall,-Wextra,-fPIC $(NVCCFLAGS)
+.cu.o:
+	$(AM_V_GEN)$(NVCC) $(DQ_NVCC_FLAGS) -c -o $@ $<
+EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h
