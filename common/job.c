@@ -250,9 +250,8 @@ int dq_errlist_print(const dq_errlist_t *self, FILE *out) {
 
 /* ---- Line scanning --------------------------------------------------------------------------- */
 
-/* Returns the offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no
- * overlongs, no surrogates, nothing past U+10FFFF) or a raw NUL, or len when all is well. */
-static size_t s_utf8_check(const unsigned char *s, size_t len) {
+size_t dq_utf8_check(const void *bytes, size_t len) {
+    const unsigned char *s = bytes;
     size_t i = 0;
     while (i < len) {
         unsigned char c = s[i];
@@ -753,7 +752,7 @@ int dq_jobparser_line(dq_jobparser_t *self, const char *line, size_t len, size_t
     size_t blank = 0;
     while (blank < len && (line[blank] == ' ' || line[blank] == '\t')) blank++;
     if (blank == len) return 0;
-    size_t bad = s_utf8_check((const unsigned char *) line, len);
+    size_t bad = dq_utf8_check(line, len);
     if (bad < len) {
         if (line[bad] == '\0') s_error(&ctx, "NUL byte at column %zu", bad + 1);
         else s_error(&ctx, "invalid UTF-8 at column %zu (byte 0x%02x)", bad + 1,

@@ -97,6 +97,10 @@ char *dq_request_to_json(const dq_request_t *req);
  * including the NUL; returns buf. */
 char *dq_job_format_double(double value, char *buf, size_t len);
 
+/* Returns the offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no
+ * overlongs, no surrogates, nothing past U+10FFFF) or is a NUL, or len when all len bytes are. */
+size_t dq_utf8_check(const void *bytes, size_t len);
+
 /* ---- Error lists ----------------------------------------------------------------------------- */
 
 /* Collected error messages, one line each ("prompts.jsonl:12: field ..."). Counts every error but

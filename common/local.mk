@@ -3,7 +3,8 @@ noinst_LIBRARIES += libdqcommon.a
 libdqcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/config.c common/config.h \
-	common/job.c common/job.h
+	common/job.c common/job.h \
+	common/png_out.c common/png_out.h
 libdqcommon_a_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(MSGPACK_CFLAGS) \
 	$(JANSSON_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
 # What a program that links libdqcommon.a adds to its LDADD.
@@ -19,3 +20,9 @@ tests_unit_test_job_SOURCES = tests/unit/test_job.c
 tests_unit_test_job_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_job_LDADD = $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_job
+
+check_PROGRAMS += tests/unit/test_png
+tests_unit_test_png_SOURCES = tests/unit/test_png.c
+tests_unit_test_png_CFLAGS = $(DQ_UNIT_CFLAGS) $(PNG_CFLAGS)
+tests_unit_test_png_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_png
