@@ -555,6 +555,19 @@ static void test_stream_and_path(void **state) {
     assert_string_equal(dq_errlist_get(s_errors, 0), want);
 }
 
+/* The example shipped in examples/ must stay valid. */
+static void test_shipped_example(void **state) {
+    (void) state;
+    const char *top = getenv("top_srcdir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/examples/prompts.jsonl", top ? top : "..");
+    dq_jobfile_t *file = dq_jobfile_read(path, &s_limits, s_errors);
+    if (!file) dq_errlist_print(s_errors, stderr);
+    assert_non_null(file);
+    assert_true(dq_jobfile_count(file) >= 1);
+    dq_jobfile_destroy(&file);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults_applied, s_setup, s_teardown),
@@ -585,6 +598,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_request_copy, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_streaming_parser, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_path, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_example, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
