@@ -327,10 +327,11 @@ static size_t s_scan(const char *line, char *copy, size_t len, s_span_t *spans, 
             if (i < len) i++;
         } else {
             while (i < len && !strchr(" \t\r\n,:{}[]\"", line[i])) i++;
-            /* An integer literal jansson cannot hold: -?[1-9][0-9]* beyond int64. */
-            const char *t = line + start;
-            size_t n = i - start, digits = n - (t[0] == '-');
-            bool integer = digits > 0 && strspn(t + (t[0] == '-'), "0123456789") == digits;
+            /* An integer literal jansson cannot hold: -?[1-9][0-9]* beyond int64 (a leading
+             * zero makes it invalid JSON, which jansson must see). */
+            const char *t = line + start, *d = t + (t[0] == '-');
+            size_t n = i - start, digits = n - (size_t) (d - t);
+            bool integer = digits > 1 && d[0] != '0' && strspn(d, "0123456789") >= digits;
             if (integer && digits >= 19) {
                 errno = 0;
                 (void) strtoll(t, NULL, 10);

@@ -170,6 +170,9 @@ static void test_out_of_range(void **state) {
     s_expect_error("{\"prompt\": \"x\", \"seed\": -99999999999999999999}",
                    "t.jsonl:1: field \"seed\": expected an integer between 0 and "
                    "18446744073709551615, got -99999999999999999999");
+    /* Not JSON: a leading zero stays an error, however large the number. */
+    s_expect_error("{\"prompt\": \"x\", \"seed\": 018446744073709551615}",
+                   "t.jsonl:1: invalid JSON at column 25: invalid token near '0'");
     s_expect_error("{\"prompt\": \"x\", \"num_inference_steps\": 0}",
                    "t.jsonl:1: field \"num_inference_steps\": expected an integer between 1 and "
                    "1000, got 0");
@@ -555,6 +558,51 @@ static void test_stream_and_path(void **state) {
     assert_string_equal(dq_errlist_get(s_errors, 0), want);
 }
 
+/* Mutated lines (bytes flipped, cut, spliced) never crash the parser or trip the sanitizers, and
+ * each gives a request or at least one error. Deterministic, so a failure reproduces. */
+static void test_mutations(void **state) {
+    (void) state;
+    static const char *const seeds[] = {
+        "{\"id\":\"a-1\",\"prompt\":\"caf\\u00e9 \xe7\x8c\xab\",\"seed\":18446744073709551615,"
+        "\"guidance_scale\":7.5,\"width\":[512,{\"x\":99999999999999999999}],\"scheduler\":\"ddim\"}",
+        "{\"prompt\":\"a cat\",\"seed\":12345678901234567890,\"num_inference_steps\":20,"
+        "\"width\":640,\"num_images_per_prompt\":2,\"guidance_scale\":7}",
+    };
+    static const char alphabet[] = "{}[]:,\"\\-0123456789eE. \tnutrfalse\xff\xc3";
+    uint32_t x = 2463534242u;
+    dq_jobparser_t *p = dq_jobparser_new("fuzz", &s_limits, s_errors);
+    assert_non_null(p);
+    char line[256];
+    int good = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = strlen(seeds[iter % 2]);
+        memcpy(line, seeds[iter % 2], len);
+        int edits = 1 + iter % 4;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            size_t pos = x % len;
+            if ((x >> 8) % 5 == 0) len = pos; /* cut */
+            else line[pos] = alphabet[(x >> 12) % (sizeof alphabet - 1)];
+            if (len == 0) break;
+        }
+        size_t before = dq_errlist_count(s_errors);
+        dq_request_t req;
+        int rc = dq_jobparser_line(p, line, len, len, &req);
+        assert_true(rc >= -1 && rc <= 1);
+        if (rc == -1) assert_true(dq_errlist_count(s_errors) > before);
+        else assert_int_equal(dq_errlist_count(s_errors), before);
+        if (rc == 1) {
+            good++;
+            char *json = dq_request_to_json(&req);
+            assert_non_null(json);
+            free(json);
+        }
+        dq_request_clear(&req);
+    }
+    assert_true(good > 0); /* the mutations do not all miss the valid paths */
+    dq_jobparser_destroy(&p);
+}
+
 /* The example shipped in examples/ must stay valid. */
 static void test_shipped_example(void **state) {
     (void) state;
@@ -598,6 +646,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_request_copy, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_streaming_parser, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_path, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_mutations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_shipped_example, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
