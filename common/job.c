@@ -328,13 +328,18 @@ static size_t s_scan(const char *line, char *copy, size_t len, s_span_t *spans, 
         } else {
             while (i < len && !strchr(" \t\r\n,:{}[]\"", line[i])) i++;
             /* An integer literal jansson cannot hold: -?[1-9][0-9]* beyond int64 (a leading
-             * zero makes it invalid JSON, which jansson must see). */
-            const char *t = line + start, *d = t + (t[0] == '-');
-            size_t n = i - start, digits = n - (size_t) (d - t);
-            bool integer = digits > 1 && d[0] != '0' && strspn(d, "0123456789") >= digits;
-            if (integer && digits >= 19) {
+             * zero makes it invalid JSON, which jansson must see). The line need not be
+             * NUL-terminated, so the token is measured and copied before strtoll sees it. */
+            size_t n = i - start, neg = line[start] == '-', digits = 0;
+            while (neg + digits < n && line[start + neg + digits] >= '0' &&
+                   line[start + neg + digits] <= '9')
+                digits++;
+            if (neg + digits == n && digits >= 19 && digits < 64 && line[start + neg] != '0') {
+                char num[72];
+                memcpy(num, line + start, n);
+                num[n] = '\0';
                 errno = 0;
-                (void) strtoll(t, NULL, 10);
+                (void) strtoll(num, NULL, 10);
                 if (errno == ERANGE) {
                     copy[start] = '0';
                     memset(copy + start + 1, ' ', n - 1);
@@ -444,8 +449,10 @@ static void s_error(s_ctx_t *ctx, const char *fmt, ...) {
  * else its JSON type. */
 static const char *s_got(const json_t *v, const s_span_t *span, char *buf, size_t len) {
     if (span && span->text && !json_is_object(v) && !json_is_array(v)) {
-        if (span->len <= 40) snprintf(buf, len, "%.*s", (int) span->len, span->text);
-        else snprintf(buf, len, "%.36s...", span->text);
+        int n = span->len <= 40 ? (int) span->len : 36;
+        /* Shorten on a character boundary so the message stays valid UTF-8. */
+        while (n > 0 && n < (int) span->len && (span->text[n] & 0xC0) == 0x80) n--;
+        snprintf(buf, len, "%.*s%s", n, span->text, n < (int) span->len ? "..." : "");
         return buf;
     }
     switch (json_typeof(v)) {
@@ -468,10 +475,11 @@ static int s_get_uint(s_ctx_t *ctx, const char *key, const json_t *v, const s_sp
         uint64_t value = 0;
         bool ok;
         if (span && span->big) {
+            char num[72]; /* s_scan marks only literals of under 64 digits */
+            snprintf(num, sizeof num, "%.*s", (int) span->len, span->text);
             errno = 0;
-            char *end;
-            value = strtoull(span->text, &end, 10);
-            ok = span->text[0] != '-' && errno == 0;
+            value = strtoull(num, NULL, 10);
+            ok = num[0] != '-' && errno == 0;
         } else {
             json_int_t i = json_integer_value(v);
             ok = i >= 0;

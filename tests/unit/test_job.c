@@ -322,6 +322,31 @@ static void test_invalid_utf8(void **state) {
     assert_string_equal(dq_errlist_get(s_errors, 0), "t.jsonl:1: NUL byte at column 14");
 }
 
+/* The buffer parser reads only the bytes it is given: no NUL after them is needed. */
+static void test_buffer_not_terminated(void **state) {
+    (void) state;
+    static const char text[] = "{\"prompt\": \"x\", \"seed\": 18446744073709551615";
+    char *exact = malloc(sizeof text - 1);
+    assert_non_null(exact);
+    memcpy(exact, text, sizeof text - 1); /* ASan traps any read past the end */
+    dq_jobfile_t *file =
+        dq_jobfile_parse_buffer("t.jsonl", exact, sizeof text - 1, &s_limits, s_errors);
+    free(exact);
+    assert_null(file);
+    assert_int_equal(dq_errlist_count(s_errors), 1);
+    assert_non_null(strstr(dq_errlist_get(s_errors, 0), "t.jsonl:1: invalid JSON at column"));
+}
+
+/* A long value is shortened in messages without splitting a character. */
+static void test_got_shortened(void **state) {
+    (void) state;
+    /* The 36th byte of the value is inside an "\xc3\xa9": the cut moves before it. */
+    s_expect_error("{\"prompt\": \"x\", \"scheduler\": "
+                   "\"0123456789012345678901234567890123\xc3\xa9\xc3\xa9\xc3\xa9\"}",
+                   "t.jsonl:1: field \"scheduler\": expected one of pndm, ddim, euler, euler_a, "
+                   "lms, dpmpp_2m, dpmpp_2m_karras, got \"0123456789012345678901234567890123...");
+}
+
 static void test_non_object(void **state) {
     (void) state;
     s_expect_error("[{\"prompt\": \"x\"}]", "t.jsonl:1: expected a JSON object, got an array");
@@ -634,6 +659,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_id, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_trailing_garbage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_not_terminated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_got_shortened, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_non_object, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_empty_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_overlong_line, s_setup, s_teardown),
