@@ -14,9 +14,9 @@
 /* ---- Schedulers ------------------------------------------------------------------------------ */
 
 static const struct {
-    const char *name;     /* job-file spelling */
-    const char *klass;    /* diffusers class */
-    const char *a1111;    /* AUTOMATIC1111 webui sampler name */
+    const char *name;  /* job-file spelling */
+    const char *klass; /* diffusers class */
+    const char *a1111; /* AUTOMATIC1111 webui sampler name */
 } s_schedulers[DQ_SCHED_COUNT] = {
     [DQ_SCHED_MODEL] = {"model", NULL, NULL},
     [DQ_SCHED_PNDM] = {"pndm", "PNDMScheduler", "PNDM"},
@@ -30,15 +30,15 @@ static const struct {
 };
 
 const char *dq_scheduler_name(dq_scheduler_t sched) {
-    return (unsigned) sched < DQ_SCHED_COUNT ? s_schedulers[sched].name : NULL;
+    return (unsigned)sched < DQ_SCHED_COUNT ? s_schedulers[sched].name : NULL;
 }
 
 const char *dq_scheduler_diffusers_class(dq_scheduler_t sched) {
-    return (unsigned) sched < DQ_SCHED_COUNT ? s_schedulers[sched].klass : NULL;
+    return (unsigned)sched < DQ_SCHED_COUNT ? s_schedulers[sched].klass : NULL;
 }
 
 const char *dq_scheduler_a1111_name(dq_scheduler_t sched) {
-    return (unsigned) sched < DQ_SCHED_COUNT ? s_schedulers[sched].a1111 : NULL;
+    return (unsigned)sched < DQ_SCHED_COUNT ? s_schedulers[sched].a1111 : NULL;
 }
 
 int dq_scheduler_parse(const char *name) {
@@ -129,7 +129,8 @@ static void s_buf_append(s_buf_t *b, const char *text, size_t n) {
     if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *data = realloc(b->data, cap);
         if (!data) {
             b->failed = true;
@@ -150,8 +151,10 @@ static void s_buf_printf(s_buf_t *b, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t) n >= sizeof tmp) b->failed = true; /* only used for short numbers */
-    else s_buf_append(b, tmp, (size_t) n);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        b->failed = true; /* only used for short numbers */
+    else
+        s_buf_append(b, tmp, (size_t)n);
 }
 
 /* Appends "key":"value" with the value escaped by jansson (UTF-8 kept as is). */
@@ -159,8 +162,10 @@ static void s_buf_string_field(s_buf_t *b, const char *key, const char *value, b
     s_buf_printf(b, "%s\"%s\":", first ? "" : ",", key);
     json_t *str = json_string(value);
     char *text = str ? json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    if (text) s_buf_append(b, text, strlen(text));
-    else b->failed = true;
+    if (text)
+        s_buf_append(b, text, strlen(text));
+    else
+        b->failed = true;
     free(text);
     json_decref(str);
 }
@@ -213,7 +218,8 @@ dq_errlist_t *dq_errlist_new(size_t cap) {
 void dq_errlist_destroy(dq_errlist_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_errlist_t *self = *self_p;
-    for (size_t i = 0; i < self->kept; i++) free(self->msgs[i]);
+    for (size_t i = 0; i < self->kept; i++)
+        free(self->msgs[i]);
     free(self->msgs);
     free(self);
     *self_p = NULL;
@@ -229,8 +235,12 @@ void dq_errlist_add(dq_errlist_t *self, const char *fmt, ...) {
     va_end(ap);
 }
 
-size_t dq_errlist_count(const dq_errlist_t *self) { return self->count; }
-size_t dq_errlist_kept(const dq_errlist_t *self) { return self->kept; }
+size_t dq_errlist_count(const dq_errlist_t *self) {
+    return self->count;
+}
+size_t dq_errlist_kept(const dq_errlist_t *self) {
+    return self->kept;
+}
 
 const char *dq_errlist_get(const dq_errlist_t *self, size_t i) {
     return i < self->kept ? self->msgs[i] : NULL;
@@ -262,10 +272,14 @@ size_t dq_utf8_check(const void *bytes, size_t len) {
         }
         size_t n;
         uint32_t cp, min;
-        if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07, min = 0x10000;
-        else return i;
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, cp = c & 0x1F, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, cp = c & 0x0F, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return i;
         if (len - i <= n) return i;
         for (size_t k = 1; k <= n; k++) {
             if ((s[i + k] & 0xC0) != 0x80) return i;
@@ -281,7 +295,7 @@ size_t dq_utf8_check(const void *bytes, size_t len) {
 typedef struct {
     const char *text; /* borrowed, into the caller's line */
     size_t len;
-    bool big;         /* an integer literal outside int64: jansson got "0" instead */
+    bool big; /* an integer literal outside int64: jansson got "0" instead */
 } s_span_t;
 
 #define S_MAX_SPANS 64 /* more members than this cannot all be valid (there are 10 fields) */
@@ -326,7 +340,8 @@ static size_t s_scan(const char *line, char *copy, size_t len, s_span_t *spans, 
                 if (line[i] == '\\' && i + 1 < len) i++;
             if (i < len) i++;
         } else {
-            while (i < len && !strchr(" \t\r\n,:{}[]\"", line[i])) i++;
+            while (i < len && !strchr(" \t\r\n,:{}[]\"", line[i]))
+                i++;
             /* An integer literal jansson cannot hold: -?[1-9][0-9]* beyond int64 (a leading
              * zero makes it invalid JSON, which jansson must see). The line need not be
              * NUL-terminated, so the token is measured and copied before strtoll sees it. */
@@ -339,7 +354,7 @@ static size_t s_scan(const char *line, char *copy, size_t len, s_span_t *spans, 
                 memcpy(num, line + start, n);
                 num[n] = '\0';
                 errno = 0;
-                (void) strtoll(num, NULL, 10);
+                (void)strtoll(num, NULL, 10);
                 if (errno == ERANGE) {
                     copy[start] = '0';
                     memset(copy + start + 1, ' ', n - 1);
@@ -362,8 +377,17 @@ static size_t s_scan(const char *line, char *copy, size_t len, s_span_t *spans, 
 /* ---- Fields ---------------------------------------------------------------------------------- */
 
 typedef enum {
-    F_ID, F_PROMPT, F_NEGATIVE, F_SEED, F_STEPS, F_GUIDANCE, F_WIDTH, F_HEIGHT, F_IMAGES,
-    F_SCHEDULER, F_COUNT
+    F_ID,
+    F_PROMPT,
+    F_NEGATIVE,
+    F_SEED,
+    F_STEPS,
+    F_GUIDANCE,
+    F_WIDTH,
+    F_HEIGHT,
+    F_IMAGES,
+    F_SCHEDULER,
+    F_COUNT
 } s_field_t;
 
 static const char *const s_field_names[F_COUNT] = {
@@ -383,11 +407,16 @@ static const char *const s_field_names[F_COUNT] = {
 static const struct {
     const char *alias, *field;
 } s_aliases[] = {
-    {"steps", "num_inference_steps"}, {"cfg_scale", "guidance_scale"},
-    {"cfg", "guidance_scale"},        {"sampler", "scheduler"},
-    {"sampler_name", "scheduler"},    {"negative", "negative_prompt"},
-    {"batch_size", "num_images_per_prompt"}, {"n_iter", "num_images_per_prompt"},
-    {"num_images", "num_images_per_prompt"}, {"name", "id"},
+    {"steps", "num_inference_steps"},
+    {"cfg_scale", "guidance_scale"},
+    {"cfg", "guidance_scale"},
+    {"sampler", "scheduler"},
+    {"sampler_name", "scheduler"},
+    {"negative", "negative_prompt"},
+    {"batch_size", "num_images_per_prompt"},
+    {"n_iter", "num_images_per_prompt"},
+    {"num_images", "num_images_per_prompt"},
+    {"name", "id"},
 };
 
 /* Levenshtein distance between a and b, capped: returns cap+1 for anything larger. */
@@ -396,7 +425,8 @@ static size_t s_distance(const char *a, const char *b, size_t cap) {
     if (la > 64 || lb > 64) return cap + 1;
     if ((la > lb ? la - lb : lb - la) > cap) return cap + 1;
     size_t row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -449,21 +479,29 @@ static void s_error(s_ctx_t *ctx, const char *fmt, ...) {
  * else its JSON type. */
 static const char *s_got(const json_t *v, const s_span_t *span, char *buf, size_t len) {
     if (span && span->text && !json_is_object(v) && !json_is_array(v)) {
-        int n = span->len <= 40 ? (int) span->len : 36;
+        int n = span->len <= 40 ? (int)span->len : 36;
         /* Shorten on a character boundary so the message stays valid UTF-8. */
-        while (n > 0 && n < (int) span->len && (span->text[n] & 0xC0) == 0x80) n--;
-        snprintf(buf, len, "%.*s%s", n, span->text, n < (int) span->len ? "..." : "");
+        while (n > 0 && n < (int)span->len && (span->text[n] & 0xC0) == 0x80)
+            n--;
+        snprintf(buf, len, "%.*s%s", n, span->text, n < (int)span->len ? "..." : "");
         return buf;
     }
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
     case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    default: return "null";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    default:
+        return "null";
     }
 }
 
@@ -476,14 +514,14 @@ static int s_get_uint(s_ctx_t *ctx, const char *key, const json_t *v, const s_sp
         bool ok;
         if (span && span->big) {
             char num[72]; /* s_scan marks only literals of under 64 digits */
-            snprintf(num, sizeof num, "%.*s", (int) span->len, span->text);
+            snprintf(num, sizeof num, "%.*s", (int)span->len, span->text);
             errno = 0;
             value = strtoull(num, NULL, 10);
             ok = num[0] != '-' && errno == 0;
         } else {
             json_int_t i = json_integer_value(v);
             ok = i >= 0;
-            value = (uint64_t) i;
+            value = (uint64_t)i;
         }
         if (ok && value >= lo && value <= hi) {
             *out = value;
@@ -498,8 +536,8 @@ static int s_get_uint(s_ctx_t *ctx, const char *key, const json_t *v, const s_sp
 static int s_get_int(s_ctx_t *ctx, const char *key, const json_t *v, const s_span_t *span, int lo,
                      int hi, int *out) {
     uint64_t value;
-    if (s_get_uint(ctx, key, v, span, (uint64_t) lo, (uint64_t) hi, &value) < 0) return -1;
-    *out = (int) value;
+    if (s_get_uint(ctx, key, v, span, (uint64_t)lo, (uint64_t)hi, &value) < 0) return -1;
+    *out = (int)value;
     return 0;
 }
 
@@ -510,7 +548,7 @@ static int s_get_size(s_ctx_t *ctx, const char *key, const json_t *v, const s_sp
     if (json_is_integer(v) && !(span && span->big)) {
         json_int_t i = json_integer_value(v);
         if (i >= lim->min_size && i <= lim->max_size && i % 8 == 0) {
-            *out = (int) i;
+            *out = (int)i;
             return 0;
         }
     }
@@ -561,15 +599,19 @@ static void s_field(s_ctx_t *ctx, s_field_t f, const char *key, const json_t *v,
                     "starting with '.', got %s",
                     DQ_JOB_ID_MAX, s_got(v, span, got, sizeof got));
         return;
-    case F_PROMPT: (void) s_get_string(ctx, key, v, span, &req->prompt); return;
-    case F_NEGATIVE: (void) s_get_string(ctx, key, v, span, &req->negative_prompt); return;
+    case F_PROMPT:
+        (void)s_get_string(ctx, key, v, span, &req->prompt);
+        return;
+    case F_NEGATIVE:
+        (void)s_get_string(ctx, key, v, span, &req->negative_prompt);
+        return;
     case F_SEED: {
         uint64_t seed;
         if (s_get_uint(ctx, key, v, span, 0, UINT64_MAX, &seed) == 0) req->seed = seed;
         return;
     }
     case F_STEPS:
-        (void) s_get_int(ctx, key, v, span, 1, lim->max_steps, &req->num_inference_steps);
+        (void)s_get_int(ctx, key, v, span, 1, lim->max_steps, &req->num_inference_steps);
         return;
     case F_GUIDANCE: {
         char hi[40];
@@ -585,11 +627,15 @@ static void s_field(s_ctx_t *ctx, s_field_t f, const char *key, const json_t *v,
                 s_got(v, span, got, sizeof got));
         return;
     }
-    case F_WIDTH: (void) s_get_size(ctx, key, v, span, &req->width); return;
-    case F_HEIGHT: (void) s_get_size(ctx, key, v, span, &req->height); return;
+    case F_WIDTH:
+        (void)s_get_size(ctx, key, v, span, &req->width);
+        return;
+    case F_HEIGHT:
+        (void)s_get_size(ctx, key, v, span, &req->height);
+        return;
     case F_IMAGES:
-        (void) s_get_int(ctx, key, v, span, 1, lim->max_images_per_prompt,
-                         &req->num_images_per_prompt);
+        (void)s_get_int(ctx, key, v, span, 1, lim->max_images_per_prompt,
+                        &req->num_images_per_prompt);
         return;
     case F_SCHEDULER: {
         int s = json_is_string(v) ? dq_scheduler_parse(json_string_value(v)) : -1;
@@ -598,10 +644,12 @@ static void s_field(s_ctx_t *ctx, s_field_t f, const char *key, const json_t *v,
                     "field \"scheduler\": expected one of pndm, ddim, euler, euler_a, lms, "
                     "dpmpp_2m, dpmpp_2m_karras, got %s",
                     s_got(v, span, got, sizeof got));
-        else req->scheduler = (dq_scheduler_t) s;
+        else
+            req->scheduler = (dq_scheduler_t)s;
         return;
     }
-    case F_COUNT: break;
+    case F_COUNT:
+        break;
     }
 }
 
@@ -627,8 +675,10 @@ static void s_parse_object(s_ctx_t *ctx, const char *line, size_t len, dq_reques
             /* jansson says: duplicate object key near '"seed"' */
             const char *near = strstr(jerr.text, "near '");
             size_t n = near ? strlen(near + 6) : 0;
-            if (n >= 1) s_error(ctx, "field %.*s: appears more than once", (int) n - 1, near + 6);
-            else s_error(ctx, "a field appears more than once");
+            if (n >= 1)
+                s_error(ctx, "field %.*s: appears more than once", (int)n - 1, near + 6);
+            else
+                s_error(ctx, "a field appears more than once");
         } else {
             s_error(ctx, "invalid JSON at column %d: %s", jerr.column, jerr.text);
         }
@@ -637,7 +687,8 @@ static void s_parse_object(s_ctx_t *ctx, const char *line, size_t len, dq_reques
     if (!json_is_object(root)) {
         char got[48];
         s_span_t whole = {line, len, false};
-        while (whole.len && strchr(" \t", whole.text[0])) whole.text++, whole.len--;
+        while (whole.len && strchr(" \t", whole.text[0]))
+            whole.text++, whole.len--;
         s_error(ctx, "expected a JSON object, got %s", s_got(root, &whole, got, sizeof got));
         json_decref(root);
         return;
@@ -652,7 +703,8 @@ static void s_parse_object(s_ctx_t *ctx, const char *line, size_t len, dq_reques
         const s_span_t *span = use_spans ? &spans[idx] : NULL;
         idx++;
         int f = 0;
-        while (f < F_COUNT && strcmp(key, s_field_names[f]) != 0) f++;
+        while (f < F_COUNT && strcmp(key, s_field_names[f]) != 0)
+            f++;
         if (f == F_COUNT) {
             const char *hint = s_suggest(key);
             json_t *k = json_string(key);
@@ -660,13 +712,14 @@ static void s_parse_object(s_ctx_t *ctx, const char *line, size_t len, dq_reques
             if (hint)
                 s_error(ctx, "field %.60s: unknown field (did you mean \"%s\"?)",
                         quoted ? quoted : "?", hint);
-            else s_error(ctx, "field %.60s: unknown field", quoted ? quoted : "?");
+            else
+                s_error(ctx, "field %.60s: unknown field", quoted ? quoted : "?");
             free(quoted);
             json_decref(k);
             continue;
         }
         seen[f] = true;
-        s_field(ctx, (s_field_t) f, key, value, span, req);
+        s_field(ctx, (s_field_t)f, key, value, span, req);
     }
     json_decref(root);
     *has_seed = seen[F_SEED];
@@ -709,8 +762,12 @@ void dq_jobparser_destroy(dq_jobparser_t **self_p) {
     *self_p = NULL;
 }
 
-size_t dq_jobparser_lines(const dq_jobparser_t *self) { return self->lines; }
-size_t dq_jobparser_requests(const dq_jobparser_t *self) { return self->requests; }
+size_t dq_jobparser_lines(const dq_jobparser_t *self) {
+    return self->lines;
+}
+size_t dq_jobparser_requests(const dq_jobparser_t *self) {
+    return self->requests;
+}
 
 /* Fills what the line left out, draws a seed, and checks the id across lines. */
 static void s_complete(dq_jobparser_t *self, s_ctx_t *ctx, dq_request_t *req, bool has_seed) {
@@ -728,7 +785,7 @@ static void s_complete(dq_jobparser_t *self, s_ctx_t *ctx, dq_request_t *req, bo
     }
     if (!has_seed) {
         uint64_t seed;
-        if (getrandom(&seed, sizeof seed, 0) != (ssize_t) sizeof seed) {
+        if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
             s_error(ctx, "cannot draw a random seed: %s", strerror(errno));
             return;
         }
@@ -741,7 +798,7 @@ static void s_complete(dq_jobparser_t *self, s_ctx_t *ctx, dq_request_t *req, bo
                 json_integer_value(first));
         return;
     }
-    if (json_object_set_new(self->ids, req->id, json_integer((json_int_t) ctx->line)) < 0)
+    if (json_object_set_new(self->ids, req->id, json_integer((json_int_t)ctx->line)) < 0)
         s_error(ctx, "out of memory");
 }
 
@@ -759,13 +816,16 @@ int dq_jobparser_line(dq_jobparser_t *self, const char *line, size_t len, size_t
         return -1;
     }
     size_t blank = 0;
-    while (blank < len && (line[blank] == ' ' || line[blank] == '\t')) blank++;
+    while (blank < len && (line[blank] == ' ' || line[blank] == '\t'))
+        blank++;
     if (blank == len) return 0;
     size_t bad = dq_utf8_check(line, len);
     if (bad < len) {
-        if (line[bad] == '\0') s_error(&ctx, "NUL byte at column %zu", bad + 1);
-        else s_error(&ctx, "invalid UTF-8 at column %zu (byte 0x%02x)", bad + 1,
-                     (unsigned char) line[bad]);
+        if (line[bad] == '\0')
+            s_error(&ctx, "NUL byte at column %zu", bad + 1);
+        else
+            s_error(&ctx, "invalid UTF-8 at column %zu (byte 0x%02x)", bad + 1,
+                    (unsigned char)line[bad]);
         self->bad_lines++;
         return -1;
     }
@@ -816,13 +876,16 @@ struct dq_jobfile_t {
 void dq_jobfile_destroy(dq_jobfile_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_jobfile_t *self = *self_p;
-    for (size_t i = 0; i < self->count; i++) dq_request_clear(&self->reqs[i]);
+    for (size_t i = 0; i < self->count; i++)
+        dq_request_clear(&self->reqs[i]);
     free(self->reqs);
     free(self);
     *self_p = NULL;
 }
 
-size_t dq_jobfile_count(const dq_jobfile_t *self) { return self->count; }
+size_t dq_jobfile_count(const dq_jobfile_t *self) {
+    return self->count;
+}
 
 const dq_request_t *dq_jobfile_get(const dq_jobfile_t *self, size_t i) {
     return i < self->count ? &self->reqs[i] : NULL;
@@ -870,7 +933,7 @@ dq_jobfile_t *dq_jobfile_parse_buffer(const char *name, const char *buf, size_t 
     size_t pos = 0;
     while (pos < len && !oom) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t n = nl ? (size_t) (nl - (buf + pos)) : len - pos;
+        size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
         oom = s_feed(file, parser, buf + pos, n, n) < 0;
         pos += n + 1;
     }
@@ -899,7 +962,7 @@ dq_jobfile_t *dq_jobfile_parse_stream(const char *name, FILE *f, const dq_job_li
             n = full = 0;
             continue;
         }
-        if (n < cap) line[n++] = (char) c;
+        if (n < cap) line[n++] = (char)c;
         full++;
     }
     if (!oom && ferror(f)) {

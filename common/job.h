@@ -14,13 +14,13 @@
  * ships with (PNDM for the SD 1.x checkpoints). */
 typedef enum {
     DQ_SCHED_MODEL,
-    DQ_SCHED_PNDM,             /* diffusers PNDMScheduler */
-    DQ_SCHED_DDIM,             /* DDIMScheduler */
-    DQ_SCHED_EULER,            /* EulerDiscreteScheduler */
-    DQ_SCHED_EULER_A,          /* EulerAncestralDiscreteScheduler */
-    DQ_SCHED_LMS,              /* LMSDiscreteScheduler */
-    DQ_SCHED_DPMPP_2M,         /* DPMSolverMultistepScheduler */
-    DQ_SCHED_DPMPP_2M_KARRAS,  /* DPMSolverMultistepScheduler with use_karras_sigmas=True */
+    DQ_SCHED_PNDM,            /* diffusers PNDMScheduler */
+    DQ_SCHED_DDIM,            /* DDIMScheduler */
+    DQ_SCHED_EULER,           /* EulerDiscreteScheduler */
+    DQ_SCHED_EULER_A,         /* EulerAncestralDiscreteScheduler */
+    DQ_SCHED_LMS,             /* LMSDiscreteScheduler */
+    DQ_SCHED_DPMPP_2M,        /* DPMSolverMultistepScheduler */
+    DQ_SCHED_DPMPP_2M_KARRAS, /* DPMSolverMultistepScheduler with use_karras_sigmas=True */
     DQ_SCHED_COUNT
 } dq_scheduler_t;
 
@@ -39,17 +39,17 @@ int dq_scheduler_parse(const char *name);
 
 /* What a job file may ask for. Fill with dq_job_limits_init(), then change what you need. */
 typedef struct {
-    int min_size;              /* px, smallest width/height; a multiple of 8 (default 64) */
-    int max_size;              /* px, largest width/height; a multiple of 8 (default 2048) */
-    int default_width;         /* px, when "width" is absent (default 512: SD 1.x) */
-    int default_height;        /* px, when "height" is absent (default 512) */
-    int max_steps;             /* largest num_inference_steps (default 1000) */
-    int default_steps;         /* default 50, as diffusers */
-    double max_guidance_scale; /* largest guidance_scale (default 50); the smallest is 0 */
+    int min_size;                  /* px, smallest width/height; a multiple of 8 (default 64) */
+    int max_size;                  /* px, largest width/height; a multiple of 8 (default 2048) */
+    int default_width;             /* px, when "width" is absent (default 512: SD 1.x) */
+    int default_height;            /* px, when "height" is absent (default 512) */
+    int max_steps;                 /* largest num_inference_steps (default 1000) */
+    int default_steps;             /* default 50, as diffusers */
+    double max_guidance_scale;     /* largest guidance_scale (default 50); the smallest is 0 */
     double default_guidance_scale; /* default 7.5, as diffusers */
-    int max_images_per_prompt; /* largest num_images_per_prompt (default 8) */
-    size_t max_line_bytes;     /* longest line, without its newline (default 65536) */
-    size_t max_requests;       /* most requests in one file (default 100000) */
+    int max_images_per_prompt;     /* largest num_images_per_prompt (default 8) */
+    size_t max_line_bytes;         /* longest line, without its newline (default 65536) */
+    size_t max_requests;           /* most requests in one file (default 100000) */
 } dq_job_limits_t;
 
 /* Sets every limit to its documented default. */
@@ -62,19 +62,19 @@ void dq_job_limits_init(dq_job_limits_t *limits);
 
 /* One render request: one line of a job file, with every default applied. */
 typedef struct {
-    char *id;                  /* owned; names the output file(s); never NULL once parsed */
-    bool id_assigned;          /* the line had no "id": the parser named it "line-N" */
-    char *prompt;              /* owned UTF-8, may be "" */
-    char *negative_prompt;     /* owned UTF-8, "" when absent */
-    uint64_t seed;             /* torch.Generator.manual_seed value */
-    bool seed_drawn;           /* the line had no "seed": it was drawn with getrandom(2) */
+    char *id;              /* owned; names the output file(s); never NULL once parsed */
+    bool id_assigned;      /* the line had no "id": the parser named it "line-N" */
+    char *prompt;          /* owned UTF-8, may be "" */
+    char *negative_prompt; /* owned UTF-8, "" when absent */
+    uint64_t seed;         /* torch.Generator.manual_seed value */
+    bool seed_drawn;       /* the line had no "seed": it was drawn with getrandom(2) */
     int num_inference_steps;
-    double guidance_scale;     /* finite, 0..limits.max_guidance_scale */
-    int width;                 /* px, multiple of 8 */
-    int height;                /* px, multiple of 8 */
+    double guidance_scale; /* finite, 0..limits.max_guidance_scale */
+    int width;             /* px, multiple of 8 */
+    int height;            /* px, multiple of 8 */
     int num_images_per_prompt;
-    dq_scheduler_t scheduler;  /* DQ_SCHED_MODEL when absent */
-    size_t line;               /* 1-based line in the source it came from */
+    dq_scheduler_t scheduler; /* DQ_SCHED_MODEL when absent */
+    size_t line;              /* 1-based line in the source it came from */
 } dq_request_t;
 
 /* Frees the owned strings and zeroes *req. Safe on a zeroed or already cleared request. */

@@ -31,8 +31,8 @@ static void s_png_error(png_structp png, png_const_charp msg) {
 }
 
 static void s_png_warning(png_structp png, png_const_charp msg) {
-    (void) png;
-    (void) msg; /* warnings (e.g. about ancillary chunks) do not fail the image */
+    (void)png;
+    (void)msg; /* warnings (e.g. about ancillary chunks) do not fail the image */
 }
 
 static void s_png_write(png_structp png, png_bytep bytes, size_t n) {
@@ -40,7 +40,8 @@ static void s_png_write(png_structp png, png_bytep bytes, size_t n) {
     if (n > SIZE_MAX / 2 - enc->len) png_error(png, "image too large");
     if (enc->len + n > enc->cap) {
         size_t cap = enc->cap ? enc->cap : 64 * 1024;
-        while (cap < enc->len + n) cap *= 2;
+        while (cap < enc->len + n)
+            cap *= 2;
         uint8_t *data = realloc(enc->data, cap);
         if (!data) png_error(png, "out of memory");
         enc->data = data;
@@ -50,9 +51,12 @@ static void s_png_write(png_structp png, png_bytep bytes, size_t n) {
     enc->len += n;
 }
 
-static void s_png_flush(png_structp png) { (void) png; }
+static void s_png_flush(png_structp png) {
+    (void)png;
+}
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void s_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void s_err(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || errlen == 0) return;
     va_list ap;
@@ -83,12 +87,12 @@ static char *s_to_latin1(const char *text, bool *oom) {
     }
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char) text[i];
+        unsigned char c = (unsigned char)text[i];
         if (c < 0x80) {
-            out[o++] = (char) c;
+            out[o++] = (char)c;
             i++;
         } else if (c == 0xC2 || c == 0xC3) {
-            out[o++] = (char) (((c & 0x03) << 6) | ((unsigned char) text[i + 1] & 0x3F));
+            out[o++] = (char)(((c & 0x03) << 6) | ((unsigned char)text[i + 1] & 0x3F));
             i += 2;
         } else {
             free(out);
@@ -105,7 +109,7 @@ static int s_encode(png_structp png, png_infop info, s_encoder_t *enc, int width
                     png_bytep *rows, png_textp ptexts, int ntexts) {
     if (setjmp(png_jmpbuf(png))) return -1;
     png_set_write_fn(png, enc, s_png_write, s_png_flush);
-    png_set_IHDR(png, info, (png_uint_32) width, (png_uint_32) height, 8, PNG_COLOR_TYPE_RGB,
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (ntexts > 0) png_set_text(png, info, ptexts, ntexts);
     png_write_info(png, info);
@@ -138,11 +142,10 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
         size_t n = texts[i].text ? strlen(texts[i].text) : 0;
         size_t bad = texts[i].text ? dq_utf8_check(texts[i].text, n) : 0;
         if (!texts[i].text || bad < n) {
-            s_err(err, errlen, "png: text \"%s\" is not valid UTF-8 (byte %zu)", texts[i].key,
-                  bad);
+            s_err(err, errlen, "png: text \"%s\" is not valid UTF-8 (byte %zu)", texts[i].key, bad);
             return -1;
         }
-        if ((unsigned) texts[i].mode >= DQ_PNG_TEXT_MODE_COUNT) {
+        if ((unsigned)texts[i].mode >= DQ_PNG_TEXT_MODE_COUNT) {
             s_err(err, errlen, "png: text \"%s\" has an unknown mode", texts[i].key);
             return -1;
         }
@@ -152,7 +155,7 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
     s_encoder_t enc = {.msg = ""};
     png_structp png = NULL;
     png_infop info = NULL;
-    png_bytep *rows = malloc((size_t) height * sizeof *rows);
+    png_bytep *rows = malloc((size_t)height * sizeof *rows);
     png_textp ptexts = calloc(ntexts ? ntexts : 1, sizeof *ptexts);
     char **latin1 = calloc(ntexts ? ntexts : 1, sizeof *latin1); /* owned copies */
     if (!rows || !ptexts || !latin1) {
@@ -160,10 +163,10 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
         goto done;
     }
     for (int y = 0; y < height; y++)
-        rows[y] = (png_bytep) (uintptr_t) (rgb + (size_t) y * (size_t) width * 3); /* not written */
+        rows[y] = (png_bytep)(uintptr_t)(rgb + (size_t)y * (size_t)width * 3); /* not written */
     for (size_t i = 0; i < ntexts; i++) {
         png_textp t = &ptexts[i];
-        t->key = (png_charp) (uintptr_t) texts[i].key;
+        t->key = (png_charp)(uintptr_t)texts[i].key;
         bool oom = false;
         if (texts[i].mode == DQ_PNG_TEXT_AUTO) latin1[i] = s_to_latin1(texts[i].text, &oom);
         if (oom) {
@@ -176,7 +179,7 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
             t->text_length = strlen(latin1[i]);
         } else {
             t->compression = PNG_ITXT_COMPRESSION_NONE; /* iTXt */
-            t->text = (png_charp) (uintptr_t) texts[i].text;
+            t->text = (png_charp)(uintptr_t)texts[i].text;
             t->itxt_length = strlen(texts[i].text);
             t->lang = (png_charp) "";
             t->lang_key = (png_charp) "";
@@ -188,7 +191,7 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
         s_err(err, errlen, "png: cannot start libpng (out of memory?)");
         goto done;
     }
-    if (s_encode(png, info, &enc, width, height, rows, ptexts, (int) ntexts) < 0) {
+    if (s_encode(png, info, &enc, width, height, rows, ptexts, (int)ntexts) < 0) {
         s_err(err, errlen, "png: %s", enc.msg[0] ? enc.msg : "libpng failed");
         goto done;
     }
@@ -198,7 +201,8 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
     rc = 0;
 done:
     if (png) png_destroy_write_struct(&png, info ? &info : NULL);
-    for (size_t i = 0; latin1 && i < ntexts; i++) free(latin1[i]);
+    for (size_t i = 0; latin1 && i < ntexts; i++)
+        free(latin1[i]);
     free(latin1);
     free(ptexts);
     free(rows);
@@ -210,7 +214,7 @@ int dq_png_save_bytes(const char *path, const uint8_t *bytes, size_t len, char *
                       size_t errlen) {
     static unsigned s_counter; /* tells apart temporaries of one process */
     char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp-%ld-%u", path, (long) getpid(),
+    if (asprintf(&tmp, "%s.tmp-%ld-%u", path, (long)getpid(),
                  __atomic_add_fetch(&s_counter, 1, __ATOMIC_RELAXED)) < 0) {
         s_err(err, errlen, "%s: out of memory", path);
         return -1;
@@ -230,7 +234,7 @@ int dq_png_save_bytes(const char *path, const uint8_t *bytes, size_t len, char *
             what = "cannot write";
             break;
         }
-        done += (size_t) n;
+        done += (size_t)n;
     }
     if (!what && fsync(fd) < 0) what = "cannot flush";
     int saved = errno;

@@ -24,8 +24,8 @@ typedef enum {
 
 /* One text chunk to write. */
 typedef struct {
-    const char *key;         /* borrowed; 1..79 printable ASCII, no leading/trailing/double space */
-    const char *text;        /* borrowed; UTF-8 */
+    const char *key;  /* borrowed; 1..79 printable ASCII, no leading/trailing/double space */
+    const char *text; /* borrowed; UTF-8 */
     dq_png_text_mode_t mode;
 } dq_png_text_t;
 
@@ -43,8 +43,7 @@ int dq_png_encode(const uint8_t *rgb, int width, int height, const dq_png_text_t
 /* Writes len bytes to path so that path never holds a partial file: they go to a temporary file
  * beside it, are flushed to disk, then renamed over path. The file gets mode 0666 less the
  * umask. Returns 0, or -1 with a message naming the path in err (the temporary is removed). */
-int dq_png_save_bytes(const char *path, const uint8_t *bytes, size_t len, char *err,
-                      size_t errlen);
+int dq_png_save_bytes(const char *path, const uint8_t *bytes, size_t len, char *err, size_t errlen);
 
 /* dq_png_encode, then dq_png_save_bytes. Returns 0, or -1 with a message in err. */
 int dq_png_write_file(const char *path, const uint8_t *rgb, int width, int height,

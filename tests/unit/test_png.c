@@ -41,7 +41,8 @@ static void s_read_fn(png_structp png, png_bytep out, size_t n) {
 
 static void s_image_free(s_image_t *img) {
     free(img->rgb);
-    for (int i = 0; i < img->ntexts; i++) free(img->keys[i]), free(img->texts[i]);
+    for (int i = 0; i < img->ntexts; i++)
+        free(img->keys[i]), free(img->texts[i]);
     memset(img, 0, sizeof *img);
 }
 
@@ -58,14 +59,15 @@ static int s_decode(const uint8_t *data, size_t len, s_image_t *img) {
     }
     png_set_read_fn(png, &r, s_read_fn);
     png_read_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
-    img->width = (int) png_get_image_width(png, info);
-    img->height = (int) png_get_image_height(png, info);
+    img->width = (int)png_get_image_width(png, info);
+    img->height = (int)png_get_image_height(png, info);
     img->bit_depth = png_get_bit_depth(png, info);
     img->color_type = png_get_color_type(png, info);
     png_bytepp rows = png_get_rows(png, info);
-    size_t stride = (size_t) img->width * 3;
-    img->rgb = malloc(stride * (size_t) img->height);
-    for (int y = 0; y < img->height; y++) memcpy(img->rgb + (size_t) y * stride, rows[y], stride);
+    size_t stride = (size_t)img->width * 3;
+    img->rgb = malloc(stride * (size_t)img->height);
+    for (int y = 0; y < img->height; y++)
+        memcpy(img->rgb + (size_t)y * stride, rows[y], stride);
     png_textp texts;
     int n = 0;
     png_get_text(png, info, &texts, &n);
@@ -81,23 +83,23 @@ static int s_decode(const uint8_t *data, size_t len, s_image_t *img) {
 
 /* A deterministic test image with every byte value present. */
 static uint8_t *s_pattern(int w, int h) {
-    uint8_t *rgb = malloc((size_t) w * (size_t) h * 3);
+    uint8_t *rgb = malloc((size_t)w * (size_t)h * 3);
     uint32_t x = 12345;
-    for (size_t i = 0; i < (size_t) w * (size_t) h * 3; i++) {
+    for (size_t i = 0; i < (size_t)w * (size_t)h * 3; i++) {
         x = x * 1103515245u + 12345u;
-        rgb[i] = i < 256 ? (uint8_t) i : (uint8_t) (x >> 16);
+        rgb[i] = i < 256 ? (uint8_t)i : (uint8_t)(x >> 16);
     }
     return rgb;
 }
 
 static void test_encode_pixels_and_texts(void **state) {
-    (void) state;
+    (void)state;
     int w = 67, h = 41; /* odd sizes catch stride mistakes */
     uint8_t *rgb = s_pattern(w, h);
     dq_png_text_t texts[] = {
-        {"parameters", "caf\xc3\xa9 \xc2\xb5", DQ_PNG_TEXT_AUTO},       /* fits Latin-1 */
-        {"wide", "\xe7\x8c\xab \xf0\x9f\xa6\x8a", DQ_PNG_TEXT_AUTO},      /* does not */
-        {"diffq-request", "{\"prompt\":\"x\"}", DQ_PNG_TEXT_ITXT},       /* forced iTXt */
+        {"parameters", "caf\xc3\xa9 \xc2\xb5", DQ_PNG_TEXT_AUTO},    /* fits Latin-1 */
+        {"wide", "\xe7\x8c\xab \xf0\x9f\xa6\x8a", DQ_PNG_TEXT_AUTO}, /* does not */
+        {"diffq-request", "{\"prompt\":\"x\"}", DQ_PNG_TEXT_ITXT},   /* forced iTXt */
     };
     uint8_t *png = NULL;
     size_t len = 0;
@@ -111,7 +113,7 @@ static void test_encode_pixels_and_texts(void **state) {
     assert_int_equal(img.height, h);
     assert_int_equal(img.bit_depth, 8);
     assert_int_equal(img.color_type, PNG_COLOR_TYPE_RGB);
-    assert_memory_equal(img.rgb, rgb, (size_t) w * (size_t) h * 3);
+    assert_memory_equal(img.rgb, rgb, (size_t)w * (size_t)h * 3);
     assert_int_equal(img.ntexts, 3);
     assert_string_equal(img.keys[0], "parameters");
     assert_int_equal(img.kinds[0], PNG_TEXT_COMPRESSION_NONE);
@@ -134,7 +136,7 @@ static void test_encode_pixels_and_texts(void **state) {
 }
 
 static void test_no_texts_one_pixel(void **state) {
-    (void) state;
+    (void)state;
     uint8_t rgb[3] = {1, 2, 3};
     uint8_t *png = NULL;
     size_t len = 0;
@@ -150,9 +152,9 @@ static void test_no_texts_one_pixel(void **state) {
 }
 
 static void test_bad_arguments(void **state) {
-    (void) state;
+    (void)state;
     uint8_t rgb[12] = {0};
-    uint8_t *png = (uint8_t *) 1;
+    uint8_t *png = (uint8_t *)1;
     size_t len = 99;
     char err[256];
     assert_int_equal(dq_png_encode(rgb, 0, 2, NULL, 0, &png, &len, err, sizeof err), -1);
@@ -161,7 +163,11 @@ static void test_bad_arguments(void **state) {
     assert_string_equal(err, "png: image size 0x2 is outside 1..65536");
     assert_int_equal(dq_png_encode(rgb, 2, 70000, NULL, 0, &png, &len, err, sizeof err), -1);
 
-    const char *bad_keys[] = {"", " lead", "trail ", "two  spaces", "caf\xc3\xa9",
+    const char *bad_keys[] = {"",
+                              " lead",
+                              "trail ",
+                              "two  spaces",
+                              "caf\xc3\xa9",
                               "0123456789012345678901234567890123456789012345678901234567890123"
                               "4567890123456789"};
     for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
@@ -181,7 +187,7 @@ static void test_bad_arguments(void **state) {
 }
 
 static void test_write_file(void **state) {
-    (void) state;
+    (void)state;
     char dir[] = "/tmp/dq-test-png-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char path[128];
@@ -199,7 +205,7 @@ static void test_write_file(void **state) {
     fclose(f);
     s_image_t img;
     assert_int_equal(s_decode(buf, len, &img), 0);
-    assert_memory_equal(img.rgb, rgb, (size_t) w * (size_t) h * 3);
+    assert_memory_equal(img.rgb, rgb, (size_t)w * (size_t)h * 3);
     assert_string_equal(img.texts[0], "a cat");
     s_image_free(&img);
 
@@ -214,7 +220,7 @@ static void test_write_file(void **state) {
 }
 
 static void test_unwritable_path(void **state) {
-    (void) state;
+    (void)state;
     uint8_t rgb[3] = {0, 0, 0};
     char err[256] = "";
     assert_int_equal(
@@ -259,9 +265,10 @@ static dq_request_t s_request(const char *line) {
 }
 
 static void test_parameters_text(void **state) {
-    (void) state;
-    dq_request_t req = s_request("{\"prompt\":\"a cat\",\"negative_prompt\":\"blurry\","
-                                 "\"seed\":42,\"num_inference_steps\":20,\"scheduler\":\"euler_a\"}");
+    (void)state;
+    dq_request_t req =
+        s_request("{\"prompt\":\"a cat\",\"negative_prompt\":\"blurry\","
+                  "\"seed\":42,\"num_inference_steps\":20,\"scheduler\":\"euler_a\"}");
     char *text = dq_png_parameters_text(&req, DQ_SCHED_PNDM, "v1-5-pruned-emaonly", 0);
     assert_string_equal(text, "a cat\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG "
                               "scale: 7.5, Seed: 42, Size: 512x512, Model: v1-5-pruned-emaonly");
@@ -285,7 +292,7 @@ static void test_parameters_text(void **state) {
 }
 
 static void test_encode_request(void **state) {
-    (void) state;
+    (void)state;
     dq_request_t req = s_request("{\"id\":\"neko\",\"prompt\":\"\\u732b, ink\",\"seed\":7,"
                                  "\"scheduler\":\"dpmpp_2m_karras\"}");
     int w = 8, h = 8;
@@ -298,7 +305,7 @@ static void test_encode_request(void **state) {
                      0);
     s_image_t img;
     assert_int_equal(s_decode(png, len, &img), 0);
-    assert_memory_equal(img.rgb, rgb, (size_t) w * (size_t) h * 3);
+    assert_memory_equal(img.rgb, rgb, (size_t)w * (size_t)h * 3);
     assert_int_equal(img.ntexts, 2);
     /* A prompt outside Latin-1 makes "parameters" an iTXt chunk, as Pillow does for the webui. */
     assert_string_equal(img.keys[0], "parameters");
@@ -318,12 +325,9 @@ static void test_encode_request(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encode_pixels_and_texts),
-        cmocka_unit_test(test_no_texts_one_pixel),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_write_file),
-        cmocka_unit_test(test_unwritable_path),
-        cmocka_unit_test(test_parameters_text),
+        cmocka_unit_test(test_encode_pixels_and_texts), cmocka_unit_test(test_no_texts_one_pixel),
+        cmocka_unit_test(test_bad_arguments),           cmocka_unit_test(test_write_file),
+        cmocka_unit_test(test_unwritable_path),         cmocka_unit_test(test_parameters_text),
         cmocka_unit_test(test_encode_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
