@@ -956,7 +956,8 @@ dq_jobfile_t *dq_jobfile_parse_stream(const char *name, FILE *f, const dq_job_li
     bool oom = false;
     size_t n = 0, full = 0;
     int c;
-    while (!oom && (c = getc(f)) != EOF) {
+    flockfile(f); /* one lock for the whole read, then getc_unlocked per byte */
+    while (!oom && (c = getc_unlocked(f)) != EOF) {
         if (c == '\n') {
             oom = s_feed(file, parser, line, n, full) < 0;
             n = full = 0;
@@ -965,6 +966,7 @@ dq_jobfile_t *dq_jobfile_parse_stream(const char *name, FILE *f, const dq_job_li
         if (n < cap) line[n++] = (char)c;
         full++;
     }
+    funlockfile(f);
     if (!oom && ferror(f)) {
         dq_errlist_add(errors, "%s: read error: %s", name, strerror(errno));
         free(line);
