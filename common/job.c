@@ -65,6 +65,14 @@ void dq_job_limits_init(dq_job_limits_t *limits) {
     };
 }
 
+/* ---- Seeds ----------------------------------------------------------------------------------- */
+
+static dq_job_random_fn s_random = getrandom;
+
+void dq_job_set_random_fn(dq_job_random_fn fn) {
+    s_random = fn ? fn : getrandom;
+}
+
 /* ---- Requests -------------------------------------------------------------------------------- */
 
 void dq_request_clear(dq_request_t *req) {
@@ -785,7 +793,7 @@ static void s_complete(dq_jobparser_t *self, s_ctx_t *ctx, dq_request_t *req, bo
     }
     if (!has_seed) {
         uint64_t seed;
-        if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        if (s_random(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
             s_error(ctx, "cannot draw a random seed: %s", strerror(errno));
             return;
         }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* ---- Schedulers ------------------------------------------------------------------------------ */
 
@@ -76,6 +77,11 @@ typedef struct {
     dq_scheduler_t scheduler; /* DQ_SCHED_MODEL when absent */
     size_t line;              /* 1-based line in the source it came from */
 } dq_request_t;
+
+/* Where drawn seeds come from: getrandom(2) unless a test replaces it (NULL restores it), so the
+ * failure path can be exercised. Not thread-safe; set it before parsing starts. */
+typedef ssize_t (*dq_job_random_fn)(void *buf, size_t len, unsigned int flags);
+void dq_job_set_random_fn(dq_job_random_fn fn);
 
 /* Frees the owned strings and zeroes *req. Safe on a zeroed or already cleared request. */
 void dq_request_clear(dq_request_t *req);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,6 +452,28 @@ static void test_seed_drawn(void **state) {
     dq_jobfile_destroy(&file);
 }
 
+static ssize_t s_random_fails(void *buf, size_t len, unsigned int flags) {
+    (void)buf, (void)len, (void)flags;
+    errno = ENOSYS;
+    return -1;
+}
+
+static void test_seed_draw_fails(void **state) {
+    (void)state;
+    dq_job_set_random_fn(s_random_fails);
+    dq_jobfile_t *file = s_parse("{\"prompt\": \"x\", \"seed\": 1}\n{\"prompt\": \"y\"}\n");
+    dq_job_set_random_fn(NULL);
+    assert_null(file);
+    assert_int_equal(dq_errlist_count(s_errors), 1);
+    assert_string_equal(dq_errlist_get(s_errors, 0),
+                        "t.jsonl:2: cannot draw a random seed: Function not implemented");
+    /* Restored: drawing works again. */
+    file = s_parse("{\"prompt\": \"y\"}\n");
+    assert_non_null(file);
+    assert_true(dq_jobfile_get(file, 0)->seed_drawn);
+    dq_jobfile_destroy(&file);
+}
+
 static void test_canonical_json(void **state) {
     (void)state;
     dq_jobfile_t *file = s_parse("{\"scheduler\":\"ddim\",\"prompt\":\"say "
@@ -677,6 +700,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_cap, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_too_many_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_seed_drawn, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_seed_draw_fails, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_canonical_json, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_format_double, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_request_copy, s_setup, s_teardown),
