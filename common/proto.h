@@ -479,8 +479,8 @@ int dq_proto_encode_frames(const dq_msg_t *msg, dq_proto_frames_t *frames, char 
 /* Frees the owned body of frames and zeroes it. Safe on a zeroed value. */
 void dq_proto_frames_free(dq_proto_frames_t *frames);
 
-/* Decodes n frames (after the routing envelope) into out, which the caller zeroes or clears
- * first. Never reads outside the given buffers. Returns 0 with out owning its data (free with
+/* Decodes n frames (after the routing envelope) into out. out is overwritten, not freed: clear a
+ * previously decoded message first. Never reads outside the given buffers. Returns 0 with out owning its data (free with
  * dq_msg_clear), or a negative dq_proto_rc_t with out cleared and a message in err naming the
  * command and field ("ASSIGN: requests[2].prompt: 5000 bytes, limit 4096"). */
 int dq_proto_decode_frames(const uint8_t *const *frames, const size_t *sizes, size_t n,
