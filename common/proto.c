@@ -147,7 +147,15 @@ int dq_proto_encode_frames(const dq_msg_t *msg, dq_proto_frames_t *frames, char 
     }
     frames->body = sb.data; /* msgpack's sbuffer allocates with malloc/realloc */
     frames->cmd = (uint8_t) msg->cmd;
-    const char *header = dq_proto_header(info->peer);
+    dq_peer_kind_t peer = info->peer;
+    if (msg->cmd == DQ_CMD_DISCONNECT) {
+        if (msg->peer != DQ_PEER_NODE && msg->peer != DQ_PEER_CLIENT) {
+            msgpack_sbuffer_destroy(&sb);
+            return dq_proto_fail(&ctx, "peer", DQ_PROTO_ERANGE, "peer kind %d", (int) msg->peer);
+        }
+        peer = msg->peer;
+    }
+    const char *header = dq_proto_header(peer);
     frames->data[0] = (const uint8_t *) header;
     frames->size[0] = DQ_PROTO_HEADER_LEN;
     frames->data[1] = &frames->cmd;
@@ -210,6 +218,7 @@ int dq_proto_decode_frames(const uint8_t *const *frames, const size_t *sizes, si
                              DQ_PROTO_MAX_BODY);
     if (info->has_png && (rc = s_check_png(&ctx, frames[3], sizes[3])) != 0) return rc;
     out->cmd = (dq_cmd_t) cmd;
+    out->peer = kind;
     rc = dq_proto_body_decode(&ctx, info->body, DQ_MSG_BODY(out), frames[2], sizes[2]);
     if (rc == 0 && info->has_png) {
         char *body = DQ_MSG_BODY(out);

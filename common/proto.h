@@ -391,6 +391,10 @@ typedef struct {
  * empty bodies. */
 typedef struct {
     dq_cmd_t cmd;
+    /* The header's peer kind. Set by the decoder. The encoder uses the command's own kind, except
+     * for DISCONNECT (valid under both headers), where it uses this field: a client sets
+     * DQ_PEER_CLIENT, a zeroed message means DQ_PEER_NODE. */
+    dq_peer_kind_t peer;
     union {
         dq_msg_ready_t ready;
         dq_msg_credit_t credit;
@@ -493,8 +497,8 @@ typedef struct _zmsg_t zmsg_t;
  * pushes the peer's identity frame in front before sending on its ROUTER. Copies the PNG. Returns
  * 0, or a negative dq_proto_rc_t with a message in err (may be NULL) and *out NULL. */
 int dq_proto_encode(const dq_msg_t *msg, zmsg_t **out, char *err, size_t errlen);
-/* Decodes a zmsg whose routing envelope the caller has already popped. Does not consume or modify
- * msg. Returns as dq_proto_decode_frames. */
+/* Decodes a zmsg whose routing envelope the caller has already popped. Does not consume msg or
+ * change its frames (it moves msg's frame cursor). Returns as dq_proto_decode_frames. */
 int dq_proto_decode(zmsg_t *msg, dq_msg_t *out, char *err, size_t errlen);
 
 #endif

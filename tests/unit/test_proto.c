@@ -260,6 +260,7 @@ static void test_round_trip_every_message_bytes(void **state) {
         rc = dq_proto_decode_frames(f1.data, f1.size, f1.n, &out, s_err, sizeof s_err);
         if (rc != 0) fail_msg("%s: decode: %s", dq_proto_command_name(c), s_err);
         s_eq_msg(&in, &out);
+        assert_int_equal(out.peer, dq_proto_command_peer(c));
         /* Encoding is canonical: the decoded message encodes to the same bytes. */
         assert_int_equal(dq_proto_encode_frames(&out, &f2, s_err, sizeof s_err), 0);
         assert_int_equal(f1.n, f2.n);
@@ -634,6 +635,133 @@ static void test_integers_out_of_range(void **state) {
     dq_msg_clear(&m);
 }
 
+static void test_disconnect_under_both_headers(void **state) {
+    (void) state;
+    for (int k = 0; k < DQ_PEER_KIND_COUNT; k++) {
+        dq_msg_t in, out;
+        dq_proto_frames_t f;
+        assert_int_equal(dq_test_proto_sample(DQ_CMD_DISCONNECT, &in), 0);
+        in.peer = (dq_peer_kind_t) k;
+        assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+        assert_memory_equal(f.data[0], dq_proto_header((dq_peer_kind_t) k), DQ_PROTO_HEADER_LEN);
+        assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err), 0);
+        assert_int_equal(out.peer, k);
+        s_eq_msg(&in, &out);
+        dq_proto_frames_free(&f);
+        dq_msg_clear(&out);
+        dq_msg_clear(&in);
+    }
+    /* Other commands keep their own header whatever peer says; decoding reports it. */
+    dq_msg_t in, out;
+    dq_proto_frames_t f;
+    assert_int_equal(dq_test_proto_sample(DQ_CMD_STATUS, &in), 0);
+    in.peer = DQ_PEER_NODE;
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_memory_equal(f.data[0], DQ_PROTO_HEADER_CLIENT, DQ_PROTO_HEADER_LEN);
+    assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err), 0);
+    assert_int_equal(out.peer, DQ_PEER_CLIENT);
+    dq_proto_frames_free(&f);
+    dq_msg_clear(&out);
+    dq_msg_clear(&in);
+    /* An invalid peer for DISCONNECT is refused. */
+    assert_int_equal(dq_test_proto_sample(DQ_CMD_DISCONNECT, &in), 0);
+    in.peer = DQ_PEER_KIND_COUNT;
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), -DQ_PROTO_ERANGE);
+    dq_msg_clear(&in);
+}
+
+/* A string of n copies of c (owned). */
+static char *s_fill(char c, size_t n) {
+    char *p = malloc(n + 1);
+    assert_non_null(p);
+    memset(p, c, n);
+    p[n] = '\0';
+    return p;
+}
+
+static void s_round_trip_big(const dq_msg_t *in) {
+    dq_proto_frames_t f;
+    dq_msg_t out;
+    int rc = dq_proto_encode_frames(in, &f, s_err, sizeof s_err);
+    if (rc != 0) fail_msg("%s", s_err);
+    assert_true(f.size[2] <= DQ_PROTO_MAX_BODY);
+    rc = dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err);
+    if (rc != 0) fail_msg("%s", s_err);
+    s_eq_msg(in, &out);
+    dq_msg_clear(&out);
+    dq_proto_frames_free(&f);
+}
+
+/* The limits agree with each other: the largest legal messages fit the body limit and the
+ * decoder's value budget. */
+static void test_largest_messages_fit(void **state) {
+    (void) state;
+    dq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = DQ_CMD_SUBMIT_CHUNK;
+    m.submit_chunk.upload = UINT64_MAX;
+    m.submit_chunk.seq = UINT32_MAX;
+    m.submit_chunk.requests = calloc(DQ_PROTO_MAX_REQUESTS, sizeof(dq_request_t));
+    assert_non_null(m.submit_chunk.requests);
+    m.submit_chunk.n_requests = DQ_PROTO_MAX_REQUESTS;
+    for (int i = 0; i < DQ_PROTO_MAX_REQUESTS; i++) {
+        dq_request_t *r = &m.submit_chunk.requests[i];
+        r->line = UINT64_MAX;
+        r->image_first = DQ_PROTO_MAX_IMAGES_PER_PROMPT - 1;
+        r->image_count = DQ_PROTO_MAX_IMAGES_PER_PROMPT;
+        r->prompt = s_fill('p', DQ_PROTO_MAX_PROMPT);
+        r->negative_prompt = s_fill('n', DQ_PROTO_MAX_PROMPT);
+        r->seed = UINT64_MAX;
+        r->steps = DQ_PROTO_MAX_STEPS;
+        r->guidance = 7.25;
+        r->width = r->height = DQ_PROTO_MAX_SIDE;
+        memset(r->scheduler, 's', DQ_PROTO_MAX_NAME);
+        r->num_images = DQ_PROTO_MAX_IMAGES_PER_PROMPT;
+    }
+    s_round_trip_big(&m);
+    dq_msg_clear(&m);
+
+    m.cmd = DQ_CMD_STATUS_REPLY;
+    dq_msg_status_reply_t *st = &m.status_reply;
+    st->jobs = calloc(DQ_PROTO_MAX_JOBS, sizeof *st->jobs);
+    st->nodes = calloc(DQ_PROTO_MAX_NODES, sizeof *st->nodes);
+    assert_non_null(st->jobs);
+    assert_non_null(st->nodes);
+    st->n_jobs = DQ_PROTO_MAX_JOBS;
+    st->n_nodes = DQ_PROTO_MAX_NODES;
+    for (int i = 0; i < DQ_PROTO_MAX_JOBS; i++) {
+        dq_job_info_t *j = &st->jobs[i];
+        j->id = j->queued = j->running = j->done = j->failed = UINT64_MAX;
+        memset(j->name, 'j', DQ_PROTO_MAX_NAME);
+        memset(j->model, 'm', DQ_PROTO_MAX_NAME);
+        j->priority = -1000;
+        j->images_per_s = 1.5;
+        j->eta_s = 1e9;
+    }
+    for (int i = 0; i < DQ_PROTO_MAX_NODES; i++) {
+        dq_node_info_t *n = &st->nodes[i];
+        memset(n->name, 'n', DQ_PROTO_MAX_NAME);
+        n->ranks = DQ_PROTO_MAX_RANKS;
+        n->capacity = DQ_PROTO_MAX_CREDIT;
+        n->last_seen_ms = UINT64_MAX;
+        n->devices = calloc(DQ_PROTO_MAX_DEVICES, sizeof *n->devices);
+        n->models = calloc(DQ_PROTO_MAX_MODELS, sizeof *n->models);
+        n->shards = calloc(DQ_PROTO_MAX_NODE_SHARDS, sizeof *n->shards);
+        assert_true(n->devices && n->models && n->shards);
+        n->n_devices = DQ_PROTO_MAX_DEVICES;
+        n->n_models = DQ_PROTO_MAX_MODELS;
+        n->n_shards = DQ_PROTO_MAX_NODE_SHARDS;
+        for (int d = 0; d < DQ_PROTO_MAX_DEVICES; d++) {
+            memset(n->devices[d].name, 'd', DQ_PROTO_MAX_NAME);
+            n->devices[d].memory = UINT64_MAX;
+        }
+        for (int k = 0; k < DQ_PROTO_MAX_MODELS; k++) n->models[k] = s_fill('m', DQ_PROTO_MAX_NAME);
+        for (int k = 0; k < DQ_PROTO_MAX_NODE_SHARDS; k++) n->shards[k] = UINT64_MAX - (uint64_t) k;
+    }
+    s_round_trip_big(&m);
+    dq_msg_clear(&m);
+}
+
 static void test_encoder_rejects_bad_messages(void **state) {
     (void) state;
     dq_msg_t m;
@@ -682,6 +810,8 @@ int main(void) {
         cmocka_unit_test(test_counts_over_limit),
         cmocka_unit_test(test_strings_too_long_or_not_utf8),
         cmocka_unit_test(test_integers_out_of_range),
+        cmocka_unit_test(test_disconnect_under_both_headers),
+        cmocka_unit_test(test_largest_messages_fit),
         cmocka_unit_test(test_encoder_rejects_bad_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
