@@ -465,7 +465,8 @@ const char *dq_proto_err_code_name(int v);
  * already cleared message; NULL is ignored. */
 void dq_msg_clear(dq_msg_t *msg);
 
-/* ---- Pure-bytes layer (no ZeroMQ; the fuzzer and tests use it). */
+/* ---- Pure-bytes layer (no ZeroMQ; the fuzzer and tests use it). data[1] points into the
+ * struct itself, so a dq_proto_frames_t must not be copied or moved while in use. */
 typedef struct {
     size_t n;                                /* frames in use, 3 or 4 */
     const uint8_t *data[DQ_PROTO_MAX_FRAMES]; /* borrowed from the message or owned below */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/proto.h"
+#include "common/proto_schema.h"
 #include "tests/fuzz/proto_samples.h"
 
 static char s_err[512];
@@ -243,6 +244,36 @@ static void test_names_and_tables(void **state) {
     assert_string_equal(dq_proto_err_code_name(DQ_ERR_NOT_FOUND), "not-found");
     assert_string_equal(dq_proto_job_state_name(DQ_JOB_STATE_COUNT), "unknown");
     for (int r = 0; r < DQ_PROTO_RC_COUNT; r++) assert_non_null(dq_proto_strerror(r));
+}
+
+static void s_check_schema(const dq_schema_t *schema, int depth) {
+    assert_true(depth < 4);
+    assert_true(schema->n_fields <= 64); /* the decoder's seen-mask */
+    for (size_t i = 0; i < schema->n_fields; i++) {
+        const dq_field_t *f = &schema->fields[i];
+        assert_true(f->key[0] != '\0' && strlen(f->key) <= 16);
+        for (size_t j = 0; j < i; j++) assert_string_not_equal(f->key, schema->fields[j].key);
+        assert_true(f->type < DQ_F_TYPE_COUNT);
+        if (f->type == DQ_F_LIST) {
+            assert_non_null(f->elem);
+            s_check_schema(f->elem, depth + 1);
+        }
+        if (f->type >= DQ_F_LIST) assert_true(f->max > 0 && f->max < UINT32_MAX);
+    }
+}
+
+/* The field tables themselves: unique short keys, bounded lists, PNG only where documented. */
+static void test_schema_tables_sane(void **state) {
+    (void) state;
+    for (int c = 1; c < DQ_CMD_COUNT; c++) {
+        const dq_cmd_info_t *info = dq_proto_cmd_info(c);
+        assert_non_null(info);
+        assert_non_null(info->body);
+        s_check_schema(info->body, 0);
+        assert_int_equal(info->has_png, c == DQ_CMD_RESULT || c == DQ_CMD_RESULT_DATA);
+    }
+    assert_null(dq_proto_cmd_info(0));
+    assert_null(dq_proto_cmd_info(DQ_CMD_COUNT));
 }
 
 static void test_round_trip_every_message_bytes(void **state) {
@@ -796,6 +827,7 @@ static void test_encoder_rejects_bad_messages(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_tables),
+        cmocka_unit_test(test_schema_tables_sane),
         cmocka_unit_test(test_round_trip_every_message_bytes),
         cmocka_unit_test(test_round_trip_every_message_zmsg),
         cmocka_unit_test(test_bad_header),
