@@ -197,7 +197,7 @@ int dq_proto_decode_frames(const uint8_t *const *frames, const size_t *sizes, si
     if (n < 3)
         return dq_proto_fail(&ctx, "", DQ_PROTO_EFRAMES,
                              "%zu frames, need header, command and body", n);
-    dq_peer_kind_t kind;
+    dq_peer_kind_t kind = DQ_PEER_KIND_COUNT;
     int rc = s_decode_header(&ctx, frames[0], sizes[0], &kind);
     if (rc != 0) return rc;
     if (sizes[1] != 1)

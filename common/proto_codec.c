@@ -363,8 +363,8 @@ static int s_dec_str(dq_proto_ctx_t *ctx, const char *path, const msgpack_object
 
 static int s_dec_text(dq_proto_ctx_t *ctx, const char *path, const msgpack_object *o, uint64_t max,
                       char **out) {
-    const char *s;
-    size_t len;
+    const char *s = NULL;
+    size_t len = 0;
     int rc = s_dec_str(ctx, path, o, max, &s, &len);
     if (rc != 0) return rc;
     char *copy = malloc(len + 1);
@@ -426,8 +426,8 @@ static int s_dec_meta(dq_proto_ctx_t *ctx, const char *path, const dq_field_t *f
     for (uint32_t i = 0; i < n; i++) {
         char sub[PATH_MAX_LEN];
         s_index(sub, path, i);
-        const char *k;
-        size_t klen;
+        const char *k = NULL;
+        size_t klen = 0;
         int rc = s_dec_str(ctx, sub, &o->via.map.ptr[i].key, DQ_PROTO_MAX_META_KEY, &k, &klen);
         if (rc != 0) return rc;
         memcpy(meta[i].key, k, klen);
@@ -447,7 +447,7 @@ static int s_dec_field(dq_proto_ctx_t *ctx, const char *path, const dq_field_t *
                        const msgpack_object *o) {
     char *m = base + f->off;
     char sub[PATH_MAX_LEN];
-    bool neg;
+    bool neg = false;
     uint64_t u = 0;
     int64_t i = 0;
     int rc;
@@ -503,8 +503,8 @@ static int s_dec_field(dq_proto_ctx_t *ctx, const char *path, const dq_field_t *
         *(bool *) (void *) m = o->via.boolean;
         return 0;
     case DQ_F_STR: {
-        const char *s;
-        size_t len;
+        const char *s = NULL;
+        size_t len = 0;
         if ((rc = s_dec_str(ctx, path, o, f->max, &s, &len)) != 0) return rc;
         memcpy(m, s, len);
         m[len] = '\0';
