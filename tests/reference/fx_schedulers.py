@@ -33,7 +33,9 @@ def _nums(t):
 
 
 def tables(pipe):
-    out = {"base_config": dict(pipe.scheduler.config), "schedulers": {}}
+    # _use_default_values is diffusers bookkeeping built from a set (random order): leave it out
+    base = {k: v for k, v in pipe.scheduler.config.items() if k != "_use_default_values"}
+    out = {"base_config": base, "schedulers": {}}
     for name in SCHEDULERS:
         entry = {"class": SCHEDULERS[name][0].__name__, "extra_config": SCHEDULERS[name][1], "configs": {},
                  "tables": []}

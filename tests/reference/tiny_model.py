@@ -125,6 +125,14 @@ def save_folder(folder, text, unet, vae):
     # the same tokenizer from vocab.json + merges.txt, so drop it to keep the
     # fixtures small (generate.py checks the reloaded tokenizer on known ids).
     os.remove(os.path.join(tok_dir, "tokenizer.json"))
+    # drop how-it-was-loaded keys (is_local, local_files_only): they vary by environment
+    cfg_path = os.path.join(tok_dir, "tokenizer_config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg = {k: v for k, v in cfg.items() if k not in ("is_local", "local_files_only")}
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2, ensure_ascii=False)
+        f.write("\n")
     model_index = {
         "_class_name": "StableDiffusionPipeline",
         "_diffusers_version": __import__("diffusers").__version__,
