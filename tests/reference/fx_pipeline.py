@@ -25,7 +25,7 @@ CASES = [
 def generate(pipe):
     names = []
     for name, prompt, neg, sched, seed, steps, h, w, cfg, nimg in CASES:
-        pipe.scheduler = make(pipe, sched)
+        pipe.scheduler = make(sched)
         kw = dict(prompt=prompt, negative_prompt=neg, height=h, width=w, num_inference_steps=steps,
                   guidance_scale=cfg, num_images_per_prompt=nimg)
         img = pipe(**kw, output_type="np", generator=torch.Generator("cpu").manual_seed(seed)).images

@@ -1,15 +1,20 @@
 """Scheduler fixtures: timestep/sigma tables and denoising trajectories."""
 
 import inspect
+import os
 
 import torch
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, LMSDiscreteScheduler, PNDMScheduler)
 
+import ref_common
 from ref_common import save_fixture, write_json
 
 # name -> (class, extra config); every scheduler is built the diffusers way:
-# Cls.from_config(pipe.scheduler.config, **extra), i.e. from SD 1.5's config.
+# Cls.from_config(<SD 1.5 scheduler config>, **extra), as users swap schedulers.
+# SD 1.5's file has no timestep_spacing, and from_config does not carry keys
+# that were defaults, so each class keeps its OWN default: PNDM/DDIM "leading",
+# Euler/Euler a/LMS/DPM++ "linspace" (steps_offset 1 is carried over).
 SCHEDULERS = {
     "pndm": (PNDMScheduler, {}),
     "ddim": (DDIMScheduler, {}),
@@ -23,9 +28,18 @@ STEPS = [1, 2, 3, 5, 10, 20, 25, 50]
 SPACINGS = ["leading", "trailing", "linspace"]
 
 
-def make(pipe, name, **more):
+def sd15_config():
+    """SD 1.5's scheduler config as the pipeline loads it from tiny-sd/scheduler.
+    Always from the file: pipe.scheduler is swapped while fixtures are made."""
+    s = PNDMScheduler.from_pretrained(os.path.join(ref_common.OUT_DIR, "tiny-sd"), subfolder="scheduler",
+                                      local_files_only=True)
+    assert s.config.timestep_spacing == "leading" and s.config.steps_offset == 1
+    return s.config
+
+
+def make(name, **more):
     cls, extra = SCHEDULERS[name]
-    return cls.from_config(pipe.scheduler.config, **{**extra, **more})
+    return cls.from_config(sd15_config(), **{**extra, **more})
 
 
 def _nums(t):
@@ -34,16 +48,19 @@ def _nums(t):
 
 def tables(pipe):
     # _use_default_values is diffusers bookkeeping built from a set (random order): leave it out
-    base = {k: v for k, v in pipe.scheduler.config.items() if k != "_use_default_values"}
-    out = {"base_config": base, "schedulers": {}}
+    base = {k: v for k, v in sd15_config().items() if k != "_use_default_values"}
+    out = {"base_config": base,
+           "base_config_defaulted_keys": sorted(sd15_config().get("_use_default_values", [])),
+           "defaulted_keys_note": "absent from SD 1.5's file; from_config gives each class its own default for these",
+           "schedulers": {}}
     for name in SCHEDULERS:
         entry = {"class": SCHEDULERS[name][0].__name__, "extra_config": SCHEDULERS[name][1], "configs": {},
                  "tables": []}
         for spacing in SPACINGS:
-            s = make(pipe, name, timestep_spacing=spacing)
+            s = make(name, timestep_spacing=spacing)
             entry["configs"][spacing] = {k: v for k, v in s.config.items() if not k.startswith("_")}
             for n in STEPS:
-                s = make(pipe, name, timestep_spacing=spacing)
+                s = make(name, timestep_spacing=spacing)
                 row = {"spacing": spacing, "steps": n}
                 try:
                     s.set_timesteps(n, device="cpu")
@@ -61,7 +78,7 @@ def tables(pipe):
                 row["init_noise_sigma"] = float(ins)
                 entry["tables"].append(row)
         out["schedulers"][name] = entry
-    s = make(pipe, "pndm")
+    s = make("pndm")
     out["train_schedule"] = {
         "betas": _nums(s.betas), "alphas_cumprod": _nums(s.alphas_cumprod),
         "note": "float32; betas = linspace(sqrt(0.00085), sqrt(0.012), 1000, float32)**2 (scaled_linear)",
@@ -76,7 +93,7 @@ def trajectory(pipe, name, prompt_embeds, seed, steps, height=64, width=64, guid
     more = {"timestep_spacing": spacing} if spacing else {}
     batch = prompt_embeds.shape[0] // 2
     # 1) the pipeline itself, capturing latents after each step
-    pipe.scheduler = make(pipe, name, **more)
+    pipe.scheduler = make(name, **more)
     seen = []
 
     def cb(p, i, t, kw):
@@ -88,7 +105,7 @@ def trajectory(pipe, name, prompt_embeds, seed, steps, height=64, width=64, guid
                  num_inference_steps=steps, guidance_scale=guidance, output_type="latent",
                  generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=cb).images
     # 2) the same loop by hand
-    sched = make(pipe, name, **more)
+    sched = make(name, **more)
     sched.set_timesteps(steps, device="cpu")
     gen = torch.Generator("cpu").manual_seed(seed)
     lat = torch.randn((batch, 4, height // 8, width // 8), generator=gen, dtype=torch.float32)
@@ -157,6 +174,7 @@ def generate(pipe, prompt_embeds):
         labels.append(trajectory(pipe, name, prompt_embeds, seed=31, steps=5))
     labels.append(trajectory(pipe, "euler_a", prompt_embeds, seed=32, steps=4, height=48, width=64))
     labels.append(trajectory(pipe, "ddim", prompt_embeds, seed=33, steps=4, spacing="trailing"))
-    labels.append(trajectory(pipe, "euler", prompt_embeds, seed=34, steps=4, spacing="linspace"))
+    labels.append(trajectory(pipe, "euler_a", prompt_embeds, seed=34, steps=4, spacing="leading"))
+    labels.append(trajectory(pipe, "dpmpp_2m", prompt_embeds, seed=36, steps=4, spacing="leading"))
     labels.append(trajectory(pipe, "pndm", prompt_embeds, seed=35, steps=20))
     return labels

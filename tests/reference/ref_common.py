@@ -1,6 +1,7 @@
 """Shared helpers for the reference generator: determinism and fixture writing."""
 
 import json
+import math
 import os
 
 import numpy as np
@@ -38,8 +39,9 @@ def _plain(obj):
         return obj.tolist()
     if isinstance(obj, (np.integer,)):
         return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
+    if isinstance(obj, (float, np.floating)):
+        # strict JSON has no Infinity/NaN (e.g. DPM's lambda_min_clipped = -inf): spell them as strings
+        return float(obj) if math.isfinite(obj) else str(float(obj))
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -49,7 +51,7 @@ def _plain(obj):
 
 def write_json(name, obj):
     with open(out_path(name), "w", encoding="utf-8") as f:
-        json.dump(_plain(obj), f, indent=1, ensure_ascii=False, sort_keys=False)
+        json.dump(_plain(obj), f, indent=1, ensure_ascii=False, allow_nan=False)
         f.write("\n")
 
 
