@@ -126,13 +126,17 @@ typedef struct {
     int32_t *ids;              /* borrowed; the text's tokens, after BOS */
     int room;                  /* how many text tokens fit */
     int count;                 /* text tokens stored */
-    long total;                /* text tokens seen, stored or not */
+    bool full;                 /* a token came that did not fit: the text is truncated */
 } sink_t;
 
+/* Stores one id; returns 1 (stop: nothing after it can be kept) when there is no room. */
 static int s_emit(void *ctx, int32_t id) {
     sink_t *s = ctx;
-    if (s->count < s->room) s->ids[s->count++] = id;
-    s->total++;
+    if (s->count == s->room) {
+        s->full = true;
+        return 1;
+    }
+    s->ids[s->count++] = id;
     return 0;
 }
 
@@ -166,7 +170,8 @@ static size_t s_find_added(const dq_tokenizer_t *self, const char *text, size_t 
 
 /* Encodes a piece of raw text that holds no raw special token: normalizes it, then splits the
  * normalized text at the normalized special tokens (SD 1.5: "<|startoftext|>", so
- * "<|STARTOFTEXT|>" is BOS too, while "<|ENDOFTEXT|>" is plain text). */
+ * "<|STARTOFTEXT|>" is BOS too, while "<|ENDOFTEXT|>" is plain text). Returns 0, 1 when the
+ * ids are full, or -1 with a message in err. */
 static int s_encode_segment(sink_t *s, const char *raw, size_t len, char *err, size_t errlen) {
     size_t norm_len = 0;
     char *norm = dq_toktext_normalize(raw, len, &norm_len, err, errlen);
@@ -181,8 +186,8 @@ static int s_encode_segment(sink_t *s, const char *raw, size_t len, char *err, s
         at = cut + special->len;
     }
     free(norm);
-    if (rc) snprintf(err, errlen, "out of memory encoding text");
-    return rc ? -1 : 0;
+    if (rc < 0) snprintf(err, errlen, "out of memory encoding text");
+    return rc < 0 ? -1 : rc;
 }
 
 int dq_tokenizer_encode(const dq_tokenizer_t *self, const char *utf8, int32_t *ids, int max_ids,
@@ -199,16 +204,17 @@ int dq_tokenizer_encode(const dq_tokenizer_t *self, const char *utf8, int32_t *i
     for (size_t at = 0;;) {
         const added_t *special = NULL;
         size_t cut = at + s_find_added(self, utf8 + at, len - at, false, &special);
-        if (s_encode_segment(&s, utf8 + at, cut - at, err, errlen) != 0) return -1;
-        if (cut == len) break;
-        s_emit(&s, special->id);
+        int rc = s_encode_segment(&s, utf8 + at, cut - at, err, errlen);
+        if (rc < 0) return -1;
+        if (rc > 0 || cut == len || s_emit(&s, special->id) != 0) break;
         at = cut + special->len;
     }
     ids[0] = self->ids[DQ_TOKVOCAB_BOS];
     ids[s.count + 1] = self->ids[DQ_TOKVOCAB_EOS];
-    if (s.total > s.count) {
+    if (s.full) {
         if (truncated) *truncated = true;
-        dq_warn("prompt truncated tokens=%ld kept=%d", s.total, s.count);
+        dq_warn("prompt truncated to %d tokens (the text encoder takes %d with BOS and EOS)",
+                s.count, max_ids);
     }
     return s.count + 2;
 }

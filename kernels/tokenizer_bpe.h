@@ -22,9 +22,9 @@ size_t dq_tokbpe_byte_utf8(uint8_t b, char *out);
 typedef int (*dq_tokbpe_emit_fn)(void *ctx, int32_t id);
 
 /* Encodes one word (len > 0 bytes): maps each byte to its character, appends the end-of-word
- * marker to the last one, then merges adjacent symbols by the lowest rank in merges ("A B" ->
- * rank), all occurrences of that pair left to right, until no pair has a rank (OpenAI CLIP's
- * simple_tokenizer.bpe). Each final symbol is looked up in vocab; one that is missing gives unk,
+ * marker to the last one, then repeatedly merges the adjacent pair with the lowest rank in
+ * merges ("A B" -> rank), the leftmost among equals, until no pair has a rank (tokenizers' BPE
+ * model; OpenAI CLIP's simple_tokenizer.bpe gives the same). Each final symbol is looked up in vocab; one that is missing gives unk,
  * or is skipped when unk < 0. Calls emit for each id in order.
  * Returns 0, -1 when out of memory, or the first non-zero value emit returned. */
 int dq_tokbpe_encode_word(const dq_tokmap_t *vocab, const dq_tokmap_t *merges, int32_t unk,
