@@ -1,4 +1,5 @@
-/* cli/cmd_tokenize.c: "diffq tokenize": prints the CLIP token ids of each text, one JSON array a line. */
+/* cli/cmd_tokenize.c: "diffq tokenize": prints the CLIP token ids of each text, one JSON array a
+ * line. */
 #include "config.h"
 
 #include <stdint.h>
@@ -54,7 +55,8 @@ int dq_cmd_tokenize(int argc, char **argv) {
             continue;
         }
         printf("[");
-        for (int k = 0; k < n; k++) printf(k ? ", %d" : "%d", (int) ids[k]);
+        for (int k = 0; k < n; k++)
+            printf(k ? ", %d" : "%d", (int)ids[k]);
         printf("]\n");
     }
     dq_tokenizer_destroy(&tok);

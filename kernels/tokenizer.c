@@ -27,9 +27,9 @@ typedef struct {
 } added_t;
 
 struct dq_tokenizer_t {
-    dq_tokvocab_t *vocab;                        /* owned; tables and special-token names */
-    int32_t ids[DQ_TOKVOCAB_SPECIAL_COUNT];      /* bos, eos, unk, pad */
-    added_t added[DQ_TOKVOCAB_SPECIAL_COUNT];    /* distinct special texts */
+    dq_tokvocab_t *vocab;                     /* owned; tables and special-token names */
+    int32_t ids[DQ_TOKVOCAB_SPECIAL_COUNT];   /* bos, eos, unk, pad */
+    added_t added[DQ_TOKVOCAB_SPECIAL_COUNT]; /* distinct special texts */
     int added_count;
 };
 
@@ -80,7 +80,8 @@ static dq_tokvocab_t *s_load_builtin(char *err, size_t errlen) {
     dq_tokvocab_t *v = dq_tokvocab_load_bpe_gz(path, err, errlen);
     size_t used = strlen(err);
     if (!v && used + 1 < errlen)
-        snprintf(err + used, errlen - used, " (install diffq, or set %s to the folder that holds clip/%s)",
+        snprintf(err + used, errlen - used,
+                 " (install diffq, or set %s to the folder that holds clip/%s)",
                  DQ_TOKENIZER_DATA_ENV, DQ_TOKVOCAB_BPE_FILE);
     return v;
 }
@@ -101,7 +102,8 @@ dq_tokenizer_t *dq_tokenizer_load(const char *dir, char *err, size_t errlen) {
         /* One entry per text; a later role with the same text decides how it is matched, as
          * transformers adds bos, eos, unk, then pad, each replacing the one before. */
         int k = 0;
-        while (k < self->added_count && strcmp(self->added[k].text, name->text) != 0) k++;
+        while (k < self->added_count && strcmp(self->added[k].text, name->text) != 0)
+            k++;
         if (k == self->added_count) self->added_count++;
         self->added[k] = (added_t){name->text, strlen(name->text), self->ids[i], name->normalized};
     }
@@ -221,11 +223,20 @@ int dq_tokenizer_encode(const dq_tokenizer_t *self, const char *utf8, int32_t *i
 
 int dq_tokenizer_pad(const dq_tokenizer_t *self, int32_t *ids, int count, int length) {
     if (count < 0 || count > length) return -1;
-    for (int i = count; i < length; i++) ids[i] = self->ids[DQ_TOKVOCAB_PAD];
+    for (int i = count; i < length; i++)
+        ids[i] = self->ids[DQ_TOKVOCAB_PAD];
     return length;
 }
 
-int32_t dq_tokenizer_bos(const dq_tokenizer_t *self) { return self->ids[DQ_TOKVOCAB_BOS]; }
-int32_t dq_tokenizer_eos(const dq_tokenizer_t *self) { return self->ids[DQ_TOKVOCAB_EOS]; }
-int32_t dq_tokenizer_pad_id(const dq_tokenizer_t *self) { return self->ids[DQ_TOKVOCAB_PAD]; }
-size_t dq_tokenizer_vocab_size(const dq_tokenizer_t *self) { return dq_tokmap_size(self->vocab->vocab); }
+int32_t dq_tokenizer_bos(const dq_tokenizer_t *self) {
+    return self->ids[DQ_TOKVOCAB_BOS];
+}
+int32_t dq_tokenizer_eos(const dq_tokenizer_t *self) {
+    return self->ids[DQ_TOKVOCAB_EOS];
+}
+int32_t dq_tokenizer_pad_id(const dq_tokenizer_t *self) {
+    return self->ids[DQ_TOKVOCAB_PAD];
+}
+size_t dq_tokenizer_vocab_size(const dq_tokenizer_t *self) {
+    return dq_tokmap_size(self->vocab->vocab);
+}

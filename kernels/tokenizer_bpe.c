@@ -23,11 +23,11 @@ int32_t dq_tokbpe_byte_codepoint(uint8_t b) {
 size_t dq_tokbpe_byte_utf8(uint8_t b, char *out) {
     int32_t cp = dq_tokbpe_byte_codepoint(b);
     if (cp < 0x80) {
-        out[0] = (char) cp;
+        out[0] = (char)cp;
         return 1;
     }
-    out[0] = (char) (0xc0 | (cp >> 6)); /* every code point here is below U+0800 */
-    out[1] = (char) (0x80 | (cp & 0x3f));
+    out[0] = (char)(0xc0 | (cp >> 6)); /* every code point here is below U+0800 */
+    out[1] = (char)(0x80 | (cp & 0x3f));
     return 2;
 }
 
@@ -82,8 +82,8 @@ static pair_t s_heap_pop(heap_t *h) {
 
 /* Pushes the merge of symbol i with its successor when merges ranks that pair ("A B");
  * key is scratch space for the pair's text. */
-static void s_push_pair(heap_t *h, const dq_tokmap_t *merges, const char *buf,
-                        const symbol_t *sym, size_t i, char *key) {
+static void s_push_pair(heap_t *h, const dq_tokmap_t *merges, const char *buf, const symbol_t *sym,
+                        size_t i, char *key) {
     size_t j = sym[i].next;
     if (j == S_NONE) return;
     memcpy(key, buf + sym[i].start, sym[i].len);
@@ -109,7 +109,7 @@ int dq_tokbpe_encode_word(const dq_tokmap_t *vocab, const dq_tokmap_t *merges, i
     size_t used = 0;
     for (size_t i = 0; i < len; i++) {
         sym[i].start = used;
-        sym[i].len = dq_tokbpe_byte_utf8((uint8_t) word[i], buf + used);
+        sym[i].len = dq_tokbpe_byte_utf8((uint8_t)word[i], buf + used);
         sym[i].prev = i ? i - 1 : S_NONE;
         sym[i].next = i + 1 < len ? i + 1 : S_NONE;
         used += sym[i].len;
@@ -117,7 +117,8 @@ int dq_tokbpe_encode_word(const dq_tokmap_t *vocab, const dq_tokmap_t *merges, i
     memcpy(buf + used, DQ_TOKBPE_EOW, eow);
     sym[len - 1].len += eow;
 
-    for (size_t i = 0; i + 1 < len; i++) s_push_pair(&heap, merges, buf, sym, i, key);
+    for (size_t i = 0; i + 1 < len; i++)
+        s_push_pair(&heap, merges, buf, sym, i, key);
     while (heap.count) {
         pair_t p = s_heap_pop(&heap);
         size_t a = p.pos, b = sym[a].next;

@@ -12,7 +12,7 @@ typedef struct {
 } slot_t;
 
 struct dq_tokmap_t {
-    slot_t *slots;   /* owned; capacity entries, a power of two */
+    slot_t *slots; /* owned; capacity entries, a power of two */
     size_t capacity;
     size_t count;
 };
@@ -20,7 +20,7 @@ struct dq_tokmap_t {
 static uint64_t s_hash(const char *key, size_t len) {
     uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char) key[i];
+        h ^= (unsigned char)key[i];
         h *= 1099511628211ull;
     }
     return h;
@@ -30,7 +30,8 @@ dq_tokmap_t *dq_tokmap_new(size_t expected) {
     dq_tokmap_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
     size_t cap = 16;
-    while (cap < expected * 2) cap *= 2; /* keep the load factor at or below 1/2 */
+    while (cap < expected * 2)
+        cap *= 2; /* keep the load factor at or below 1/2 */
     self->slots = calloc(cap, sizeof *self->slots);
     if (!self->slots) {
         free(self);
@@ -43,7 +44,8 @@ dq_tokmap_t *dq_tokmap_new(size_t expected) {
 void dq_tokmap_destroy(dq_tokmap_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_tokmap_t *self = *self_p;
-    for (size_t i = 0; i < self->capacity; i++) free(self->slots[i].key);
+    for (size_t i = 0; i < self->capacity; i++)
+        free(self->slots[i].key);
     free(self->slots);
     free(self);
     *self_p = NULL;
@@ -66,7 +68,8 @@ static int s_grow(dq_tokmap_t *self) {
         slot_t *old = &self->slots[i];
         if (!old->key) continue;
         size_t j = old->hash & (cap - 1);
-        while (slots[j].key) j = (j + 1) & (cap - 1);
+        while (slots[j].key)
+            j = (j + 1) & (cap - 1);
         slots[j] = *old;
     }
     free(self->slots);
@@ -102,4 +105,6 @@ bool dq_tokmap_get(const dq_tokmap_t *self, const char *key, size_t len, int32_t
     return true;
 }
 
-size_t dq_tokmap_size(const dq_tokmap_t *self) { return self->count; }
+size_t dq_tokmap_size(const dq_tokmap_t *self) {
+    return self->count;
+}

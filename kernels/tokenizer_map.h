@@ -1,4 +1,5 @@
-/* kernels/tokenizer_map.h: a string -> int32 hash table for the tokenizer's vocabulary and merges. */
+/* kernels/tokenizer_map.h: a string -> int32 hash table for the tokenizer's vocabulary and merges.
+ */
 #ifndef DQ_TOKENIZER_MAP_H
 #define DQ_TOKENIZER_MAP_H
 

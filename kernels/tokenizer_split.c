@@ -14,14 +14,14 @@ typedef enum { CLASS_SPACE, CLASS_LETTER, CLASS_NUMBER, CLASS_OTHER } char_class
 /* Decodes the character at text[at] (valid UTF-8) into *cp; returns its length in bytes. */
 static size_t s_next(const char *text, size_t len, size_t at, int32_t *cp) {
     utf8proc_int32_t c = 0;
-    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *) text + at,
-                                          (utf8proc_ssize_t) (len - at), &c);
+    utf8proc_ssize_t n =
+        utf8proc_iterate((const utf8proc_uint8_t *)text + at, (utf8proc_ssize_t)(len - at), &c);
     if (n <= 0) { /* the caller validated the text; step one byte rather than loop forever */
         *cp = 0xfffd;
         return 1;
     }
     *cp = c;
-    return (size_t) n;
+    return (size_t)n;
 }
 
 static char_class_t s_class(int32_t cp) {

@@ -10,16 +10,16 @@
 #include <utf8proc.h>
 
 int dq_toktext_validate(const char *text, size_t len, char *err, size_t errlen) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *) text;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
     size_t at = 0;
     while (at < len) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p + at, (utf8proc_ssize_t) (len - at), &cp);
+        utf8proc_ssize_t n = utf8proc_iterate(p + at, (utf8proc_ssize_t)(len - at), &cp);
         if (n <= 0 || cp < 0) {
             snprintf(err, errlen, "invalid UTF-8 at byte %zu", at);
             return -1;
         }
-        at += (size_t) n;
+        at += (size_t)n;
     }
     return 0;
 }
@@ -44,18 +44,19 @@ bool dq_toktext_is_number(int32_t cp) {
  * unconditional multi-character lowercase mapping in Unicode's SpecialCasing.txt is U+0130. */
 static size_t s_put_lower(int32_t cp, utf8proc_uint8_t *dst) {
     if (cp == 0x130) {
-        size_t n = (size_t) utf8proc_encode_char(0x69, dst);
-        return n + (size_t) utf8proc_encode_char(0x307, dst + n);
+        size_t n = (size_t)utf8proc_encode_char(0x69, dst);
+        return n + (size_t)utf8proc_encode_char(0x307, dst + n);
     }
-    return (size_t) utf8proc_encode_char(utf8proc_tolower(cp), dst);
+    return (size_t)utf8proc_encode_char(utf8proc_tolower(cp), dst);
 }
 
-char *dq_toktext_normalize(const char *text, size_t len, size_t *out_len, char *err, size_t errlen) {
+char *dq_toktext_normalize(const char *text, size_t len, size_t *out_len, char *err,
+                           size_t errlen) {
     if (dq_toktext_validate(text, len, err, errlen) != 0) return NULL;
     utf8proc_uint8_t *nfc = NULL;
     utf8proc_ssize_t nfc_len = 0;
     if (len > 0) {
-        nfc_len = utf8proc_map((const utf8proc_uint8_t *) text, (utf8proc_ssize_t) len, &nfc,
+        nfc_len = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &nfc,
                                UTF8PROC_STABLE | UTF8PROC_COMPOSE);
         if (nfc_len < 0) {
             snprintf(err, errlen, "cannot normalize text: %s", utf8proc_errmsg(nfc_len));
@@ -64,7 +65,7 @@ char *dq_toktext_normalize(const char *text, size_t len, size_t *out_len, char *
     }
     /* A lowercase form takes at most 3/2 the bytes of its capital (U+0130 -> 3 bytes from 2,
      * U+023A -> 3 from 2), and white space only shrinks, so twice the input always fits. */
-    utf8proc_uint8_t *out = malloc((size_t) nfc_len * 2 + 1);
+    utf8proc_uint8_t *out = malloc((size_t)nfc_len * 2 + 1);
     if (!out) {
         free(nfc);
         snprintf(err, errlen, "out of memory normalizing %zu bytes of text", len);
@@ -93,5 +94,5 @@ char *dq_toktext_normalize(const char *text, size_t len, size_t *out_len, char *
     out[o] = '\0';
     free(nfc);
     *out_len = o;
-    return (char *) out;
+    return (char *)out;
 }

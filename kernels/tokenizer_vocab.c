@@ -28,7 +28,8 @@ void dq_tokvocab_destroy(dq_tokvocab_t **self_p) {
     dq_tokvocab_t *self = *self_p;
     dq_tokmap_destroy(&self->vocab);
     dq_tokmap_destroy(&self->merges);
-    for (int i = 0; i < DQ_TOKVOCAB_SPECIAL_COUNT; i++) free(self->special[i].text);
+    for (int i = 0; i < DQ_TOKVOCAB_SPECIAL_COUNT; i++)
+        free(self->special[i].text);
     free(self);
     *self_p = NULL;
 }
@@ -57,7 +58,8 @@ static dq_tokvocab_t *s_new(char *err, size_t errlen) {
 static char *s_read_file(const char *path, size_t *len_out, char *err, size_t errlen) {
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+        snprintf(err, errlen, "%s: cannot open: %s", path,
+                 errno ? strerror(errno) : "out of memory");
         return NULL;
     }
     size_t cap = 1 << 20, len = 0;
@@ -73,7 +75,7 @@ static char *s_read_file(const char *path, size_t *len_out, char *err, size_t er
             buf = bigger;
             cap *= 2;
         }
-        int n = gzread(gz, buf + len, (unsigned) (cap - len));
+        int n = gzread(gz, buf + len, (unsigned)(cap - len));
         if (n < 0) {
             int zerr = 0;
             const char *msg = gzerror(gz, &zerr);
@@ -87,7 +89,7 @@ static char *s_read_file(const char *path, size_t *len_out, char *err, size_t er
             *len_out = len;
             return buf;
         }
-        len += (size_t) n;
+        len += (size_t)n;
     }
     snprintf(err, errlen, "%s: out of memory reading it", path);
 fail:
@@ -100,10 +102,10 @@ fail:
  * Returns false when nothing is left. */
 static bool s_next_line(char **text, char *end, char **line, size_t *len) {
     if (*text >= end) return false;
-    char *nl = memchr(*text, '\n', (size_t) (end - *text));
+    char *nl = memchr(*text, '\n', (size_t)(end - *text));
     char *stop = nl ? nl : end;
     *line = *text;
-    *len = (size_t) (stop - *text);
+    *len = (size_t)(stop - *text);
     if (*len && (*line)[*len - 1] == '\r') (*len)--;
     *text = nl ? nl + 1 : end;
     return true;
@@ -122,8 +124,8 @@ static int s_put(dq_tokmap_t *map, const char *key, size_t len, int32_t value, c
 static size_t s_merge_split(const char *line, size_t len) {
     const char *space = memchr(line, ' ', len);
     if (!space || space == line || space == line + len - 1) return 0;
-    if (memchr(space + 1, ' ', (size_t) (line + len - space - 1))) return 0;
-    return (size_t) (space - line);
+    if (memchr(space + 1, ' ', (size_t)(line + len - space - 1))) return 0;
+    return (size_t)(space - line);
 }
 
 dq_tokvocab_t *dq_tokvocab_load_bpe_gz(const char *path, char *err, size_t errlen) {
@@ -144,10 +146,10 @@ dq_tokvocab_t *dq_tokvocab_load_bpe_gz(const char *path, char *err, size_t errle
     for (int pass = 0; pass < 2; pass++)
         for (int printable = 1; printable >= 0; printable--)
             for (unsigned b = 0; b < 256; b++) {
-                bool is_printable = dq_tokbpe_byte_codepoint((uint8_t) b) == (int32_t) b;
-                if (is_printable != (bool) printable) continue;
+                bool is_printable = dq_tokbpe_byte_codepoint((uint8_t)b) == (int32_t)b;
+                if (is_printable != (bool)printable) continue;
                 char tok[8];
-                size_t n = dq_tokbpe_byte_utf8((uint8_t) b, tok);
+                size_t n = dq_tokbpe_byte_utf8((uint8_t)b, tok);
                 if (pass) {
                     memcpy(tok + n, DQ_TOKBPE_EOW, 4);
                     n += 4;
@@ -223,7 +225,7 @@ static int s_load_vocab_json(dq_tokvocab_t *self, const char *path, char *err, s
                      INT32_MAX);
             goto done;
         }
-        if (s_put(self->vocab, key, strlen(key), (int32_t) v, err, errlen)) goto done;
+        if (s_put(self->vocab, key, strlen(key), (int32_t)v, err, errlen)) goto done;
     }
     rc = 0;
 done:
@@ -249,20 +251,20 @@ static int s_load_merges_txt(dq_tokvocab_t *self, const char *path, char *err, s
         if (lineno == 1 && len >= 8 && memcmp(line, "#version", 8) == 0) continue;
         size_t space = s_merge_split(line, len);
         if (!space) {
-            snprintf(err, errlen, "%s:%zu: expected a merge \"A B\" (two tokens, one space)",
-                     path, lineno);
+            snprintf(err, errlen, "%s:%zu: expected a merge \"A B\" (two tokens, one space)", path,
+                     lineno);
             goto done;
         }
         if (!s_known(self, line, space) || !s_known(self, line + space + 1, len - space - 1)) {
             snprintf(err, errlen, "%s:%zu: merge \"%.*s\" has a part not in vocab.json", path,
-                     lineno, (int) (len > 64 ? 64 : len), line);
+                     lineno, (int)(len > 64 ? 64 : len), line);
             goto done;
         }
         if (s_put(self->merges, line, len, rank++, err, errlen)) goto done;
         memmove(line + space, line + space + 1, len - space - 1);
         if (!s_known(self, line, len - 1)) {
             snprintf(err, errlen, "%s:%zu: the merged token \"%.*s\" is not in vocab.json", path,
-                     lineno, (int) (len > 65 ? 64 : len - 1), line);
+                     lineno, (int)(len > 65 ? 64 : len - 1), line);
             goto done;
         }
     }
@@ -274,8 +276,8 @@ done:
 
 /* Sets *name from root[key] when it is a string or an object with a "content" string (and an
  * optional "normalized" boolean). */
-static int s_special_name(json_t *root, const char *key, dq_tokvocab_name_t *name,
-                          const char *path, char *err, size_t errlen) {
+static int s_special_name(json_t *root, const char *key, dq_tokvocab_name_t *name, const char *path,
+                          char *err, size_t errlen) {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return 0;
     bool normalized = false;
@@ -348,10 +350,12 @@ dq_tokvocab_t *dq_tokvocab_load_dir(const char *dir, char *err, size_t errlen) {
         s_load_specials(self, paths[2], err, errlen) ||
         s_load_specials(self, paths[3], err, errlen))
         goto fail;
-    for (int i = 0; i < 4; i++) free(paths[i]);
+    for (int i = 0; i < 4; i++)
+        free(paths[i]);
     return self;
 fail:
-    for (int i = 0; i < 4; i++) free(paths[i]);
+    for (int i = 0; i < 4; i++)
+        free(paths[i]);
     dq_tokvocab_destroy(&self);
     return NULL;
 }

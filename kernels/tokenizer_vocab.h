@@ -11,8 +11,8 @@
 /* OpenAI CLIP's built-in vocabulary: 256 byte characters, the same with "</w>", the first
  * 48894 merges joined, then the two special tokens = 49408 ids. */
 #define DQ_TOKVOCAB_CLIP_MERGES 48894
-#define DQ_TOKVOCAB_CLIP_SIZE 49408
-#define DQ_TOKVOCAB_BPE_FILE "bpe_simple_vocab_16e6.txt.gz"
+#define DQ_TOKVOCAB_CLIP_SIZE   49408
+#define DQ_TOKVOCAB_BPE_FILE    "bpe_simple_vocab_16e6.txt.gz"
 
 /* The special tokens, in the order transformers adds them (a later one with the same text sets
  * whether that text is matched before or after normalization). */

@@ -18,14 +18,16 @@
 #include "kernels/tokenizer_bpe.h"
 #include "kernels/tokenizer_text.h"
 
-static char s_top[2048];   /* the source tree */
+static char s_top[2048]; /* the source tree */
 static char s_err[1024];
 static dq_tokenizer_t *s_clip; /* the built-in vocabulary, loaded once */
 
-static void s_path(char *out, size_t len, const char *rel) { snprintf(out, len, "%s/%s", s_top, rel); }
+static void s_path(char *out, size_t len, const char *rel) {
+    snprintf(out, len, "%s/%s", s_top, rel);
+}
 
 static int s_group_setup(void **state) {
-    (void) state;
+    (void)state;
     const char *top = getenv("top_srcdir");
     snprintf(s_top, sizeof s_top, "%s", top && *top ? top : ".");
     char data[2100];
@@ -37,7 +39,7 @@ static int s_group_setup(void **state) {
 }
 
 static int s_group_teardown(void **state) {
-    (void) state;
+    (void)state;
     dq_tokenizer_destroy(&s_clip);
     dq_tokenizer_destroy(&s_clip); /* idempotent */
     return 0;
@@ -64,18 +66,19 @@ static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
         bool truncated = false;
         int n = dq_tokenizer_encode(tok, text, ids, DQ_TOKENIZER_CONTEXT, &truncated, s_err,
                                     sizeof s_err);
-        bool same = n == (int) json_array_size(want);
+        bool same = n == (int)json_array_size(want);
         for (int i = 0; same && i < n; i++)
-            same = ids[i] == json_integer_value(json_array_get(want, (size_t) i));
+            same = ids[i] == json_integer_value(json_array_get(want, (size_t)i));
         json_t *want_trunc = json_object_get(row, "truncated");
         if (want_trunc && json_boolean_value(want_trunc) != truncated) same = false;
         if (!same) {
             failed++;
             fprintf(stderr, "# %s:%d: text %s: got %d ids:", rel, count + 1, text, n);
-            for (int i = 0; i < n; i++) fprintf(stderr, " %d", (int) ids[i]);
+            for (int i = 0; i < n; i++)
+                fprintf(stderr, " %d", (int)ids[i]);
             char *w = json_dumps(want, JSON_COMPACT);
             fprintf(stderr, "\n#   want %s (truncated %d, got %d)\n", w,
-                    want_trunc ? (int) json_boolean_value(want_trunc) : -1, (int) truncated);
+                    want_trunc ? (int)json_boolean_value(want_trunc) : -1, (int)truncated);
             free(w);
         }
         count++;
@@ -88,7 +91,7 @@ static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
 }
 
 static void test_builtin_matches_transformers(void **state) {
-    (void) state;
+    (void)state;
     assert_int_equal(dq_tokenizer_vocab_size(s_clip), 49408);
     assert_int_equal(dq_tokenizer_bos(s_clip), 49406);
     assert_int_equal(dq_tokenizer_eos(s_clip), 49407);
@@ -97,7 +100,7 @@ static void test_builtin_matches_transformers(void **state) {
 }
 
 static void test_folder_matches_transformers(void **state) {
-    (void) state;
+    (void)state;
     char dir[2100];
     s_path(dir, sizeof dir, "tests/fixtures/tokenizer/tiny");
     dq_tokenizer_t *tok = dq_tokenizer_load(dir, s_err, sizeof s_err);
@@ -118,7 +121,7 @@ static void test_folder_matches_transformers(void **state) {
 }
 
 static void test_model_folder_uses_tokenizer_subfolder(void **state) {
-    (void) state;
+    (void)state;
     char model[] = "/tmp/dq-test-model-XXXXXX";
     assert_non_null(mkdtemp(model));
     char rel[2100], link[64];
@@ -137,14 +140,15 @@ static void test_model_folder_uses_tokenizer_subfolder(void **state) {
 }
 
 static void test_padding(void **state) {
-    (void) state;
+    (void)state;
     int32_t ids[DQ_TOKENIZER_CONTEXT];
     int n = dq_tokenizer_encode(s_clip, "a photo of a cat", ids, DQ_TOKENIZER_CONTEXT, NULL, s_err,
                                 sizeof s_err);
     assert_int_equal(n, 7);
     ids[n] = -5; /* a sentinel the padding must overwrite */
     assert_int_equal(dq_tokenizer_pad(s_clip, ids, n, DQ_TOKENIZER_CONTEXT), DQ_TOKENIZER_CONTEXT);
-    for (int i = n; i < DQ_TOKENIZER_CONTEXT; i++) assert_int_equal(ids[i], 49407);
+    for (int i = n; i < DQ_TOKENIZER_CONTEXT; i++)
+        assert_int_equal(ids[i], 49407);
     assert_int_equal(ids[5], 2368); /* "cat</w>" untouched */
     assert_int_equal(dq_tokenizer_pad(s_clip, ids, 10, 9), -1);
     assert_int_equal(dq_tokenizer_pad(s_clip, ids, -1, 9), -1);
@@ -152,9 +156,10 @@ static void test_padding(void **state) {
 }
 
 static void test_truncation(void **state) {
-    (void) state;
+    (void)state;
     char text[400] = "";
-    for (int i = 0; i < 100; i++) strcat(text, "a ");
+    for (int i = 0; i < 100; i++)
+        strcat(text, "a ");
     int32_t ids[DQ_TOKENIZER_CONTEXT + 1];
     ids[DQ_TOKENIZER_CONTEXT] = -7; /* must stay: encode writes at most max_ids */
     bool truncated = false;
@@ -168,7 +173,8 @@ static void test_truncation(void **state) {
     assert_int_equal(ids[DQ_TOKENIZER_CONTEXT], -7);
 
     text[75 * 2 - 1] = '\0'; /* exactly 75 "a": fits */
-    n = dq_tokenizer_encode(s_clip, text, ids, DQ_TOKENIZER_CONTEXT, &truncated, s_err, sizeof s_err);
+    n = dq_tokenizer_encode(s_clip, text, ids, DQ_TOKENIZER_CONTEXT, &truncated, s_err,
+                            sizeof s_err);
     assert_int_equal(n, DQ_TOKENIZER_CONTEXT);
     assert_false(truncated);
 
@@ -187,7 +193,7 @@ static void test_truncation(void **state) {
 }
 
 static void test_invalid_utf8_is_rejected(void **state) {
-    (void) state;
+    (void)state;
     static const char *const bad[] = {"\xff", "ok \xc3", "a\xed\xa0\x80" /* a surrogate */,
                                       "\xc0\xaf" /* overlong '/' */, "\xf4\x90\x80\x80"};
     static const int at[] = {0, 3, 1, 0, 0};
@@ -204,7 +210,7 @@ static void test_invalid_utf8_is_rejected(void **state) {
 }
 
 static void test_byte_characters(void **state) {
-    (void) state;
+    (void)state;
     /* GPT-2/CLIP bytes_to_unicode(): printable bytes keep their code point, the rest count up
      * from U+0100 in byte order (space -> U+0120 'Ġ', 0xAD -> U+0143). */
     assert_int_equal(dq_tokbpe_byte_codepoint('!'), '!');
@@ -219,7 +225,7 @@ static void test_byte_characters(void **state) {
 }
 
 static void test_normalize(void **state) {
-    (void) state;
+    (void)state;
     static const struct {
         const char *in, *out;
     } cases[] = {
@@ -227,12 +233,16 @@ static void test_normalize(void **state) {
         {"\xc4\xb0x", "i\xcc\x87x"},                 /* U+0130 -> i + U+0307 */
         {"\xce\x9f\xce\xa3", "\xce\xbf\xcf\x83"},    /* no final-sigma rule */
         {" a \t\n\xc2\xa0\xe3\x80\x80 b ", " a b "}, /* white space runs -> one space, kept */
-        {"a\xe2\x80\x8b" "b", "a\xe2\x80\x8b" "b"},  /* U+200B is not white space */
+        {"a\xe2\x80\x8b"
+         "b",
+         "a\xe2\x80\x8b"
+         "b"}, /* U+200B is not white space */
         {"", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t len = 0;
-        char *out = dq_toktext_normalize(cases[i].in, strlen(cases[i].in), &len, s_err, sizeof s_err);
+        char *out =
+            dq_toktext_normalize(cases[i].in, strlen(cases[i].in), &len, s_err, sizeof s_err);
         assert_non_null(out);
         assert_string_equal(out, cases[i].out);
         assert_int_equal(len, strlen(cases[i].out));
@@ -286,11 +296,12 @@ static void s_expect_load_error(const char *vocab, const char *merges, const cha
     s_remove_folder(dir);
 }
 
-#define S_VOCAB "{\"a\": 0, \"b\": 1, \"ab</w>\": 2, \"b</w>\": 3, \"<|startoftext|>\": 4, " \
-                "\"<|endoftext|>\": 5}"
+#define S_VOCAB                                                                                    \
+    "{\"a\": 0, \"b\": 1, \"ab</w>\": 2, \"b</w>\": 3, \"<|startoftext|>\": 4, "                   \
+    "\"<|endoftext|>\": 5}"
 
 static void test_small_folder_loads(void **state) {
-    (void) state;
+    (void)state;
     char dir[64];
     s_make_folder(dir, S_VOCAB, "#version: 0.2\na b</w>\n", NULL);
     dq_tokenizer_t *tok = dq_tokenizer_load(dir, s_err, sizeof s_err);
@@ -307,7 +318,7 @@ static void test_small_folder_loads(void **state) {
 }
 
 static void test_bad_folders_give_clean_errors(void **state) {
-    (void) state;
+    (void)state;
     const char *merges = "#version: 0.2\na b</w>\n";
     s_expect_load_error(NULL, merges, NULL, "no vocab.json", NULL);
     s_expect_load_error(S_VOCAB, NULL, NULL, "merges.txt: cannot open", NULL);
@@ -315,9 +326,11 @@ static void test_bad_folders_give_clean_errors(void **state) {
     s_expect_load_error("[1, 2]", merges, NULL, "vocab.json: expected a non-empty object", NULL);
     s_expect_load_error("{\"a\": \"x\"}", merges, NULL, "token \"a\": expected an id", NULL);
     s_expect_load_error("{\"a\": -3}", merges, NULL, "token \"a\": expected an id", NULL);
-    s_expect_load_error(S_VOCAB, "#version: 0.2\na b c\n", NULL, "merges.txt:2: expected a merge", NULL);
+    s_expect_load_error(S_VOCAB, "#version: 0.2\na b c\n", NULL, "merges.txt:2: expected a merge",
+                        NULL);
     s_expect_load_error(S_VOCAB, "a b</w>\n\nb b\n", NULL, "merges.txt:2: expected a merge", NULL);
-    s_expect_load_error(S_VOCAB, "a x\n", NULL, "merges.txt:1: merge \"a x\" has a part not in", NULL);
+    s_expect_load_error(S_VOCAB, "a x\n", NULL, "merges.txt:1: merge \"a x\" has a part not in",
+                        NULL);
     s_expect_load_error(S_VOCAB, "b a\n", NULL, "merges.txt:1: the merged token \"ba\"", NULL);
     s_expect_load_error(S_VOCAB, merges, "{\"pad_token\": \"!\"}", "pad token \"!\" is not in",
                         NULL);
@@ -330,7 +343,7 @@ static void test_bad_folders_give_clean_errors(void **state) {
 }
 
 static void test_bad_builtin_data_gives_clean_errors(void **state) {
-    (void) state;
+    (void)state;
     char saved[2100];
     snprintf(saved, sizeof saved, "%s", getenv(DQ_TOKENIZER_DATA_ENV));
     char dir[64];
