@@ -27,11 +27,20 @@ typedef struct {
 } added_t;
 
 struct dq_tokenizer_t {
-    dq_tokvocab_t *vocab;                     /* owned; tables and special-token names */
-    int32_t ids[DQ_TOKVOCAB_SPECIAL_COUNT];   /* bos, eos, unk, pad */
-    added_t added[DQ_TOKVOCAB_SPECIAL_COUNT]; /* distinct special texts */
+    dq_tokvocab_t *vocab;                   /* owned; tables and special-token names */
+    int32_t ids[DQ_TOKVOCAB_SPECIAL_COUNT]; /* bos, eos, unk, pad */
+    added_t *added;                         /* owned array; distinct texts */
     int added_count;
 };
+
+/* Sets how text is matched, replacing an earlier entry with the same text. */
+static void s_set_added(dq_tokenizer_t *self, const char *text, int32_t id, bool normalized) {
+    int k = 0;
+    while (k < self->added_count && strcmp(self->added[k].text, text) != 0)
+        k++;
+    if (k == self->added_count) self->added_count++;
+    self->added[k] = (added_t){text, strlen(text), id, normalized};
+}
 
 static int s_lookup(const dq_tokvocab_t *v, const char *role, const char *name, int32_t *id,
                     char *err, size_t errlen) {
@@ -95,18 +104,22 @@ dq_tokenizer_t *dq_tokenizer_load(const char *dir, char *err, size_t errlen) {
     self->vocab = dir ? s_load_dir(dir, err, errlen) : s_load_builtin(err, errlen);
     if (!self->vocab) goto fail;
     const dq_tokvocab_t *v = self->vocab;
+    self->added = calloc(DQ_TOKVOCAB_SPECIAL_COUNT + v->added_count, sizeof *self->added);
+    if (!self->added) {
+        snprintf(err, errlen, "out of memory loading the tokenizer");
+        goto fail;
+    }
     for (int i = 0; i < DQ_TOKVOCAB_SPECIAL_COUNT; i++) {
         const dq_tokvocab_name_t *name = &v->special[i];
         if (s_lookup(v, dq_tokvocab_special_names[i], name->text, &self->ids[i], err, errlen))
             goto fail;
-        /* One entry per text; a later role with the same text decides how it is matched, as
-         * transformers adds bos, eos, unk, then pad, each replacing the one before. */
-        int k = 0;
-        while (k < self->added_count && strcmp(self->added[k].text, name->text) != 0)
-            k++;
-        if (k == self->added_count) self->added_count++;
-        self->added[k] = (added_t){name->text, strlen(name->text), self->ids[i], name->normalized};
+        /* A later role with the same text decides how it is matched, as transformers adds
+         * bos, eos, unk, then pad, each replacing the one before. */
+        s_set_added(self, name->text, self->ids[i], name->normalized);
     }
+    /* added_tokens_decoder comes last: its flags win (as transformers 5.24 does). */
+    for (size_t i = 0; i < v->added_count; i++)
+        s_set_added(self, v->added[i].text, v->added[i].id, v->added[i].normalized);
     dq_debug("tokenizer loaded source=%s vocab=%zu merges=%zu", dir ? dir : "built-in",
              dq_tokmap_size(v->vocab), dq_tokmap_size(v->merges));
     return self;
@@ -118,6 +131,7 @@ fail:
 void dq_tokenizer_destroy(dq_tokenizer_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_tokvocab_destroy(&(*self_p)->vocab);
+    free((*self_p)->added);
     free(*self_p);
     *self_p = NULL;
 }

@@ -30,6 +30,9 @@ void dq_tokvocab_destroy(dq_tokvocab_t **self_p) {
     dq_tokmap_destroy(&self->merges);
     for (int i = 0; i < DQ_TOKVOCAB_SPECIAL_COUNT; i++)
         free(self->special[i].text);
+    for (size_t i = 0; i < self->added_count; i++)
+        free(self->added[i].text);
+    free(self->added);
     free(self);
     *self_p = NULL;
 }
@@ -307,6 +310,75 @@ static int s_special_name(json_t *root, const char *key, dq_tokvocab_name_t *nam
     return 0;
 }
 
+/* Reads a boolean field of an added token; absent gives fallback. */
+static int s_added_flag(json_t *entry, const char *field, bool fallback, bool *out,
+                        const char *path, const char *id, char *err, size_t errlen) {
+    json_t *v = json_object_get(entry, field);
+    if (v && !json_is_boolean(v)) {
+        snprintf(err, errlen, "%s: added_tokens_decoder \"%s\": \"%s\" must be true or false", path,
+                 id, field);
+        return -1;
+    }
+    *out = v ? json_is_true(v) : fallback;
+    return 0;
+}
+
+/* Reads "added_tokens_decoder": {"49406": {"content": "<|startoftext|>", "normalized": true,
+ * "special": true, "lstrip": false, ...}, ...}; enters each token in the vocabulary. */
+static int s_load_added(dq_tokvocab_t *self, json_t *table, const char *path, char *err,
+                        size_t errlen) {
+    if (!json_is_object(table)) {
+        snprintf(err, errlen, "%s: \"added_tokens_decoder\": expected an object", path);
+        return -1;
+    }
+    size_t n = json_object_size(table);
+    dq_tokvocab_added_t *added = realloc(self->added, (self->added_count + n + 1) * sizeof *added);
+    if (!added) {
+        snprintf(err, errlen, "out of memory loading the tokenizer");
+        return -1;
+    }
+    self->added = added;
+    const char *key;
+    json_t *entry;
+    json_object_foreach(table, key, entry) {
+        char *end = NULL;
+        long id = strtol(key, &end, 10);
+        json_t *content = json_object_get(entry, "content");
+        if (!*key || *end || id < 0 || id > INT32_MAX || !json_is_object(entry) ||
+            !json_is_string(content) || json_string_length(content) == 0) {
+            snprintf(
+                err, errlen,
+                "%s: added_tokens_decoder \"%.32s\": expected an id mapped to an object with a "
+                "non-empty \"content\" string",
+                path, key);
+            return -1;
+        }
+        bool special, normalized, lstrip, rstrip, single_word;
+        if (s_added_flag(entry, "special", false, &special, path, key, err, errlen) ||
+            s_added_flag(entry, "normalized", !special, &normalized, path, key, err, errlen) ||
+            s_added_flag(entry, "lstrip", false, &lstrip, path, key, err, errlen) ||
+            s_added_flag(entry, "rstrip", false, &rstrip, path, key, err, errlen) ||
+            s_added_flag(entry, "single_word", false, &single_word, path, key, err, errlen))
+            return -1;
+        if (lstrip || rstrip || single_word) {
+            snprintf(err, errlen,
+                     "%s: added_tokens_decoder \"%s\": lstrip, rstrip and single_word are not "
+                     "supported",
+                     path, key);
+            return -1;
+        }
+        const char *text = json_string_value(content);
+        char *copy = strdup(text);
+        if (!copy) {
+            snprintf(err, errlen, "out of memory loading the tokenizer");
+            return -1;
+        }
+        self->added[self->added_count++] = (dq_tokvocab_added_t){copy, (int32_t)id, normalized};
+        if (s_put(self->vocab, text, strlen(text), (int32_t)id, err, errlen)) return -1;
+    }
+    return 0;
+}
+
 /* Reads the special-token names from one JSON file when it exists. */
 static int s_load_specials(dq_tokvocab_t *self, const char *path, char *err, size_t errlen) {
     struct stat st;
@@ -327,6 +399,8 @@ static int s_load_specials(dq_tokvocab_t *self, const char *path, char *err, siz
         snprintf(key, sizeof key, "%s_token", dq_tokvocab_special_names[i]);
         if (s_special_name(root, key, &self->special[i], path, err, errlen)) goto done;
     }
+    json_t *added = json_object_get(root, "added_tokens_decoder");
+    if (added && s_load_added(self, added, path, err, errlen)) goto done;
     rc = 0;
 done:
     json_decref(root);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/tokenizer_map.h"
 
@@ -34,11 +35,21 @@ typedef struct {
                         a plain string is matched in the raw text */
 } dq_tokvocab_name_t;
 
+/* A token of tokenizer_config.json's "added_tokens_decoder": matched in the text as a whole
+ * before any other splitting (special tokens, textual-inversion words). */
+typedef struct {
+    char *text;      /* owned */
+    int32_t id;      /* also entered in vocab */
+    bool normalized; /* matched in the normalized text, else in the raw text */
+} dq_tokvocab_added_t;
+
 /* What a tokenizer is made of. */
 typedef struct {
     dq_tokmap_t *vocab;  /* owned; token -> id */
     dq_tokmap_t *merges; /* owned; "A B" -> rank (0 merges first) */
     dq_tokvocab_name_t special[DQ_TOKVOCAB_SPECIAL_COUNT]; /* owned texts */
+    dq_tokvocab_added_t *added;                            /* owned array; its flags win */
+    size_t added_count;
 } dq_tokvocab_t;
 
 /* Builds OpenAI CLIP's vocabulary and merges from the gzip'd merges file at path, exactly as
@@ -55,7 +66,9 @@ dq_tokvocab_t *dq_tokvocab_load_bpe_gz(const char *path, char *err, size_t errle
  * dir/special_tokens_map.json, falling back on CLIPTokenizer's defaults (bos <|startoftext|>;
  * eos, pad and unk <|endoftext|>; plain strings). A name is a string (matched in the raw text)
  * or an AddedToken object with a "content" string and an optional "normalized" boolean (default
- * false). The "added_tokens_decoder" table of newer files is not read.
+ * false). tokenizer_config.json's "added_tokens_decoder" (id -> {"content", "normalized", ...},
+ * written by transformers 4.34 and later) adds tokens and decides how each is matched; an entry
+ * asking for lstrip, rstrip or single_word is refused as unsupported.
  * Returns a new dq_tokvocab_t, or NULL with "file:line: what was expected" in err. */
 dq_tokvocab_t *dq_tokvocab_load_dir(const char *dir, char *err, size_t errlen);
 

@@ -13,6 +13,9 @@ cases.jsonl      {"text", "ids", "truncated"[, "openai_ids"]} per prompt. "ids" 
                  unescaping, re-implemented below from simple_tokenizer.py) gives other ids.
 tiny/            a small tokenizer folder (all byte tokens, 300 merges, ids in reverse order,
                  pad token "!") for the folder-loading path, and tiny_cases.jsonl its ids.
+tiny_added/      the same vocabulary with an "added_tokens_decoder" table (as transformers 4.34+
+                 saves it) that flips which special token is matched before normalization and
+                 adds two words, and tiny_added_cases.jsonl its ids.
 """
 import gzip
 import html
@@ -225,6 +228,29 @@ def main():
                      "<|endoftext|>", "", "Ελληνικά 123",
                      # "!" is the pad token, so transformers matches it as a special token
                      "a!b", "a !! b", "wow!", "A<|ENDOFTEXT|>", "<|STARTOFTEXT|>x"]:
+            ids = tok(text, truncation=True, max_length=77).input_ids
+            f.write(json.dumps({"text": text, "ids": ids}, ensure_ascii=False) + "\n")
+
+    def added(content, normalized, special):
+        return {"content": content, "lstrip": False, "normalized": normalized, "rstrip": False,
+                "single_word": False, "special": special}
+    n = len(tiny_vocab)
+    config = dict(SD15_CONFIG, bos_token="<|startoftext|>", eos_token="<|endoftext|>",
+                  unk_token="<|endoftext|>", pad_token="<|endoftext|>",
+                  name_or_path="diffq tiny test tokenizer with added tokens")
+    config["added_tokens_decoder"] = {
+        str(tiny_ids["<|startoftext|>"]): added("<|startoftext|>", False, True),
+        str(tiny_ids["<|endoftext|>"]): added("<|endoftext|>", True, True),
+        str(n): added("<cat-toy>", True, False),
+        str(n + 1): added("Sks", False, False),
+    }
+    added_dir = os.path.join(OUT, "tiny_added")
+    write_folder(added_dir, tiny_ids, tiny_merges, config)
+    tok = CLIPTokenizer.from_pretrained(added_dir)
+    assert tok.convert_tokens_to_ids("<cat-toy>") == n
+    with open(os.path.join(OUT, "tiny_added_cases.jsonl"), "w", encoding="utf-8") as f:
+        for text in ["a <cat-toy> b", "a <CAT-TOY>b", "Sks sks SKS", "x<|ENDOFTEXT|>",
+                     "<|STARTOFTEXT|>", "<|startoftext|>", "a photo of a cat", "wow!"]:
             ids = tok(text, truncation=True, max_length=77).input_ids
             f.write(json.dumps({"text": text, "ids": ids}, ensure_ascii=False) + "\n")
 

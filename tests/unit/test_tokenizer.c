@@ -120,6 +120,18 @@ static void test_folder_matches_transformers(void **state) {
     assert_null(tok);
 }
 
+static void test_added_tokens_decoder_is_honoured(void **state) {
+    (void)state;
+    char dir[2100];
+    s_path(dir, sizeof dir, "tests/fixtures/tokenizer/tiny_added");
+    dq_tokenizer_t *tok = dq_tokenizer_load(dir, s_err, sizeof s_err);
+    if (!tok) fail_msg("%s", s_err);
+    assert_int_equal(dq_tokenizer_vocab_size(tok), 816); /* two added words */
+    assert_int_equal(dq_tokenizer_pad_id(tok), 0);
+    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_added_cases.jsonl") >= 8);
+    dq_tokenizer_destroy(&tok);
+}
+
 static void test_model_folder_uses_tokenizer_subfolder(void **state) {
     (void)state;
     char model[] = "/tmp/dq-test-model-XXXXXX";
@@ -340,6 +352,18 @@ static void test_bad_folders_give_clean_errors(void **state) {
                         "\"eos_token\": \"normalized\" must be true or false", NULL);
     s_expect_load_error(S_VOCAB, merges, "{\"pad_token\": ", "tokenizer_config.json:1:", NULL);
     s_expect_load_error("{\"a\": 0}", "", NULL, "bos token \"<|startoftext|>\" is not in", NULL);
+    s_expect_load_error(S_VOCAB, merges, "{\"added_tokens_decoder\": []}",
+                        "\"added_tokens_decoder\": expected an object", NULL);
+    s_expect_load_error(S_VOCAB, merges,
+                        "{\"added_tokens_decoder\": {\"x\": {\"content\": \"y\"}}}",
+                        "added_tokens_decoder \"x\": expected an id", NULL);
+    s_expect_load_error(
+        S_VOCAB, merges,
+        "{\"added_tokens_decoder\": {\"6\": {\"content\": \"y\", \"lstrip\": true}}}",
+        "added_tokens_decoder \"6\": lstrip, rstrip and single_word are not", NULL);
+    s_expect_load_error(S_VOCAB, merges,
+                        "{\"added_tokens_decoder\": {\"6\": {\"content\": \"y\", \"special\": 2}}}",
+                        "\"special\" must be true or false", NULL);
 }
 
 static void test_bad_builtin_data_gives_clean_errors(void **state) {
@@ -380,6 +404,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_matches_transformers),
         cmocka_unit_test(test_folder_matches_transformers),
+        cmocka_unit_test(test_added_tokens_decoder_is_honoured),
         cmocka_unit_test(test_model_folder_uses_tokenizer_subfolder),
         cmocka_unit_test(test_padding),
         cmocka_unit_test(test_truncation),
