@@ -49,4 +49,5 @@ tests_unit_test_tokenizer_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_tokenizer
 DQ_SCRIPT_TESTS += tests/integration/cli_tokenize.sh
 EXTRA_DIST += tests/fixtures/tokenizer tests/reference/gen_tokenizer.py \
+	tests/reference/check_tokenizer_random.py \
 	tests/reference/README.tokenizer.md
