@@ -18,9 +18,10 @@
 #error "DQ_CLIP_DATADIR (the installed folder of bpe_simple_vocab_16e6.txt.gz) must be defined"
 #endif
 
-/* A special token as transformers matches it in the text, before any other splitting. */
+/* A token transformers matches whole in the text before any other splitting: a special token
+ * or an entry of added_tokens_decoder. */
 typedef struct {
-    const char *text; /* borrowed from vocab->special */
+    const char *text; /* borrowed from vocab (special[] or added[]) */
     size_t len;
     int32_t id;
     bool normalized; /* matched after normalization, else in the raw text */
