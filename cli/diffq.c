@@ -12,6 +12,7 @@
 
 /* Subcommands, in the order "diffq --help" lists them. */
 static const dq_command_t s_commands[] = {
+    {"tokenize", dq_cmd_tokenize, "print the CLIP token ids of prompts (one JSON array each)"},
     {NULL, NULL, NULL},
 };
 

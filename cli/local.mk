@@ -3,3 +3,4 @@ bin_PROGRAMS += diffq
 diffq_SOURCES = cli/diffq.c cli/commands.h
 diffq_CFLAGS = $(AM_CFLAGS)
 diffq_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+diffq_SOURCES += cli/cmd_tokenize.c

@@ -25,3 +25,29 @@ DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir)
 .cu.o:
 	$(AM_V_GEN)$(NVCC) $(DQ_NVCC_FLAGS) -c -o $@ $<
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h
+
+# The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges
+# file is installed to $(clipdatadir); DIFFQ_DATA_DIR overrides where it is looked for).
+libdqengine_a_SOURCES += \
+	kernels/tokenizer.c kernels/tokenizer.h \
+	kernels/tokenizer_map.c kernels/tokenizer_map.h \
+	kernels/tokenizer_text.c kernels/tokenizer_text.h \
+	kernels/tokenizer_split.c kernels/tokenizer_split.h \
+	kernels/tokenizer_bpe.c kernels/tokenizer_bpe.h \
+	kernels/tokenizer_vocab.c kernels/tokenizer_vocab.h
+libdqengine_a_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_CLIP_DATADIR='"$(clipdatadir)"'
+# zlib reads the gzip'd merges file; jansson reads vocab.json (both also come with DQ_COMMON_LIBS,
+# but a static engine library must name them after itself).
+DQ_ENGINE_LIBS += $(JANSSON_LIBS) -lz
+clipdatadir = $(pkgdatadir)/clip
+dist_clipdata_DATA = data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE
+
+check_PROGRAMS += tests/unit/test_tokenizer
+tests_unit_test_tokenizer_SOURCES = tests/unit/test_tokenizer.c
+tests_unit_test_tokenizer_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_tokenizer_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_tokenizer
+DQ_SCRIPT_TESTS += tests/integration/cli_tokenize.sh
+EXTRA_DIST += tests/fixtures/tokenizer tests/reference/gen_tokenizer.py \
+	tests/reference/check_tokenizer_random.py \
+	tests/reference/README.tokenizer.md
