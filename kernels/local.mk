@@ -2,6 +2,18 @@
 noinst_LIBRARIES += libdqengine.a
 libdqengine_a_SOURCES = \
 	kernels/dtype.c kernels/dtype.h
+# Tensor runtime: tensors, the backend interface, checked op entry points, the scratch arena.
+libdqengine_a_SOURCES += \
+	kernels/tensor.c kernels/tensor.h \
+	kernels/backend.c kernels/backend.h \
+	kernels/ops.c kernels/ops.h \
+	kernels/arena.c kernels/arena.h
+# CPU backend: one file per op or per small family of ops.
+libdqengine_a_SOURCES += \
+	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
+	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/norm.c kernels/cpu/softmax.c \
+	kernels/cpu/attention.c kernels/cpu/activation.c kernels/cpu/binary.c \
+	kernels/cpu/layout.c
 libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PROC_CFLAGS) \
 	$(JANSSON_CFLAGS)
 # What a program that links the engine adds to its LDADD (before DQ_COMMON_LIBS).
@@ -25,3 +37,12 @@ DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir)
 .cu.o:
 	$(AM_V_GEN)$(NVCC) $(DQ_NVCC_FLAGS) -c -o $@ $<
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h
+
+# Op tests: every CPU op against a naive double-precision reference (tests/unit/ops_harness.*
+# is shared by op tests of any backend).
+check_PROGRAMS += tests/unit/test_ops_cpu
+tests_unit_test_ops_cpu_SOURCES = tests/unit/test_ops_cpu.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_cpu
