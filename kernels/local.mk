@@ -46,3 +46,9 @@ tests_unit_test_ops_cpu_SOURCES = tests/unit/test_ops_cpu.c tests/unit/ops_harne
 tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_ops_cpu
+
+check_PROGRAMS += tests/unit/test_tensor_arena
+tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
+tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_tensor_arena_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_tensor_arena
