@@ -52,3 +52,9 @@ tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
 tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_tensor_arena_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_tensor_arena
+
+# Benchmark: built by `make check` so it keeps compiling, run by hand (see its header).
+check_PROGRAMS += bench/ops_cpu
+bench_ops_cpu_SOURCES = bench/ops_cpu.c
+bench_ops_cpu_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
