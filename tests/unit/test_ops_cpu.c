@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "kernels/cpu/cpu_internal.h"
 #include "kernels/ops.h"
 #include "tests/unit/ops_harness.h"
 
@@ -488,6 +489,42 @@ static void s_get_rows(dqt_env_t *env) {
 }
 CASE(get_rows)
 
+/* ---- the vectorisable exp behind softmax, SiLU and quick GELU ---- */
+
+static void test_cpu_expf(void **state) {
+    (void) state;
+    double worst = 0.0;
+    for (int i = 0; i <= 400000; i++) {
+        float x = -87.0f + (float) i * (175.0f / 400000.0f);
+        double want = exp((double) x), got = dq_cpu_expf(x);
+        double rel = fabs(got - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    print_message("dq_cpu_expf: worst relative error %.3g on [-87, 88]\n", worst);
+    assert_true(worst < 2.5e-7); /* 2 ulp at 2^-23 = 1.19e-7 per ulp */
+    assert_true(dq_cpu_expf(0.0f) == 1.0f);
+    assert_true(dq_cpu_expf(-INFINITY) == 0.0f);
+    assert_true(dq_cpu_expf(-1000.0f) == 0.0f);
+    assert_true(isinf(dq_cpu_expf(INFINITY)) && dq_cpu_expf(INFINITY) > 0);
+    assert_true(isinf(dq_cpu_expf(100.0f)));
+    assert_true(isnan(dq_cpu_expf(NAN)));
+}
+
+static void test_cpu_erff(void **state) {
+    (void) state;
+    double worst = 0.0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -10.0f + (float) i * (20.0f / 200000.0f);
+        double err = fabs((double) dq_cpu_erff(x) - erf((double) x));
+        if (err > worst) worst = err;
+    }
+    print_message("dq_cpu_erff: worst absolute error %.3g on [-10, 10]\n", worst);
+    assert_true(worst < 6e-7);
+    assert_true(dq_cpu_erff(0.0f) == 0.0f);
+    assert_true(dq_cpu_erff(INFINITY) == 1.0f && dq_cpu_erff(-INFINITY) == -1.0f);
+    assert_true(isnan(dq_cpu_erff(NAN)));
+}
+
 /* ---- argument checking ---- */
 
 static void test_bad_arguments(void **state) {
@@ -533,7 +570,8 @@ int main(void) {
         cmocka_unit_test(test_geglu),      cmocka_unit_test(test_binary),
         cmocka_unit_test(test_scale),      cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),     cmocka_unit_test(test_cpy),
-        cmocka_unit_test(test_get_rows),   cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_get_rows),   cmocka_unit_test(test_cpu_expf),
+        cmocka_unit_test(test_cpu_erff),        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests_name("ops_cpu", tests, NULL, NULL);
 }
