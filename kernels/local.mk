@@ -62,3 +62,17 @@ check_PROGRAMS += bench/ops_cpu
 bench_ops_cpu_SOURCES = bench/ops_cpu.c
 bench_ops_cpu_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
 bench_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+
+# Op tests against PyTorch/diffusers outputs (fixtures made by tests/reference/ops_fixture.py).
+check_PROGRAMS += tests/unit/test_ops_fixture
+tests_unit_test_ops_fixture_SOURCES = tests/unit/test_ops_fixture.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_fixture_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_fixture_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_fixture
+EXTRA_DIST += tests/reference/ops_fixture.py tests/fixtures/ops/attention.dqt \
+	tests/fixtures/ops/attention_causal.dqt tests/fixtures/ops/conv2d_s1p1.dqt \
+	tests/fixtures/ops/conv2d_s2p1.dqt tests/fixtures/ops/geglu.dqt tests/fixtures/ops/gelu.dqt \
+	tests/fixtures/ops/gelu_quick.dqt tests/fixtures/ops/group_norm.dqt \
+	tests/fixtures/ops/layer_norm.dqt tests/fixtures/ops/linear.dqt tests/fixtures/ops/silu.dqt \
+	tests/fixtures/ops/softmax.dqt tests/fixtures/ops/upsample.dqt

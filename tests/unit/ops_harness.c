@@ -81,6 +81,13 @@ dq_tensor_t *dqt_input(dqt_env_t *env, int ndim, const int64_t *shape, float lo,
     return t;
 }
 
+dq_tensor_t *dqt_input_from(dqt_env_t *env, int ndim, const int64_t *shape, const float *data) {
+    dq_tensor_t *t = dq_arena_tensor(env->arena, DQ_DTYPE_F32, ndim, shape, "input");
+    assert_non_null(t);
+    assert_int_equal(dq_tensor_upload(env->be, t, 0, data, dq_tensor_nbytes(t)), 0);
+    return t;
+}
+
 dq_tensor_t *dqt_weight(dqt_env_t *env, dq_dtype_t dtype, int ndim, const int64_t *shape,
                         float scale) {
     dq_tensor_t *t = dq_arena_tensor(env->arena, dtype, ndim, shape, "weight");

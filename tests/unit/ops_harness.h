@@ -25,6 +25,8 @@ dq_arena_t *dqt_arena(dqt_env_t *env);
 
 /* An F32 input filled with uniform random values in [lo, hi). */
 dq_tensor_t *dqt_input(dqt_env_t *env, int ndim, const int64_t *shape, float lo, float hi);
+/* An F32 tensor holding a copy of data (host floats, contiguous). */
+dq_tensor_t *dqt_input_from(dqt_env_t *env, int ndim, const int64_t *shape, const float *data);
 /* A weight of dtype F32, F16 or BF16, uniform in [-scale, scale). */
 dq_tensor_t *dqt_weight(dqt_env_t *env, dq_dtype_t dtype, int ndim, const int64_t *shape,
                         float scale);
