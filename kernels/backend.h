@@ -32,7 +32,11 @@
  *      s_dispatch and the table entry.
  *   4. Implement it CPU-first in kernels/cpu/<name>.c, set it in the CPU table
  *      (kernels/cpu/backend_cpu.c) and accept it in the CPU supports_op.
- *   5. Test it in tests/unit/test_ops_cpu.c against a naive double-precision reference.
+ *   5. Test it in tests/unit/test_ops_cpu.c against a naive double-precision reference, and
+ *      when a reference module exists, add a case to tests/reference/ops_fixture.py and
+ *      tests/unit/test_ops_fixture.c. tests/unit/ops_harness.h (random inputs, guarded outputs,
+ *      relative L2 checks) moves data only through upload/download, so a new backend's op test
+ *      can reuse it and compare against the CPU backend.
  *
  * How a backend declares support
  *   supports_op(be, op, dtype) answers whether the backend runs op when its weight operand has

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "kernels/cpu/cpu_internal.h"
@@ -124,6 +125,10 @@ dq_backend_t *dq_backend_cpu_new(size_t workspace_bytes, int n_threads) {
     ctx->work_floats = floats;
     be->ops = &s_cpu_ops;
     be->ctx = ctx;
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    if (!wait || strcasecmp(wait, "passive") != 0)
+        dq_info("cpu backend: OMP_WAIT_POLICY is not passive; OpenMP threads spinning between "
+                "ops slow down sgemm (set OMP_WAIT_POLICY=passive)");
     if (n_threads > 0) {
         omp_set_num_threads(n_threads);
         openblas_set_num_threads(n_threads);
