@@ -19,6 +19,25 @@
  * - Numerics follow PyTorch's f32 CPU results (biased variance, eps inside the sqrt, erf GELU,
  *   max-subtracted softmax); reductions accumulate in double. */
 
+/* Example: the first half of a diffusers ResnetBlock2D (norm1 -> SiLU -> conv1 -> + time emb),
+ * temporaries from an arena that is rewound when the block is done:
+ *
+ *     // x: [N, C, H, W], temb: [N, C] (already projected), out: [N, C, H, W]
+ *     dq_arena_mark_t m = dq_arena_mark(arena);
+ *     dq_tensor_t *h = dq_arena_like(arena, x, "h");
+ *     if (!h || dq_op_group_norm(be, x, blk->norm1_w, blk->norm1_b, 32, 1e-5f, h) ||
+ *         dq_op_silu(be, h, h) ||                                     // in place
+ *         dq_op_conv2d(be, h, blk->conv1_w, blk->conv1_b, 1, 1, out))
+ *         goto fail;
+ *     dq_tensor_t t4;                                                 // temb as [N, C, 1, 1]
+ *     if (dq_tensor_reshape(&t4, temb, 4, (int64_t[]){N, C, 1, 1}) ||
+ *         dq_op_add(be, out, &t4, out))                               // broadcast over H, W
+ *         goto fail;
+ *     dq_arena_reset(arena, m);
+ *
+ * NCHW -> [N, HW, C] for a transformer block: reshape x to [N, C, HW], dq_tensor_permute it with
+ * {0, 2, 1}, then dq_op_cpy into an [N, HW, C] tensor; the way back is the same in reverse. */
+
 /* y[..., N] = x[..., K] @ w[N, K]^T + bias[N]. bias may be NULL. The leading dims of x and y
  * must match. w: F32, F16 or BF16 (as nn.Linear stores it). */
 int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
