@@ -217,21 +217,23 @@ static void s_layer_norm(dqt_env_t *env) {
 }
 CASE(layer_norm)
 
-static void s_softmax(dqt_env_t *env) {
-    dq_tensor_t *x = dqt_input(env, 3, SHAPE(2, 3, 17), -20, 20);
-    dq_tensor_t *y = dqt_output(env, 3, SHAPE(2, 3, 17));
+static void s_softmax_case(dqt_env_t *env, int64_t rows, int64_t d) {
+    dq_tensor_t *x = dqt_input(env, 2, SHAPE(rows, d), -20, 20);
+    dq_tensor_t *y = dqt_output(env, 2, SHAPE(rows, d));
     assert_int_equal(dq_op_softmax(dqt_backend(env), x, y), 0);
     const float *xh = dqt_host(env, x);
-    double *ref = s_ref(6 * 17);
-    for (int64_t r = 0; r < 6; r++) {
+    double *ref = s_ref(rows * d);
+    for (int64_t r = 0; r < rows; r++) {
         double mx = -INFINITY, sum = 0.0;
-        for (int i = 0; i < 17; i++) mx = fmax(mx, xh[r * 17 + i]);
-        for (int i = 0; i < 17; i++) sum += exp(xh[r * 17 + i] - mx);
-        for (int i = 0; i < 17; i++) ref[r * 17 + i] = exp(xh[r * 17 + i] - mx) / sum;
+        for (int64_t i = 0; i < d; i++) mx = fmax(mx, xh[r * d + i]);
+        for (int64_t i = 0; i < d; i++) sum += exp(xh[r * d + i] - mx);
+        for (int64_t i = 0; i < d; i++) ref[r * d + i] = exp(xh[r * d + i] - mx) / sum;
     }
     dqt_expect_close(env, y, ref, TOL_ELEM, "softmax");
     free(ref);
 }
+
+static void s_softmax(dqt_env_t *env) { s_softmax_case(env, 6, 17); }
 CASE(softmax)
 
 /* ---- attention ---- */
@@ -283,9 +285,9 @@ CASE(attention)
 
 static double s_gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
-static void s_activations(dqt_env_t *env) {
-    const int64_t *shape = SHAPE(3, 1001);
-    int64_t n = 3 * 1001;
+static void s_activations_case(dqt_env_t *env, int64_t rows, int64_t cols) {
+    const int64_t shape[2] = {rows, cols};
+    int64_t n = rows * cols;
     dq_tensor_t *x = dqt_input(env, 2, shape, -6, 6);
     dq_tensor_t *yg = dqt_output(env, 2, shape), *yq = dqt_output(env, 2, shape);
     dq_tensor_t *ys = dqt_output(env, 2, shape);
@@ -310,12 +312,12 @@ static void s_activations(dqt_env_t *env) {
     free(rq);
     free(rs);
 }
+static void s_activations(dqt_env_t *env) { s_activations_case(env, 3, 1001); }
 CASE(activations)
 
-static void s_geglu(dqt_env_t *env) {
-    int64_t rows = 2 * 5, f = 13;
-    dq_tensor_t *x = dqt_input(env, 3, SHAPE(2, 5, 2 * f), -4, 4);
-    dq_tensor_t *y = dqt_output(env, 3, SHAPE(2, 5, f));
+static void s_geglu_case(dqt_env_t *env, int64_t rows, int64_t f) {
+    dq_tensor_t *x = dqt_input(env, 3, SHAPE(2, rows / 2, 2 * f), -4, 4);
+    dq_tensor_t *y = dqt_output(env, 3, SHAPE(2, rows / 2, f));
     assert_int_equal(dq_op_geglu(dqt_backend(env), x, y), 0);
     const float *xh = dqt_host(env, x);
     double *ref = s_ref(rows * f);
@@ -326,12 +328,13 @@ static void s_geglu(dqt_env_t *env) {
     dqt_expect_close(env, y, ref, TOL_ELEM, "geglu");
     free(ref);
 }
+static void s_geglu(dqt_env_t *env) { s_geglu_case(env, 10, 13); }
 CASE(geglu)
 
 /* ---- broadcasting binary ops and scale ---- */
 
-static void s_binary_case(dqt_env_t *env, int is_mul, int bnd, const int64_t *bshape) {
-    const int64_t as[4] = {2, 3, 4, 5};
+static void s_binary_case(dqt_env_t *env, const int64_t *as, int is_mul, int bnd,
+                          const int64_t *bshape) {
     dq_tensor_t *a = dqt_input(env, 4, as, -2, 2);
     dq_tensor_t *b = dqt_input(env, bnd, bshape, -2, 2);
     dq_tensor_t *y = dqt_output(env, 4, as);
@@ -340,12 +343,12 @@ static void s_binary_case(dqt_env_t *env, int is_mul, int bnd, const int64_t *bs
     const float *ah = dqt_host(env, a), *bh = dqt_host(env, b);
     int64_t bs[4];
     for (int i = 0; i < 4; i++) bs[i] = i < 4 - bnd ? 1 : bshape[i - (4 - bnd)];
-    double *ref = s_ref(120);
-    for (int64_t i0 = 0; i0 < 2; i0++)
-        for (int64_t i1 = 0; i1 < 3; i1++)
-            for (int64_t i2 = 0; i2 < 4; i2++)
-                for (int64_t i3 = 0; i3 < 5; i3++) {
-                    int64_t ai = ((i0 * 3 + i1) * 4 + i2) * 5 + i3;
+    double *ref = s_ref(as[0] * as[1] * as[2] * as[3]);
+    for (int64_t i0 = 0; i0 < as[0]; i0++)
+        for (int64_t i1 = 0; i1 < as[1]; i1++)
+            for (int64_t i2 = 0; i2 < as[2]; i2++)
+                for (int64_t i3 = 0; i3 < as[3]; i3++) {
+                    int64_t ai = ((i0 * as[1] + i1) * as[2] + i2) * as[3] + i3;
                     int64_t bi = (((i0 % bs[0]) * bs[1] + i1 % bs[1]) * bs[2] + i2 % bs[2]) * bs[3] +
                                  i3 % bs[3];
                     ref[ai] = is_mul ? (double) ah[ai] * bh[bi] : (double) ah[ai] + bh[bi];
@@ -360,12 +363,13 @@ static void s_binary_case(dqt_env_t *env, int is_mul, int bnd, const int64_t *bs
 }
 
 static void s_binary(dqt_env_t *env) {
+    const int64_t *as = SHAPE(2, 3, 4, 5);
     for (int m = 0; m < 2; m++) {
-        s_binary_case(env, m, 4, SHAPE(2, 3, 4, 5)); /* same shape */
-        s_binary_case(env, m, 3, SHAPE(3, 1, 1));    /* channel bias */
-        s_binary_case(env, m, 4, SHAPE(2, 3, 1, 1)); /* time embedding per (n, c) */
-        s_binary_case(env, m, 1, SHAPE(5));          /* last-dim bias */
-        s_binary_case(env, m, 4, SHAPE(1, 3, 4, 1)); /* mixed */
+        s_binary_case(env, as, m, 4, SHAPE(2, 3, 4, 5)); /* same shape */
+        s_binary_case(env, as, m, 3, SHAPE(3, 1, 1));    /* channel bias */
+        s_binary_case(env, as, m, 4, SHAPE(2, 3, 1, 1)); /* time embedding per (n, c) */
+        s_binary_case(env, as, m, 1, SHAPE(5));          /* last-dim bias */
+        s_binary_case(env, as, m, 4, SHAPE(1, 3, 4, 1)); /* mixed */
     }
 }
 CASE(binary)
@@ -489,6 +493,35 @@ static void s_get_rows(dqt_env_t *env) {
 }
 CASE(get_rows)
 
+/* ---- sizes past DQ_CPU_PAR_MIN, so the OpenMP paths run too ---- */
+
+static void s_large(dqt_env_t *env) {
+    s_linear_case(env, 2, 64, 96, 80, DQ_DTYPE_F32, 1);
+    s_linear_case(env, 1, 64, 200, 45, DQ_DTYPE_F16, 1);
+    s_conv_case(env, 1, 8, 24, 24, 4, 3, 1, 1, DQ_DTYPE_F32, 1);
+    s_conv_case(env, 1, 6, 20, 9, 5, 3, 1, 1, DQ_DTYPE_BF16, 1);
+    s_group_norm_case(env, 4, SHAPE(2, 32, 16, 17), 8, 1);
+    s_layer_norm_case(env, 2, SHAPE(40, 300), 1);
+    s_softmax_case(env, 30, 400);
+    s_attention_case(env, 1, 200, 64, 2, 8, false);
+    s_attention_case(env, 1, 200, 200, 2, 8, true);
+    s_activations_case(env, 3, 5001);
+    s_geglu_case(env, 64, 130);
+    s_binary_case(env, SHAPE(2, 8, 32, 33), 0, 3, SHAPE(8, 1, 1));
+    s_binary_case(env, SHAPE(2, 8, 32, 33), 1, 4, SHAPE(2, 8, 32, 33));
+}
+
+/* A 64 KiB workspace still makes the conv tile (9 of 24 rows per band); 4 MiB does not. */
+static void test_large(void **state) {
+    (void) state;
+    const size_t sizes[2] = {64u << 10, 4u << 20};
+    for (int i = 0; i < 2; i++) {
+        dqt_env_t *env = dqt_env_new(sizes[i]);
+        s_large(env);
+        dqt_env_free(&env);
+    }
+}
+
 /* ---- the vectorisable exp behind softmax, SiLU and quick GELU ---- */
 
 static void test_cpu_expf(void **state) {
@@ -570,7 +603,8 @@ int main(void) {
         cmocka_unit_test(test_geglu),      cmocka_unit_test(test_binary),
         cmocka_unit_test(test_scale),      cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),     cmocka_unit_test(test_cpy),
-        cmocka_unit_test(test_get_rows),   cmocka_unit_test(test_cpu_expf),
+        cmocka_unit_test(test_get_rows),   cmocka_unit_test(test_large),
+        cmocka_unit_test(test_cpu_expf),
         cmocka_unit_test(test_cpu_erff),        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests_name("ops_cpu", tests, NULL, NULL);
