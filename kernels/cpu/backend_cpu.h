@@ -6,9 +6,9 @@
 
 #include "kernels/backend.h"
 
-/* Workspace when dq_backend_cpu_new gets 0: 64 MiB holds a 3x3 im2col band of one output row
- * for 4608 input channels at width 256 (VAE decoder), and 4096-key attention blocks of 4096
- * queries (SD 1.x at 512x512). */
+/* Workspace when dq_backend_cpu_new gets 0: 64 MiB holds 3x3 im2col bands of several output
+ * rows for 512 input channels at width 512 (the VAE decoder's last blocks at 512x512) and of
+ * tens of rows for the UNet; attention takes at most 4 MiB of it (a cache-sized query block). */
 #define DQ_CPU_DEFAULT_WORKSPACE ((size_t) 64 << 20)
 
 /* Creates the CPU backend. workspace_bytes (0: the default) is allocated once now and reused by
