@@ -54,6 +54,10 @@ void dq_buffer_free(dq_buffer_t **buf_p) {
 
 static int s_check_range(const char *what, const dq_tensor_t *t, size_t offset, size_t n) {
     char d[96];
+    if (!t->data) {
+        dq_error("%s: %s has no data", what, dq_tensor_describe(t, d, sizeof d));
+        return -1;
+    }
     if (!dq_tensor_is_contiguous(t)) {
         dq_error("%s: %s is not contiguous", what, dq_tensor_describe(t, d, sizeof d));
         return -1;

@@ -19,9 +19,20 @@ static int s_fail(dq_op_t op, const dq_tensor_t *t, const char *fmt, ...) {
     return -1;
 }
 
-/* An F32 contiguous activation with data. */
-static int s_act(dq_op_t op, const dq_tensor_t *t, const char *role) {
+/* Tensors in another backend's buffer cannot be read here. A NULL buffer means plain host
+ * memory (e.g. an mmapped weight file), which only a host backend can use; such a backend
+ * accepts it, others are expected to copy weights into their own buffers at load time. */
+static int s_owned(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
+    if (t->buffer && t->buffer->backend != be)
+        return s_fail(op, t, "%s belongs to another backend instance (%s) than the one running the op (%s)", role,
+                      dq_backend_name(t->buffer->backend), dq_backend_name(be));
+    return 0;
+}
+
+/* An F32 contiguous activation with data, in be's memory. */
+static int s_act(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
     if (!t) return s_fail(op, NULL, "%s is NULL", role);
+    if (s_owned(be, op, t, role)) return -1;
     if (t->dtype != DQ_DTYPE_F32) return s_fail(op, t, "%s must be F32", role);
     if (!dq_tensor_is_contiguous(t)) return s_fail(op, t, "%s must be contiguous", role);
     if (!t->data) return s_fail(op, t, "%s has no data", role);
@@ -31,6 +42,7 @@ static int s_act(dq_op_t op, const dq_tensor_t *t, const char *role) {
 /* A contiguous weight operand of a float type the backend takes for op. */
 static int s_weight(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
     if (!t) return s_fail(op, NULL, "%s is NULL", role);
+    if (s_owned(be, op, t, role)) return -1;
     if (!dq_tensor_is_contiguous(t)) return s_fail(op, t, "%s must be contiguous", role);
     if (!t->data) return s_fail(op, t, "%s has no data", role);
     if (!dq_backend_supports_op(be, op, t->dtype))
@@ -55,8 +67,9 @@ static int s_same(dq_op_t op, const dq_tensor_t *x, const dq_tensor_t *y) {
 }
 
 /* A 1-D F32 vector of n elements (bias, gamma, beta). */
-static int s_vec(dq_op_t op, const dq_tensor_t *t, int64_t n, const char *role) {
-    if (s_act(op, t, role) != 0) return -1;
+static int s_vec(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, int64_t n,
+                 const char *role) {
+    if (s_act(be, op, t, role) != 0) return -1;
     if (t->ndim != 1 || t->shape[0] != n) return s_fail(op, t, "%s must be [%lld]", role,
                                                          (long long) n);
     return 0;
@@ -73,8 +86,8 @@ static int s_supported(dq_backend_t *be, dq_op_t op, bool implemented) {
 int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_LINEAR;
-    if (s_supported(be, op, be->ops->linear != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y") || s_weight(be, op, w, "weight"))
+    if (s_supported(be, op, be->ops->linear != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_weight(be, op, w, "weight"))
         return -1;
     if (w->ndim != 2) return s_fail(op, w, "weight must be [N, K]");
     int64_t n = w->shape[0], k = w->shape[1];
@@ -83,15 +96,15 @@ int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         return s_fail(op, y, "must be x's shape with last dim N=%lld", (long long) n);
     for (int i = 0; i + 1 < x->ndim; i++)
         if (x->shape[i] != y->shape[i]) return s_fail(op, y, "leading dims must match x's");
-    if (bias && s_vec(op, bias, n, "bias")) return -1;
+    if (bias && s_vec(be, op, bias, n, "bias")) return -1;
     return be->ops->linear(be, x, w, bias, y);
 }
 
 int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
                  float alpha, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_MATMUL;
-    if (s_supported(be, op, be->ops->matmul != NULL) || s_act(op, a, "a") ||
-        s_act(op, b, "b") || s_act(op, y, "y") || s_ndim(op, a, 2, 4, "a") ||
+    if (s_supported(be, op, be->ops->matmul != NULL) || s_act(be, op, a, "a") ||
+        s_act(be, op, b, "b") || s_act(be, op, y, "y") || s_ndim(op, a, 2, 4, "a") ||
         s_ndim(op, b, 2, 4, "b") || s_ndim(op, y, 2, 4, "y"))
         return -1;
     int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
@@ -112,8 +125,8 @@ int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, b
 int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CONV2D;
-    if (s_supported(be, op, be->ops->conv2d != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y") || s_weight(be, op, w, "weight") || s_ndim(op, x, 4, 4, "x") ||
+    if (s_supported(be, op, be->ops->conv2d != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_weight(be, op, w, "weight") || s_ndim(op, x, 4, 4, "x") ||
         s_ndim(op, y, 4, 4, "y") || s_ndim(op, w, 4, 4, "weight"))
         return -1;
     if (stride < 1 || padding < 0)
@@ -130,44 +143,45 @@ int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         y->shape[3] != wo)
         return s_fail(op, y, "must be [%lld, %lld, %lld, %lld]", (long long) x->shape[0],
                       (long long) w->shape[0], (long long) ho, (long long) wo);
-    if (bias && s_vec(op, bias, w->shape[0], "bias")) return -1;
+    if (bias && s_vec(be, op, bias, w->shape[0], "bias")) return -1;
     return be->ops->conv2d(be, x, w, bias, stride, padding, y);
 }
 
-static int s_affine(dq_op_t op, const dq_tensor_t *gamma, const dq_tensor_t *beta, int64_t n) {
+static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,
+                    const dq_tensor_t *beta, int64_t n) {
     if (!gamma != !beta) return s_fail(op, gamma ? gamma : beta, "gamma and beta go together");
-    if (gamma && (s_vec(op, gamma, n, "gamma") || s_vec(op, beta, n, "beta"))) return -1;
+    if (gamma && (s_vec(be, op, gamma, n, "gamma") || s_vec(be, op, beta, n, "beta"))) return -1;
     return 0;
 }
 
 int dq_op_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                      const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_GROUP_NORM;
-    if (s_supported(be, op, be->ops->group_norm != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y") || s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
+    if (s_supported(be, op, be->ops->group_norm != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
         return -1;
     if (groups < 1 || x->shape[1] % groups != 0)
         return s_fail(op, x, "groups=%d must divide the channels", groups);
     if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
-    if (s_affine(op, gamma, beta, x->shape[1])) return -1;
+    if (s_affine(be, op, gamma, beta, x->shape[1])) return -1;
     return be->ops->group_norm(be, x, gamma, beta, groups, eps, y);
 }
 
 int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                      const dq_tensor_t *beta, float eps, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_LAYER_NORM;
-    if (s_supported(be, op, be->ops->layer_norm != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y") || s_same(op, x, y))
+    if (s_supported(be, op, be->ops->layer_norm != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_same(op, x, y))
         return -1;
     if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
-    if (s_affine(op, gamma, beta, x->shape[x->ndim - 1])) return -1;
+    if (s_affine(be, op, gamma, beta, x->shape[x->ndim - 1])) return -1;
     return be->ops->layer_norm(be, x, gamma, beta, eps, y);
 }
 
 /* Checks an op y = f(x) of matching shapes. */
 static int s_unary(dq_backend_t *be, dq_op_t op, dq_unary_fn fn, const dq_tensor_t *x,
                    dq_tensor_t *y) {
-    if (s_supported(be, op, fn != NULL) || s_act(op, x, "x") || s_act(op, y, "y") ||
+    if (s_supported(be, op, fn != NULL) || s_act(be, op, x, "x") || s_act(be, op, y, "y") ||
         s_same(op, x, y))
         return -1;
     return fn(be, x, y);
@@ -180,8 +194,8 @@ int dq_op_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 int dq_op_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                     const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_ATTENTION;
-    if (s_supported(be, op, be->ops->attention != NULL) || s_act(op, q, "q") ||
-        s_act(op, k, "k") || s_act(op, v, "v") || s_act(op, y, "y") || s_ndim(op, q, 3, 3, "q") ||
+    if (s_supported(be, op, be->ops->attention != NULL) || s_act(be, op, q, "q") ||
+        s_act(be, op, k, "k") || s_act(be, op, v, "v") || s_act(be, op, y, "y") || s_ndim(op, q, 3, 3, "q") ||
         s_ndim(op, k, 3, 3, "k") || s_ndim(op, v, 3, 3, "v") || s_same(op, q, y) ||
         s_same(op, k, v))
         return -1;
@@ -208,8 +222,8 @@ int dq_op_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 
 int dq_op_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_GEGLU;
-    if (s_supported(be, op, be->ops->geglu != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y"))
+    if (s_supported(be, op, be->ops->geglu != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y"))
         return -1;
     int64_t d = x->shape[x->ndim - 1];
     if (d % 2 != 0) return s_fail(op, x, "last dim must be even");
@@ -221,8 +235,8 @@ int dq_op_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 
 static int s_binary(dq_backend_t *be, dq_op_t op, dq_binary_fn fn, const dq_tensor_t *a,
                     const dq_tensor_t *b, dq_tensor_t *y) {
-    if (s_supported(be, op, fn != NULL) || s_act(op, a, "a") || s_act(op, b, "b") ||
-        s_act(op, y, "y") || s_same(op, a, y))
+    if (s_supported(be, op, fn != NULL) || s_act(be, op, a, "a") || s_act(be, op, b, "b") ||
+        s_act(be, op, y, "y") || s_same(op, a, y))
         return -1;
     if (b->ndim > a->ndim) return s_fail(op, b, "b has more dims than a");
     for (int i = 0; i < b->ndim; i++) {
@@ -245,16 +259,16 @@ int dq_op_mul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq_t
 
 int dq_op_scale(dq_backend_t *be, const dq_tensor_t *x, float s, float b, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_SCALE;
-    if (s_supported(be, op, be->ops->scale != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y") || s_same(op, x, y))
+    if (s_supported(be, op, be->ops->scale != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_same(op, x, y))
         return -1;
     return be->ops->scale(be, x, s, b, y);
 }
 
 int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_UPSAMPLE_NEAREST2X;
-    if (s_supported(be, op, be->ops->upsample_nearest2x != NULL) || s_act(op, x, "x") ||
-        s_act(op, y, "y") || s_ndim(op, x, 4, 4, "x") || s_ndim(op, y, 4, 4, "y"))
+    if (s_supported(be, op, be->ops->upsample_nearest2x != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_ndim(op, x, 4, 4, "x") || s_ndim(op, y, 4, 4, "y"))
         return -1;
     if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
         y->shape[2] != 2 * x->shape[2] || y->shape[3] != 2 * x->shape[3])
@@ -265,8 +279,8 @@ int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t
 int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
                  dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CONCAT;
-    if (s_supported(be, op, be->ops->concat != NULL) || s_act(op, a, "a") ||
-        s_act(op, b, "b") || s_act(op, y, "y"))
+    if (s_supported(be, op, be->ops->concat != NULL) || s_act(be, op, a, "a") ||
+        s_act(be, op, b, "b") || s_act(be, op, y, "y"))
         return -1;
     if (dim < 0 || dim >= a->ndim) return s_fail(op, a, "dim=%d out of range", dim);
     if (b->ndim != a->ndim || y->ndim != a->ndim) return s_fail(op, y, "ndim must match a's");
@@ -281,8 +295,9 @@ int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, i
 
 int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CPY;
-    if (s_supported(be, op, be->ops->cpy != NULL) || s_act(op, y, "y")) return -1;
+    if (s_supported(be, op, be->ops->cpy != NULL) || s_act(be, op, y, "y")) return -1;
     if (!x || !x->data) return s_fail(op, x, "x has no data");
+    if (s_owned(be, op, x, "x")) return -1;
     if (!dq_backend_supports_op(be, op, x->dtype))
         return s_fail(op, x, "backend %s cannot read this dtype", dq_backend_name(be));
     if (s_same(op, x, y)) return -1;
@@ -292,12 +307,13 @@ int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 int dq_op_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                    dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_GET_ROWS;
-    if (s_supported(be, op, be->ops->get_rows != NULL) || s_act(op, y, "y") ||
+    if (s_supported(be, op, be->ops->get_rows != NULL) || s_act(be, op, y, "y") ||
         s_weight(be, op, table, "table"))
         return -1;
     if (table->ndim != 2) return s_fail(op, table, "table must be [V, D]");
     if (!ids || ids->dtype != DQ_DTYPE_I32 || !dq_tensor_is_contiguous(ids) || !ids->data)
         return s_fail(op, ids, "ids must be contiguous I32 with data");
+    if (s_owned(be, op, ids, "ids")) return -1;
     if (y->shape[y->ndim - 1] != table->shape[1] || dq_tensor_nrows(y) != dq_tensor_nelements(ids))
         return s_fail(op, y, "must be [..., D] with one row per id");
     return be->ops->get_rows(be, table, ids, y);

@@ -591,6 +591,14 @@ static void test_bad_arguments(void **state) {
     assert_int_equal(dq_op_group_norm(be, x4, NULL, NULL, 5, 1e-5f, x4), -1); /* 5 !| 64 */
     dq_tensor_t *i64 = dq_arena_tensor(dqt_arena(env), DQ_DTYPE_I64, 1, SHAPE(3), "ids");
     assert_int_equal(dq_op_get_rows(be, w8, i64, y), -1); /* ids must be I32 */
+    /* A tensor from another backend's buffer is refused, not read. */
+    dqt_env_t *other = dqt_env_new(4u << 10);
+    dq_tensor_t *xo = dqt_input(other, 3, SHAPE(2, 3, 8), -1, 1);
+    dq_tensor_t *yo = dqt_output(env, 3, SHAPE(2, 3, 8));
+    assert_int_equal(dq_op_gelu(be, xo, yo), -1);
+    assert_int_equal(dq_op_gelu(dqt_backend(other), xo, yo), -1);
+    assert_int_equal(dq_op_gelu(be, x, yo), 0);
+    dqt_env_free(&other);
     dqt_env_free(&env);
 }
 

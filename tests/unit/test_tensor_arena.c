@@ -114,6 +114,9 @@ static void test_buffers_and_transfers(void **state) {
     assert_int_equal(dq_tensor_upload(be, &t, 4, in, sizeof in), -1); /* past the end */
     assert_int_equal(dq_tensor_download(be, &t, 101, out, 0), -1);
     assert_int_equal(dq_tensor_download(be, &t, 100, out, 0), 0);
+    dq_tensor_t nodata;
+    assert_int_equal(dq_tensor_init(&nodata, DQ_DTYPE_F32, 1, SHAPE(2), NULL, NULL, "n"), 0);
+    assert_int_equal(dq_tensor_upload(be, &nodata, 0, in, 8), -1);
     assert_int_equal(dq_backend_synchronize(be), 0);
     dq_buffer_free(&buf);
     assert_null(buf);
