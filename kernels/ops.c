@@ -24,8 +24,8 @@ static int s_fail(dq_op_t op, const dq_tensor_t *t, const char *fmt, ...) {
  * accepts it, others are expected to copy weights into their own buffers at load time. */
 static int s_owned(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
     if (t->buffer && t->buffer->backend != be)
-        return s_fail(op, t, "%s belongs to another backend instance (%s) than the one running the op (%s)", role,
-                      dq_backend_name(t->buffer->backend), dq_backend_name(be));
+        return s_fail(op, t, "%s belongs to another backend instance (%s) than the op's (%s)",
+                      role, dq_backend_name(t->buffer->backend), dq_backend_name(be));
     return 0;
 }
 
@@ -195,7 +195,8 @@ int dq_op_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k
                     const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_ATTENTION;
     if (s_supported(be, op, be->ops->attention != NULL) || s_act(be, op, q, "q") ||
-        s_act(be, op, k, "k") || s_act(be, op, v, "v") || s_act(be, op, y, "y") || s_ndim(op, q, 3, 3, "q") ||
+        s_act(be, op, k, "k") || s_act(be, op, v, "v") || s_act(be, op, y, "y") ||
+        s_ndim(op, q, 3, 3, "q") ||
         s_ndim(op, k, 3, 3, "k") || s_ndim(op, v, 3, 3, "v") || s_same(op, q, y) ||
         s_same(op, k, v))
         return -1;

@@ -49,7 +49,8 @@ int dq_cpu_gelu_quick(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     float *yd = y->data;
     /* transformers' QuickGELUActivation: x * sigmoid(1.702 * x). */
 #pragma omp parallel for if (n >= DQ_CPU_PAR_MIN)
-    for (int64_t i0 = 0; i0 < n; i0 += S_SPAN) s_sigmoid_mul(xd + i0, yd + i0, S_LEN(i0, n), 1.702f);
+    for (int64_t i0 = 0; i0 < n; i0 += S_SPAN)
+        s_sigmoid_mul(xd + i0, yd + i0, S_LEN(i0, n), 1.702f);
     return 0;
 }
 

@@ -32,7 +32,8 @@ const float *dq_cpu_weight_rows(const dq_tensor_t *w, int64_t row0, int64_t nrow
  * x < -87 gives 0 (torch gives a denormal below 1.2e-38), x > 88 gives +inf, NaN stays NaN. */
 static inline float dq_cpu_expf(float x) {
     /* Quiet comparisons (isgreater, isless): they cannot trap, so the compiler may turn these
-     * selects into vector blends without AVX-512 masks. NaN lands on -87: the cast stays defined. */
+     * selects into vector blends without AVX-512 masks. NaN lands on -87, so the cast stays
+     * defined. */
     float xc = isgreater(x, -87.0f) ? x : -87.0f;
     xc = isless(xc, 88.0f) ? xc : 88.0f;
     /* Round x/ln2 to nearest: adding 1.5*2^23 pushes the fraction bits out. */

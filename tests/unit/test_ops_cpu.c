@@ -89,7 +89,8 @@ static void s_matmul_case(dqt_env_t *env, int trans_b, int shared_b, float alpha
             for (int64_t j = 0; j < n; j++) {
                 double s = 0.0;
                 for (int64_t l = 0; l < k; l++)
-                    s += (double) ah[(p * m + i) * k + l] * (trans_b ? bp[j * k + l] : bp[l * n + j]);
+                    s += (double) ah[(p * m + i) * k + l] *
+                         (trans_b ? bp[j * k + l] : bp[l * n + j]);
                 ref[(p * m + i) * n + j] = alpha * s;
             }
     }
@@ -349,8 +350,8 @@ static void s_binary_case(dqt_env_t *env, const int64_t *as, int is_mul, int bnd
             for (int64_t i2 = 0; i2 < as[2]; i2++)
                 for (int64_t i3 = 0; i3 < as[3]; i3++) {
                     int64_t ai = ((i0 * as[1] + i1) * as[2] + i2) * as[3] + i3;
-                    int64_t bi = (((i0 % bs[0]) * bs[1] + i1 % bs[1]) * bs[2] + i2 % bs[2]) * bs[3] +
-                                 i3 % bs[3];
+                    int64_t bi = (i0 % bs[0]) * bs[1] + i1 % bs[1];
+                    bi = (bi * bs[2] + i2 % bs[2]) * bs[3] + i3 % bs[3];
                     ref[ai] = is_mul ? (double) ah[ai] * bh[bi] : (double) ah[ai] + bh[bi];
                 }
     dqt_expect_close(env, y, ref, TOL_ELEM, is_mul ? "mul" : "add");
@@ -396,7 +397,8 @@ static void s_upsample(dqt_env_t *env) {
     double *ref = s_ref(6 * 80);
     for (int p = 0; p < 6; p++)
         for (int i = 0; i < 8; i++)
-            for (int j = 0; j < 10; j++) ref[(p * 8 + i) * 10 + j] = xh[(p * 4 + i / 2) * 5 + j / 2];
+            for (int j = 0; j < 10; j++)
+                ref[(p * 8 + i) * 10 + j] = xh[(p * 4 + i / 2) * 5 + j / 2];
     dqt_expect_close(env, y, ref, 0.0, "upsample_nearest2x");
     free(ref);
 }

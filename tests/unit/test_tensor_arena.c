@@ -1,4 +1,4 @@
-/* tests/unit/test_tensor_arena.c: tensor views, backend buffers and transfers, the scratch arena. */
+/* tests/unit/test_tensor_arena.c: tensor views, backend buffers, transfers, the scratch arena. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
