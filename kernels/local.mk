@@ -67,12 +67,20 @@ bench_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 check_PROGRAMS += tests/unit/test_ops_fixture
 tests_unit_test_ops_fixture_SOURCES = tests/unit/test_ops_fixture.c tests/unit/ops_harness.c \
 	tests/unit/ops_harness.h
-tests_unit_test_ops_fixture_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_fixture_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_ops_fixture_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_ops_fixture
-EXTRA_DIST += tests/reference/ops_fixture.py tests/fixtures/ops/attention.dqt \
-	tests/fixtures/ops/attention_causal.dqt tests/fixtures/ops/conv2d_s1p1.dqt \
-	tests/fixtures/ops/conv2d_s2p1.dqt tests/fixtures/ops/geglu.dqt tests/fixtures/ops/gelu.dqt \
-	tests/fixtures/ops/gelu_quick.dqt tests/fixtures/ops/group_norm.dqt \
-	tests/fixtures/ops/layer_norm.dqt tests/fixtures/ops/linear.dqt tests/fixtures/ops/silu.dqt \
-	tests/fixtures/ops/softmax.dqt tests/fixtures/ops/upsample.dqt
+EXTRA_DIST += tests/reference/ops_fixture.py tests/fixtures/ops/README.md \
+	tests/fixtures/ops/attention.safetensors tests/fixtures/ops/attention.json \
+	tests/fixtures/ops/attention_causal.safetensors tests/fixtures/ops/attention_causal.json \
+	tests/fixtures/ops/conv2d_s1p1.safetensors tests/fixtures/ops/conv2d_s1p1.json \
+	tests/fixtures/ops/conv2d_s2p1.safetensors tests/fixtures/ops/conv2d_s2p1.json \
+	tests/fixtures/ops/geglu.safetensors tests/fixtures/ops/geglu.json \
+	tests/fixtures/ops/gelu.safetensors tests/fixtures/ops/gelu.json \
+	tests/fixtures/ops/gelu_quick.safetensors tests/fixtures/ops/gelu_quick.json \
+	tests/fixtures/ops/group_norm.safetensors tests/fixtures/ops/group_norm.json \
+	tests/fixtures/ops/layer_norm.safetensors tests/fixtures/ops/layer_norm.json \
+	tests/fixtures/ops/linear.safetensors tests/fixtures/ops/linear.json \
+	tests/fixtures/ops/silu.safetensors tests/fixtures/ops/silu.json \
+	tests/fixtures/ops/softmax.safetensors tests/fixtures/ops/softmax.json \
+	tests/fixtures/ops/upsample.safetensors tests/fixtures/ops/upsample.json

@@ -1,36 +1,32 @@
 #!/usr/bin/env python3
-"""tests/reference/ops_fixture.py: op fixtures from PyTorch/diffusers for tests/unit/test_ops_fixture.c.
+"""tests/reference/ops_fixture.py: op fixtures from PyTorch/diffusers for test_ops_fixture.c.
 
 Run with the reference env (never in CI; the outputs are committed):
     /work/refenv/bin/python tests/reference/ops_fixture.py tests/fixtures/ops
 
-Each case is one file <case>.dqt holding named f32 tensors, in this little-endian layout
-(version 1; bump the magic's digit and the C reader together if it changes):
-    "DQT1"  u32 count
-    count x { u32 name_len, name bytes, u32 ndim, i64 shape[ndim], f32 data[prod(shape)] }
-Inputs are random (seeded); the outputs come from the reference modules themselves, so the C
-test checks our ops against torch's semantics (argument order, chunk order, eps placement), not
-against our reading of them.
+Each case is <case>.safetensors (F32 tensors: inputs, the module's weights, its output "y") with
+<case>.json beside it (the op, its parameters, and each tensor's shape and dtype), following
+tests/fixtures/README.md. Inputs are random (seeded); the outputs come from the reference modules
+themselves, so the C test checks our ops against torch's semantics (argument order, chunk order,
+eps placement), not against our reading of them. torch runs single-threaded on the CPU.
 """
+import json
 import os
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
 
-def write(path, tensors):
-    with open(path, "wb") as f:
-        f.write(b"DQT1")
-        f.write(struct.pack("<I", len(tensors)))
-        for name, t in tensors:
-            t = t.detach().to(torch.float32).contiguous()
-            nb = name.encode()
-            f.write(struct.pack("<I", len(nb)) + nb)
-            f.write(struct.pack("<I", t.dim()))
-            f.write(struct.pack("<%dq" % t.dim(), *t.shape))
-            f.write(t.numpy().astype("<f4").tobytes())
+def write(out, name, params, tensors):
+    from safetensors.torch import save_file
+    flat = {k: t.detach().to(torch.float32).contiguous() for k, t in tensors}
+    save_file(flat, os.path.join(out, name + ".safetensors"))
+    meta = {"op": params.pop("op"), "params": params,
+            "tensors": {k: {"shape": list(t.shape), "dtype": "F32"} for k, t in flat.items()}}
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 def main():
@@ -42,30 +38,36 @@ def main():
 
     lin = torch.nn.Linear(24, 10)
     x = torch.randn(2, 5, 24)
-    cases["linear"] = [("x", x), ("w", lin.weight), ("b", lin.bias), ("y", lin(x))]
+    cases["linear"] = ({"op": "linear"},
+        [("x", x), ("w", lin.weight), ("b", lin.bias), ("y", lin(x))])
 
     conv = torch.nn.Conv2d(4, 6, 3, stride=1, padding=1)
     x = torch.randn(2, 4, 9, 7)
-    cases["conv2d_s1p1"] = [("x", x), ("w", conv.weight), ("b", conv.bias), ("y", conv(x))]
+    cases["conv2d_s1p1"] = ({"op": "conv2d", "stride": 1, "padding": 1},
+        [("x", x), ("w", conv.weight), ("b", conv.bias), ("y", conv(x))])
     down = torch.nn.Conv2d(4, 5, 3, stride=2, padding=1)  # diffusers Downsample2D
-    cases["conv2d_s2p1"] = [("x", x), ("w", down.weight), ("b", down.bias), ("y", down(x))]
+    cases["conv2d_s2p1"] = ({"op": "conv2d", "stride": 2, "padding": 1},
+        [("x", x), ("w", down.weight), ("b", down.bias), ("y", down(x))])
 
     gn = torch.nn.GroupNorm(4, 8, eps=1e-6)  # VAE uses eps 1e-6, UNet 1e-5
     with torch.no_grad():
         gn.weight.uniform_(0.5, 1.5)
         gn.bias.uniform_(-0.5, 0.5)
     x = torch.randn(2, 8, 5, 5) * 3 + 2
-    cases["group_norm"] = [("x", x), ("gamma", gn.weight), ("beta", gn.bias), ("y", gn(x))]
+    cases["group_norm"] = ({"op": "group_norm", "groups": 4, "eps": 1e-6},
+        [("x", x), ("gamma", gn.weight), ("beta", gn.bias), ("y", gn(x))])
 
     ln = torch.nn.LayerNorm(16, eps=1e-5)
     with torch.no_grad():
         ln.weight.uniform_(0.5, 1.5)
         ln.bias.uniform_(-0.5, 0.5)
     x = torch.randn(2, 7, 16)
-    cases["layer_norm"] = [("x", x), ("gamma", ln.weight), ("beta", ln.bias), ("y", ln(x))]
+    cases["layer_norm"] = ({"op": "layer_norm", "eps": 1e-5},
+        [("x", x), ("gamma", ln.weight), ("beta", ln.bias), ("y", ln(x))])
 
     x = torch.randn(3, 11) * 5
-    cases["softmax"] = [("x", x), ("y", torch.softmax(x, dim=-1))]
+    cases["softmax"] = ({"op": "softmax", "dim": -1},
+        [("x", x), ("y", torch.softmax(x, dim=-1))])
 
     # Attention as diffusers' AttnProcessor2_0 runs it: [B, L, H*D] -> [B, H, L, D] -> SDPA.
     b, lq, lk, h, d = 2, 13, 9, 3, 8
@@ -77,27 +79,34 @@ def main():
         return o.transpose(1, 2).reshape(b, -1, h * d)
 
     q, k, v = torch.randn(b, lq, h * d), torch.randn(b, lk, h * d), torch.randn(b, lk, h * d)
-    cases["attention"] = [("q", q), ("k", k), ("v", v), ("y", sdpa(q, k, v, False))]
+    cases["attention"] = ({"op": "attention", "heads": h, "causal": False},
+        [("q", q), ("k", k), ("v", v), ("y", sdpa(q, k, v, False))])
     q, k, v = torch.randn(b, lq, h * d), torch.randn(b, lq, h * d), torch.randn(b, lq, h * d)
-    cases["attention_causal"] = [("q", q), ("k", k), ("v", v), ("y", sdpa(q, k, v, True))]
+    cases["attention_causal"] = ({"op": "attention", "heads": h, "causal": True},
+        [("q", q), ("k", k), ("v", v), ("y", sdpa(q, k, v, True))])
 
     x = torch.randn(4, 33) * 3
-    cases["gelu"] = [("x", x), ("y", F.gelu(x))]
-    cases["silu"] = [("x", x), ("y", F.silu(x))]
+    cases["gelu"] = ({"op": "gelu"},
+        [("x", x), ("y", F.gelu(x))])
+    cases["silu"] = ({"op": "silu"},
+        [("x", x), ("y", F.silu(x))])
     from transformers.activations import QuickGELUActivation
-    cases["gelu_quick"] = [("x", x), ("y", QuickGELUActivation()(x))]
+    cases["gelu_quick"] = ({"op": "gelu_quick"},
+        [("x", x), ("y", QuickGELUActivation()(x))])
 
     from diffusers.models.activations import GEGLU
     geglu = GEGLU(12, 7)
     x = torch.randn(2, 5, 12)
-    cases["geglu"] = [("x", x), ("w", geglu.proj.weight), ("b", geglu.proj.bias), ("y", geglu(x))]
+    cases["geglu"] = ({"op": "linear+geglu", "module": "diffusers GEGLU(12, 7)"},
+        [("x", x), ("w", geglu.proj.weight), ("b", geglu.proj.bias), ("y", geglu(x))])
 
     x = torch.randn(2, 3, 4, 5)
-    cases["upsample"] = [("x", x), ("y", F.interpolate(x, scale_factor=2.0, mode="nearest"))]
+    cases["upsample"] = ({"op": "upsample_nearest2x"},
+        [("x", x), ("y", F.interpolate(x, scale_factor=2.0, mode="nearest"))])
 
     with torch.no_grad():
-        for name, tensors in cases.items():
-            write(os.path.join(out, name + ".dqt"), tensors)
+        for name, (params, tensors) in cases.items():
+            write(out, name, params, tensors)
     print("wrote %d fixtures to %s" % (len(cases), out))
 
 

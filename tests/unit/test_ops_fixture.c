@@ -1,15 +1,17 @@
 /* tests/unit/test_ops_fixture.c: CPU ops against outputs of PyTorch/diffusers modules.
  *
- * The fixtures (tests/fixtures/ops/<case>.dqt, format in tests/reference/ops_fixture.py) hold
- * random inputs, the module's weights and the module's output computed by torch 2.x in f32 on
- * the CPU. Pass: relative L2 error <= 1e-5 for sgemm-based ops (linear, conv2d, attention) and
- * <= 2e-6 for the others, all outputs finite, guards intact. */
+ * The fixtures (tests/fixtures/ops/<case>.safetensors, with <case>.json holding the op's
+ * parameters; made by tests/reference/ops_fixture.py) hold random inputs, the module's weights
+ * and the module's output "y" computed by torch 2.x in f32 on the CPU.
+ * Pass: relative L2 error <= 1e-5 for sgemm-based ops (linear, conv2d, attention) and <= 2e-6
+ * for the others, all outputs finite, guards intact. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,51 +34,117 @@ typedef struct {
 typedef struct {
     s_fix_t t[MAX_FIX];
     int n;
+    json_t *params; /* owned: the "params" object of <case>.json */
 } s_case_t;
 
-static int s_read(FILE *f, void *p, size_t n) { return fread(p, 1, n, f) == n ? 0 : -1; }
-
-/* Loads tests/fixtures/ops/<name>.dqt; fails the test (naming the file) on any malformed field. */
-static void s_load(const char *name, s_case_t *c) {
+static void s_path(char *buf, size_t len, const char *name, const char *ext) {
     const char *top = getenv("top_srcdir");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/ops/%s.dqt", top ? top : ".", name);
+    snprintf(buf, len, "%s/tests/fixtures/ops/%s.%s", top ? top : ".", name, ext);
+}
+
+/* Reads a whole file; fails the test naming it. */
+static unsigned char *s_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         print_error("cannot open fixture %s\n", path);
         fail();
     }
-    memset(c, 0, sizeof *c);
-    char magic[4];
-    uint32_t count;
-    if (s_read(f, magic, 4) || memcmp(magic, "DQT1", 4) || s_read(f, &count, 4) || count > MAX_FIX)
-        goto bad;
-    for (uint32_t i = 0; i < count; i++) {
-        s_fix_t *t = &c->t[c->n++];
-        uint32_t len, ndim;
-        if (s_read(f, &len, 4) || len >= sizeof t->name || s_read(f, t->name, len)) goto bad;
-        if (s_read(f, &ndim, 4) || ndim < 1 || ndim > DQ_TENSOR_MAX_DIMS) goto bad;
-        t->ndim = (int) ndim;
-        int64_t n = 1;
-        for (uint32_t d = 0; d < ndim; d++) {
-            if (s_read(f, &t->shape[d], 8) || t->shape[d] < 1 || t->shape[d] > (1 << 20)) goto bad;
-            n *= t->shape[d];
-        }
-        if (n > (1 << 22)) goto bad;
-        t->data = malloc((size_t) n * sizeof(float));
-        if (!t->data || s_read(f, t->data, (size_t) n * sizeof(float))) goto bad;
+    unsigned char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t) n)) &&
+        fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        free(buf);
+        buf = NULL;
     }
     fclose(f);
+    if (!buf) {
+        print_error("cannot read fixture %s\n", path);
+        fail();
+    }
+    *len = (size_t) n;
+    return buf;
+}
+
+/* Loads <name>.safetensors (F32 tensors only) and the params of <name>.json. A malformed field
+ * fails the test with the file and the tensor named. */
+static void s_load(const char *name, s_case_t *c) {
+    char path[1024];
+    memset(c, 0, sizeof *c);
+    s_path(path, sizeof path, name, "json");
+    json_error_t jerr;
+    json_t *meta = json_load_file(path, 0, &jerr);
+    if (!meta || !json_is_object(json_object_get(meta, "params"))) {
+        print_error("%s:%d: bad fixture metadata: %s\n", path, jerr.line, jerr.text);
+        fail();
+    }
+    c->params = json_incref(json_object_get(meta, "params"));
+    json_decref(meta);
+
+    s_path(path, sizeof path, name, "safetensors");
+    size_t len;
+    unsigned char *file = s_slurp(path, &len);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0 && len >= 8; i--) hlen = hlen << 8 | file[i];
+    if (len < 8 || hlen > len - 8) goto bad;
+    json_t *header = json_loadb((const char *) file + 8, (size_t) hlen, 0, &jerr);
+    if (!json_is_object(header)) goto bad;
+    const unsigned char *data = file + 8 + hlen;
+    size_t data_len = len - 8 - (size_t) hlen;
+    const char *key;
+    json_t *info;
+    json_object_foreach(header, key, info) {
+        if (strcmp(key, "__metadata__") == 0) continue;
+        if (c->n >= MAX_FIX || strlen(key) >= sizeof c->t[0].name) goto bad_header;
+        s_fix_t *t = &c->t[c->n++];
+        snprintf(t->name, sizeof t->name, "%s", key);
+        json_t *shape = json_object_get(info, "shape");
+        json_t *offs = json_object_get(info, "data_offsets");
+        if (!json_is_string(json_object_get(info, "dtype")) ||
+            strcmp(json_string_value(json_object_get(info, "dtype")), "F32") != 0 ||
+            !json_is_array(shape) || json_array_size(shape) < 1 ||
+            json_array_size(shape) > DQ_TENSOR_MAX_DIMS || !json_is_array(offs) ||
+            json_array_size(offs) != 2)
+            goto bad_header;
+        t->ndim = (int) json_array_size(shape);
+        int64_t n = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            t->shape[d] = json_integer_value(json_array_get(shape, (size_t) d));
+            if (t->shape[d] < 1 || t->shape[d] > (1 << 20)) goto bad_header;
+            n *= t->shape[d];
+        }
+        json_int_t b = json_integer_value(json_array_get(offs, 0));
+        json_int_t e = json_integer_value(json_array_get(offs, 1));
+        if (b < 0 || e < b || (size_t) e > data_len || (e - b) != n * (json_int_t) sizeof(float))
+            goto bad_header;
+        t->data = malloc((size_t) n * sizeof(float));
+        assert_non_null(t->data);
+        memcpy(t->data, data + b, (size_t) n * sizeof(float)); /* little-endian host assumed */
+    }
+    json_decref(header);
+    free(file);
     return;
+bad_header:
+    json_decref(header);
 bad:
-    fclose(f);
+    free(file);
     print_error("malformed fixture %s (tensor %d)\n", path, c->n);
     fail();
+}
+
+static double s_param(const s_case_t *c, const char *key) {
+    json_t *v = json_object_get(c->params, key);
+    if (!json_is_number(v) && !json_is_boolean(v)) {
+        print_error("fixture params have no number '%s'\n", key);
+        fail();
+    }
+    return json_is_boolean(v) ? (double) json_is_true(v) : json_number_value(v);
 }
 
 static void s_free(s_case_t *c) {
     for (int i = 0; i < c->n; i++) free(c->t[i].data);
     c->n = 0;
+    json_decref(c->params);
+    c->params = NULL;
 }
 
 static const s_fix_t *s_get(const s_case_t *c, const char *name) {
@@ -126,32 +194,25 @@ static void s_check(const char *name, s_run_fn run, double tol) {
 static int s_linear(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
     return dq_op_linear(dqt_backend(e), s_in(e, c, "x"), s_in(e, c, "w"), s_in(e, c, "b"), y);
 }
-static int s_conv_s1(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
-    return dq_op_conv2d(dqt_backend(e), s_in(e, c, "x"), s_in(e, c, "w"), s_in(e, c, "b"), 1, 1,
-                        y);
-}
-static int s_conv_s2(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
-    return dq_op_conv2d(dqt_backend(e), s_in(e, c, "x"), s_in(e, c, "w"), s_in(e, c, "b"), 2, 1,
-                        y);
+static int s_conv2d(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
+    return dq_op_conv2d(dqt_backend(e), s_in(e, c, "x"), s_in(e, c, "w"), s_in(e, c, "b"),
+                        (int) s_param(c, "stride"), (int) s_param(c, "padding"), y);
 }
 static int s_group_norm(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
     return dq_op_group_norm(dqt_backend(e), s_in(e, c, "x"), s_in(e, c, "gamma"),
-                            s_in(e, c, "beta"), 4, 1e-6f, y);
+                            s_in(e, c, "beta"), (int) s_param(c, "groups"),
+                            (float) s_param(c, "eps"), y);
 }
 static int s_layer_norm(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
     return dq_op_layer_norm(dqt_backend(e), s_in(e, c, "x"), s_in(e, c, "gamma"),
-                            s_in(e, c, "beta"), 1e-5f, y);
+                            s_in(e, c, "beta"), (float) s_param(c, "eps"), y);
 }
 static int s_softmax(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
     return dq_op_softmax(dqt_backend(e), s_in(e, c, "x"), y);
 }
 static int s_attention(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
-    return dq_op_attention(dqt_backend(e), s_in(e, c, "q"), s_in(e, c, "k"), s_in(e, c, "v"), 3,
-                           false, y);
-}
-static int s_attention_causal(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
-    return dq_op_attention(dqt_backend(e), s_in(e, c, "q"), s_in(e, c, "k"), s_in(e, c, "v"), 3,
-                           true, y);
+    return dq_op_attention(dqt_backend(e), s_in(e, c, "q"), s_in(e, c, "k"), s_in(e, c, "v"),
+                           (int) s_param(c, "heads"), s_param(c, "causal") != 0.0, y);
 }
 static int s_gelu(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
     return dq_op_gelu(dqt_backend(e), s_in(e, c, "x"), y);
@@ -178,8 +239,8 @@ static int s_upsample(dqt_env_t *e, const s_case_t *c, dq_tensor_t *y) {
 static void test_linear(void **s) { (void) s; s_check("linear", s_linear, TOL_GEMM); }
 static void test_conv2d(void **s) {
     (void) s;
-    s_check("conv2d_s1p1", s_conv_s1, TOL_GEMM);
-    s_check("conv2d_s2p1", s_conv_s2, TOL_GEMM);
+    s_check("conv2d_s1p1", s_conv2d, TOL_GEMM);
+    s_check("conv2d_s2p1", s_conv2d, TOL_GEMM);
 }
 static void test_norms(void **s) {
     (void) s;
@@ -190,7 +251,7 @@ static void test_norms(void **s) {
 static void test_attention(void **s) {
     (void) s;
     s_check("attention", s_attention, TOL_GEMM);
-    s_check("attention_causal", s_attention_causal, TOL_GEMM);
+    s_check("attention_causal", s_attention, TOL_GEMM);
 }
 static void test_activations(void **s) {
     (void) s;
