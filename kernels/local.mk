@@ -2,8 +2,24 @@
 noinst_LIBRARIES += libdqengine.a
 libdqengine_a_SOURCES = \
 	kernels/dtype.c kernels/dtype.h
+# Tensor runtime: tensors, the backend interface, checked op entry points, the scratch arena.
+libdqengine_a_SOURCES += \
+	kernels/tensor.c kernels/tensor.h \
+	kernels/backend.c kernels/backend.h \
+	kernels/ops.c kernels/ops.h \
+	kernels/arena.c kernels/arena.h
+# CPU backend: one file per op or per small family of ops.
+libdqengine_a_SOURCES += \
+	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
+	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/norm.c kernels/cpu/softmax.c \
+	kernels/cpu/attention.c kernels/cpu/activation.c kernels/cpu/binary.c \
+	kernels/cpu/layout.c
 libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PROC_CFLAGS) \
-	$(JANSSON_CFLAGS)
+	$(JANSSON_CFLAGS) $(DQ_ENGINE_VEC_CFLAGS)
+# Nothing in the engine reads floating-point exception flags; without this GCC will not turn the
+# selects of kernels/cpu (clamps in dq_cpu_expf) into vector blends below AVX-512. Results are
+# unchanged: it only lets the compiler evaluate both sides of a select.
+DQ_ENGINE_VEC_CFLAGS = -fno-trapping-math
 # What a program that links the engine adds to its LDADD (before DQ_COMMON_LIBS).
 DQ_ENGINE_LIBS = libdqengine.a $(OPENBLAS_LIBS) $(UTF8PROC_LIBS) $(OPENMP_CFLAGS) -lm
 
@@ -48,6 +64,37 @@ tests_unit_test_tokenizer_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_tokenizer_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_tokenizer
 DQ_SCRIPT_TESTS += tests/integration/cli_tokenize.sh
-EXTRA_DIST += tests/fixtures/tokenizer tests/reference/gen_tokenizer.py \
+EXTRA_DIST += tests/reference/gen_tokenizer.py \
 	tests/reference/check_tokenizer_random.py \
 	tests/reference/README.tokenizer.md
+
+# Op tests: every CPU op against a naive double-precision reference (tests/unit/ops_harness.*
+# is shared by op tests of any backend).
+check_PROGRAMS += tests/unit/test_ops_cpu
+tests_unit_test_ops_cpu_SOURCES = tests/unit/test_ops_cpu.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_cpu
+
+check_PROGRAMS += tests/unit/test_tensor_arena
+tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
+tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_tensor_arena_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_tensor_arena
+
+# Benchmark: built by `make check` so it keeps compiling, run by hand (see its header).
+check_PROGRAMS += bench/ops_cpu
+bench_ops_cpu_SOURCES = bench/ops_cpu.c
+bench_ops_cpu_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+
+# Op tests against PyTorch/diffusers outputs (fixtures made by tests/reference/ops_fixture.py).
+check_PROGRAMS += tests/unit/test_ops_fixture
+tests_unit_test_ops_fixture_SOURCES = tests/unit/test_ops_fixture.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_fixture_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_ops_fixture_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_fixture
+# (tests/fixtures/ as a whole is distributed by tests/local.mk.)
+EXTRA_DIST += tests/reference/ops_fixture.py
