@@ -25,3 +25,23 @@ DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir)
 .cu.o:
 	$(AM_V_GEN)$(NVCC) $(DQ_NVCC_FLAGS) -c -o $@ $<
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h
+
+# ---- Model files: safetensors, configs, parameter manifests, the model-folder loader.
+libdqengine_a_SOURCES += \
+	kernels/safetensors.c kernels/safetensors_write.c kernels/safetensors.h
+
+check_PROGRAMS += tests/unit/test_safetensors
+tests_unit_test_safetensors_SOURCES = tests/unit/test_safetensors.c
+tests_unit_test_safetensors_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_safetensors_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_safetensors
+EXTRA_DIST += tests/fixtures/safetensors tests/reference/safetensors_samples.py
+
+# The safetensors fuzz target, replayed over its committed corpus with gcc (libFuzzer builds:
+# tests/fuzz/run_safetensors.sh).
+check_PROGRAMS += tests/fuzz/safetensors_replay
+tests_fuzz_safetensors_replay_SOURCES = tests/fuzz/fuzz_safetensors.c tests/fuzz/replay_safetensors.c
+tests_fuzz_safetensors_replay_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_safetensors_replay_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+DQ_UNIT_TESTS += tests/fuzz/safetensors_replay
+EXTRA_DIST += tests/fuzz/corpus/safetensors tests/fuzz/run_safetensors.sh
