@@ -45,3 +45,14 @@ tests_fuzz_safetensors_replay_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_safetensors_replay_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 DQ_UNIT_TESTS += tests/fuzz/safetensors_replay
 EXTRA_DIST += tests/fuzz/corpus/safetensors tests/fuzz/run_safetensors.sh
+
+libdqengine_a_SOURCES += \
+	kernels/model_config.c kernels/model_config.h kernels/model_presets.c \
+	kernels/model_manifest.c kernels/model_manifest.h
+
+check_PROGRAMS += tests/unit/test_model_manifest
+tests_unit_test_model_manifest_SOURCES = tests/unit/test_model_manifest.c
+tests_unit_test_model_manifest_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_model_manifest_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_model_manifest
+EXTRA_DIST += tests/fixtures/manifest tests/reference/manifest.py

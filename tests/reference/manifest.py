@@ -48,9 +48,14 @@ PRESETS = {
 }
 
 
-def dump(model, path):
+def dump(model, path, prefix=""):
+    # transformers 5 dropped CLIPTextModel's "text_model." level from state_dict() (and from the files
+    # it saves) but still loads prefixed files; SD 1.x checkpoints carry the prefix, so the manifest
+    # (and `diffq model init`) use it and the loader accepts both spellings.
     with open(path, "w") as f:
         for name, t in sorted(model.state_dict().items()):
+            if prefix and not name.startswith(prefix):
+                name = prefix + name
             f.write("%s %s\n" % (name, ",".join(str(d) for d in t.shape)))
 
 
@@ -60,7 +65,8 @@ def main():
     for preset, cfg in PRESETS.items():
         # The meta device builds the modules without allocating their weights.
         with torch.device("meta"):
-            dump(CLIPTextModel(CLIPTextConfig(**cfg["clip"])), os.path.join(out, preset + "-clip.txt"))
+            dump(CLIPTextModel(CLIPTextConfig(**cfg["clip"])), os.path.join(out, preset + "-clip.txt"),
+                 "text_model.")
             dump(UNet2DConditionModel(**cfg["unet"]), os.path.join(out, preset + "-unet.txt"))
             dump(AutoencoderKL(**cfg["vae"]), os.path.join(out, preset + "-vae.txt"))
 
