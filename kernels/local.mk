@@ -56,3 +56,13 @@ tests_unit_test_model_manifest_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_model_manifest_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_model_manifest
 EXTRA_DIST += tests/fixtures/manifest tests/reference/manifest.py
+
+libdqengine_a_SOURCES += \
+	kernels/model_ldm.c kernels/model_ldm.h kernels/model_infer.c \
+	kernels/model_files.c kernels/model_files.h
+libdqengine_a_SOURCES += \
+	kernels/clip_vocab.c kernels/clip_vocab.h kernels/model_init.c kernels/model_init.h
+# zlib reads CLIP's gzipped merge file. It is always present beside libpng16 (which configure
+# requires); a configure check of its own is requested from the lead.
+DQ_ENGINE_LIBS += -lz
+EXTRA_DIST += data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE

@@ -25,6 +25,11 @@ static void s_copy(char *dst, const char *src) {
     snprintf(dst, DQ_CONFIG_STR, "%s", src);
 }
 
+const char *dq_model_part_name(dq_model_part_t part) {
+    static const char *names[DQ_PART_COUNT] = {"text_encoder", "unet", "vae"};
+    return (unsigned) part < DQ_PART_COUNT ? names[part] : "?";
+}
+
 /* ---- Typed getters: a missing or null key leaves *out unchanged; a wrong type is an error. */
 
 static int s_int(const json_t *o, const char *key, int *out, const char *file, char *err, size_t errlen) {

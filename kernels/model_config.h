@@ -88,6 +88,11 @@ typedef struct {
     bool use_karras_sigmas;
 } dq_scheduler_config_t;
 
+/* The networks of a pipeline that have weights, in the order `diffq model info` lists them. */
+typedef enum { DQ_PART_TEXT_ENCODER, DQ_PART_UNET, DQ_PART_VAE, DQ_PART_COUNT } dq_model_part_t;
+/* The diffusers folder name of a part: "text_encoder", "unet", "vae". */
+const char *dq_model_part_name(dq_model_part_t part);
+
 /* The four configs of a pipeline. */
 typedef struct {
     dq_clip_config_t clip;
