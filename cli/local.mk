@@ -7,3 +7,4 @@ diffq_SOURCES += cli/cmd_model.c
 # Where `diffq model init` finds CLIP's merge file by default.
 diffq_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_PKGDATADIR='"$(pkgdatadir)"'
 diffq_CFLAGS += $(JANSSON_CFLAGS)
+DQ_SCRIPT_TESTS += tests/integration/model_cli.sh

@@ -66,3 +66,10 @@ libdqengine_a_SOURCES += \
 # requires); a configure check of its own is requested from the lead.
 DQ_ENGINE_LIBS += -lz
 EXTRA_DIST += data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE
+
+check_PROGRAMS += tests/unit/test_model_files
+tests_unit_test_model_files_SOURCES = tests/unit/test_model_files.c
+tests_unit_test_model_files_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_model_files_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_model_files
+EXTRA_DIST += tests/reference/ldm_names.py
