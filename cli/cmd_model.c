@@ -125,6 +125,8 @@ static void s_print_info(const dq_model_t *m) {
            c->scheduler.timestep_spacing);
     if (m->vocab_path)
         printf("tokenizer: %s, %s\n", m->vocab_path, m->merges_path);
+    else if (m->tokenizer_json_path)
+        printf("tokenizer: %s\n", m->tokenizer_json_path);
     else
         printf("tokenizer: none in a single file (use CLIP's vocabulary)\n");
     printf("total parameters: %lld (%.1fM)\n", (long long) total, total / 1e6);

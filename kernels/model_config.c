@@ -322,9 +322,36 @@ int dq_unet_config_from_json(dq_unet_config_t *cfg, const json_t *o, const char 
         return -1;
     }
     static const char *must_be_null[] = {"class_embed_type", "addition_embed_type", "encoder_hid_dim",
-                                         "time_cond_proj_dim", "num_class_embeds"};
+                                         "time_cond_proj_dim", "num_class_embeds", "time_embedding_dim",
+                                         "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm",
+                                         "projection_class_embeddings_input_dim", "addition_time_embed_dim"};
     for (size_t i = 0; i < sizeof must_be_null / sizeof *must_be_null; i++)
         if (s_require_absent_or_null(o, must_be_null[i], file, err, errlen)) return -1;
+    /* Options whose other values change the network: only SD 1.x's value (the diffusers default) is
+     * implemented. */
+    static const struct {
+        const char *key, *json;
+    } fixed[] = {
+        {"only_cross_attention", "false"},   {"dual_cross_attention", "false"},
+        {"resnet_time_scale_shift", "\"default\""}, {"time_embedding_type", "\"positional\""},
+        {"conv_in_kernel", "3"},             {"conv_out_kernel", "3"},
+        {"attention_type", "\"default\""},  {"class_embeddings_concat", "false"},
+        {"resnet_skip_time_act", "false"},   {"resnet_out_scale_factor", "1.0"},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        const json_t *v = json_object_get(o, fixed[i].key);
+        if (!v || json_is_null(v)) continue;
+        json_t *want = json_loads(fixed[i].json, JSON_DECODE_ANY, NULL);
+        /* 1.0 and 1 are the same setting. */
+        int same = json_equal(v, want) || (json_is_number(v) && json_is_number(want) &&
+                                           json_number_value(v) == json_number_value(want));
+        json_decref(want);
+        if (!same) {
+            s_fail(err, errlen, file, "field \"%s\" must be %s (only SD 1.x UNets are supported)", fixed[i].key,
+                   fixed[i].json);
+            return -1;
+        }
+    }
     return dq_unet_config_check(cfg, file, err, errlen);
 }
 

@@ -256,13 +256,19 @@ static int s_load_folder(dq_model_t *m, const char *dir, char *err, size_t errle
         return -1;
     m->vocab_path = s_join(dir, "tokenizer/vocab.json");
     m->merges_path = s_join(dir, "tokenizer/merges.txt");
-    if (!m->vocab_path || !m->merges_path) return -1;
-    const char *tok[2] = {m->vocab_path, m->merges_path};
-    for (int i = 0; i < 2; i++)
-        if (!s_is_file(tok[i])) {
-            s_fail(err, errlen, tok[i], "missing (the CLIP tokenizer needs it)");
-            return -1;
-        }
+    m->tokenizer_json_path = s_join(dir, "tokenizer/tokenizer.json");
+    if (!m->vocab_path || !m->merges_path || !m->tokenizer_json_path) return -1;
+    if (s_is_file(m->vocab_path) && s_is_file(m->merges_path)) {
+        free(m->tokenizer_json_path);
+        m->tokenizer_json_path = NULL;
+    } else if (s_is_file(m->tokenizer_json_path)) {
+        free(m->vocab_path);
+        free(m->merges_path);
+        m->vocab_path = m->merges_path = NULL;
+    } else {
+        s_fail(err, errlen, dir, "tokenizer/ needs vocab.json and merges.txt, or tokenizer.json");
+        return -1;
+    }
     for (int p = 0; p < DQ_PART_COUNT; p++)
         if (s_open_weights(m, (dq_model_part_t) p, dir, err, errlen) ||
             s_folder_part(m, (dq_model_part_t) p, err, errlen))
@@ -389,6 +395,7 @@ void dq_model_destroy(dq_model_t **self_p) {
     }
     free(m->vocab_path);
     free(m->merges_path);
+    free(m->tokenizer_json_path);
     free(m->path);
     free(m);
     *self_p = NULL;

@@ -39,8 +39,11 @@ typedef struct {
     dq_model_layout_t layout;
     char *path;                                  /* owned: the folder or file given */
     dq_model_configs_t cfg;                      /* from the config files, or inferred (single file) */
-    char *vocab_path;                            /* owned: tokenizer/vocab.json, NULL for a single file */
-    char *merges_path;                           /* owned: tokenizer/merges.txt, NULL for a single file */
+    /* The tokenizer's files: vocab.json + merges.txt when the folder has them, else tokenizer.json
+     * (transformers 5 saves only that); unused ones and all three for a single file are NULL. */
+    char *vocab_path;                            /* owned: tokenizer/vocab.json, or NULL */
+    char *merges_path;                           /* owned: tokenizer/merges.txt, or NULL */
+    char *tokenizer_json_path;                   /* owned: tokenizer/tokenizer.json, or NULL */
     dq_model_component_t parts[DQ_PART_COUNT];
     dq_safetensors_t *files[DQ_PART_COUNT];      /* owned mappings (a single file uses files[0]) */
 } dq_model_t;

@@ -385,6 +385,14 @@ static void test_config_errors(void **state) {
     assert_int_equal(u.num_heads[2], 20);
     assert_true(u.head_dim_is_list);
     json_decref(j);
+    j = json_loads("{\"resnet_time_scale_shift\": \"scale_shift\", \"mid_block_scale_factor\": 1}", 0, NULL);
+    assert_int_equal(dq_unet_config_from_json(&u, j, "c.json", s_err, sizeof s_err), -1);
+    assert_non_null(strstr(s_err, "\"resnet_time_scale_shift\" must be \"default\""));
+    json_decref(j);
+    j = json_loads("{\"resnet_out_scale_factor\": 1, \"transformer_layers_per_block\": 1, \"num_attention_heads\": null}",
+                   0, NULL);
+    assert_int_equal(dq_unet_config_from_json(&u, j, "c.json", s_err, sizeof s_err), 0);
+    json_decref(j);
     dq_clip_config_t c;
     j = json_loads("{\"hidden_size\": 100, \"num_attention_heads\": 3}", 0, NULL);
     assert_int_equal(dq_clip_config_from_json(&c, j, "te.json", s_err, sizeof s_err), -1);
