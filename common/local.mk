@@ -2,7 +2,12 @@
 noinst_LIBRARIES += libdqcommon.a
 libdqcommon_a_SOURCES = \
 	common/log.c common/log.h \
-	common/config.c common/config.h
+	common/config.c common/config.h \
+	common/job.c common/job.h \
+	common/png_out.c common/png_out.h \
+	common/proto.c common/proto.h \
+	common/proto_schema.c common/proto_schema.h \
+	common/proto_codec.c common/proto_zmq.c
 libdqcommon_a_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(MSGPACK_CFLAGS) \
 	$(JANSSON_CFLAGS) $(PNG_CFLAGS) $(CRYPTO_CFLAGS)
 # What a program that links libdqcommon.a adds to its LDADD.
@@ -12,3 +17,32 @@ DQ_COMMON_LIBS = libdqcommon.a $(CZMQ_LIBS) $(ZMQ_LIBS) $(MSGPACK_LIBS) $(JANSSO
 # Flags for unit tests (cmocka) of any part of the tree.
 DQ_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 DQ_UNIT_LIBS = $(DQ_COMMON_LIBS) $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test_job
+tests_unit_test_job_SOURCES = tests/unit/test_job.c
+tests_unit_test_job_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_job_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_job
+
+check_PROGRAMS += tests/unit/test_png
+tests_unit_test_png_SOURCES = tests/unit/test_png.c
+tests_unit_test_png_CFLAGS = $(DQ_UNIT_CFLAGS) $(PNG_CFLAGS)
+tests_unit_test_png_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_png
+
+# The wire protocol: unit test, fuzz corpus replay (gcc, under the sanitizers) and the seed-corpus
+# generator. tests/fuzz/run.sh builds the libFuzzer target with clang.
+check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_proto_replay tests/fuzz/fuzz_proto_gencorpus
+tests_unit_test_proto_SOURCES = tests/unit/test_proto.c \
+	tests/fuzz/proto_samples.c tests/fuzz/proto_samples.h
+tests_unit_test_proto_CFLAGS = $(DQ_UNIT_CFLAGS) $(CZMQ_CFLAGS) $(MSGPACK_CFLAGS)
+tests_unit_test_proto_LDADD = $(DQ_UNIT_LIBS)
+tests_fuzz_fuzz_proto_replay_SOURCES = tests/fuzz/fuzz_proto.c tests/fuzz/replay_main.c
+tests_fuzz_fuzz_proto_replay_CFLAGS = $(AM_CFLAGS) -DFUZZ_CORPUS='"proto"'
+tests_fuzz_fuzz_proto_replay_LDADD = $(DQ_COMMON_LIBS)
+tests_fuzz_fuzz_proto_gencorpus_SOURCES = tests/fuzz/gen_proto_corpus.c \
+	tests/fuzz/proto_samples.c tests/fuzz/proto_samples.h
+tests_fuzz_fuzz_proto_gencorpus_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_proto_gencorpus_LDADD = $(DQ_COMMON_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_proto tests/fuzz/fuzz_proto_replay
+EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/corpus/proto

@@ -17,3 +17,11 @@ EXTRA_DIST += $(DQ_SCRIPT_TESTS) tests/integration/lib.sh
 check-unit:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(DQ_UNIT_TESTS)'
 .PHONY: check-unit
+
+# Reference fixtures (tests/fixtures/, made by tests/reference/generate.py with PyTorch; CI only reads them).
+EXTRA_DIST += tests/fixtures \
+	tests/reference/README.md tests/reference/requirements.txt tests/reference/generate.py \
+	tests/reference/ref_common.py tests/reference/clip_vocab.py tests/reference/tiny_model.py \
+	tests/reference/ldm_keys.py tests/reference/fx_tokenizer.py tests/reference/fx_text_encoder.py \
+	tests/reference/fx_vae.py tests/reference/fx_unet.py tests/reference/fx_latents.py \
+	tests/reference/fx_schedulers.py tests/reference/fx_pipeline.py
