@@ -29,6 +29,8 @@ static const dq_option_t s_init_options[] = {
 };
 
 static const dq_option_t s_info_options[] = {
+    {"configs", 0, NULL, DQ_OPT_STRING, NULL, "DIR",
+     "for a single file: take the configs from this diffusers folder instead of inferring them"},
     {"verbose", 'v', NULL, DQ_OPT_BOOL, NULL, NULL, "also log which tensors were ignored"},
 };
 
@@ -118,8 +120,9 @@ static void s_print_info(const dq_model_t *m) {
            c->vae.layers_per_block, c->vae.scaling_factor);
     s_print_list("block_out_channels", c->vae.block_out_channels, c->vae.n_blocks);
 
+    bool inferred = m->layout == DQ_MODEL_SINGLE_FILE && !m->vocab_path && !m->tokenizer_json_path;
     printf("scheduler: %s%s: %s betas %g..%g, %d train steps, steps_offset %d, prediction %s, spacing %s\n",
-           c->scheduler.class_name, m->layout == DQ_MODEL_SINGLE_FILE ? " (SD 1.5 default)" : "",
+           c->scheduler.class_name, inferred ? " (SD 1.5 default)" : "",
            c->scheduler.beta_schedule, c->scheduler.beta_start, c->scheduler.beta_end,
            c->scheduler.num_train_timesteps, c->scheduler.steps_offset, c->scheduler.prediction_type,
            c->scheduler.timestep_spacing);
@@ -149,7 +152,8 @@ static int s_info(int argc, char **argv) {
         fprintf(stderr, "diffq model info: expected one PATH (see --help)\n");
     } else {
         if (dq_config_bool(cfg, "verbose")) dq_log_init("diffq", DQ_LOG_DEBUG, false);
-        dq_model_t *m = dq_model_load(dq_config_positional(cfg, 0), err, sizeof err);
+        dq_model_t *m = dq_model_load_with_configs(dq_config_positional(cfg, 0), dq_config_str(cfg, "configs"), err,
+                                                   sizeof err);
         if (!m) {
             fprintf(stderr, "diffq model info: %s\n", err);
         } else {
@@ -164,7 +168,7 @@ static int s_info(int argc, char **argv) {
 
 int dq_cmd_model(int argc, char **argv) {
     const char *usage = "Usage: diffq model init --config sd15|tiny --random [--seed N] [--dtype f32|f16|bf16] -o DIR\n"
-                        "       diffq model info PATH\n";
+                        "       diffq model info [--configs DIR] PATH\n";
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? DQ_EXIT_USAGE : DQ_EXIT_OK;

@@ -246,8 +246,8 @@ static int s_folder_part(dq_model_t *m, dq_model_part_t part, char *err, size_t 
     return rc;
 }
 
-static int s_load_folder(dq_model_t *m, const char *dir, char *err, size_t errlen) {
-    m->layout = DQ_MODEL_DIFFUSERS;
+/* The configs and tokenizer files of a diffusers folder (everything but the weights). */
+static int s_load_configs(dq_model_t *m, const char *dir, char *err, size_t errlen) {
     if (s_load_config(dir, "model_index.json", s_parse_index, NULL, err, errlen) ||
         s_load_config(dir, "text_encoder/config.json", s_parse_clip, &m->cfg.clip, err, errlen) ||
         s_load_config(dir, "unet/config.json", s_parse_unet, &m->cfg.unet, err, errlen) ||
@@ -269,6 +269,12 @@ static int s_load_folder(dq_model_t *m, const char *dir, char *err, size_t errle
         s_fail(err, errlen, dir, "tokenizer/ needs vocab.json and merges.txt, or tokenizer.json");
         return -1;
     }
+    return 0;
+}
+
+static int s_load_folder(dq_model_t *m, const char *dir, char *err, size_t errlen) {
+    m->layout = DQ_MODEL_DIFFUSERS;
+    if (s_load_configs(m, dir, err, errlen)) return -1;
     for (int p = 0; p < DQ_PART_COUNT; p++)
         if (s_open_weights(m, (dq_model_part_t) p, dir, err, errlen) ||
             s_folder_part(m, (dq_model_part_t) p, err, errlen))
@@ -288,8 +294,9 @@ static const dq_weight_t *s_mapped_find(void *ctx, dq_model_part_t part, const c
     return s_find(mp->cand[part], mp->n[part], name);
 }
 
-static int s_load_single(dq_model_t *m, const char *path, char *err, size_t errlen) {
+static int s_load_single(dq_model_t *m, const char *path, const char *config_dir, char *err, size_t errlen) {
     m->layout = DQ_MODEL_SINGLE_FILE;
+    if (config_dir && s_load_configs(m, config_dir, err, errlen)) return -1;
     dq_safetensors_t *st = m->files[0] = dq_safetensors_open(path, err, errlen);
     if (!st) return -1;
     dq_ldm_layout_t lay;
@@ -329,7 +336,7 @@ static int s_load_single(dq_model_t *m, const char *path, char *err, size_t errl
                 goto done;
             }
     }
-    if (dq_model_infer_configs(&m->cfg, s_mapped_find, &mp, path, err, errlen) < 0) goto done;
+    if (!config_dir && dq_model_infer_configs(&m->cfg, s_mapped_find, &mp, path, err, errlen) < 0) goto done;
     for (int p = 0; p < DQ_PART_COUNT; p++) {
         dq_param_list_t manifest = {0};
         if (s_manifest(&m->cfg, (dq_model_part_t) p, &manifest) < 0) {
@@ -353,6 +360,10 @@ done:
 /* ---- Public */
 
 dq_model_t *dq_model_load(const char *path, char *err, size_t errlen) {
+    return dq_model_load_with_configs(path, NULL, err, errlen);
+}
+
+dq_model_t *dq_model_load_with_configs(const char *path, const char *config_dir, char *err, size_t errlen) {
     struct stat st;
     if (stat(path, &st) < 0) {
         s_fail(err, errlen, path, "cannot open: %s", strerror(errno));
@@ -365,10 +376,13 @@ dq_model_t *dq_model_load(const char *path, char *err, size_t errlen) {
         return NULL;
     }
     int rc;
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st.st_mode) && config_dir) {
+        s_fail(err, errlen, path, "a model folder has its own configs (a config folder goes with a single file)");
+        rc = -1;
+    } else if (S_ISDIR(st.st_mode)) {
         rc = s_load_folder(m, path, err, errlen);
     } else if (S_ISREG(st.st_mode)) {
-        rc = s_load_single(m, path, err, errlen);
+        rc = s_load_single(m, path, config_dir, err, errlen);
     } else {
         s_fail(err, errlen, path, "neither a model folder nor a .safetensors file");
         rc = -1;

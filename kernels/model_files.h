@@ -54,6 +54,12 @@ typedef struct {
  * known buffers such as text_model.embeddings.position_ids). Returns NULL with err on any problem. */
 dq_model_t *dq_model_load(const char *path, char *err, size_t errlen);
 
+/* Like dq_model_load for a single-file checkpoint, but with the configs (and tokenizer files) of the
+ * diffusers folder config_dir instead of inferred ones, as diffusers' from_single_file(path,
+ * config=DIR) does: needed where the shapes cannot tell, e.g. the number of heads of a small model.
+ * config_dir NULL is dq_model_load; a folder `path` with a config_dir is an error. */
+dq_model_t *dq_model_load_with_configs(const char *path, const char *config_dir, char *err, size_t errlen);
+
 /* Unmaps and frees; weights taken from it dangle afterwards. Idempotent; nulls *self_p. */
 void dq_model_destroy(dq_model_t **self_p);
 

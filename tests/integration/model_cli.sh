@@ -2,7 +2,7 @@
 # tests/integration/model_cli.sh: `diffq model init` writes a tiny model that `diffq model info`
 # describes; bad paths, files and usage fail with clear messages and the documented exit codes.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 9
+plan 10
 BPE="$top_srcdir/data/clip/bpe_simple_vocab_16e6.txt.gz"
 M="$DQ_SCRATCH/tiny"
 ok "model init --config tiny writes a folder" "$DQ" model init --config tiny --random --seed 3 --dtype f16 -o "$M" --bpe "$BPE"
@@ -16,6 +16,9 @@ ok "model info names the scheduler" sh -c "'$DQ' model info '$M' | grep -q '^sch
 ok "the same seed writes the same weights" sh -c "'$DQ' model init --config tiny --random --seed 3 --dtype f16 \
     -o '$DQ_SCRATCH/again' --bpe '$BPE' >/dev/null && cmp '$M/unet/diffusion_pytorch_model.safetensors' \
     '$DQ_SCRATCH/again/unet/diffusion_pytorch_model.safetensors'"
+ok "model info reads a single file with a config folder" sh -c "'$DQ' model info --configs \
+    '$top_srcdir/tests/fixtures/tiny-sd' '$top_srcdir/tests/fixtures/tiny-sd.safetensors' | \
+    grep -q 'single-file layout'"
 fails "model info on a missing path" 2 sh -c "'$DQ' model info '$DQ_SCRATCH/nope' 2>'$DQ_SCRATCH/err'; rc=\$?; \
     grep -q 'nope: cannot open' '$DQ_SCRATCH/err' && exit \$rc"
 fails "model info on a corrupt weights file" 2 sh -c "head -c 100 '$M/vae/diffusion_pytorch_model.safetensors' \

@@ -332,6 +332,74 @@ static void test_single_file_matches_folder(void **state) {
     free(lines);
 }
 
+/* Compares every weight of two loaded models: same names, shapes, dtypes and bytes. */
+static void s_same_weights(const dq_model_t *a, const dq_model_t *b) {
+    for (int p = 0; p < DQ_PART_COUNT; p++) {
+        const dq_model_component_t *x = &a->parts[p], *y = &b->parts[p];
+        assert_int_equal(x->count, y->count);
+        for (size_t i = 0; i < x->count; i++) {
+            assert_string_equal(x->weights[i].name, y->weights[i].name);
+            assert_int_equal(x->weights[i].dtype, y->weights[i].dtype);
+            assert_int_equal(x->weights[i].ndim, y->weights[i].ndim);
+            assert_memory_equal(x->weights[i].shape, y->weights[i].shape, sizeof x->weights[i].shape);
+            assert_int_equal(x->weights[i].nbytes, y->weights[i].nbytes);
+            if (memcmp(x->weights[i].data, y->weights[i].data, x->weights[i].nbytes))
+                fail_msg("%s: tensor %s differs between the layouts", dq_model_part_name((dq_model_part_t) p),
+                         x->weights[i].name);
+        }
+    }
+}
+
+/* The reference fixtures (tests/reference/generate.py): the tiny folder, written by diffusers and
+ * transformers 5, and the same model as an LDM single file hold identical tensors. */
+static void test_reference_fixture_layouts_agree(void **state) {
+    (void) state;
+    const char *dir = s_src("tests/fixtures/tiny-sd"), *file = s_src("tests/fixtures/tiny-sd.safetensors");
+    dq_model_t *folder = dq_model_load(dir, s_err, sizeof s_err);
+    if (!folder) fail_msg("%s", s_err);
+    assert_int_equal(folder->parts[DQ_PART_TEXT_ENCODER].dtype, DQ_DTYPE_F16);
+    assert_int_equal(folder->cfg.clip.num_hidden_layers, 3);
+    assert_int_equal(folder->cfg.clip.eos_token_id, 49407);
+    assert_int_equal(folder->cfg.unet.layers_per_block, 2);
+    assert_non_null(dq_model_weight(folder, DQ_PART_TEXT_ENCODER, "text_model.final_layer_norm.weight"));
+    dq_model_t *inferred = dq_model_load(file, s_err, sizeof s_err);
+    if (!inferred) fail_msg("%s", s_err);
+    s_same_weights(folder, inferred);
+    assert_int_equal(inferred->cfg.clip.num_hidden_layers, 3);
+    assert_int_equal(inferred->cfg.unet.layers_per_block, 2);
+    assert_int_equal(inferred->cfg.vae.block_out_channels[2], 32);
+    dq_model_t *configured = dq_model_load_with_configs(file, dir, s_err, sizeof s_err);
+    if (!configured) fail_msg("%s", s_err);
+    s_same_weights(folder, configured);
+    assert_memory_equal(&configured->cfg, &folder->cfg, sizeof folder->cfg);
+    assert_non_null(configured->vocab_path);
+    assert_null(dq_model_load_with_configs(dir, dir, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "own configs"));
+    dq_model_destroy(&configured);
+    dq_model_destroy(&inferred);
+    dq_model_destroy(&folder);
+}
+
+/* Our CLIP vocabulary equals the reference generator's, built independently from the same BPE file. */
+static void test_vocab_matches_reference(void **state) {
+    (void) state;
+    char ours[300], theirs[300];
+    snprintf(ours, sizeof ours, "%s/tokenizer/vocab.json", s_dir);
+    snprintf(theirs, sizeof theirs, "%s", s_src("tests/fixtures/tiny-sd/tokenizer/vocab.json"));
+    json_t *a = json_load_file(ours, 0, NULL), *b = json_load_file(theirs, 0, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(json_object_size(a), 49408);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    snprintf(ours, sizeof ours, "%s/tokenizer/merges.txt", s_dir);
+    snprintf(theirs, sizeof theirs, "%s", s_src("tests/fixtures/tiny-sd/tokenizer/merges.txt"));
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", ours, theirs);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_bad_paths(void **state) {
     (void) state;
     assert_null(dq_model_load("/nonexistent/model", s_err, sizeof s_err));
@@ -411,7 +479,8 @@ int main(void) {
         cmocka_unit_test(test_wrong_shape_is_named),    cmocka_unit_test(test_extras_and_unprefixed_clip),
         cmocka_unit_test(test_ldm_mapping_tiny),        cmocka_unit_test(test_ldm_mapping_sd15),
         cmocka_unit_test(test_single_file_matches_folder), cmocka_unit_test(test_bad_paths),
-        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_errors),          cmocka_unit_test(test_reference_fixture_layouts_agree),
+        cmocka_unit_test(test_vocab_matches_reference),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
