@@ -12,6 +12,9 @@ typedef struct {
     const char *summary; /* one line for "diffq --help" */
 } dq_command_t;
 
+/* diffq model init|info: random-weight model folders and model descriptions (cli/cmd_model.c). */
+int dq_cmd_model(int argc, char **argv);
+
 /* Exit codes shared by every subcommand. */
 enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
 

@@ -54,7 +54,7 @@ libdqengine_a_SOURCES += \
 libdqengine_a_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_CLIP_DATADIR='"$(clipdatadir)"'
 # zlib reads the gzip'd merges file; jansson reads vocab.json (both also come with DQ_COMMON_LIBS,
 # but a static engine library must name them after itself).
-DQ_ENGINE_LIBS += $(JANSSON_LIBS) -lz
+DQ_ENGINE_LIBS += $(JANSSON_LIBS) $(ZLIB_LIBS)
 clipdatadir = $(pkgdatadir)/clip
 dist_clipdata_DATA = data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE
 
@@ -98,3 +98,46 @@ tests_unit_test_ops_fixture_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_ops_fixture
 # (tests/fixtures/ as a whole is distributed by tests/local.mk.)
 EXTRA_DIST += tests/reference/ops_fixture.py
+# ---- Model files: safetensors, configs, parameter manifests, the model-folder loader.
+libdqengine_a_SOURCES += \
+	kernels/safetensors.c kernels/safetensors_write.c kernels/safetensors.h
+
+check_PROGRAMS += tests/unit/test_safetensors
+tests_unit_test_safetensors_SOURCES = tests/unit/test_safetensors.c
+tests_unit_test_safetensors_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_safetensors_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_safetensors
+EXTRA_DIST += tests/reference/safetensors_samples.py
+
+# The safetensors fuzz target, replayed over its committed corpus with gcc (libFuzzer builds:
+# tests/fuzz/run_safetensors.sh).
+check_PROGRAMS += tests/fuzz/safetensors_replay
+tests_fuzz_safetensors_replay_SOURCES = tests/fuzz/fuzz_safetensors.c tests/fuzz/replay_safetensors.c
+tests_fuzz_safetensors_replay_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_safetensors_replay_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+DQ_UNIT_TESTS += tests/fuzz/safetensors_replay
+EXTRA_DIST += tests/fuzz/corpus/safetensors tests/fuzz/run_safetensors.sh
+
+libdqengine_a_SOURCES += \
+	kernels/model_config.c kernels/model_config.h kernels/model_presets.c \
+	kernels/model_manifest.c kernels/model_manifest.h
+
+check_PROGRAMS += tests/unit/test_model_manifest
+tests_unit_test_model_manifest_SOURCES = tests/unit/test_model_manifest.c
+tests_unit_test_model_manifest_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_model_manifest_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_model_manifest
+EXTRA_DIST += tests/reference/manifest.py
+
+libdqengine_a_SOURCES += \
+	kernels/model_ldm.c kernels/model_ldm.h kernels/model_infer.c \
+	kernels/model_files.c kernels/model_files.h
+libdqengine_a_SOURCES += \
+	kernels/clip_vocab.c kernels/clip_vocab.h kernels/model_init.c kernels/model_init.h
+
+check_PROGRAMS += tests/unit/test_model_files
+tests_unit_test_model_files_SOURCES = tests/unit/test_model_files.c
+tests_unit_test_model_files_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_model_files_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_model_files
+EXTRA_DIST += tests/reference/ldm_names.py
