@@ -141,3 +141,11 @@ tests_unit_test_model_files_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_model_files_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_model_files
 EXTRA_DIST += tests/reference/ldm_names.py
+
+# A network's parameters as backend tensors, made once from a loaded model.
+libdqengine_a_SOURCES += kernels/weights.c kernels/weights.h
+check_PROGRAMS += tests/unit/test_weights
+tests_unit_test_weights_SOURCES = tests/unit/test_weights.c
+tests_unit_test_weights_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_weights_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_weights
