@@ -149,3 +149,12 @@ tests_unit_test_weights_SOURCES = tests/unit/test_weights.c
 tests_unit_test_weights_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_weights_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_weights
+
+# The SD 1.x UNet (diffusers UNet2DConditionModel): blocks, network, FLOP count.
+libdqengine_a_SOURCES += kernels/unet_blocks.c kernels/unet_blocks.h kernels/unet.c \
+	kernels/unet.h kernels/unet_flops.c
+check_PROGRAMS += tests/unit/test_unet
+tests_unit_test_unet_SOURCES = tests/unit/test_unet.c
+tests_unit_test_unet_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_unet_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_unet
