@@ -52,11 +52,12 @@ def main():
     flops = fc.get_total_flops()
     a = torch.randn(1024, 1024)
     best = min(_timed(lambda: torch.mm(a, a)) for _ in range(20))
-    print(f"pytorch sgemm 1024^3 (torch.mm, {torch.backends.mkl.is_available() and 'MKL' or 'BLAS'}): "
-          f"{2 * 1024 ** 3 / best / 1e9:.1f} GFLOP/s")
-    print(f"pytorch flops {flops / 1e9:.1f} GFLOP/step, {flops / statistics.median(times) / 1e9:.1f} "
-          f"GFLOP/s (median); torch {torch.__version__}, "
-          f"attention {type(unet.attn_processors[next(iter(unet.attn_processors))]).__name__}")
+    blas = "MKL" if torch.backends.mkl.is_available() else "BLAS"
+    print(f"pytorch sgemm 1024^3 (torch.mm, {blas}): {2 * 1024 ** 3 / best / 1e9:.1f} GFLOP/s")
+    rate = flops / statistics.median(times) / 1e9
+    proc = type(next(iter(unet.attn_processors.values()))).__name__
+    print(f"pytorch flops {flops / 1e9:.1f} GFLOP/step, {rate:.1f} GFLOP/s (median); "
+          f"torch {torch.__version__}, attention {proc}")
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ int main(int argc, char **argv) {
            "fraction %.2f (median) %.2f (best)\n", flops * 1e-9, flops / med * 1e-9, peak,
            flops / med * 1e-9 / peak, flops / best * 1e-9 / peak);
     printf("engine memory: weights %.0f MiB, arena %.0f MiB\n",
-           (double) dq_unet_weight_bytes(u) / 1048576.0, (double) dq_unet_arena_bytes(u) / 1048576.0);
+           (double) dq_unet_weight_bytes(u) / 1048576.0,
+           (double) dq_unet_arena_bytes(u) / 1048576.0);
     free(times);
     dq_arena_destroy(&io);
     dq_unet_destroy(&u);

@@ -290,13 +290,14 @@ static int s_check_args(const dq_unet_t *u, const dq_tensor_t *sample, int n_t,
     const int64_t n = sample->shape[0];
     if (sample->ndim != 4 || sample->shape[1] != c->in_channels || out->ndim != 4 ||
         out->shape[0] != n || out->shape[1] != c->out_channels ||
-        out->shape[2] != sample->shape[2] || out->shape[3] != sample->shape[3] || ctx->ndim != 3 ||
-        ctx->shape[0] != n || ctx->shape[2] != c->cross_attention_dim ||
+        out->shape[2] != sample->shape[2] || out->shape[3] != sample->shape[3] ||
+        ctx->ndim != 3 || ctx->shape[0] != n || ctx->shape[2] != c->cross_attention_dim ||
         sample->dtype != DQ_DTYPE_F32 || out->dtype != DQ_DTYPE_F32 ||
         ctx->dtype != DQ_DTYPE_F32 || !dq_tensor_is_contiguous(sample) ||
-        !dq_tensor_is_contiguous(out) || !dq_tensor_is_contiguous(ctx) || out->data == sample->data) {
-        snprintf(err, errlen, "unet forward: sample %s, context %s, out %s; expected contiguous F32 "
-                 "[N, %d, h, w], [N, L, %d] and a distinct [N, %d, h, w]",
+        !dq_tensor_is_contiguous(out) || !dq_tensor_is_contiguous(ctx) ||
+        out->data == sample->data) {
+        snprintf(err, errlen, "unet forward: sample %s, context %s, out %s; expected contiguous "
+                 "F32 [N, %d, h, w], [N, L, %d] and a distinct [N, %d, h, w]",
                  dq_tensor_describe(sample, d1, sizeof d1), dq_tensor_describe(ctx, d2, sizeof d2),
                  dq_tensor_describe(out, d3, sizeof d3), c->in_channels, c->cross_attention_dim,
                  c->out_channels);
