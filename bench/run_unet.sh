@@ -16,6 +16,8 @@ reps=${4:-3}
 python=${PYTHON:-/work/refenv/bin/python}
 threads=${THREADS:-2}
 here=$(cd "$(dirname "$0")" && pwd)
+out=$(mktemp /tmp/unet_bench_out.XXXXXX)
+trap 'rm -f "$out"' EXIT
 
 make -C "$build" bench/unet_cpu diffq >/dev/null
 if [ ! -f "$model/unet/diffusion_pytorch_model.safetensors" ]; then
@@ -26,8 +28,8 @@ echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 echo "load before: $(uptime)"
 for s in $sizes; do
     echo "== latent ${s}x${s} ($((s * 8))x$((s * 8)) image), batch 2, $threads threads"
-    OMP_WAIT_POLICY=passive "$build/bench/unet_cpu" "$model" "$s" "$reps" "$threads"
+    OMP_WAIT_POLICY=passive "$build/bench/unet_cpu" "$model" "$s" "$reps" "$threads" "$out"
     echo "load: $(uptime)"
-    "$python" "$here/pytorch_unet.py" "$model" "$s" "$reps" "$threads"
+    "$python" "$here/pytorch_unet.py" "$model" "$s" "$reps" "$threads" "$out"
     echo "load: $(uptime)"
 done

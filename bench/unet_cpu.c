@@ -1,10 +1,12 @@
 /* bench/unet_cpu.c: seconds per UNet step (one CFG batch of 2) on the CPU backend, and the
  * fraction of this machine's sgemm rate that the UNet's FLOPs reach.
  *
- * Usage: bench/unet_cpu MODEL [latent_size] [reps] [threads]
+ * Usage: bench/unet_cpu MODEL [latent_size] [reps] [threads] [OUT.f32]
  *   MODEL: a diffusers folder or single file (e.g. `diffq model init --config sd15 --random
  *   --seed 1 -o /tmp/sd15`); latent_size default 32 (256x256 images; 64 is 512x512); reps
- *   default 3 timed calls after one warm-up (the warm-up sizes the arena); threads default 2.
+ *   default 3 timed calls after one warm-up (the warm-up sizes the arena); threads default 2;
+ *   OUT.f32: where to write the output (raw little-endian f32, [2, 4, s, s]) so that
+ *   bench/pytorch_unet.py, which builds the same inputs (s_fill below), can compare.
  * Run with OMP_WAIT_POLICY=passive (see kernels/cpu/backend_cpu.h) in a build configured
  * WITHOUT --enable-sanitizers; bench/run_unet.sh does both next to diffusers. */
 #include <cblas.h>
@@ -45,7 +47,7 @@ static double s_sgemm_rate(void) {
     return 2.0 * n * n * n / best * 1e-9;
 }
 
-/* Deterministic values in [-1, 1) (the UNet's speed does not depend on them). */
+/* Deterministic values in [-1, 1); bench/pytorch_unet.py computes the same (keep in sync). */
 static void s_fill(float *p, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; i++) p[i] = (float) (((i + seed) * 2654435761u) % 2000) / 1000.0f - 1;
 }
@@ -57,7 +59,7 @@ static int s_cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MODEL [latent_size] [reps] [threads]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL [latent_size] [reps] [threads] [OUT.f32]\n", argv[0]);
         return 2;
     }
     int s = argc > 2 ? atoi(argv[2]) : 32, reps = argc > 3 ? atoi(argv[3]) : 3;
@@ -104,6 +106,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t_first = s_now() - t0;
+    if (argc > 5) {
+        FILE *f = fopen(argv[5], "wb");
+        if (!f || fwrite(y->data, sizeof(float), ns, f) != ns || fclose(f)) {
+            fprintf(stderr, "%s: cannot write the output\n", argv[5]);
+            return 1;
+        }
+    }
     double *times = calloc((size_t) reps, sizeof *times);
     for (int r = 0; r < reps; r++) {
         t0 = s_now();
