@@ -75,6 +75,10 @@ static int s_write_json(json_t *doc, const char *path, char *err, size_t errlen)
 }
 
 /* Streams one network's parameters into a safetensors file. */
+/* Elements generated per write: tensors are produced in pieces of this many, so memory stays at a
+ * few MB whatever the model (the random stream of a tensor runs on across pieces). */
+#define S_CHUNK (1u << 18)
+
 static int s_write_weights(const char *path, const dq_param_list_t *params, uint64_t seed,
                            dq_dtype_t dtype, char *err, size_t errlen) {
     dq_st_tensor_t *ts = calloc(params->count ? params->count : 1, sizeof *ts);
@@ -82,18 +86,15 @@ static int s_write_weights(const char *path, const dq_param_list_t *params, uint
         s_fail(err, errlen, path, "out of memory");
         return -1;
     }
-    size_t largest = 0;
     for (size_t i = 0; i < params->count; i++) {
         const dq_param_t *p = &params->items[i];
         ts[i] = (dq_st_tensor_t){.name = p->name, .dtype = dtype, .ndim = p->ndim};
         memcpy(ts[i].shape, p->shape, sizeof p->shape);
-        size_t n = (size_t) dq_st_numel(p->shape, p->ndim);
-        if (n > largest) largest = n;
     }
     const char *meta[] = {"format", "pt"};
     dq_st_writer_t *w = dq_st_writer_new(path, ts, params->count, meta, 1, err, errlen);
-    float *f32 = malloc((largest ? largest : 1) * sizeof *f32);
-    uint16_t *half = malloc((largest ? largest : 1) * sizeof *half);
+    float *f32 = malloc(S_CHUNK * sizeof *f32);
+    uint16_t *half = malloc(S_CHUNK * sizeof *half);
     int rc = w && f32 && half ? 0 : -1;
     if (w && rc) s_fail(err, errlen, path, "out of memory");
     for (size_t i = 0; rc == 0 && i < params->count; i++) {
@@ -101,17 +102,22 @@ static int s_write_weights(const char *path, const dq_param_list_t *params, uint
         size_t n = (size_t) dq_st_numel(p->shape, p->ndim);
         dq_init_rng_t rng;
         dq_init_rng_seed(&rng, seed, p->name);
-        for (size_t k = 0; k < n; k++)
-            f32[k] = p->init == DQ_INIT_ONE    ? 1.0f
-                     : p->init == DQ_INIT_ZERO ? 0.0f
-                                               : (float) (DQ_INIT_STD * dq_init_rng_normal(&rng));
-        const void *data = f32;
-        if (dtype != DQ_DTYPE_F32) {
-            for (size_t k = 0; k < n; k++)
-                half[k] = dtype == DQ_DTYPE_F16 ? dq_f32_to_f16(f32[k]) : dq_f32_to_bf16(f32[k]);
-            data = half;
+        for (size_t done = 0; rc == 0 && done < n; done += S_CHUNK) {
+            size_t m = n - done < S_CHUNK ? n - done : S_CHUNK;
+            for (size_t k = 0; k < m; k++)
+                f32[k] = p->init == DQ_INIT_ONE ? 1.0f
+                         : p->init == DQ_INIT_ZERO
+                             ? 0.0f
+                             : (float) (DQ_INIT_STD * dq_init_rng_normal(&rng));
+            const void *data = f32;
+            if (dtype != DQ_DTYPE_F32) {
+                for (size_t k = 0; k < m; k++)
+                    half[k] =
+                        dtype == DQ_DTYPE_F16 ? dq_f32_to_f16(f32[k]) : dq_f32_to_bf16(f32[k]);
+                data = half;
+            }
+            rc = dq_st_writer_write(w, data, m * dq_dtype_size(dtype), err, errlen);
         }
-        rc = dq_st_writer_write(w, data, n * dq_dtype_size(dtype), err, errlen);
     }
     if (dq_st_writer_close(&w, rc ? NULL : err, errlen) < 0) rc = -1;
     free(half);
