@@ -18,4 +18,7 @@ int dq_cmd_model(int argc, char **argv);
 /* Exit codes shared by every subcommand. */
 enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
 
+/* diffq tokenize [--model DIR] TEXT...: CLIP token ids of each text (cli/cmd_tokenize.c). */
+int dq_cmd_tokenize(int argc, char **argv);
+
 #endif

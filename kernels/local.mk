@@ -2,8 +2,24 @@
 noinst_LIBRARIES += libdqengine.a
 libdqengine_a_SOURCES = \
 	kernels/dtype.c kernels/dtype.h
+# Tensor runtime: tensors, the backend interface, checked op entry points, the scratch arena.
+libdqengine_a_SOURCES += \
+	kernels/tensor.c kernels/tensor.h \
+	kernels/backend.c kernels/backend.h \
+	kernels/ops.c kernels/ops.h \
+	kernels/arena.c kernels/arena.h
+# CPU backend: one file per op or per small family of ops.
+libdqengine_a_SOURCES += \
+	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
+	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/norm.c kernels/cpu/softmax.c \
+	kernels/cpu/attention.c kernels/cpu/activation.c kernels/cpu/binary.c \
+	kernels/cpu/layout.c
 libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PROC_CFLAGS) \
-	$(JANSSON_CFLAGS)
+	$(JANSSON_CFLAGS) $(DQ_ENGINE_VEC_CFLAGS)
+# Nothing in the engine reads floating-point exception flags; without this GCC will not turn the
+# selects of kernels/cpu (clamps in dq_cpu_expf) into vector blends below AVX-512. Results are
+# unchanged: it only lets the compiler evaluate both sides of a select.
+DQ_ENGINE_VEC_CFLAGS = -fno-trapping-math
 # What a program that links the engine adds to its LDADD (before DQ_COMMON_LIBS).
 DQ_ENGINE_LIBS = libdqengine.a $(OPENBLAS_LIBS) $(UTF8PROC_LIBS) $(OPENMP_CFLAGS) -lm
 
@@ -26,6 +42,62 @@ DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir)
 	$(AM_V_GEN)$(NVCC) $(DQ_NVCC_FLAGS) -c -o $@ $<
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h
 
+# The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges
+# file is installed to $(clipdatadir); DIFFQ_DATA_DIR overrides where it is looked for).
+libdqengine_a_SOURCES += \
+	kernels/tokenizer.c kernels/tokenizer.h \
+	kernels/tokenizer_map.c kernels/tokenizer_map.h \
+	kernels/tokenizer_text.c kernels/tokenizer_text.h \
+	kernels/tokenizer_split.c kernels/tokenizer_split.h \
+	kernels/tokenizer_bpe.c kernels/tokenizer_bpe.h \
+	kernels/tokenizer_vocab.c kernels/tokenizer_vocab.h
+libdqengine_a_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_CLIP_DATADIR='"$(clipdatadir)"'
+# zlib reads the gzip'd merges file; jansson reads vocab.json (both also come with DQ_COMMON_LIBS,
+# but a static engine library must name them after itself).
+DQ_ENGINE_LIBS += $(JANSSON_LIBS) $(ZLIB_LIBS)
+clipdatadir = $(pkgdatadir)/clip
+dist_clipdata_DATA = data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE
+
+check_PROGRAMS += tests/unit/test_tokenizer
+tests_unit_test_tokenizer_SOURCES = tests/unit/test_tokenizer.c
+tests_unit_test_tokenizer_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_tokenizer_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_tokenizer
+DQ_SCRIPT_TESTS += tests/integration/cli_tokenize.sh
+EXTRA_DIST += tests/reference/gen_tokenizer.py \
+	tests/reference/check_tokenizer_random.py \
+	tests/reference/README.tokenizer.md
+
+# Op tests: every CPU op against a naive double-precision reference (tests/unit/ops_harness.*
+# is shared by op tests of any backend).
+check_PROGRAMS += tests/unit/test_ops_cpu
+tests_unit_test_ops_cpu_SOURCES = tests/unit/test_ops_cpu.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_cpu
+
+check_PROGRAMS += tests/unit/test_tensor_arena
+tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
+tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_tensor_arena_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_tensor_arena
+
+# Benchmark: built by `make check` so it keeps compiling, run by hand (see its header).
+check_PROGRAMS += bench/ops_cpu
+bench_ops_cpu_SOURCES = bench/ops_cpu.c
+bench_ops_cpu_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+
+# Op tests against PyTorch/diffusers outputs (fixtures made by tests/reference/ops_fixture.py).
+check_PROGRAMS += tests/unit/test_ops_fixture
+tests_unit_test_ops_fixture_SOURCES = tests/unit/test_ops_fixture.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_fixture_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_ops_fixture_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_fixture
+# (tests/fixtures/ as a whole is distributed by tests/local.mk.)
+EXTRA_DIST += tests/reference/ops_fixture.py
 # ---- Model files: safetensors, configs, parameter manifests, the model-folder loader.
 libdqengine_a_SOURCES += \
 	kernels/safetensors.c kernels/safetensors_write.c kernels/safetensors.h
@@ -35,7 +107,7 @@ tests_unit_test_safetensors_SOURCES = tests/unit/test_safetensors.c
 tests_unit_test_safetensors_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_safetensors_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_safetensors
-EXTRA_DIST += tests/fixtures/safetensors tests/reference/safetensors_samples.py
+EXTRA_DIST += tests/reference/safetensors_samples.py
 
 # The safetensors fuzz target, replayed over its committed corpus with gcc (libFuzzer builds:
 # tests/fuzz/run_safetensors.sh).
@@ -55,17 +127,13 @@ tests_unit_test_model_manifest_SOURCES = tests/unit/test_model_manifest.c
 tests_unit_test_model_manifest_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_model_manifest_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_model_manifest
-EXTRA_DIST += tests/fixtures/manifest tests/reference/manifest.py
+EXTRA_DIST += tests/reference/manifest.py
 
 libdqengine_a_SOURCES += \
 	kernels/model_ldm.c kernels/model_ldm.h kernels/model_infer.c \
 	kernels/model_files.c kernels/model_files.h
 libdqengine_a_SOURCES += \
 	kernels/clip_vocab.c kernels/clip_vocab.h kernels/model_init.c kernels/model_init.h
-# zlib reads CLIP's gzipped merge file. It is always present beside libpng16 (which configure
-# requires); a configure check of its own is requested from the lead.
-DQ_ENGINE_LIBS += -lz
-EXTRA_DIST += data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE
 
 check_PROGRAMS += tests/unit/test_model_files
 tests_unit_test_model_files_SOURCES = tests/unit/test_model_files.c
@@ -73,3 +141,11 @@ tests_unit_test_model_files_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_model_files_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_model_files
 EXTRA_DIST += tests/reference/ldm_names.py
+
+# A network's parameters as backend tensors, made once from a loaded model.
+libdqengine_a_SOURCES += kernels/weights.c kernels/weights.h
+check_PROGRAMS += tests/unit/test_weights
+tests_unit_test_weights_SOURCES = tests/unit/test_weights.c
+tests_unit_test_weights_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_weights_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_weights

@@ -1,0 +1,53 @@
+/* kernels/tokenizer.h: the CLIP BPE tokenizer of Stable Diffusion 1.x (text -> token ids). */
+#ifndef DQ_TOKENIZER_H
+#define DQ_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* CLIP's context: BOS, at most 75 tokens, EOS (the text encoder's 77 positions). */
+#define DQ_TOKENIZER_CONTEXT 77
+/* Environment variable naming the data folder that holds clip/bpe_simple_vocab_16e6.txt.gz; it
+ * overrides the installed one ($(pkgdatadir)), so the build tree and tests can run uninstalled. */
+#define DQ_TOKENIZER_DATA_ENV "DIFFQ_DATA_DIR"
+
+/* The ids match transformers 5.x CLIPTokenizer (what diffusers uses for SD 1.x): NFC, white
+ * space collapsed, lowercase, CLIP's word pattern, byte-level BPE with "</w>". Like transformers
+ * 5.x, and unlike OpenAI CLIP's own tokenizer, it does not run ftfy or html.unescape on the text
+ * (see the tokenize section of diffq(1)). */
+typedef struct dq_tokenizer_t dq_tokenizer_t;
+
+/* Loads a tokenizer. dir is a Hugging Face tokenizer folder (vocab.json, merges.txt and,
+ * optionally, tokenizer_config.json / special_tokens_map.json naming the special tokens), or a
+ * model folder holding one at tokenizer/. NULL loads the built-in CLIP vocabulary from
+ * $DIFFQ_DATA_DIR/clip/bpe_simple_vocab_16e6.txt.gz, else from the installed data folder.
+ * Returns the tokenizer, or NULL with a message naming the file, line and problem in err
+ * (missing or malformed files, a special token that is not in the vocabulary, out of memory). */
+dq_tokenizer_t *dq_tokenizer_load(const char *dir, char *err, size_t errlen);
+
+/* Frees the tokenizer and sets *self_p to NULL; does nothing when either is NULL. */
+void dq_tokenizer_destroy(dq_tokenizer_t **self_p);
+
+/* Encodes NUL-terminated UTF-8 text into ids: BOS, the text's tokens, EOS, without padding.
+ * max_ids (at least 2) is the room in ids; when the text has more than max_ids - 2 tokens the
+ * rest are dropped, EOS still ends the ids, *truncated (when not NULL) is set to true and a
+ * warning is logged ("prompt truncated"), as diffusers does with max_ids 77.
+ * Text that is not valid UTF-8 is rejected (transformers only ever sees valid Unicode).
+ * Returns the number of ids written, or -1 with a message in err (invalid UTF-8, max_ids < 2,
+ * out of memory); ids is then unspecified. */
+int dq_tokenizer_encode(const dq_tokenizer_t *self, const char *utf8, int32_t *ids, int max_ids,
+                        bool *truncated, char *err, size_t errlen);
+
+/* Fills ids[count .. length-1] with the pad id (SD 1.5: <|endoftext|> = 49407; a folder's
+ * tokenizer_config.json may name another, such as "!" = 0). Returns length, or -1 when
+ * count > length or count < 0 (nothing written). */
+int dq_tokenizer_pad(const dq_tokenizer_t *self, int32_t *ids, int count, int length);
+
+/* The special ids and the vocabulary size. */
+int32_t dq_tokenizer_bos(const dq_tokenizer_t *self);
+int32_t dq_tokenizer_eos(const dq_tokenizer_t *self);
+int32_t dq_tokenizer_pad_id(const dq_tokenizer_t *self);
+size_t dq_tokenizer_vocab_size(const dq_tokenizer_t *self);
+
+#endif
