@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "kernels/model_files.h"
 #include "kernels/model_init.h"
+#include "kernels/tokenizer.h"
 
 #ifndef DQ_PKGDATADIR
 #define DQ_PKGDATADIR "/usr/local/share/diffq"
@@ -26,8 +27,9 @@ static const dq_option_t s_init_options[] = {
     {"output", 'o', NULL, DQ_OPT_STRING, NULL, "DIR",
      "folder to create (must not exist or be empty)"},
     {"dtype", 0, NULL, DQ_OPT_STRING, "f32", "TYPE", "weight type: f32, f16 or bf16"},
-    {"bpe", 0, "DIFFQ_CLIP_BPE", DQ_OPT_STRING, DQ_PKGDATADIR "/clip/bpe_simple_vocab_16e6.txt.gz",
-     "FILE", "CLIP's BPE merge file, for tokenizer/"},
+    {"bpe", 0, "DIFFQ_CLIP_BPE", DQ_OPT_STRING, NULL, "FILE",
+     "CLIP's BPE merge file for tokenizer/ (default: $DIFFQ_DATA_DIR/clip/, else the installed "
+     "one)"},
 };
 
 static const dq_option_t s_info_options[] = {
@@ -35,6 +37,16 @@ static const dq_option_t s_info_options[] = {
      "for a single file: take the configs from this diffusers folder instead of inferring them"},
     {"verbose", 'v', NULL, DQ_OPT_BOOL, NULL, NULL, "also log which tensors were ignored"},
 };
+
+/* The merge file: --bpe, else where the tokenizer looks ($DIFFQ_DATA_DIR, then the install). */
+static const char *s_bpe_path(const dq_config_t *cfg, char *buf, size_t len) {
+    const char *bpe = dq_config_str(cfg, "bpe");
+    if (bpe) return bpe;
+    const char *data = getenv(DQ_TOKENIZER_DATA_ENV);
+    snprintf(buf, len, "%s/clip/bpe_simple_vocab_16e6.txt.gz",
+             data && *data ? data : DQ_PKGDATADIR);
+    return buf;
+}
 
 static int s_init(int argc, char **argv) {
     char err[1024];
@@ -50,6 +62,7 @@ static int s_init(int argc, char **argv) {
         return rc > 0 ? DQ_EXIT_OK : DQ_EXIT_USAGE;
     }
     int exit_code = DQ_EXIT_USAGE;
+    char bpe[4096];
     dq_model_configs_t m;
     const char *preset = dq_config_str(cfg, "config"), *out = dq_config_str(cfg, "output");
     const char *dt = dq_config_str(cfg, "dtype");
@@ -71,8 +84,8 @@ static int s_init(int argc, char **argv) {
         fprintf(stderr, "diffq model init: --dtype: expected f32, f16 or bf16, got '%s'\n", dt);
     } else if (seed < 0) {
         fprintf(stderr, "diffq model init: --seed: expected a non-negative integer\n");
-    } else if (dq_model_init_random(out, &m, (uint64_t) seed, dtype, dq_config_str(cfg, "bpe"), err,
-                                    sizeof err) < 0) {
+    } else if (dq_model_init_random(out, &m, (uint64_t) seed, dtype,
+                                    s_bpe_path(cfg, bpe, sizeof bpe), err, sizeof err) < 0) {
         fprintf(stderr, "diffq model init: %s\n", err);
         exit_code = DQ_EXIT_FAILED;
     } else {

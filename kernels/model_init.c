@@ -183,6 +183,13 @@ int dq_model_init_random(const char *dir, const dq_model_configs_t *cfg, uint64_
     }
     char p[4096];
     static const char *subdirs[] = {"text_encoder", "unet", "vae", "scheduler", "tokenizer"};
+    /* Checked first, so a missing merge file leaves nothing half-written behind. */
+    FILE *bpe = fopen(bpe_path, "rb");
+    if (!bpe) {
+        s_fail(err, errlen, bpe_path, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    fclose(bpe);
     if (s_check_dir(dir, err, errlen)) return -1;
     for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++)
         if (s_mkdir(s_path(p, sizeof p, dir, subdirs[i]), err, errlen)) return -1;

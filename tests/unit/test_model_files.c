@@ -474,7 +474,9 @@ static void test_bad_paths(void **state) {
     /* Refuses to overwrite a non-empty folder. */
     dq_model_configs_t cfg;
     dq_model_preset("tiny", &cfg);
-    assert_int_equal(dq_model_init_random(s_dir, &cfg, 1, DQ_DTYPE_F32, "x", s_err, sizeof s_err),
+    assert_int_equal(dq_model_init_random(s_dir, &cfg, 1, DQ_DTYPE_F32,
+                                          s_src("data/clip/bpe_simple_vocab_16e6.txt.gz"), s_err,
+                                          sizeof s_err),
                      -1);
     assert_non_null(strstr(s_err, "not empty"));
 }
