@@ -18,6 +18,7 @@
 #include "kernels/model_files.h"
 #include "kernels/model_init.h"
 #include "kernels/model_ldm.h"
+#include "kernels/tokenizer.h"
 
 #define SEED 42
 
@@ -447,6 +448,26 @@ static void test_vocab_matches_reference(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* The engine's tokenizer reads the tokenizer/ folder that init writes: SD 1.5's well-known ids. */
+static void test_tokenizer_reads_init_folder(void **state) {
+    (void) state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/tokenizer", s_dir);
+    dq_tokenizer_t *tok = dq_tokenizer_load(dir, s_err, sizeof s_err);
+    if (!tok) fail_msg("%s", s_err);
+    assert_int_equal(dq_tokenizer_vocab_size(tok), 49408);
+    assert_int_equal(dq_tokenizer_bos(tok), 49406);
+    assert_int_equal(dq_tokenizer_pad_id(tok), 49407);
+    int32_t ids[DQ_TOKENIZER_CONTEXT];
+    bool truncated;
+    int n = dq_tokenizer_encode(tok, "a photo of a cat", ids, DQ_TOKENIZER_CONTEXT, &truncated,
+                                s_err, sizeof s_err);
+    const int32_t want[] = {49406, 320, 1125, 539, 320, 2368, 49407};
+    assert_int_equal(n, 7);
+    assert_memory_equal(ids, want, sizeof want);
+    dq_tokenizer_destroy(&tok);
+}
+
 static void test_bad_paths(void **state) {
     (void) state;
     assert_null(dq_model_load("/nonexistent/model", s_err, sizeof s_err));
@@ -542,6 +563,7 @@ int main(void) {
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_reference_fixture_layouts_agree),
         cmocka_unit_test(test_vocab_matches_reference),
+        cmocka_unit_test(test_tokenizer_reads_init_folder),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
