@@ -16,9 +16,12 @@
  * code point of vocabulary entry k. */
 static void s_byte_symbols(unsigned order[256]) {
     int k = 0, extra = 0;
-    for (unsigned b = '!'; b <= '~'; b++) order[k++] = b;
-    for (unsigned b = 0xA1; b <= 0xAC; b++) order[k++] = b;
-    for (unsigned b = 0xAE; b <= 0xFF; b++) order[k++] = b;
+    for (unsigned b = '!'; b <= '~'; b++)
+        order[k++] = b;
+    for (unsigned b = 0xA1; b <= 0xAC; b++)
+        order[k++] = b;
+    for (unsigned b = 0xAE; b <= 0xFF; b++)
+        order[k++] = b;
     for (unsigned b = 0; b < 256; b++) {
         int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
         if (!printable) order[k++] = 256 + (unsigned) extra++;
@@ -37,8 +40,8 @@ static void s_utf8(unsigned cp, char out[3]) {
     }
 }
 
-int dq_clip_vocab_write(const char *bpe_path, const char *vocab_path, const char *merges_path, char *err,
-                        size_t errlen) {
+int dq_clip_vocab_write(const char *bpe_path, const char *vocab_path, const char *merges_path,
+                        char *err, size_t errlen) {
     gzFile gz = gzopen(bpe_path, "rb");
     if (!gz) {
         snprintf(err, errlen, "%s: cannot open: %s", bpe_path, strerror(errno ? errno : ENOENT));
@@ -72,13 +75,15 @@ int dq_clip_vocab_write(const char *bpe_path, const char *vocab_path, const char
     }
     for (int m = 0; m < DQ_CLIP_N_MERGES; m++) {
         if (!gzgets(gz, line, sizeof line)) {
-            snprintf(err, errlen, "%s: only %d merges (CLIP needs %d)", bpe_path, m, DQ_CLIP_N_MERGES);
+            snprintf(err, errlen, "%s: only %d merges (CLIP needs %d)", bpe_path, m,
+                     DQ_CLIP_N_MERGES);
             goto done;
         }
         line[strcspn(line, "\r\n")] = '\0';
         char *space = strchr(line, ' ');
         if (!space || space == line || !space[1] || strchr(space + 1, ' ')) {
-            snprintf(err, errlen, "%s: line %d: expected two symbols separated by a space", bpe_path, m + 2);
+            snprintf(err, errlen, "%s: line %d: expected two symbols separated by a space",
+                     bpe_path, m + 2);
             goto done;
         }
         fprintf(mf, "%s\n", line);
@@ -88,8 +93,8 @@ int dq_clip_vocab_write(const char *bpe_path, const char *vocab_path, const char
     json_object_set_new(vocab, "<|startoftext|>", json_integer(id++));
     json_object_set_new(vocab, "<|endoftext|>", json_integer(id++));
     if (json_object_size(vocab) != DQ_CLIP_VOCAB_SIZE) {
-        snprintf(err, errlen, "%s: merges repeat a token (%zu distinct of %d)", bpe_path, json_object_size(vocab),
-                 DQ_CLIP_VOCAB_SIZE);
+        snprintf(err, errlen, "%s: merges repeat a token (%zu distinct of %d)", bpe_path,
+                 json_object_size(vocab), DQ_CLIP_VOCAB_SIZE);
         goto done;
     }
     if (fflush(mf) != 0 || ferror(mf)) {
