@@ -26,3 +26,10 @@ check_PROGRAMS += bench/store_bench
 bench_store_bench_SOURCES = bench/store_bench.c
 bench_store_bench_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 bench_store_bench_LDADD = $(DQ_BROKER_LIBS)
+
+check_PROGRAMS += tests/unit/test_store_sched
+tests_unit_test_store_sched_SOURCES = tests/unit/test_store_sched.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h
+tests_unit_test_store_sched_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_sched_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store_sched
