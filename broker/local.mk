@@ -33,3 +33,10 @@ tests_unit_test_store_sched_SOURCES = tests/unit/test_store_sched.c tests/unit/t
 tests_unit_test_store_sched_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_sched_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_store_sched
+
+check_PROGRAMS += tests/unit/test_store_durable
+tests_unit_test_store_durable_SOURCES = tests/unit/test_store_durable.c \
+	tests/unit/test_store_util.c tests/unit/test_store_util.h
+tests_unit_test_store_durable_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_durable_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store_durable
