@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,14 @@ static double s_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds (user + system) this process has used: less noisy than wall time on a busy host. */
+static double s_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6 +
+           (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void s_die(dq_store_t *st, const char *what) {
@@ -80,7 +89,7 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
     snprintf(pathbuf, sizeof pathbuf, "/o/000000-0.png");
     const char *sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     long done = 0, single = 0;
-    double single_s = 0;
+    double single_s = 0, cpu0 = s_cpu_s(), single_cpu = 0;
     while (done < n_req * IMAGES) {
         int m = 0;
         int size = (batch == 1 && done < SINGLE) ? 1 : (batch == 1 ? 256 : batch);
@@ -89,10 +98,11 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
             res[m] = (dq_result_t){.job = job, .line = i / IMAGES + 1, .image = (int) (i % IMAGES),
                                    .attempt = 1, .path = pathbuf, .sha256 = sha, .size = 123456};
         }
-        double a = s_now_s();
+        double a = s_now_s(), c = s_cpu_s();
         if (m == 1) {
             if (dq_store_commit_result(st, &res[0], now) != DQ_STORE_OK) s_die(st, "commit");
             single_s += s_now_s() - a;
+            single_cpu += s_cpu_s() - c;
             single++;
         } else {
             if (dq_store_commit_results(st, res, (size_t) m, now)) s_die(st, "commit batch");
@@ -101,7 +111,7 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
         }
         done += m;
     }
-    double t3 = s_now_s();
+    double t3 = s_now_s(), cpu = s_cpu_s() - cpu0;
     dq_job_status_t js;
     if (dq_store_job_status(st, job, now, 60000, &js) || js.state != DQ_JOB_DONE)
         s_die(st, "job not done");
@@ -111,8 +121,12 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
            "lease=%.2fs",
            sync_full ? "FULL" : "NORMAL", batch, n_req, shards, t1 - t0, n_req / (t1 - t0),
            t2 - t1);
-    if (single) printf(" single=%ld at %.0f/s", single, single / single_s);
-    if (batched) printf(" batched=%ld at %.0f/s", batched, batched / batched_s);
+    if (single)
+        printf(" single=%ld at %.0f/s (%.0f us CPU each)", single, single / single_s,
+               single_cpu * 1e6 / (double) single);
+    if (batched)
+        printf(" batched=%ld at %.0f/s (%.0f us CPU each)", batched, batched / batched_s,
+               (cpu - single_cpu) * 1e6 / (double) batched);
     printf("\n");
     fflush(stdout);
     dq_store_destroy(&st);

@@ -327,7 +327,7 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "shard %lld is not leased", (long long) shard);
     int64_t job = sqlite3_column_int64(stmt, 0);
     int attempt = sqlite3_column_int(stmt, 1);
-    char node[256];
+    char node[DQ_STORE_MAX_NODE + 1];
     snprintf(node, sizeof node, "%s", (const char *) sqlite3_column_text(stmt, 2));
     int used = sqlite3_column_int(stmt, 3);
     sqlite3_reset(stmt);

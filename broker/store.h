@@ -132,8 +132,8 @@ typedef struct {
     int64_t lease_expiry; /* ms */
 } dq_lease_t;
 
-/* Leases up to max_shards queued shards to `node` until now + lease_ms, and writes them into
- * out[0..*n_out). Order: highest job priority first; among jobs of equal priority the one with
+/* Leases up to max_shards queued shards to `node` (1..255 bytes) until now + lease_ms, and
+ * writes them into out[0..*n_out) (out holds max_shards). Order: highest job priority first; among jobs of equal priority the one with
  * the fewest leased shards (fair share), then the oldest job (FIFO); within a job, the oldest
  * shard this node has not attempted before, else the oldest shard. Paused, cancelled and
  * finished jobs and jobs that block this node are skipped. *n_out = 0 when nothing is queued. */
@@ -230,8 +230,8 @@ dq_store_rc_t dq_store_pause(dq_store_t *self, int64_t job_id, int64_t now);
 /* Undoes pause. INVALID unless paused. */
 dq_store_rc_t dq_store_resume(dq_store_t *self, int64_t job_id, int64_t now);
 /* Requeues the job's failed shards with a fresh attempt count and clears the job's node
- * blocklist. Writes the number requeued into *n (may be NULL). INVALID for a staging,
- * cancelled or done job. */
+ * blocklist. Writes the number requeued into *n (may be NULL). INVALID unless the job is
+ * running, paused or failed. */
 dq_store_rc_t dq_store_retry(dq_store_t *self, int64_t job_id, int64_t now, int *n);
 
 typedef struct {

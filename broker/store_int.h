@@ -8,6 +8,7 @@
 
 /* Names with a double underscore are private to the broker/store*.c files. */
 
+#define DQ_STORE_MAX_NODE 255 /* bytes in a node name (lease refuses longer ones) */
 #define DQ_STORE_MAX_STMTS 96 /* cached prepared statements; the store uses about 60 */
 
 struct dq_store {

@@ -71,9 +71,11 @@ dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards,
                              int64_t lease_ms, dq_lease_t *out, int *n_out) {
     *n_out = 0;
     self->err[0] = '\0';
-    if (!node || !node[0] || max_shards < 0 || lease_ms <= 0)
+    if (!node || !node[0] || strlen(node) > DQ_STORE_MAX_NODE || max_shards < 0 || lease_ms <= 0)
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID,
-                             "lease: node name, max_shards >= 0 and lease_ms > 0 required");
+                             "lease: node name (1..%d bytes), max_shards >= 0 and lease_ms > 0"
+                             " required",
+                             DQ_STORE_MAX_NODE);
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
     int n = 0;

@@ -73,7 +73,7 @@ static dq_store_rc_t s_commit_one(dq_store_t *self, const dq_result_t *res, int6
     if (r != 1) return r < 0 ? DQ_STORE_DB : DQ_STORE_FAIL(self, DQ_STORE_DB, "shard vanished");
     bool leased = strcmp((const char *) sqlite3_column_text(stmt, 0), "leased") == 0;
     int attempt = sqlite3_column_int(stmt, 1);
-    char node[256];
+    char node[DQ_STORE_MAX_NODE + 1];
     snprintf(node, sizeof node, "%s",
              leased ? (const char *) sqlite3_column_text(stmt, 2) : "");
     sqlite3_reset(stmt);

@@ -27,6 +27,14 @@ static void test_fencing_refuses_older_attempts(void **state) {
     assert_int_equal(dq_store_renew(env.store, a.shard, 2, "A", T0 + 1000, LEASE_MS),
                      DQ_STORE_STALE);
     assert_int_equal(dq_store_renew(env.store, 999, 1, "A", T0, LEASE_MS), DQ_STORE_NOT_FOUND);
+    char long_node[300];
+    memset(long_node, 'n', sizeof long_node - 1);
+    long_node[sizeof long_node - 1] = '\0';
+    int n_long = -1;
+    assert_int_equal(dq_store_lease(env.store, long_node, 1, T0, LEASE_MS, &b, &n_long),
+                     DQ_STORE_INVALID);
+    assert_int_equal(n_long, 0);
+    assert_non_null(strstr(dq_store_errmsg(env.store), "1..255 bytes"));
     dq_result_t r = {.job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p",
                      .sha256 = SHA_A, .size = 1};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0 + 2000), DQ_STORE_OK);
