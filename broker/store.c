@@ -360,7 +360,9 @@ static const char s_sql_orphan_all[] =
 
 dq_store_rc_t dq_store_recover(dq_store_t *self, int64_t now, int64_t grace_end_ms,
                                int *n_orphans) {
-    (void) now;
+    if (n_orphans) *n_orphans = 0;
+    if (grace_end_ms < now)
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "recover: grace period ends before now");
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
     rc = dq_store__run(self, s_sql_delete_staging, "");

@@ -78,7 +78,8 @@ int dq_store_schema_version(void);
  * stay leased, by the same node and attempt, until grace_end_ms; a node that re-announces keeps
  * each of them with dq_store_reclaim(). After grace_end_ms, dq_store_expire() requeues the rest
  * with attempt+1, without counting that attempt against max_attempts (the broker lost them, not
- * the node). Writes the number of shards put in grace into *n_orphans (may be NULL). */
+ * the node). Writes the number of shards put in grace into *n_orphans (may be NULL). INVALID
+ * when grace_end_ms < now. */
 dq_store_rc_t dq_store_recover(dq_store_t *self, int64_t now, int64_t grace_end_ms,
                                int *n_orphans);
 

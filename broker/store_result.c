@@ -189,6 +189,11 @@ dq_store_rc_t dq_store_manifest(dq_store_t *self, int64_t job_id, dq_store_manif
             const char *id = (const char *) sqlite3_column_text(stmt, 1);
             g->row.line = line;
             g->id = id ? strdup(id) : NULL;
+            if (id && !g->id) {
+                rc = DQ_STORE_FAIL(self, DQ_STORE_DB, "out of memory");
+                have = false;
+                break;
+            }
             g->row.seed = (uint64_t) sqlite3_column_int64(stmt, 2);
             g->row.num_images = sqlite3_column_int(stmt, 3);
             have = true;
@@ -199,6 +204,11 @@ dq_store_rc_t dq_store_manifest(dq_store_t *self, int64_t job_id, dq_store_manif
             g->paths[k] = strdup((const char *) sqlite3_column_text(stmt, 5));
             g->sha[k] = strdup((const char *) sqlite3_column_text(stmt, 6));
             g->sizes[k] = sqlite3_column_int64(stmt, 7);
+            if (!g->paths[k] || !g->sha[k]) {
+                rc = DQ_STORE_FAIL(self, DQ_STORE_DB, "out of memory");
+                have = false;
+                break;
+            }
         }
     }
     if (rc == DQ_STORE_OK && r != SQLITE_DONE) rc = DQ_STORE_DB;

@@ -251,6 +251,7 @@ static void test_restart_grace_and_reclaim(void **state) {
     /* The broker is killed (no close) and restarts 5 s later on the same file. */
     dq_store_t *s2 = tu_reopen(&env, &p);
     int64_t now = T0 + 5000, grace_end = now + 60000;
+    assert_int_equal(dq_store_recover(s2, now, now - 1, &n), DQ_STORE_INVALID);
     assert_int_equal(dq_store_recover(s2, now, grace_end, &n), DQ_STORE_OK);
     assert_int_equal(n, 3);
     /* Leases are held through the grace period even past their own expiry. */
