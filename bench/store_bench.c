@@ -9,22 +9,22 @@
 
 #include "broker/store.h"
 
-#define IMAGES 4     /* images per request */
-#define SHARD 16     /* requests per shard */
-#define SINGLE 5000  /* results committed one per transaction (one fsync each) */
+#define IMAGES 4    /* images per request */
+#define SHARD  16   /* requests per shard */
+#define SINGLE 5000 /* results committed one per transaction (one fsync each) */
 
 static double s_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* CPU seconds (user + system) this process has used: less noisy than wall time on a busy host. */
 static double s_cpu_s(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6 +
-           (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void s_die(dq_store_t *st, const char *what) {
@@ -67,11 +67,16 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
                      "{\"prompt\":\"a photo of object %ld on a table\",\"seed\":%ld,"
                      "\"num_inference_steps\":20,\"width\":512,\"height\":512}",
                      line, line);
-            reqs[k] = (dq_request_t){.line = line, .json = json[k], .seed = (uint64_t) line,
-                                     .num_images = IMAGES, .width = 512, .height = 512,
-                                     .steps = 20, .scheduler = "euler"};
+            reqs[k] = (dq_request_t){.line = line,
+                                     .json = json[k],
+                                     .seed = (uint64_t)line,
+                                     .num_images = IMAGES,
+                                     .width = 512,
+                                     .height = 512,
+                                     .steps = 20,
+                                     .scheduler = "euler"};
         }
-        if (dq_store_job_add(st, job, reqs, (size_t) k)) s_die(st, "add");
+        if (dq_store_job_add(st, job, reqs, (size_t)k)) s_die(st, "add");
     }
     if (dq_store_job_commit(st, job, now)) s_die(st, "commit job");
     double t1 = s_now_s();
@@ -95,8 +100,13 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
         int size = (batch == 1 && done < SINGLE) ? 1 : (batch == 1 ? 256 : batch);
         for (; m < size && done + m < n_req * IMAGES; m++) {
             long i = done + m;
-            res[m] = (dq_result_t){.job = job, .line = i / IMAGES + 1, .image = (int) (i % IMAGES),
-                                   .attempt = 1, .path = pathbuf, .sha256 = sha, .size = 123456};
+            res[m] = (dq_result_t){.job = job,
+                                   .line = i / IMAGES + 1,
+                                   .image = (int)(i % IMAGES),
+                                   .attempt = 1,
+                                   .path = pathbuf,
+                                   .sha256 = sha,
+                                   .size = 123456};
         }
         double a = s_now_s(), c = s_cpu_s();
         if (m == 1) {
@@ -105,7 +115,7 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
             single_cpu += s_cpu_s() - c;
             single++;
         } else {
-            if (dq_store_commit_results(st, res, (size_t) m, now)) s_die(st, "commit batch");
+            if (dq_store_commit_results(st, res, (size_t)m, now)) s_die(st, "commit batch");
             for (int j = 0; j < m; j++)
                 if (res[j].rc != DQ_STORE_OK) s_die(st, "batch item");
         }
@@ -123,10 +133,10 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
            t2 - t1);
     if (single)
         printf(" single=%ld at %.0f/s (%.0f us CPU each)", single, single / single_s,
-               single_cpu * 1e6 / (double) single);
+               single_cpu * 1e6 / (double)single);
     if (batched)
         printf(" batched=%ld at %.0f/s (%.0f us CPU each)", batched, batched / batched_s,
-               (cpu - single_cpu) * 1e6 / (double) batched);
+               (cpu - single_cpu) * 1e6 / (double)batched);
     printf("\n");
     fflush(stdout);
     dq_store_destroy(&st);

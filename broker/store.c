@@ -14,17 +14,17 @@ static const char *const s_shard_states[DQ_SHARD_STATE_COUNT] = {"queued", "leas
                                                                  "failed", "cancelled"};
 
 const char *dq_store_rc_name(dq_store_rc_t rc) {
-    return (unsigned) rc < DQ_STORE_RC_COUNT ? s_rc_names[rc] : "?";
+    return (unsigned)rc < DQ_STORE_RC_COUNT ? s_rc_names[rc] : "?";
 }
 const char *dq_job_state_name(dq_job_state_t state) {
-    return (unsigned) state < DQ_JOB_STATE_COUNT ? s_job_states[state] : "?";
+    return (unsigned)state < DQ_JOB_STATE_COUNT ? s_job_states[state] : "?";
 }
 const char *dq_shard_state_name(dq_shard_state_t state) {
-    return (unsigned) state < DQ_SHARD_STATE_COUNT ? s_shard_states[state] : "?";
+    return (unsigned)state < DQ_SHARD_STATE_COUNT ? s_shard_states[state] : "?";
 }
 dq_job_state_t dq_store__job_state_parse(const char *name) {
     for (int i = 0; i < DQ_JOB_STATE_COUNT; i++)
-        if (name && strcmp(name, s_job_states[i]) == 0) return (dq_job_state_t) i;
+        if (name && strcmp(name, s_job_states[i]) == 0) return (dq_job_state_t)i;
     return DQ_JOB_STATE_COUNT;
 }
 
@@ -34,7 +34,9 @@ void dq_store_params_init(dq_store_params_t *params) {
     params->sync_full = true;
 }
 
-int dq_store_schema_version(void) { return DQ_STORE_SCHEMA_VERSION; }
+int dq_store_schema_version(void) {
+    return DQ_STORE_SCHEMA_VERSION;
+}
 
 dq_store_rc_t dq_store__fail(dq_store_t *self, dq_store_rc_t rc, int line, const char *fmt, ...) {
     va_list ap;
@@ -42,12 +44,14 @@ dq_store_rc_t dq_store__fail(dq_store_t *self, dq_store_rc_t rc, int line, const
     int n = vsnprintf(self->err, sizeof self->err, fmt, ap);
     va_end(ap);
     /* The source line goes last so messages read well; one breakpoint here catches them all. */
-    if (n >= 0 && (size_t) n < sizeof self->err)
-        snprintf(self->err + n, sizeof self->err - (size_t) n, " (store:%d)", line);
+    if (n >= 0 && (size_t)n < sizeof self->err)
+        snprintf(self->err + n, sizeof self->err - (size_t)n, " (store:%d)", line);
     return rc;
 }
 
-const char *dq_store_errmsg(const dq_store_t *self) { return self->err; }
+const char *dq_store_errmsg(const dq_store_t *self) {
+    return self->err;
+}
 
 int dq_store_fault_fail_nth(dq_store_t *self, int nth) {
     int left = self->fault_countdown;
@@ -198,8 +202,8 @@ static const char s_sql_event[] =
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 dq_store_rc_t dq_store__event(dq_store_t *self, int64_t now, const char *kind, int64_t job,
-                              int64_t shard, int attempt, const char *node, int64_t line,
-                              int image, const char *detail) {
+                              int64_t shard, int attempt, const char *node, int64_t line, int image,
+                              const char *detail) {
     return dq_store__run(self, s_sql_event, "isiinsins", now, kind, job, shard, attempt,
                          node ? node : "", line, image, detail ? detail : "");
 }
@@ -245,7 +249,7 @@ dq_store_t *dq_store_open(const char *path, const dq_store_params_t *params, cha
     int64_t wal = 0;
     sqlite3_stmt *stmt;
     if (dq_store__get(self, &stmt, "PRAGMA journal_mode", "") == 1) {
-        const char *mode = (const char *) sqlite3_column_text(stmt, 0);
+        const char *mode = (const char *)sqlite3_column_text(stmt, 0);
         wal = mode && strcmp(mode, "wal") == 0;
         sqlite3_reset(stmt);
     }
@@ -266,7 +270,8 @@ dq_store_t *dq_store_open(const char *path, const dq_store_params_t *params, cha
 void dq_store_destroy(dq_store_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_store_t *self = *self_p;
-    for (int i = 0; i < self->n_stmt; i++) sqlite3_finalize(self->stmt[i]);
+    for (int i = 0; i < self->n_stmt; i++)
+        sqlite3_finalize(self->stmt[i]);
     if (self->db) sqlite3_close(self->db);
     free(self);
     *self_p = NULL;
@@ -276,15 +281,15 @@ void dq_store_destroy(dq_store_t **self_p) {
 
 static const char s_sql_job_counts[] =
     "SELECT state, shards_queued, shards_leased, shards_failed FROM jobs WHERE id = ?";
-static const char s_sql_job_set_state[] =
-    "UPDATE jobs SET state = ?, updated_ms = ? WHERE id = ?";
+static const char s_sql_job_set_state[] = "UPDATE jobs SET state = ?, updated_ms = ? WHERE id = ?";
 
 dq_store_rc_t dq_store__job_settle(dq_store_t *self, int64_t job, int64_t now) {
     sqlite3_stmt *stmt;
     int r = dq_store__get(self, &stmt, s_sql_job_counts, "i", job);
     if (r < 0) return DQ_STORE_DB;
-    if (r == 0) return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long) job);
-    dq_job_state_t state = dq_store__job_state_parse((const char *) sqlite3_column_text(stmt, 0));
+    if (r == 0)
+        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job);
+    dq_job_state_t state = dq_store__job_state_parse((const char *)sqlite3_column_text(stmt, 0));
     int64_t queued = sqlite3_column_int64(stmt, 1), leased = sqlite3_column_int64(stmt, 2);
     int64_t failed = sqlite3_column_int64(stmt, 3);
     sqlite3_reset(stmt);
@@ -296,8 +301,8 @@ dq_store_rc_t dq_store__job_settle(dq_store_t *self, int64_t job, int64_t now) {
             next = DQ_JOB_RUNNING;
     }
     if (next == state) return DQ_STORE_OK;
-    dq_store_rc_t rc = dq_store__run(self, s_sql_job_set_state, "sii", dq_job_state_name(next),
-                                     now, job);
+    dq_store_rc_t rc =
+        dq_store__run(self, s_sql_job_set_state, "sii", dq_job_state_name(next), now, job);
     if (rc == DQ_STORE_OK && (next == DQ_JOB_DONE || next == DQ_JOB_FAILED))
         rc = dq_store__event(self, now, "done", job, 0, 0, NULL, 0, -1, dq_job_state_name(next));
     return rc;
@@ -324,11 +329,11 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
     int r = dq_store__get(self, &stmt, s_sql_shard_lease_info, "i", shard);
     if (r < 0) return DQ_STORE_DB;
     if (r == 0)
-        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "shard %lld is not leased", (long long) shard);
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "shard %lld is not leased", (long long)shard);
     int64_t job = sqlite3_column_int64(stmt, 0);
     int attempt = sqlite3_column_int(stmt, 1);
     char node[DQ_STORE_MAX_NODE + 1];
-    snprintf(node, sizeof node, "%s", (const char *) sqlite3_column_text(stmt, 2));
+    snprintf(node, sizeof node, "%s", (const char *)sqlite3_column_text(stmt, 2));
     int used = sqlite3_column_int(stmt, 3);
     sqlite3_reset(stmt);
     if (!count_attempt && used > 0) used--;
@@ -382,8 +387,7 @@ static const char s_sql_events_job[] =
     "SELECT seq, t_ms, kind, job, shard, attempt, node, line, image, detail FROM events"
     " WHERE job = ? ORDER BY seq";
 
-dq_store_rc_t dq_store_events(dq_store_t *self, int64_t job_id, dq_store_event_fn *fn,
-                              void *arg) {
+dq_store_rc_t dq_store_events(dq_store_t *self, int64_t job_id, dq_store_event_fn *fn, void *arg) {
     sqlite3_stmt *stmt = dq_store__prep(self, job_id ? s_sql_events_job : s_sql_events_all);
     if (!stmt) return DQ_STORE_DB;
     if (job_id) sqlite3_bind_int64(stmt, 1, job_id);
@@ -393,14 +397,14 @@ dq_store_rc_t dq_store_events(dq_store_t *self, int64_t job_id, dq_store_event_f
         dq_event_t ev = {
             .seq = sqlite3_column_int64(stmt, 0),
             .t_ms = sqlite3_column_int64(stmt, 1),
-            .kind = (const char *) sqlite3_column_text(stmt, 2),
+            .kind = (const char *)sqlite3_column_text(stmt, 2),
             .job = sqlite3_column_int64(stmt, 3),
             .shard = sqlite3_column_int64(stmt, 4),
             .attempt = sqlite3_column_int(stmt, 5),
-            .node = (const char *) sqlite3_column_text(stmt, 6),
+            .node = (const char *)sqlite3_column_text(stmt, 6),
             .line = sqlite3_column_int64(stmt, 7),
             .image = sqlite3_column_int(stmt, 8),
-            .detail = (const char *) sqlite3_column_text(stmt, 9),
+            .detail = (const char *)sqlite3_column_text(stmt, 9),
         };
         if (fn(arg, &ev)) {
             rc = DQ_STORE_FAIL(self, DQ_STORE_INVALID, "event callback stopped");
@@ -419,7 +423,10 @@ static bool s_plan_exempt(const char *sql) {
     static const char *const prefixes[] = {
         "SELECT seq, t_ms, kind, job, shard, attempt, node, line, image, detail FROM events",
         "SELECT id FROM jobs WHERE state <> 'staging'",
-        "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK"};
+        "PRAGMA",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK"};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(sql, prefixes[i], strlen(prefixes[i])) == 0) return true;
     return false;
@@ -440,16 +447,16 @@ int dq_store_check_plans(dq_store_t *self, char *report, size_t size) {
             return -1;
         }
         while (sqlite3_step(stmt) == SQLITE_ROW) {
-            const char *detail = (const char *) sqlite3_column_text(stmt, 3);
+            const char *detail = (const char *)sqlite3_column_text(stmt, 3);
             if (!detail) continue;
             bool scan = strncmp(detail, "SCAN ", 5) == 0 && !strstr(detail, "USING");
             bool sort = strstr(detail, "TEMP B-TREE") != NULL;
             if (!scan && !sort) continue;
             bad++;
             if (used < size) {
-                int n = snprintf(report + used, size - used, "%s  <-  %.120s\n", detail,
-                                 self->sql[i]);
-                if (n > 0) used += (size_t) n;
+                int n =
+                    snprintf(report + used, size - used, "%s  <-  %.120s\n", detail, self->sql[i]);
+                if (n > 0) used += (size_t)n;
             }
             break;
         }

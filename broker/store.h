@@ -80,8 +80,7 @@ int dq_store_schema_version(void);
  * with attempt+1, without counting that attempt against max_attempts (the broker lost them, not
  * the node). Writes the number of shards put in grace into *n_orphans (may be NULL). INVALID
  * when grace_end_ms < now. */
-dq_store_rc_t dq_store_recover(dq_store_t *self, int64_t now, int64_t grace_end_ms,
-                               int *n_orphans);
+dq_store_rc_t dq_store_recover(dq_store_t *self, int64_t now, int64_t grace_end_ms, int *n_orphans);
 
 /* ---- Submitting a job: begin, add requests in bounded pieces, commit (or abort). ---- */
 
@@ -94,14 +93,14 @@ typedef struct {
 } dq_job_params_t;
 
 typedef struct {
-    int64_t line;           /* 1-based line number in the submitted file; unique in the job */
-    const char *json;       /* borrowed; canonical request JSON text sent to nodes */
-    const char *id;         /* borrowed; request id or NULL (then the line names the files) */
-    uint64_t seed;          /* the request's seed (recorded in the manifest) */
-    int num_images;         /* images per request, >= 1 */
-    int width, height;      /* shard key: requests of one shard share a batch */
+    int64_t line;      /* 1-based line number in the submitted file; unique in the job */
+    const char *json;  /* borrowed; canonical request JSON text sent to nodes */
+    const char *id;    /* borrowed; request id or NULL (then the line names the files) */
+    uint64_t seed;     /* the request's seed (recorded in the manifest) */
+    int num_images;    /* images per request, >= 1 */
+    int width, height; /* shard key: requests of one shard share a batch */
     int steps;
-    const char *scheduler;  /* borrowed */
+    const char *scheduler; /* borrowed */
 } dq_request_t;
 
 /* Creates a staging job and writes its id into *job_id. INVALID for bad params. */
@@ -124,7 +123,7 @@ dq_store_rc_t dq_store_job_abort(dq_store_t *self, int64_t job_id);
 typedef struct {
     int64_t shard;
     int64_t job;
-    int attempt;         /* the fencing token: renew/fail/commit must quote it */
+    int attempt; /* the fencing token: renew/fail/commit must quote it */
     int n_requests;
     int n_images;
     int width, height, steps;
@@ -134,10 +133,11 @@ typedef struct {
 } dq_lease_t;
 
 /* Leases up to max_shards queued shards to `node` (1..255 bytes) until now + lease_ms, and
- * writes them into out[0..*n_out) (out holds max_shards). Order: highest job priority first; among jobs of equal priority the one with
- * the fewest leased shards (fair share), then the oldest job (FIFO); within a job, the oldest
- * shard this node has not attempted before, else the oldest shard. Paused, cancelled and
- * finished jobs and jobs that block this node are skipped. *n_out = 0 when nothing is queued. */
+ * writes them into out[0..*n_out) (out holds max_shards). Order: highest job priority first; among
+ * jobs of equal priority the one with the fewest leased shards (fair share), then the oldest job
+ * (FIFO); within a job, the oldest shard this node has not attempted before, else the oldest shard.
+ * Paused, cancelled and finished jobs and jobs that block this node are skipped. *n_out = 0 when
+ * nothing is queued. */
 dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards, int64_t now,
                              int64_t lease_ms, dq_lease_t *out, int *n_out);
 /* Extends a lease to now + lease_ms. STALE unless the shard is leased to `node` with exactly
@@ -175,12 +175,12 @@ dq_store_rc_t dq_store_shard_requests(dq_store_t *self, int64_t shard, dq_store_
 typedef struct {
     int64_t job;
     int64_t line;
-    int image;            /* 0-based index within the request */
-    int attempt;          /* the attempt that rendered it */
-    const char *path;     /* borrowed; where the broker wrote the file */
-    const char *sha256;   /* borrowed; 64 lowercase hex digits */
-    int64_t size;         /* bytes */
-    dq_store_rc_t rc;     /* out (commit_results): OK, DUPLICATE, STALE or an error */
+    int image;          /* 0-based index within the request */
+    int attempt;        /* the attempt that rendered it */
+    const char *path;   /* borrowed; where the broker wrote the file */
+    const char *sha256; /* borrowed; 64 lowercase hex digits */
+    int64_t size;       /* bytes */
+    dq_store_rc_t rc;   /* out (commit_results): OK, DUPLICATE, STALE or an error */
 } dq_result_t;
 
 /* Records one image. OK: committed now (the shard is done when all its images are, the job
@@ -198,7 +198,7 @@ dq_store_rc_t dq_store_commit_results(dq_store_t *self, dq_result_t *results, si
 /* One results.jsonl row: a request and its committed files in image order. */
 typedef struct {
     int64_t line;
-    const char *id;       /* NULL when the request had none */
+    const char *id; /* NULL when the request had none */
     uint64_t seed;
     int num_images;
     int n_files;          /* committed images (== num_images for a finished request) */
@@ -244,8 +244,7 @@ typedef struct {
     dq_job_state_t state;
     int64_t created_ms, updated_ms;
     int64_t n_requests, n_images, n_shards;
-    int64_t requests_queued, requests_running, requests_done, requests_failed,
-        requests_cancelled;
+    int64_t requests_queued, requests_running, requests_done, requests_failed, requests_cancelled;
     int64_t images_committed;
     double images_per_s; /* over the window given to dq_store_job_status */
     double eta_s;        /* remaining images / rate; -1 when unknown (no rate yet) */
@@ -253,8 +252,8 @@ typedef struct {
 
 /* Fills *out for one job. Rate over the last window_ms (or since the job was created, if
  * later). NOT_FOUND for unknown or staging jobs. */
-dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
-                                  int64_t window_ms, dq_job_status_t *out);
+dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
+                                  dq_job_status_t *out);
 typedef int(dq_store_job_fn)(void *arg, const dq_job_status_t *status);
 /* Calls fn for each non-staging job, oldest first. fn returning nonzero stops (INVALID). */
 dq_store_rc_t dq_store_job_list(dq_store_t *self, int64_t now, int64_t window_ms,
@@ -265,8 +264,8 @@ dq_store_rc_t dq_store_job_list(dq_store_t *self, int64_t now, int64_t window_ms
 typedef struct {
     int64_t seq;
     int64_t t_ms;
-    const char *kind;   /* submit assign renew expire commit duplicate fail cancel pause resume
-                           retry requeue reclaim block done */
+    const char *kind; /* submit assign renew expire commit duplicate fail cancel pause resume
+                         retry requeue reclaim block done */
     int64_t job;
     int64_t shard;      /* 0 when not about a shard */
     int attempt;        /* 0 when not about an attempt */
@@ -277,8 +276,7 @@ typedef struct {
 } dq_event_t;
 typedef int(dq_store_event_fn)(void *arg, const dq_event_t *ev);
 /* Calls fn for each event of job_id (0 = all jobs) in order. Strings valid during the call. */
-dq_store_rc_t dq_store_events(dq_store_t *self, int64_t job_id, dq_store_event_fn *fn,
-                              void *arg);
+dq_store_rc_t dq_store_events(dq_store_t *self, int64_t job_id, dq_store_event_fn *fn, void *arg);
 
 /* ---- Fault injection (tests): the nth SQLite step or commit from now fails with SQLITE_IOERR
  * as if the disk had; 0 disables. Returns how many steps were left before it fired (0 if it

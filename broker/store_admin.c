@@ -12,17 +12,17 @@ static dq_store_rc_t s_job_state(dq_store_t *self, int64_t job, dq_job_state_t *
     int r = dq_store__get(self, &stmt, s_sql_job_state, "i", job);
     if (r < 0) return DQ_STORE_DB;
     if (r == 1) {
-        *state = dq_store__job_state_parse((const char *) sqlite3_column_text(stmt, 0));
+        *state = dq_store__job_state_parse((const char *)sqlite3_column_text(stmt, 0));
         sqlite3_reset(stmt);
     }
     if (r == 0 || *state == DQ_JOB_STAGING)
-        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long) job);
+        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job);
     return DQ_STORE_OK;
 }
 
 static dq_store_rc_t s_wrong_state(dq_store_t *self, const char *what, int64_t job,
                                    dq_job_state_t state) {
-    return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "%s: job %lld is %s", what, (long long) job,
+    return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "%s: job %lld is %s", what, (long long)job,
                          dq_job_state_name(state));
 }
 
@@ -73,8 +73,7 @@ dq_store_rc_t dq_store_resume(dq_store_t *self, int64_t job_id, int64_t now) {
     int64_t started = 0;
     rc = s_job_state(self, job_id, &state);
     if (!rc && state != DQ_JOB_PAUSED) rc = s_wrong_state(self, "resume", job_id, state);
-    if (!rc && dq_store__get_i64(self, &started, s_sql_started, "i", job_id) != 1)
-        rc = DQ_STORE_DB;
+    if (!rc && dq_store__get_i64(self, &started, s_sql_started, "i", job_id) != 1) rc = DQ_STORE_DB;
     if (!rc)
         rc = dq_store__run(self, s_sql_set_state, "sii", started ? "running" : "queued", now,
                            job_id);
@@ -119,20 +118,20 @@ static const char s_sql_left_by_state[] =
 static const char s_sql_recent[] =
     "SELECT count(*) FROM results WHERE job = ? AND committed_ms > ?";
 
-dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
-                                  int64_t window_ms, dq_job_status_t *out) {
+dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
+                                  dq_job_status_t *out) {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *stmt;
     int r = dq_store__get(self, &stmt, s_sql_job_row, "i", job_id);
     if (r < 0) return DQ_STORE_DB;
     if (r == 1) {
         out->id = job_id;
-        snprintf(out->name, sizeof out->name, "%s", (const char *) sqlite3_column_text(stmt, 0));
-        snprintf(out->model, sizeof out->model, "%s", (const char *) sqlite3_column_text(stmt, 1));
+        snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(stmt, 0));
+        snprintf(out->model, sizeof out->model, "%s", (const char *)sqlite3_column_text(stmt, 1));
         snprintf(out->out_dir, sizeof out->out_dir, "%s",
-                 (const char *) sqlite3_column_text(stmt, 2));
+                 (const char *)sqlite3_column_text(stmt, 2));
         out->priority = sqlite3_column_int(stmt, 3);
-        out->state = dq_store__job_state_parse((const char *) sqlite3_column_text(stmt, 4));
+        out->state = dq_store__job_state_parse((const char *)sqlite3_column_text(stmt, 4));
         out->created_ms = sqlite3_column_int64(stmt, 5);
         out->updated_ms = sqlite3_column_int64(stmt, 6);
         out->n_requests = sqlite3_column_int64(stmt, 7);
@@ -144,18 +143,22 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
     }
     if (r == 0 || out->state == DQ_JOB_STAGING) {
         memset(out, 0, sizeof *out);
-        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long) job_id);
+        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job_id);
     }
     stmt = dq_store__prep(self, s_sql_left_by_state);
     if (!stmt) return DQ_STORE_DB;
     sqlite3_bind_int64(stmt, 1, job_id);
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {
-        const char *state = (const char *) sqlite3_column_text(stmt, 0);
+        const char *state = (const char *)sqlite3_column_text(stmt, 0);
         int64_t left = sqlite3_column_int64(stmt, 1);
-        if (strcmp(state, "queued") == 0) out->requests_queued += left;
-        else if (strcmp(state, "leased") == 0) out->requests_running += left;
-        else if (strcmp(state, "failed") == 0) out->requests_failed += left;
-        else if (strcmp(state, "cancelled") == 0) out->requests_cancelled += left;
+        if (strcmp(state, "queued") == 0)
+            out->requests_queued += left;
+        else if (strcmp(state, "leased") == 0)
+            out->requests_running += left;
+        else if (strcmp(state, "failed") == 0)
+            out->requests_failed += left;
+        else if (strcmp(state, "cancelled") == 0)
+            out->requests_cancelled += left;
     }
     sqlite3_reset(stmt);
     if (r != SQLITE_DONE) return DQ_STORE_DB;
@@ -165,12 +168,12 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
     int64_t recent = 0;
     if (dq_store__get_i64(self, &recent, s_sql_recent, "ii", job_id, since) != 1)
         return DQ_STORE_DB;
-    out->images_per_s = now > since ? (double) recent * 1000.0 / (double) (now - since) : 0.0;
+    out->images_per_s = now > since ? (double)recent * 1000.0 / (double)(now - since) : 0.0;
     int64_t left = out->n_images - out->images_committed;
     if (out->state == DQ_JOB_DONE || left == 0)
         out->eta_s = 0.0;
     else if (out->state == DQ_JOB_RUNNING && out->images_per_s > 0.0)
-        out->eta_s = (double) left / out->images_per_s;
+        out->eta_s = (double)left / out->images_per_s;
     else
         out->eta_s = -1.0;
     return DQ_STORE_OK;

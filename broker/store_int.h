@@ -8,17 +8,17 @@
 
 /* Names with a double underscore are private to the broker/store*.c files. */
 
-#define DQ_STORE_MAX_NODE 255 /* bytes in a node name (lease refuses longer ones) */
-#define DQ_STORE_MAX_STMTS 96 /* cached prepared statements; the store uses about 60 */
+#define DQ_STORE_MAX_NODE  255 /* bytes in a node name (lease refuses longer ones) */
+#define DQ_STORE_MAX_STMTS 96  /* cached prepared statements; the store uses about 60 */
 
 struct dq_store {
-    sqlite3 *db;                 /* owned */
+    sqlite3 *db; /* owned */
     dq_store_params_t params;
-    const char *sql[DQ_STORE_MAX_STMTS]; /* borrowed static SQL texts, the cache keys */
+    const char *sql[DQ_STORE_MAX_STMTS];    /* borrowed static SQL texts, the cache keys */
     sqlite3_stmt *stmt[DQ_STORE_MAX_STMTS]; /* owned; prepared once, reused */
     int n_stmt;
-    char err[512];               /* last error message */
-    int fault_countdown;         /* > 0: the step that brings it to 0 fails (fault injection) */
+    char err[512];       /* last error message */
+    int fault_countdown; /* > 0: the step that brings it to 0 fails (fault injection) */
 };
 
 /* Records a message (printf-style) with the source line and returns rc. */
@@ -51,8 +51,8 @@ dq_store_rc_t dq_store__end(dq_store_t *self, dq_store_rc_t rc);
 
 /* Appends an event. node, detail may be NULL. */
 dq_store_rc_t dq_store__event(dq_store_t *self, int64_t now, const char *kind, int64_t job,
-                              int64_t shard, int attempt, const char *node, int64_t line,
-                              int image, const char *detail);
+                              int64_t shard, int attempt, const char *node, int64_t line, int image,
+                              const char *detail);
 
 /* Puts a finished job in its final state (done, or failed when a shard failed) once no shard
  * is queued or leased; also moves queued -> running. Part of the caller's transaction. */

@@ -8,7 +8,8 @@
  * (no ANALYZE statistics) would otherwise pick jobs_state and sort; INDEXED BY also makes a
  * schema change that breaks the index fail loudly at prepare time. */
 static const char s_sql_pick_job[] =
-    "SELECT id, model FROM jobs INDEXED BY jobs_lease WHERE state IN ('queued','running') AND shards_queued > 0"
+    "SELECT id, model FROM jobs INDEXED BY jobs_lease WHERE state IN ('queued','running') AND "
+    "shards_queued > 0"
     " AND NOT EXISTS (SELECT 1 FROM blocklist b WHERE b.job = jobs.id AND b.node = ?)"
     " ORDER BY priority DESC, shards_leased, id LIMIT 1";
 /* The oldest queued shard of the job this node has not attempted, else the oldest. */
@@ -25,22 +26,22 @@ static const char s_sql_shard_take[] =
 static const char s_sql_attempt_insert[] =
     "INSERT INTO attempts(shard, attempt, job, node, start_ms) VALUES (?, ?, ?, ?, ?)";
 
-static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, int64_t now,
-                                 int64_t lease_ms, dq_lease_t *out, bool *found) {
+static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, int64_t now, int64_t lease_ms,
+                                 dq_lease_t *out, bool *found) {
     *found = false;
     sqlite3_stmt *stmt;
     int r = dq_store__get(self, &stmt, s_sql_pick_job, "s", node);
     if (r <= 0) return r < 0 ? DQ_STORE_DB : DQ_STORE_OK;
     memset(out, 0, sizeof *out);
     out->job = sqlite3_column_int64(stmt, 0);
-    snprintf(out->model, sizeof out->model, "%s", (const char *) sqlite3_column_text(stmt, 1));
+    snprintf(out->model, sizeof out->model, "%s", (const char *)sqlite3_column_text(stmt, 1));
     sqlite3_reset(stmt);
     r = dq_store__get_i64(self, &out->shard, s_sql_pick_shard_new, "is", out->job, node);
     if (r == 0) r = dq_store__get_i64(self, &out->shard, s_sql_pick_shard_any, "i", out->job);
     if (r < 0) return DQ_STORE_DB;
     if (r == 0) /* shards_queued said there was one: the counters are wrong */
         return DQ_STORE_FAIL(self, DQ_STORE_DB, "job %lld: queued shard count is inconsistent",
-                             (long long) out->job);
+                             (long long)out->job);
     out->lease_expiry = now + lease_ms;
     r = dq_store__get(self, &stmt, s_sql_shard_take, "sii", node, out->lease_expiry, out->shard);
     if (r != 1) return DQ_STORE_DB;
@@ -51,7 +52,7 @@ static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, int64_t now
     out->height = sqlite3_column_int(stmt, 4);
     out->steps = sqlite3_column_int(stmt, 5);
     snprintf(out->scheduler, sizeof out->scheduler, "%s",
-             (const char *) sqlite3_column_text(stmt, 6));
+             (const char *)sqlite3_column_text(stmt, 6));
     /* RETURNING: the update is complete only once the statement has run to its end. */
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {
     }
@@ -98,11 +99,11 @@ static dq_store_rc_t s_fenced(dq_store_t *self, const char *what, int64_t shard,
     if (r < 0) return DQ_STORE_DB;
     if (r == 0)
         return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "%s: shard %lld not found", what,
-                             (long long) shard);
+                             (long long)shard);
     return DQ_STORE_FAIL(self, DQ_STORE_STALE,
                          "%s: shard %lld attempt %d is not leased to node %s (stale attempt, "
                          "expired or cancelled lease)",
-                         what, (long long) shard, attempt, node);
+                         what, (long long)shard, attempt, node);
 }
 
 static const char s_sql_renew[] =
@@ -162,7 +163,7 @@ dq_store_rc_t dq_store_expire(dq_store_t *self, int64_t now, int *n) {
         bool orphan = sqlite3_column_int(stmt, 1) != 0;
         char msg[320];
         snprintf(msg, sizeof msg, "lease expired (node %s, attempt %d)",
-                 (const char *) sqlite3_column_text(stmt, 2), sqlite3_column_int(stmt, 3));
+                 (const char *)sqlite3_column_text(stmt, 2), sqlite3_column_int(stmt, 3));
         sqlite3_reset(stmt);
         if (orphan) /* held before a restart and not reclaimed in the grace period */
             rc = dq_store__requeue(self, shard, now, "lost", "requeue", NULL, NULL, false);
@@ -187,22 +188,22 @@ dq_store_rc_t dq_store_fail(dq_store_t *self, int64_t shard, int attempt, const 
                             const char *error_class, const char *message, int64_t now) {
     self->err[0] = '\0';
     if (!node || !error_class || !error_class[0] || !message)
-        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "fail: node, error class and message required");
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID,
+                             "fail: node, error class and message required");
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
     int64_t job = 0, failures = 0;
     int r = dq_store__get_i64(self, &job, s_sql_fenced_job, "ins", shard, attempt, node);
     if (r < 0) rc = DQ_STORE_DB;
     if (r == 0) rc = s_fenced(self, "fail", shard, attempt, node);
-    if (!rc)
-        rc = dq_store__requeue(self, shard, now, "failed", "fail", error_class, message, true);
+    if (!rc) rc = dq_store__requeue(self, shard, now, "failed", "fail", error_class, message, true);
     if (!rc && dq_store__get_i64(self, &failures, s_sql_node_failures, "is", job, node) != 1)
         rc = DQ_STORE_DB;
     if (!rc && failures >= self->params.block_after_failures) {
         rc = dq_store__run(self, s_sql_block, "isi", job, node, now);
         if (!rc && sqlite3_changes(self->db) == 1) {
             char detail[64];
-            snprintf(detail, sizeof detail, "%lld failed attempts", (long long) failures);
+            snprintf(detail, sizeof detail, "%lld failed attempts", (long long)failures);
             rc = dq_store__event(self, now, "block", job, 0, 0, node, 0, -1, detail);
         }
     }
@@ -257,14 +258,14 @@ dq_store_rc_t dq_store_shard_requests(dq_store_t *self, int64_t shard, dq_store_
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {
         dq_request_t q = {
             .line = sqlite3_column_int64(stmt, 0),
-            .json = (const char *) sqlite3_column_text(stmt, 1),
-            .id = (const char *) sqlite3_column_text(stmt, 2),
-            .seed = (uint64_t) sqlite3_column_int64(stmt, 3),
+            .json = (const char *)sqlite3_column_text(stmt, 1),
+            .id = (const char *)sqlite3_column_text(stmt, 2),
+            .seed = (uint64_t)sqlite3_column_int64(stmt, 3),
             .num_images = sqlite3_column_int(stmt, 4),
             .width = sqlite3_column_int(stmt, 5),
             .height = sqlite3_column_int(stmt, 6),
             .steps = sqlite3_column_int(stmt, 7),
-            .scheduler = (const char *) sqlite3_column_text(stmt, 8),
+            .scheduler = (const char *)sqlite3_column_text(stmt, 8),
         };
         rows++;
         if (fn(arg, &q)) {
@@ -275,6 +276,6 @@ dq_store_rc_t dq_store_shard_requests(dq_store_t *self, int64_t shard, dq_store_
     if (rc == DQ_STORE_OK && r != SQLITE_DONE) rc = DQ_STORE_DB;
     sqlite3_reset(stmt);
     if (rc == DQ_STORE_OK && rows == 0)
-        rc = DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "shard %lld not found", (long long) shard);
+        rc = DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "shard %lld not found", (long long)shard);
     return rc;
 }

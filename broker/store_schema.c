@@ -122,22 +122,21 @@ dq_store_rc_t dq_store__schema_apply(dq_store_t *self) {
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID,
                              "database schema version %lld is newer than this diffq (%d); "
                              "use a newer diffq-broker",
-                             (long long) version, DQ_STORE_SCHEMA_VERSION);
+                             (long long)version, DQ_STORE_SCHEMA_VERSION);
     if (version < 0)
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "database schema version %lld is invalid",
-                             (long long) version);
+                             (long long)version);
     while (version < DQ_STORE_SCHEMA_VERSION) {
         /* One transaction per step, user_version included, so a crash leaves a whole version. */
         char *msg = NULL;
         char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %lld;", (long long) version + 1);
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %lld;", (long long)version + 1);
         if (sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(self->db, s_steps[version], NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(self->db, bump, NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(self->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
             dq_store__fail(self, DQ_STORE_DB, __LINE__, "schema upgrade %lld -> %lld: %s",
-                           (long long) version, (long long) version + 1,
-                           msg ? msg : "unknown error");
+                           (long long)version, (long long)version + 1, msg ? msg : "unknown error");
             sqlite3_free(msg);
             sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
             return DQ_STORE_DB;

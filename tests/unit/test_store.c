@@ -12,7 +12,7 @@
 #include "tests/unit/test_store_util.h"
 
 static void test_open_and_schema_version(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     assert_int_equal(dq_store_schema_version(), 1);
@@ -40,7 +40,7 @@ static void test_open_and_schema_version(void **state) {
 }
 
 static void test_output_names(void **state) {
-    (void) state;
+    (void)state;
     char buf[64];
     assert_int_equal(dq_store_output_name("cat", 3, 0, buf, sizeof buf), 0);
     assert_string_equal(buf, "cat-0.png");
@@ -71,7 +71,7 @@ static int s_collect_lines(void *arg, const dq_request_t *req) {
 }
 
 static void test_submit_splits_into_shards(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "mix", .model = "sd15", .out_dir = "/o", .shard_size = 2};
@@ -128,14 +128,15 @@ static void test_submit_splits_into_shards(void **state) {
 }
 
 static void test_submit_rejects_bad_pieces_whole(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "bad", .model = "sd15", .out_dir = "/o", .shard_size = 4};
     int64_t job;
     assert_int_equal(dq_store_job_begin(env.store, &p, T0, &job), DQ_STORE_OK);
     dq_request_t q[3];
-    for (int i = 0; i < 3; i++) q[i] = tu_request(i + 1, 1, 512);
+    for (int i = 0; i < 3; i++)
+        q[i] = tu_request(i + 1, 1, 512);
     q[2].id = "../x";
     assert_int_equal(dq_store_job_add(env.store, job, q, 3), DQ_STORE_INVALID);
     assert_non_null(strstr(dq_store_errmsg(env.store), "line 3"));
@@ -174,7 +175,7 @@ static void test_submit_rejects_bad_pieces_whole(void **state) {
 }
 
 static void test_abort_and_startup_discard_staging(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "gone", .model = "sd15", .out_dir = "/o", .shard_size = 1};
@@ -204,15 +205,20 @@ static void test_abort_and_startup_discard_staging(void **state) {
 }
 
 static void test_commit_finishes_shard_and_job(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "j", 0, 2, 3, 2, true, T0); /* shards {1,2} {3} */
     dq_lease_t l;
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
     assert_int_equal(l.n_images, 4);
-    dq_result_t r = {.job = job, .line = 1, .image = 0, .attempt = 1, .path = "/o/r1-0.png",
-                     .sha256 = SHA_A, .size = 10};
+    dq_result_t r = {.job = job,
+                     .line = 1,
+                     .image = 0,
+                     .attempt = 1,
+                     .path = "/o/r1-0.png",
+                     .sha256 = SHA_A,
+                     .size = 10};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0 + 100), DQ_STORE_OK);
     r.image = 1;
     assert_int_equal(dq_store_commit_result(env.store, &r, T0 + 200), DQ_STORE_OK);
@@ -224,7 +230,7 @@ static void test_commit_finishes_shard_and_job(void **state) {
     assert_int_equal(st.images_committed, 2);
     /* 2 images in the 1 s since the job was created. */
     assert_true(st.images_per_s > 1.99 && st.images_per_s < 2.01);
-    assert_true(st.eta_s > 1.99 && st.eta_s < 2.01); /* 4 left at 2/s */
+    assert_true(st.eta_s > 1.99 && st.eta_s < 2.01);               /* 4 left at 2/s */
     assert_int_equal(tu_commit_shard(env.store, &l, T0 + 300), 2); /* the rest of shard 1 */
     assert_int_equal(dq_store_renew(env.store, l.shard, 1, "A", T0, 1000), DQ_STORE_STALE);
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
@@ -242,7 +248,7 @@ static void test_commit_finishes_shard_and_job(void **state) {
 }
 
 static void test_exactly_once_and_batches(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "j", 0, 4, 2, 2, false, T0);
@@ -301,7 +307,7 @@ static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
 }
 
 static void test_manifest_rows(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "m", .model = "sd15", .out_dir = "/o", .shard_size = 8};
@@ -315,8 +321,13 @@ static void test_manifest_rows(void **state) {
     assert_int_equal(dq_store_job_commit(env.store, job, T0), DQ_STORE_OK);
     dq_lease_t l;
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
-    dq_result_t r = {.job = job, .line = 2, .image = 1, .attempt = 1, .path = "/o/cat-1.png",
-                     .sha256 = SHA_A, .size = 5};
+    dq_result_t r = {.job = job,
+                     .line = 2,
+                     .image = 1,
+                     .attempt = 1,
+                     .path = "/o/cat-1.png",
+                     .sha256 = SHA_A,
+                     .size = 5};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_OK);
     r.image = 0;
     r.path = "/o/cat-0.png";
@@ -338,7 +349,7 @@ static void test_manifest_rows(void **state) {
 }
 
 static void test_cancel(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "c", 0, 1, 3, 1, false, T0);
@@ -346,8 +357,8 @@ static void test_cancel(void **state) {
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
     assert_int_equal(dq_store_cancel(env.store, job, T0 + 5), DQ_STORE_OK);
     assert_int_equal(dq_store_renew(env.store, l.shard, l.attempt, "A", T0, 1000), DQ_STORE_STALE);
-    dq_result_t r = {.job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p",
-                     .sha256 = SHA_A, .size = 1};
+    dq_result_t r = {
+        .job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p", .sha256 = SHA_A, .size = 1};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_STALE);
     assert_non_null(strstr(dq_store_errmsg(env.store), "shard not leased"));
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 0);
@@ -365,7 +376,7 @@ static void test_cancel(void **state) {
 }
 
 static void test_pause_and_resume(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "p", 0, 1, 2, 1, false, T0);
@@ -375,7 +386,8 @@ static void test_pause_and_resume(void **state) {
     assert_int_equal(dq_store_pause(env.store, job, T0), DQ_STORE_INVALID);
     assert_int_equal(tu_lease1(env.store, "B", T0, &l2), 0); /* no new leases */
     /* The running shard goes on: renew and commit are accepted. */
-    assert_int_equal(dq_store_renew(env.store, l.shard, l.attempt, "A", T0 + 10, 1000), DQ_STORE_OK);
+    assert_int_equal(dq_store_renew(env.store, l.shard, l.attempt, "A", T0 + 10, 1000),
+                     DQ_STORE_OK);
     assert_int_equal(tu_commit_shard(env.store, &l, T0 + 20), 1);
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);

@@ -59,20 +59,25 @@ static void s_make_history(dq_store_t *store, int64_t *jobs) {
     assert_int_equal(n, 6);
     for (int i = 0; i < n; i++)
         if (l[i].job == jobs[0]) assert_int_equal(tu_commit_shard(store, &l[i], T0 + 10), 1);
-    dq_result_t r = {.job = jobs[1], .line = 2, .image = 1, .attempt = 1, .path = "/p",
-                     .sha256 = SHA_A, .size = 3};
+    dq_result_t r = {.job = jobs[1],
+                     .line = 2,
+                     .image = 1,
+                     .attempt = 1,
+                     .path = "/p",
+                     .sha256 = SHA_A,
+                     .size = 3};
     assert_int_equal(dq_store_commit_result(store, &r, T0 + 20), DQ_STORE_OK);
     assert_int_equal(dq_store_pause(store, jobs[2], T0 + 30), DQ_STORE_OK);
 }
 
 static int s_count_all(void *arg, const dq_event_t *ev) {
-    (void) ev;
-    (*(int *) arg)++;
+    (void)ev;
+    (*(int *)arg)++;
     return 0;
 }
 
 static void test_reopen_after_close_and_after_crash(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t jobs[3];
@@ -101,8 +106,13 @@ static void test_reopen_after_close_and_after_crash(void **state) {
     s_assert_same(&before, &crash);
     assert_int_equal(dq_store_recover(s2, T0 + 200, T0 + 60000, &events2), DQ_STORE_OK);
     assert_int_equal(events2, 4); /* running: 3 shards, paused: 1 shard leased */
-    dq_result_t r = {.job = jobs[1], .line = 2, .image = 1, .attempt = 1, .path = "/p",
-                     .sha256 = SHA_A, .size = 3};
+    dq_result_t r = {.job = jobs[1],
+                     .line = 2,
+                     .image = 1,
+                     .attempt = 1,
+                     .path = "/p",
+                     .sha256 = SHA_A,
+                     .size = 3};
     assert_int_equal(dq_store_commit_result(s2, &r, T0 + 300), DQ_STORE_DUPLICATE);
     r.image = 0;
     assert_int_equal(dq_store_commit_result(s2, &r, T0 + 300), DQ_STORE_OK);
@@ -124,13 +134,15 @@ static void s_expect_fault(dq_store_t *store, dq_store_rc_t rc) {
 }
 
 static void test_faults_in_job_creation(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "f", .model = "sd15", .out_dir = "/o", .shard_size = 2};
     dq_request_t q[6];
-    for (int i = 0; i < 6; i++) q[i] = tu_request(i + 1, 1, i < 3 ? 512 : 768);
-    for (int i = 0; i < 6; i++) q[i].json = "{}";
+    for (int i = 0; i < 6; i++)
+        q[i] = tu_request(i + 1, 1, i < 3 ? 512 : 768);
+    for (int i = 0; i < 6; i++)
+        q[i].json = "{}";
     int fired = 0;
     for (int nth = 1;; nth++) {
         s_jobs_t before = s_snapshot(env.store, T0);
@@ -171,14 +183,14 @@ static void test_faults_in_job_creation(void **state) {
 }
 
 static void test_faults_in_commit_result(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "f", 0, 1, 1, 3, false, T0);
     dq_lease_t l;
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
-    dq_result_t r = {.job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p",
-                     .sha256 = SHA_A, .size = 3};
+    dq_result_t r = {
+        .job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p", .sha256 = SHA_A, .size = 3};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_OK);
     /* Single commits of image 1, then a batch with image 2 (which finishes shard and job) and
      * a duplicate of image 0. */
@@ -223,7 +235,7 @@ static void test_faults_in_commit_result(void **state) {
 }
 
 static void test_faults_in_lease_and_expire(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "f", 0, 1, 3, 1, false, T0);
@@ -289,12 +301,13 @@ static int s_log_ev(void *arg, const dq_event_t *ev) {
 }
 
 static void test_event_log_properties(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     enum { JOBS = 2, REQS = 8, IMGS = 2 };
     int64_t jobs[JOBS];
-    for (int j = 0; j < JOBS; j++) jobs[j] = tu_job(env.store, "p", 0, 2, REQS, IMGS, false, T0);
+    for (int j = 0; j < JOBS; j++)
+        jobs[j] = tu_job(env.store, "p", 0, 2, REQS, IMGS, false, T0);
     static s_held_t held[512];
     int n_held = 0, ok = 0, stale = 0;
     uint32_t seed = 12345;
@@ -312,22 +325,26 @@ static void test_event_log_properties(void **state) {
             }
         } else if (x < 80 && n_held) {
             /* Any held lease, current or long stale, sends an image, maybe twice. */
-            s_held_t *h = &held[s_rand(&seed) % (uint32_t) n_held];
+            s_held_t *h = &held[s_rand(&seed) % (uint32_t)n_held];
             int64_t base = 0;
-            int k = (int) (s_rand(&seed) % (uint32_t) (2 * IMGS));
+            int k = (int)(s_rand(&seed) % (uint32_t)(2 * IMGS));
             base = (h->lease.shard - 1) % (REQS / 2) * 2 + 1; /* first line of the shard */
-            dq_result_t r = {.job = h->lease.job, .line = base + k / IMGS, .image = k % IMGS,
-                             .attempt = h->lease.attempt, .path = "/p", .sha256 = SHA_A,
+            dq_result_t r = {.job = h->lease.job,
+                             .line = base + k / IMGS,
+                             .image = k % IMGS,
+                             .attempt = h->lease.attempt,
+                             .path = "/p",
+                             .sha256 = SHA_A,
                              .size = 1};
             dq_store_rc_t rc = dq_store_commit_result(env.store, &r, now);
             assert_true(rc == DQ_STORE_OK || rc == DQ_STORE_DUPLICATE || rc == DQ_STORE_STALE);
             if (rc == DQ_STORE_OK) ok++;
             if (rc == DQ_STORE_STALE) stale++;
         } else if (x < 88) {
-            now += (int64_t) (s_rand(&seed) % 20000);
+            now += (int64_t)(s_rand(&seed) % 20000);
             assert_int_equal(dq_store_expire(env.store, now, NULL), DQ_STORE_OK);
         } else if (x < 94 && n_held) {
-            s_held_t *h = &held[s_rand(&seed) % (uint32_t) n_held];
+            s_held_t *h = &held[s_rand(&seed) % (uint32_t)n_held];
             dq_store_rc_t rc = dq_store_fail(env.store, h->lease.shard, h->lease.attempt, h->node,
                                              "internal", "chaos", now);
             assert_true(rc == DQ_STORE_OK || rc == DQ_STORE_STALE);
@@ -353,7 +370,8 @@ static void test_event_log_properties(void **state) {
         now += 2 * LEASE_MS;
         assert_int_equal(dq_store_expire(env.store, now, NULL), DQ_STORE_OK);
         dq_lease_t l;
-        while (tu_lease1(env.store, "Z", now, &l)) ok += tu_commit_shard(env.store, &l, now);
+        while (tu_lease1(env.store, "Z", now, &l))
+            ok += tu_commit_shard(env.store, &l, now);
     }
     for (int j = 0; j < JOBS; j++) {
         dq_job_status_t st;
@@ -379,8 +397,8 @@ static void test_event_log_properties(void **state) {
             const dq_event_t *a = &g.ev[k];
             if (a->shard != e->shard || a->attempt != e->attempt) continue;
             const char *kind = g.kind[k];
-            assert_true(strcmp(kind, "expire") && strcmp(kind, "requeue") &&
-                        strcmp(kind, "fail") && strcmp(kind, "cancel"));
+            assert_true(strcmp(kind, "expire") && strcmp(kind, "requeue") && strcmp(kind, "fail") &&
+                        strcmp(kind, "cancel"));
             if (strcmp(kind, "assign") == 0) {
                 assert_string_equal(g.node[k], g.node[i]);
                 assigned = 1;
@@ -391,7 +409,8 @@ static void test_event_log_properties(void **state) {
     }
     for (int j = 1; j <= JOBS; j++)
         for (int line = 1; line <= REQS; line++)
-            for (int k = 0; k < IMGS; k++) assert_int_equal(commits[j][line][k], 1);
+            for (int k = 0; k < IMGS; k++)
+                assert_int_equal(commits[j][line][k], 1);
     /* The schedule did exercise duplicates, fenced attempts and expiry. */
     assert_true(duplicates > 0);
     assert_true(stale > 0);

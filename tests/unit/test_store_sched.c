@@ -13,7 +13,7 @@
 #define LEASE_MS 30000
 
 static void test_fencing_refuses_older_attempts(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "f", 0, 1, 1, 2, false, T0);
@@ -35,8 +35,8 @@ static void test_fencing_refuses_older_attempts(void **state) {
                      DQ_STORE_INVALID);
     assert_int_equal(n_long, 0);
     assert_non_null(strstr(dq_store_errmsg(env.store), "1..255 bytes"));
-    dq_result_t r = {.job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p",
-                     .sha256 = SHA_A, .size = 1};
+    dq_result_t r = {
+        .job = job, .line = 1, .image = 0, .attempt = 1, .path = "/p", .sha256 = SHA_A, .size = 1};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0 + 2000), DQ_STORE_OK);
     /* The renewed lease runs to T0+31000: nothing expires before, attempt 2 after. */
     int n = -1;
@@ -66,7 +66,7 @@ static void test_fencing_refuses_older_attempts(void **state) {
 }
 
 static void test_expiry_up_to_max_attempts(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL); /* max_attempts 3 */
     int64_t job = tu_job(env.store, "e", 0, 1, 1, 1, false, T0);
@@ -109,7 +109,7 @@ static void test_expiry_up_to_max_attempts(void **state) {
 }
 
 static void test_failures_block_a_node(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     dq_store_params_t p;
     dq_store_params_init(&p);
@@ -147,7 +147,7 @@ static void test_failures_block_a_node(void **state) {
 }
 
 static void test_fail_at_max_attempts_keeps_error(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     dq_store_params_t p;
     dq_store_params_init(&p);
@@ -168,7 +168,7 @@ static void test_fail_at_max_attempts_keeps_error(void **state) {
 }
 
 static void test_priority_fifo_and_fair_share(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t a = tu_job(env.store, "a", 0, 1, 4, 1, false, T0);
@@ -179,8 +179,10 @@ static void test_priority_fifo_and_fair_share(void **state) {
     assert_int_equal(dq_store_lease(env.store, "N", 7, T0, LEASE_MS, l, &n), DQ_STORE_OK);
     assert_int_equal(n, 7);
     int64_t want[7] = {c, c, c, a, b, a, b}; /* priority, then fewest leased, then oldest */
-    for (int i = 0; i < 7; i++) assert_int_equal(l[i].job, want[i]);
-    for (int i = 0; i < 3; i++) assert_true(l[i].shard < l[i + 1].shard || i == 2); /* FIFO */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(l[i].job, want[i]);
+    for (int i = 0; i < 3; i++)
+        assert_true(l[i].shard < l[i + 1].shard || i == 2); /* FIFO */
     /* a finishes one shard: it now has fewer leased shards than b and goes first. */
     assert_int_equal(tu_commit_shard(env.store, &l[3], T0), 1);
     assert_int_equal(tu_lease1(env.store, "N", T0, &l[8]), 1);
@@ -193,7 +195,7 @@ static void test_priority_fifo_and_fair_share(void **state) {
 }
 
 static void test_prefers_a_different_node(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     tu_job(env.store, "j", 0, 1, 2, 1, false, T0);
@@ -211,7 +213,7 @@ static void test_prefers_a_different_node(void **state) {
 }
 
 static void test_node_forget_requeues(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     int64_t job = tu_job(env.store, "j", 0, 1, 3, 1, false, T0);
@@ -237,7 +239,7 @@ static void test_node_forget_requeues(void **state) {
 }
 
 static void test_restart_grace_and_reclaim(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     dq_store_params_t p;
     dq_store_params_init(&p);
@@ -284,7 +286,7 @@ static void test_restart_grace_and_reclaim(void **state) {
 }
 
 static void test_hot_queries_use_indexes(void **state) {
-    (void) state;
+    (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
     /* Exercise every operation so each statement is prepared, then check all plans. */
@@ -294,8 +296,8 @@ static void test_hot_queries_use_indexes(void **state) {
     assert_int_equal(dq_store_lease(env.store, "A", 2, T0, LEASE_MS, l, &n), DQ_STORE_OK);
     assert_int_equal(dq_store_renew(env.store, l[0].shard, 1, "A", T0, LEASE_MS), DQ_STORE_OK);
     assert_int_equal(tu_commit_shard(env.store, &l[0], T0), 2);
-    dq_result_t r = {.job = job, .line = 3, .image = 0, .attempt = 1, .path = "/p",
-                     .sha256 = SHA_A, .size = 1};
+    dq_result_t r = {
+        .job = job, .line = 3, .image = 0, .attempt = 1, .path = "/p", .sha256 = SHA_A, .size = 1};
     assert_int_equal(dq_store_commit_results(env.store, &r, 1, T0), DQ_STORE_OK);
     assert_int_equal(dq_store_fail(env.store, l[1].shard, 1, "A", "oom", "m", T0), DQ_STORE_OK);
     assert_int_equal(dq_store_lease(env.store, "B", 1, T0, LEASE_MS, l, &n), DQ_STORE_OK);

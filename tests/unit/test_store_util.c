@@ -40,12 +40,12 @@ void tu_env_end(tu_env_t *env) {
 
 dq_request_t tu_request(int64_t line, int num_images, int width) {
     static char json[128];
-    snprintf(json, sizeof json, "{\"prompt\":\"p%lld\",\"seed\":%lld}", (long long) line,
-             (long long) line * 7);
+    snprintf(json, sizeof json, "{\"prompt\":\"p%lld\",\"seed\":%lld}", (long long)line,
+             (long long)line * 7);
     dq_request_t q = {.line = line,
                       .json = json,
                       .id = NULL,
-                      .seed = (uint64_t) line * 7,
+                      .seed = (uint64_t)line * 7,
                       .num_images = num_images,
                       .width = width,
                       .height = 512,
@@ -56,7 +56,10 @@ dq_request_t tu_request(int64_t line, int num_images, int width) {
 
 int64_t tu_job(dq_store_t *store, const char *name, int priority, int shard_size, int n,
                int num_images, bool with_ids, int64_t now) {
-    dq_job_params_t p = {.name = name, .model = "sd15", .out_dir = "/out", .priority = priority,
+    dq_job_params_t p = {.name = name,
+                         .model = "sd15",
+                         .out_dir = "/out",
+                         .priority = priority,
                          .shard_size = shard_size};
     int64_t job = 0;
     assert_int_equal(dq_store_job_begin(store, &p, now, &job), DQ_STORE_OK);
@@ -83,8 +86,12 @@ typedef struct {
 static int s_commit_req(void *arg, const dq_request_t *req) {
     s_commit_ctx_t *c = arg;
     for (int k = 0; k < req->num_images; k++) {
-        dq_result_t res = {.job = c->lease->job, .line = req->line, .image = k,
-                           .attempt = c->lease->attempt, .path = "/out/x.png", .sha256 = SHA_A,
+        dq_result_t res = {.job = c->lease->job,
+                           .line = req->line,
+                           .image = k,
+                           .attempt = c->lease->attempt,
+                           .path = "/out/x.png",
+                           .sha256 = SHA_A,
                            .size = 100};
         if (dq_store_commit_result(c->store, &res, c->now) == DQ_STORE_OK) c->ok++;
     }

@@ -7,7 +7,7 @@
 
 #include "broker/store.h"
 
-#define T0 1000000000000LL /* a fixed "now" (ms); tests move time by adding to it */
+#define T0    1000000000000LL /* a fixed "now" (ms); tests move time by adding to it */
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* A temp directory with one database path in it; removed by tu_env_end. */
