@@ -16,13 +16,27 @@ static void test_open_and_schema_version(void **state) {
     tu_env_t env;
     tu_env_begin(&env, NULL);
     assert_int_equal(dq_store_schema_version(), 1);
+    assert_string_equal(dq_store_rc_name(DQ_STORE_STALE), "stale");
+    assert_string_equal(dq_store_rc_name(DQ_STORE_RC_COUNT), "?");
+    assert_string_equal(dq_job_state_name(DQ_JOB_PAUSED), "paused");
+    assert_string_equal(dq_shard_state_name(DQ_SHARD_LEASED), "leased");
     dq_store_destroy(&env.store);
     assert_null(env.store);
     dq_store_destroy(&env.store); /* idempotent */
 
-    /* A database from a newer diffq is refused and left alone. */
+    /* The file is in WAL mode (persistent) at schema version 1. */
     sqlite3 *db;
+    sqlite3_stmt *stmt;
     assert_int_equal(sqlite3_open(env.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 0), 1);
+    sqlite3_finalize(stmt);
+    /* A database from a newer diffq is refused and left alone. */
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char err[512];
