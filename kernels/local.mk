@@ -13,7 +13,10 @@ DQ_ENGINE_LIBS = libdqengine.a libdqsample.a $(OPENBLAS_LIBS) $(UTF8PROC_LIBS) $
 # (GCC contracts by default in gnu11 mode wherever the target has FMA, e.g. aarch64).
 noinst_LIBRARIES += libdqsample.a
 libdqsample_a_SOURCES = \
-	kernels/rng.c kernels/rng.h
+	kernels/rng.c kernels/rng.h \
+	kernels/sched/sampler.h kernels/sched/internal.h kernels/sched/config.c \
+	kernels/sched/schedule.c kernels/sched/sampler.c kernels/sched/pndm.c kernels/sched/ddim.c \
+	kernels/sched/euler.c kernels/sched/lms.c kernels/sched/dpm.c
 libdqsample_a_CFLAGS = $(AM_CFLAGS) -ffp-contract=off
 EXTRA_DIST += tests/fixtures/samplers tests/fixtures/rng tests/reference/gen_samplers.py
 
@@ -22,6 +25,12 @@ tests_unit_test_rng_SOURCES = tests/unit/test_rng.c
 tests_unit_test_rng_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_rng_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_rng
+
+check_PROGRAMS += tests/unit/test_samplers
+tests_unit_test_samplers_SOURCES = tests/unit/test_samplers.c
+tests_unit_test_samplers_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_samplers_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_samplers
 
 check_PROGRAMS += tests/unit/test_dtype
 tests_unit_test_dtype_SOURCES = tests/unit/test_dtype.c
