@@ -22,7 +22,7 @@ int dq_sampler_parse_name(const char *name) {
     return s_lookup(s_sampler_names, DQ_SAMPLER_COUNT, name);
 }
 const char *dq_sampler_name(dq_sampler_kind_t kind) {
-    return (unsigned) kind < DQ_SAMPLER_COUNT ? s_sampler_names[kind] : "?";
+    return (unsigned)kind < DQ_SAMPLER_COUNT ? s_sampler_names[kind] : "?";
 }
 int dq_beta_schedule_parse(const char *name) {
     return s_lookup(s_beta_names, DQ_BETA_COUNT, name);
@@ -34,7 +34,7 @@ int dq_timestep_spacing_parse(const char *name) {
     return s_lookup(s_spacing_names, DQ_SPACING_COUNT, name);
 }
 const char *dq_timestep_spacing_name(dq_timestep_spacing_t spacing) {
-    return (unsigned) spacing < DQ_SPACING_COUNT ? s_spacing_names[spacing] : "?";
+    return (unsigned)spacing < DQ_SPACING_COUNT ? s_spacing_names[spacing] : "?";
 }
 
 void dq_sched_config_init(dq_sched_config_t *cfg) {
@@ -61,9 +61,9 @@ void dq_sched_config_sd15(dq_sched_config_t *cfg) {
 }
 
 /* Keys every class here accepts in __init__. */
-#define S_COMMON                                                                                  \
-    (DQ_SCHED_HAS_NUM_TRAIN_TIMESTEPS | DQ_SCHED_HAS_BETA_START | DQ_SCHED_HAS_BETA_END |         \
-     DQ_SCHED_HAS_BETA_SCHEDULE | DQ_SCHED_HAS_PREDICTION_TYPE | DQ_SCHED_HAS_TIMESTEP_SPACING |  \
+#define S_COMMON                                                                                   \
+    (DQ_SCHED_HAS_NUM_TRAIN_TIMESTEPS | DQ_SCHED_HAS_BETA_START | DQ_SCHED_HAS_BETA_END |          \
+     DQ_SCHED_HAS_BETA_SCHEDULE | DQ_SCHED_HAS_PREDICTION_TYPE | DQ_SCHED_HAS_TIMESTEP_SPACING |   \
      DQ_SCHED_HAS_STEPS_OFFSET)
 
 /* The __init__ defaults of each class in diffusers 0.42.1, and which keys it accepts. */
@@ -113,7 +113,7 @@ void dq_sched_config_for(dq_sampler_kind_t kind, const dq_sched_config_t *model,
     unsigned accepts;
     s_class_defaults(kind, out, &accepts);
     unsigned carry = model->has & accepts;
-#define S_CARRY(bit, field)                                                                       \
+#define S_CARRY(bit, field)                                                                        \
     if (carry & (bit)) out->field = model->field
     S_CARRY(DQ_SCHED_HAS_NUM_TRAIN_TIMESTEPS, num_train_timesteps);
     S_CARRY(DQ_SCHED_HAS_BETA_START, beta_start);

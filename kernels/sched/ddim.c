@@ -7,9 +7,9 @@
 
 int dq_sched_ddim_setup(dq_sampler_t *s, char *err, size_t errlen) {
     int num = s->steps;
-    double *desc = malloc((size_t) (num + 1) * sizeof(double));
-    s->timesteps = malloc((size_t) (num + 1) * sizeof(float));
-    s->timesteps_int = malloc((size_t) (num + 1) * sizeof(int));
+    double *desc = malloc((size_t)(num + 1) * sizeof(double));
+    s->timesteps = malloc((size_t)(num + 1) * sizeof(float));
+    s->timesteps_int = malloc((size_t)(num + 1) * sizeof(int));
     if (!desc || !s->timesteps || !s->timesteps_int) {
         free(desc);
         dq_sched_errf(err, errlen, "out of memory");
@@ -17,8 +17,8 @@ int dq_sched_ddim_setup(dq_sampler_t *s, char *err, size_t errlen) {
     }
     s->ncalls = dq_sched_spaced(&s->cfg, num, 1, desc);
     for (int i = 0; i < s->ncalls; i++) {
-        s->timesteps_int[i] = (int) desc[i];
-        s->timesteps[i] = (float) s->timesteps_int[i];
+        s->timesteps_int[i] = (int)desc[i];
+        s->timesteps[i] = (float)s->timesteps_int[i];
     }
     free(desc);
     return 0;
@@ -44,7 +44,7 @@ void dq_sched_ddim_step(dq_sampler_t *s, int i, const float *mo, float *sample) 
     float dir = sqrtf(1.0f - ap - std_dev_t * std_dev_t);
     float sap = sqrtf(ap);
     int clip = s->cfg.clip_sample;
-    float lim = (float) s->cfg.clip_sample_range;
+    float lim = (float)s->cfg.clip_sample_range;
     for (size_t k = 0; k < n; k++) {
         float x0, eps;
         if (s->cfg.prediction_type == DQ_PREDICTION_V_PREDICTION) {

@@ -15,13 +15,14 @@ int dq_sched_dpm_setup(dq_sampler_t *s, char *err, size_t errlen) {
                       dq_sampler_name(s->kind), s->cfg.solver_order);
         return -1;
     }
-    double *ts = malloc((size_t) (num + 2) * sizeof(double));
-    double *sg = malloc((size_t) (num + 2) * sizeof(double));
-    float *table = malloc((size_t) ntt * sizeof(float));
-    s->timesteps = malloc((size_t) (num + 1) * sizeof(float));
-    s->timesteps_int = malloc((size_t) (num + 1) * sizeof(int));
-    s->sigmas = malloc((size_t) (num + 2) * sizeof(float));
-    for (int k = 0; k < 2; k++) s->hist[k] = malloc(s->n * sizeof(float));
+    double *ts = malloc((size_t)(num + 2) * sizeof(double));
+    double *sg = malloc((size_t)(num + 2) * sizeof(double));
+    float *table = malloc((size_t)ntt * sizeof(float));
+    s->timesteps = malloc((size_t)(num + 1) * sizeof(float));
+    s->timesteps_int = malloc((size_t)(num + 1) * sizeof(int));
+    s->sigmas = malloc((size_t)(num + 2) * sizeof(float));
+    for (int k = 0; k < 2; k++)
+        s->hist[k] = malloc(s->n * sizeof(float));
     if (!ts || !sg || !table || !s->timesteps || !s->timesteps_int || !s->sigmas || !s->hist[0] ||
         !s->hist[1]) {
         free(ts);
@@ -35,21 +36,24 @@ int dq_sched_dpm_setup(dq_sampler_t *s, char *err, size_t errlen) {
     switch (s->cfg.timestep_spacing) {
     case DQ_SPACING_LINSPACE: /* linspace(0, last - 1, num + 1).round()[::-1][:-1] */
         dq_sched_np_linspace(0, last - 1, num + 1, sg);
-        for (int i = 0; i < num; i++) ts[i] = rint(sg[num - i]);
+        for (int i = 0; i < num; i++)
+            ts[i] = rint(sg[num - i]);
         len = num;
         break;
     case DQ_SPACING_LEADING: { /* (arange(num + 1) * (last // (num + 1)))[::-1][:-1] + offset */
         int ratio = last / (num + 1);
-        for (int i = 0; i < num; i++) ts[i] = (double) (num - i) * ratio + s->cfg.steps_offset;
+        for (int i = 0; i < num; i++)
+            ts[i] = (double)(num - i) * ratio + s->cfg.steps_offset;
         len = num;
         break;
     }
     default: { /* trailing: arange(last, 0, -ntt / num).round() - 1 */
-        double ratio = (double) ntt / num;
+        double ratio = (double)ntt / num;
         len = dq_sched_np_arange(last, 0, -ratio, NULL);
         if (len > num + 1) len = num + 1;
         dq_sched_np_arange(last, 0, -ratio, ts);
-        for (int i = 0; i < len; i++) ts[i] = rint(ts[i]) - 1;
+        for (int i = 0; i < len; i++)
+            ts[i] = rint(ts[i]) - 1;
         break;
     }
     }
@@ -57,7 +61,7 @@ int dq_sched_dpm_setup(dq_sampler_t *s, char *err, size_t errlen) {
     if (s->cfg.use_karras_sigmas) {
         /* Karras from the flipped table (sigma_max = table[-1], sigma_min = table[0]), then
          * timesteps = round(_sigma_to_t) (np.round: half to even), beta_schedule permitting. */
-        float *log_table = malloc((size_t) ntt * sizeof(float));
+        float *log_table = malloc((size_t)ntt * sizeof(float));
         if (!log_table) {
             free(ts);
             free(sg);
@@ -65,7 +69,8 @@ int dq_sched_dpm_setup(dq_sampler_t *s, char *err, size_t errlen) {
             dq_sched_errf(err, errlen, "out of memory");
             return -1;
         }
-        for (int i = 0; i < ntt; i++) log_table[i] = logf(table[i]);
+        for (int i = 0; i < ntt; i++)
+            log_table[i] = logf(table[i]);
         dq_sched_karras(table[0], table[ntt - 1], num, sg);
         len = num;
         for (int i = 0; i < len; i++) {
@@ -74,13 +79,14 @@ int dq_sched_dpm_setup(dq_sampler_t *s, char *err, size_t errlen) {
         }
         free(log_table);
     } else {
-        for (int i = 0; i < len; i++) sg[i] = dq_sched_np_interp(ts[i], table, ntt);
+        for (int i = 0; i < len; i++)
+            sg[i] = dq_sched_np_interp(ts[i], table, ntt);
     }
     s->ncalls = len;
     for (int i = 0; i < len; i++) {
-        s->timesteps_int[i] = (int) ts[i]; /* .to(torch.int64): truncation */
-        s->timesteps[i] = (float) s->timesteps_int[i];
-        s->sigmas[i] = (float) sg[i];
+        s->timesteps_int[i] = (int)ts[i]; /* .to(torch.int64): truncation */
+        s->timesteps[i] = (float)s->timesteps_int[i];
+        s->sigmas[i] = (float)sg[i];
     }
     s->sigmas[len] = 0.0f; /* final_sigmas_type "zero" */
     s->init_noise_sigma = 1.0f;
@@ -106,7 +112,7 @@ void dq_sched_dpm_step(dq_sampler_t *s, int i, const float *mo, float *sample) {
     /* final_sigmas_type "zero" makes the last step first order whatever the other flags. */
     int lower_order_final = i == last_i;
     int lower_order_second = i == last_i - 1 && s->cfg.lower_order_final && s->ncalls < 15;
-    (void) lower_order_second; /* with solver_order <= 2 it picks second order anyway */
+    (void)lower_order_second; /* with solver_order <= 2 it picks second order anyway */
     /* convert_model_output -> x0_pred; model_outputs shift: hist[0] older, hist[1] newest. */
     float alpha_s0, sigma_s0;
     s_alpha_sigma(s->sigmas[i], &alpha_s0, &sigma_s0);
@@ -128,7 +134,8 @@ void dq_sched_dpm_step(dq_sampler_t *s, int i, const float *mo, float *sample) {
     float c_x = sigma_t / sigma_s0;
     float c_d = alpha_t * (expf(-h) - 1.0f);
     if (s->cfg.solver_order == 1 || s->counter < 1 || lower_order_final) {
-        for (size_t k = 0; k < n; k++) sample[k] = c_x * sample[k] - c_d * x0[k];
+        for (size_t k = 0; k < n; k++)
+            sample[k] = c_x * sample[k] - c_d * x0[k];
     } else {
         float alpha_s1, sigma_s1;
         s_alpha_sigma(s->sigmas[i - 1], &alpha_s1, &sigma_s1);

@@ -9,11 +9,11 @@
 
 int dq_sched_sigma_setup(dq_sampler_t *s, int karras, char *err, size_t errlen) {
     int num = s->steps, ntt = s->cfg.num_train_timesteps;
-    double *ts = malloc((size_t) (num + 1) * sizeof(double));
-    double *sg = malloc((size_t) (num + 1) * sizeof(double));
-    float *table = malloc((size_t) ntt * sizeof(float));
-    s->timesteps = malloc((size_t) (num + 1) * sizeof(float));
-    s->sigmas = malloc((size_t) (num + 2) * sizeof(float));
+    double *ts = malloc((size_t)(num + 1) * sizeof(double));
+    double *sg = malloc((size_t)(num + 1) * sizeof(double));
+    float *table = malloc((size_t)ntt * sizeof(float));
+    s->timesteps = malloc((size_t)(num + 1) * sizeof(float));
+    s->sigmas = malloc((size_t)(num + 2) * sizeof(float));
     if (!ts || !sg || !table || !s->timesteps || !s->sigmas) {
         free(ts);
         free(sg);
@@ -24,13 +24,15 @@ int dq_sched_sigma_setup(dq_sampler_t *s, int karras, char *err, size_t errlen) 
     /* Timesteps are f32 before interpolation: linspace(..., dtype=np.float32) is not rounded;
      * leading and trailing are rounded, cast, then offset in f32. */
     int len = dq_sched_spaced(&s->cfg, num, 0, ts);
-    for (int i = 0; i < len; i++) ts[i] = (double) (float) ts[i];
+    for (int i = 0; i < len; i++)
+        ts[i] = (double)(float)ts[i];
     dq_sched_train_sigmas(s->alphas_cumprod, ntt, table);
-    for (int i = 0; i < len; i++) sg[i] = dq_sched_np_interp(ts[i], table, ntt);
+    for (int i = 0; i < len; i++)
+        sg[i] = dq_sched_np_interp(ts[i], table, ntt);
     if (karras) {
         /* _convert_to_karras(in_sigmas=sigmas): from sigmas[0] down to sigmas[-1]; timesteps
          * become _sigma_to_t of each against np.log of the f32 table (an f32 array). */
-        float *log_table = malloc((size_t) ntt * sizeof(float));
+        float *log_table = malloc((size_t)ntt * sizeof(float));
         if (!log_table) {
             free(ts);
             free(sg);
@@ -38,17 +40,19 @@ int dq_sched_sigma_setup(dq_sampler_t *s, int karras, char *err, size_t errlen) 
             dq_sched_errf(err, errlen, "out of memory");
             return -1;
         }
-        for (int i = 0; i < ntt; i++) log_table[i] = logf(table[i]);
+        for (int i = 0; i < ntt; i++)
+            log_table[i] = logf(table[i]);
         dq_sched_karras(sg[len - 1], sg[0], num, sg);
         len = num;
-        for (int i = 0; i < len; i++) ts[i] = dq_sched_sigma_to_t(sg[i], log_table, ntt);
+        for (int i = 0; i < len; i++)
+            ts[i] = dq_sched_sigma_to_t(sg[i], log_table, ntt);
         free(log_table);
     }
     s->ncalls = len;
     float max = 0.0f;
     for (int i = 0; i < len; i++) {
-        s->timesteps[i] = (float) ts[i];
-        s->sigmas[i] = (float) sg[i];
+        s->timesteps[i] = (float)ts[i];
+        s->sigmas[i] = (float)sg[i];
         if (s->sigmas[i] > max) max = s->sigmas[i];
     }
     s->sigmas[len] = 0.0f; /* final_sigmas_type "zero" */
@@ -100,7 +104,8 @@ void dq_sched_euler_a_step(dq_sampler_t *s, int i, const float *mo, float *sampl
     /* randn_tensor(model_output.shape, generator=...): drawn at every step, even the last where
      * sigma_up is 0, so the generators advance exactly as diffusers' do. */
     float *noise = s->tmp;
-    for (size_t r = 0; r < n_rngs; r++) dq_rng_randn(rngs[r], noise + r * per, per);
+    for (size_t r = 0; r < n_rngs; r++)
+        dq_rng_randn(rngs[r], noise + r * per, per);
     for (size_t k = 0; k < n; k++) {
         float x0 = s_x0(s, sigma, sample[k], mo[k], c_out, c_in);
         float derivative = (sample[k] - x0) / sigma;

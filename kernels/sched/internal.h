@@ -10,21 +10,21 @@
 
 struct dq_sampler {
     dq_sampler_kind_t kind;
-    dq_sched_config_t cfg;   /* resolved for this kind (dq_sched_config_for) */
-    int steps;               /* num_inference_steps asked for */
-    size_t n;                /* floats per sample (whole batch) */
-    int ncalls;              /* len(timesteps) */
-    float *timesteps;        /* owned, ncalls: UNet timesteps */
-    int *timesteps_int;      /* owned, ncalls: integer timesteps (PNDM, DDIM, DPM), else NULL */
-    float *sigmas;           /* owned, ncalls + 1 (sigma samplers), else NULL */
-    float *alphas_cumprod;   /* owned, num_train_timesteps: torch.cumprod(1 - betas), f32 */
+    dq_sched_config_t cfg;     /* resolved for this kind (dq_sched_config_for) */
+    int steps;                 /* num_inference_steps asked for */
+    size_t n;                  /* floats per sample (whole batch) */
+    int ncalls;                /* len(timesteps) */
+    float *timesteps;          /* owned, ncalls: UNet timesteps */
+    int *timesteps_int;        /* owned, ncalls: integer timesteps (PNDM, DDIM, DPM), else NULL */
+    float *sigmas;             /* owned, ncalls + 1 (sigma samplers), else NULL */
+    float *alphas_cumprod;     /* owned, num_train_timesteps: torch.cumprod(1 - betas), f32 */
     float final_alpha_cumprod; /* PNDM/DDIM: alphas_cumprod[0] or 1 */
-    float init_noise_sigma;  /* scheduler.init_noise_sigma */
-    int next_call;           /* the i the next step must have */
+    float init_noise_sigma;    /* scheduler.init_noise_sigma */
+    int next_call;             /* the i the next step must have */
     float *hist[DQ_SCHED_MAX_HIST]; /* owned history buffers of n floats */
-    int hist_len;            /* how many of hist hold values (family-specific meaning) */
-    int counter;             /* PNDM's self.counter / DPM's lower_order_nums */
-    float *tmp;              /* owned scratch of n floats */
+    int hist_len;                   /* how many of hist hold values (family-specific meaning) */
+    int counter;                    /* PNDM's self.counter / DPM's lower_order_nums */
+    float *tmp;                     /* owned scratch of n floats */
 };
 
 /* Family hooks: fill timesteps/sigmas/init_noise_sigma and allocate history (0 or -1 + err). */

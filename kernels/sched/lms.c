@@ -35,7 +35,7 @@ static double s_lms_coefficient(const float *sigmas, int order, int t, int curre
         double tau = mid + half * gx[q], prod = 1.0;
         for (int k = 0; k < order; k++) {
             if (k == current) continue;
-            prod *= (tau - sigmas[t - k]) / ((double) sigmas[t - current] - sigmas[t - k]);
+            prod *= (tau - sigmas[t - k]) / ((double)sigmas[t - current] - sigmas[t - k]);
         }
         sum += gw[q] * prod;
     }
@@ -65,13 +65,14 @@ void dq_sched_lms_step(dq_sampler_t *s, int i, const float *mo, float *sample) {
     float coeff[S_LMS_ORDER];
     const float *deriv[S_LMS_ORDER]; /* zip(lms_coeffs, reversed(self.derivatives)) */
     for (int c = 0; c < order; c++) {
-        coeff[c] = (float) s_lms_coefficient(s->sigmas, order, i, c);
+        coeff[c] = (float)s_lms_coefficient(s->sigmas, order, i, c);
         deriv[c] = s->hist[s->hist_len - 1 - c];
     }
     /* sample + sum(coeff * derivative ...): the sum runs left to right from the newest. */
     for (size_t k = 0; k < n; k++) {
         float acc = coeff[0] * deriv[0][k];
-        for (int c = 1; c < order; c++) acc = acc + coeff[c] * deriv[c][k];
+        for (int c = 1; c < order; c++)
+            acc = acc + coeff[c] * deriv[c][k];
         sample[k] = sample[k] + acc;
     }
 }

@@ -9,17 +9,20 @@
 
 int dq_sched_pndm_setup(dq_sampler_t *s, char *err, size_t errlen) {
     if (!s->cfg.skip_prk_steps) {
-        dq_sched_errf(err, errlen, "pndm: skip_prk_steps false (Runge-Kutta warm-up) is not "
-                                   "supported; SD checkpoints set it true");
+        dq_sched_errf(err, errlen,
+                      "pndm: skip_prk_steps false (Runge-Kutta warm-up) is not "
+                      "supported; SD checkpoints set it true");
         return -1;
     }
     int num = s->steps;
-    double *asc = malloc((size_t) (num + 1) * sizeof(double));
-    s->timesteps = malloc((size_t) (num + 2) * sizeof(float));
-    s->timesteps_int = malloc((size_t) (num + 2) * sizeof(int));
-    for (int k = 0; k < 5; k++) s->hist[k] = malloc(s->n * sizeof(float));
+    double *asc = malloc((size_t)(num + 1) * sizeof(double));
+    s->timesteps = malloc((size_t)(num + 2) * sizeof(float));
+    s->timesteps_int = malloc((size_t)(num + 2) * sizeof(int));
+    for (int k = 0; k < 5; k++)
+        s->hist[k] = malloc(s->n * sizeof(float));
     int ok = asc && s->timesteps && s->timesteps_int;
-    for (int k = 0; k < 5; k++) ok = ok && s->hist[k];
+    for (int k = 0; k < 5; k++)
+        ok = ok && s->hist[k];
     if (!ok) {
         free(asc);
         dq_sched_errf(err, errlen, "out of memory");
@@ -35,18 +38,19 @@ int dq_sched_pndm_setup(dq_sampler_t *s, char *err, size_t errlen) {
     /* plms_timesteps = concat(_timesteps[:-1], _timesteps[-2:-1], _timesteps[-1:])[::-1]: the
      * second-largest timestep runs twice (the PLMS warm-up), so len + 1 UNet calls. */
     int m = 0;
-    int *plms = malloc((size_t) (len + 1) * sizeof(int));
+    int *plms = malloc((size_t)(len + 1) * sizeof(int));
     if (!plms) {
         free(asc);
         dq_sched_errf(err, errlen, "out of memory");
         return -1;
     }
-    for (int i = 0; i < len - 1; i++) plms[m++] = (int) asc[i];
-    if (len >= 2) plms[m++] = (int) asc[len - 2];
-    plms[m++] = (int) asc[len - 1];
+    for (int i = 0; i < len - 1; i++)
+        plms[m++] = (int)asc[i];
+    if (len >= 2) plms[m++] = (int)asc[len - 2];
+    plms[m++] = (int)asc[len - 1];
     for (int i = 0; i < m; i++) {
         s->timesteps_int[i] = plms[m - 1 - i];
-        s->timesteps[i] = (float) s->timesteps_int[i];
+        s->timesteps[i] = (float)s->timesteps_int[i];
     }
     s->ncalls = m;
     free(plms);
@@ -69,12 +73,14 @@ static void s_prev_sample(const dq_sampler_t *s, const float *x, int t, int prev
     float b = 1.0f - a, bp = 1.0f - ap;
     if (s->cfg.prediction_type == DQ_PREDICTION_V_PREDICTION) {
         float ca = sqrtf(a), cb = sqrtf(b);
-        for (size_t k = 0; k < n; k++) eps[k] = ca * eps[k] + cb * x[k];
+        for (size_t k = 0; k < n; k++)
+            eps[k] = ca * eps[k] + cb * x[k];
     }
     float sample_coeff = sqrtf(ap / a);
     float denom = a * sqrtf(bp) + sqrtf(a * b * ap);
     float diff = ap - a;
-    for (size_t k = 0; k < n; k++) out[k] = sample_coeff * x[k] - diff * eps[k] / denom;
+    for (size_t k = 0; k < n; k++)
+        out[k] = sample_coeff * x[k] - diff * eps[k] / denom;
 }
 
 void dq_sched_pndm_step(dq_sampler_t *s, int i, const float *mo, float *sample) {
@@ -103,18 +109,20 @@ void dq_sched_pndm_step(dq_sampler_t *s, int i, const float *mo, float *sample) 
         memcpy(s->hist[4], sample, n * sizeof(float)); /* self.cur_sample = sample */
     } else if (len == 1 && s->counter == 1) {
         const float *e1 = ets[0];
-        for (size_t k = 0; k < n; k++) e[k] = (mo[k] + e1[k]) / 2.0f;
+        for (size_t k = 0; k < n; k++)
+            e[k] = (mo[k] + e1[k]) / 2.0f;
         x = s->hist[4]; /* sample = self.cur_sample */
     } else if (len == 2) {
         const float *e1 = ets[1], *e2 = ets[0];
-        for (size_t k = 0; k < n; k++) e[k] = (3.0f * e1[k] - e2[k]) / 2.0f;
+        for (size_t k = 0; k < n; k++)
+            e[k] = (3.0f * e1[k] - e2[k]) / 2.0f;
     } else if (len == 3) {
         const float *e1 = ets[2], *e2 = ets[1], *e3 = ets[0];
         for (size_t k = 0; k < n; k++)
             e[k] = (23.0f * e1[k] - 16.0f * e2[k] + 5.0f * e3[k]) / 12.0f;
     } else {
         const float *e1 = ets[3], *e2 = ets[2], *e3 = ets[1], *e4 = ets[0];
-        const float c = (float) (1.0 / 24.0); /* (1 / 24) * (...): the Python float in f32 */
+        const float c = (float)(1.0 / 24.0); /* (1 / 24) * (...): the Python float in f32 */
         for (size_t k = 0; k < n; k++)
             e[k] = c * (55.0f * e1[k] - 59.0f * e2[k] + 37.0f * e3[k] - 9.0f * e4[k]);
     }

@@ -7,8 +7,8 @@
 
 dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *model_cfg,
                              int num_inference_steps, size_t n, char *err, size_t errlen) {
-    if ((unsigned) kind >= DQ_SAMPLER_COUNT) {
-        dq_sched_errf(err, errlen, "unknown sampler kind %d", (int) kind);
+    if ((unsigned)kind >= DQ_SAMPLER_COUNT) {
+        dq_sched_errf(err, errlen, "unknown sampler kind %d", (int)kind);
         return NULL;
     }
     if (!model_cfg || n == 0) {
@@ -34,12 +34,12 @@ dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *mo
                       s->cfg.num_train_timesteps);
         goto fail;
     }
-    if ((unsigned) s->cfg.prediction_type >= DQ_PREDICTION_COUNT ||
-        (unsigned) s->cfg.timestep_spacing >= DQ_SPACING_COUNT) {
+    if ((unsigned)s->cfg.prediction_type >= DQ_PREDICTION_COUNT ||
+        (unsigned)s->cfg.timestep_spacing >= DQ_SPACING_COUNT) {
         dq_sched_errf(err, errlen, "prediction_type or timestep_spacing out of range");
         goto fail;
     }
-    s->alphas_cumprod = malloc((size_t) s->cfg.num_train_timesteps * sizeof(float));
+    s->alphas_cumprod = malloc((size_t)s->cfg.num_train_timesteps * sizeof(float));
     s->tmp = malloc(n * sizeof(float));
     if (!s->alphas_cumprod || !s->tmp) {
         dq_sched_errf(err, errlen, "out of memory");
@@ -51,12 +51,22 @@ dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *mo
     s->init_noise_sigma = 1.0f;
     int rc;
     switch (kind) {
-    case DQ_SAMPLER_PNDM: rc = dq_sched_pndm_setup(s, err, errlen); break;
-    case DQ_SAMPLER_DDIM: rc = dq_sched_ddim_setup(s, err, errlen); break;
+    case DQ_SAMPLER_PNDM:
+        rc = dq_sched_pndm_setup(s, err, errlen);
+        break;
+    case DQ_SAMPLER_DDIM:
+        rc = dq_sched_ddim_setup(s, err, errlen);
+        break;
     case DQ_SAMPLER_EULER:
-    case DQ_SAMPLER_EULER_A: rc = dq_sched_euler_setup(s, err, errlen); break;
-    case DQ_SAMPLER_LMS: rc = dq_sched_lms_setup(s, err, errlen); break;
-    default: rc = dq_sched_dpm_setup(s, err, errlen); break;
+    case DQ_SAMPLER_EULER_A:
+        rc = dq_sched_euler_setup(s, err, errlen);
+        break;
+    case DQ_SAMPLER_LMS:
+        rc = dq_sched_lms_setup(s, err, errlen);
+        break;
+    default:
+        rc = dq_sched_dpm_setup(s, err, errlen);
+        break;
     }
     if (rc != 0) goto fail;
     return s;
@@ -72,7 +82,8 @@ void dq_sampler_destroy(dq_sampler_t **self_p) {
     free(s->timesteps_int);
     free(s->sigmas);
     free(s->alphas_cumprod);
-    for (int k = 0; k < DQ_SCHED_MAX_HIST; k++) free(s->hist[k]);
+    for (int k = 0; k < DQ_SCHED_MAX_HIST; k++)
+        free(s->hist[k]);
     free(s->tmp);
     free(s);
     *self_p = NULL;
@@ -106,7 +117,8 @@ void dq_sampler_scale_model_input(const dq_sampler_t *self, int i, const float *
     /* sample / (sigma ** 2 + 1) ** 0.5, all f32 (EulerDiscreteScheduler.scale_model_input). */
     float sigma = self->sigmas[i];
     float d = sqrtf(sigma * sigma + 1.0f);
-    for (size_t k = 0; k < n; k++) out[k] = x[k] / d;
+    for (size_t k = 0; k < n; k++)
+        out[k] = x[k] / d;
 }
 
 int dq_sampler_step(dq_sampler_t *self, int i, const float *model_output, float *sample, size_t n,
@@ -122,9 +134,15 @@ int dq_sampler_step(dq_sampler_t *self, int i, const float *model_output, float 
         return -1;
     }
     switch (self->kind) {
-    case DQ_SAMPLER_PNDM: dq_sched_pndm_step(self, i, model_output, sample); break;
-    case DQ_SAMPLER_DDIM: dq_sched_ddim_step(self, i, model_output, sample); break;
-    case DQ_SAMPLER_EULER: dq_sched_euler_step(self, i, model_output, sample); break;
+    case DQ_SAMPLER_PNDM:
+        dq_sched_pndm_step(self, i, model_output, sample);
+        break;
+    case DQ_SAMPLER_DDIM:
+        dq_sched_ddim_step(self, i, model_output, sample);
+        break;
+    case DQ_SAMPLER_EULER:
+        dq_sched_euler_step(self, i, model_output, sample);
+        break;
     case DQ_SAMPLER_EULER_A:
         if (!rngs || n_rngs == 0 || n % n_rngs != 0) {
             dq_sched_errf(err, errlen, "euler_a: needs generators, one per equal slice of %zu", n);
@@ -137,8 +155,12 @@ int dq_sampler_step(dq_sampler_t *self, int i, const float *model_output, float 
             }
         dq_sched_euler_a_step(self, i, model_output, sample, rngs, n_rngs);
         break;
-    case DQ_SAMPLER_LMS: dq_sched_lms_step(self, i, model_output, sample); break;
-    default: dq_sched_dpm_step(self, i, model_output, sample); break;
+    case DQ_SAMPLER_LMS:
+        dq_sched_lms_step(self, i, model_output, sample);
+        break;
+    default:
+        dq_sched_dpm_step(self, i, model_output, sample);
+        break;
     }
     self->next_call++;
     return 0;

@@ -20,26 +20,26 @@ void dq_sched_errf(char *err, size_t errlen, const char *fmt, ...) {
  * PyTorch binary fuses each into one FMA (checked against torch.linspace for many ranges and
  * lengths, see tests/reference/gen_samplers.py). */
 void dq_sched_torch_linspace_f32(double start, double end, int num, float *out) {
-    float s = (float) start, e = (float) end;
+    float s = (float)start, e = (float)end;
     if (num == 1) {
         out[0] = s;
         return;
     }
-    float step = (e - s) / (float) (num - 1);
+    float step = (e - s) / (float)(num - 1);
     int half = num / 2;
     for (int i = 0; i < num; i++)
-        out[i] = i < half ? fmaf(step, (float) i, s) : fmaf(-step, (float) (num - 1 - i), e);
+        out[i] = i < half ? fmaf(step, (float)i, s) : fmaf(-step, (float)(num - 1 - i), e);
 }
 
 /* diffusers' betas_for_alpha_bar(cosine), in float64 then f32 (torch.tensor(betas, f32)). */
 static void s_betas_cosine(int num, float *out) {
     const double pi = 3.14159265358979323846;
     for (int i = 0; i < num; i++) {
-        double t1 = (double) i / num, t2 = (double) (i + 1) / num;
+        double t1 = (double)i / num, t2 = (double)(i + 1) / num;
         double a1 = cos((t1 + 0.008) / 1.008 * pi / 2);
         double a2 = cos((t2 + 0.008) / 1.008 * pi / 2);
         double b = 1 - (a2 * a2) / (a1 * a1);
-        out[i] = (float) (b < 0.999 ? b : 0.999);
+        out[i] = (float)(b < 0.999 ? b : 0.999);
     }
 }
 
@@ -57,13 +57,14 @@ int dq_sched_alphas_cumprod(const dq_sched_config_t *cfg, float *out, char *err,
         /* torch.linspace(beta_start**0.5, beta_end**0.5, ...) ** 2: Python's float pow, then the
          * f32 square (torch's pow(x, 2) is x*x). */
         dq_sched_torch_linspace_f32(pow(cfg->beta_start, 0.5), pow(cfg->beta_end, 0.5), num, out);
-        for (int i = 0; i < num; i++) out[i] = out[i] * out[i];
+        for (int i = 0; i < num; i++)
+            out[i] = out[i] * out[i];
         break;
     case DQ_BETA_SQUAREDCOS_CAP_V2:
         s_betas_cosine(num, out);
         break;
     default:
-        dq_sched_errf(err, errlen, "beta_schedule %d is not supported", (int) cfg->beta_schedule);
+        dq_sched_errf(err, errlen, "beta_schedule %d is not supported", (int)cfg->beta_schedule);
         return -1;
     }
     /* alphas = 1.0 - betas (f32); torch.cumprod on the CPU accumulates in double (acc_type) and
@@ -71,8 +72,8 @@ int dq_sched_alphas_cumprod(const dq_sched_config_t *cfg, float *out, char *err,
     double acc = 1.0;
     for (int i = 0; i < num; i++) {
         float alpha = 1.0f - out[i];
-        acc *= (double) alpha;
-        out[i] = (float) acc;
+        acc *= (double)alpha;
+        out[i] = (float)acc;
     }
     return 0;
 }
@@ -91,17 +92,19 @@ void dq_sched_np_linspace(double start, double stop, int num, double *out) {
         return;
     }
     double step = (stop - start) / (num - 1);
-    for (int i = 0; i < num; i++) out[i] = (double) i * step + start;
+    for (int i = 0; i < num; i++)
+        out[i] = (double)i * step + start;
     out[num - 1] = stop;
 }
 
 int dq_sched_np_arange(double start, double stop, double step, double *out) {
     double len_d = ceil((stop - start) / step);
-    int len = len_d > 0 ? (int) len_d : 0;
+    int len = len_d > 0 ? (int)len_d : 0;
     if (!out) return len;
     if (len > 0) out[0] = start;
     double delta = (start + step) - start;
-    for (int i = 1; i < len; i++) out[i] = start + (double) i * delta;
+    for (int i = 1; i < len; i++)
+        out[i] = start + (double)i * delta;
     return len;
 }
 
@@ -109,11 +112,11 @@ int dq_sched_np_arange(double start, double stop, double step, double *out) {
  * points, slope*(x - j) + fp[j] between them, the end values outside. */
 double dq_sched_np_interp(double x, const float *fp, int len) {
     if (x <= 0.0) return fp[0];
-    if (x >= (double) (len - 1)) return fp[len - 1];
-    int j = (int) floor(x);
-    if (x == (double) j) return fp[j];
-    double slope = ((double) fp[j + 1] - (double) fp[j]) / 1.0;
-    return slope * (x - (double) j) + (double) fp[j];
+    if (x >= (double)(len - 1)) return fp[len - 1];
+    int j = (int)floor(x);
+    if (x == (double)j) return fp[j];
+    double slope = ((double)fp[j + 1] - (double)fp[j]) / 1.0;
+    return slope * (x - (double)j) + (double)fp[j];
 }
 
 /* diffusers' _sigma_to_t: low_idx is the last index whose log sigma is <= log(sigma) (0 when
@@ -122,7 +125,7 @@ double dq_sched_sigma_to_t(double sigma, const float *log_sigmas, int len) {
     double log_sigma = log(sigma > 1e-10 ? sigma : 1e-10);
     int count = 0, best = 0, low_idx = 0;
     for (int i = 0; i < len; i++) { /* argmax of cumsum(dists >= 0): first maximum */
-        if (log_sigma - (double) log_sigmas[i] >= 0) count++;
+        if (log_sigma - (double)log_sigmas[i] >= 0) count++;
         if (count > best) {
             best = count;
             low_idx = i;
@@ -130,7 +133,7 @@ double dq_sched_sigma_to_t(double sigma, const float *log_sigmas, int len) {
     }
     if (low_idx > len - 2) low_idx = len - 2;
     float low = log_sigmas[low_idx], high = log_sigmas[low_idx + 1];
-    double w = ((double) low - log_sigma) / (double) (low - high);
+    double w = ((double)low - log_sigma) / (double)(low - high);
     if (w < 0) w = 0;
     if (w > 1) w = 1;
     return (1 - w) * low_idx + w * (low_idx + 1);
@@ -141,7 +144,8 @@ void dq_sched_karras(double sigma_min, double sigma_max, int n, double *out) {
     double min_inv_rho = pow(sigma_min, 1 / rho);
     double max_inv_rho = pow(sigma_max, 1 / rho);
     dq_sched_np_linspace(0, 1, n, out); /* the ramp */
-    for (int i = 0; i < n; i++) out[i] = pow(max_inv_rho + out[i] * (min_inv_rho - max_inv_rho), rho);
+    for (int i = 0; i < n; i++)
+        out[i] = pow(max_inv_rho + out[i] * (min_inv_rho - max_inv_rho), rho);
 }
 
 int dq_sched_spaced(const dq_sched_config_t *cfg, int num, int round_linspace, double *out) {
@@ -152,20 +156,23 @@ int dq_sched_spaced(const dq_sched_config_t *cfg, int num, int round_linspace, d
         dq_sched_np_linspace(0, ntt - 1, num, out);
         len = num;
         if (round_linspace)
-            for (int i = 0; i < len; i++) out[i] = rint(out[i]); /* np.round: half to even */
+            for (int i = 0; i < len; i++)
+                out[i] = rint(out[i]); /* np.round: half to even */
         break;
     case DQ_SPACING_LEADING: {
         int ratio = ntt / num; /* num_train_timesteps // num_inference_steps */
-        for (int i = 0; i < num; i++) out[i] = (double) i * ratio + cfg->steps_offset;
+        for (int i = 0; i < num; i++)
+            out[i] = (double)i * ratio + cfg->steps_offset;
         len = num;
         break;
     }
     case DQ_SPACING_TRAILING: {
-        double ratio = (double) ntt / num;
+        double ratio = (double)ntt / num;
         len = dq_sched_np_arange(ntt, 0, -ratio, NULL);
         if (len > num + 1) len = num + 1; /* cannot happen: ceil(ntt/ratio) <= num + 1 */
         dq_sched_np_arange(ntt, 0, -ratio, out);
-        for (int i = 0; i < len; i++) out[i] = rint(out[i]) - 1;
+        for (int i = 0; i < len; i++)
+            out[i] = rint(out[i]) - 1;
         /* already descending */
         return len;
     }

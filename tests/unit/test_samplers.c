@@ -33,7 +33,7 @@ static void s_model_config(const char *name, dq_sched_config_t *cfg) {
     } else if (strcmp(name, "linspace") == 0) {
         cfg->timestep_spacing = DQ_SPACING_LINSPACE;
     } else if (strcmp(name, "default") == 0) {
-        cfg->has &= ~(unsigned) (DQ_SCHED_HAS_TIMESTEP_SPACING | DQ_SCHED_HAS_PREDICTION_TYPE);
+        cfg->has &= ~(unsigned)(DQ_SCHED_HAS_TIMESTEP_SPACING | DQ_SCHED_HAS_PREDICTION_TYPE);
     } else if (strcmp(name, "vpred") == 0) {
         cfg->prediction_type = DQ_PREDICTION_V_PREDICTION;
     } else if (strcmp(name, "sd15") != 0) {
@@ -54,7 +54,7 @@ static int s_read_floats(char *p, float *out, int max) {
         char *end;
         unsigned long v = strtoul(p, &end, 16);
         if (end == p) break;
-        out[count++] = s_bits_to_float((uint32_t) v);
+        out[count++] = s_bits_to_float((uint32_t)v);
         p = end;
     }
     return count;
@@ -63,16 +63,16 @@ static int s_read_floats(char *p, float *out, int max) {
 static double s_rel_l2(const float *got, const float *want, int n) {
     double num = 0, den = 0;
     for (int i = 0; i < n; i++) {
-        double d = (double) got[i] - want[i];
+        double d = (double)got[i] - want[i];
         num += d * d;
-        den += (double) want[i] * want[i];
+        den += (double)want[i] * want[i];
     }
     if (den == 0) return sqrt(num);
     return sqrt(num / den);
 }
 
 static char *s_getline(FILE *f, char *buf, size_t size, int *lineno) {
-    while (fgets(buf, (int) size, f)) {
+    while (fgets(buf, (int)size, f)) {
         (*lineno)++;
         if (buf[0] != '#' && buf[0] != '\n') return buf;
     }
@@ -80,7 +80,7 @@ static char *s_getline(FILE *f, char *buf, size_t size, int *lineno) {
 }
 
 static void test_schedules_match_diffusers(void **state) {
-    (void) state;
+    (void)state;
     FILE *f = s_open_fixture("schedules.txt");
     static char line[65536];
     float want[1100];
@@ -89,23 +89,21 @@ static void test_schedules_match_diffusers(void **state) {
     while (s_getline(f, line, sizeof(line), &lineno)) {
         char cname[32], kname[32], ins_hex[16];
         int steps, ncalls;
-        if (sscanf(line, "sched %31s %31s %d %d %15s", cname, kname, &steps, &ncalls, ins_hex) !=
-            5)
+        if (sscanf(line, "sched %31s %31s %d %d %15s", cname, kname, &steps, &ncalls, ins_hex) != 5)
             fail_msg("schedules.txt:%d: bad record", lineno);
         dq_sched_config_t cfg;
         s_model_config(cname, &cfg);
         int kind = dq_sampler_parse_name(kname);
         assert_true(kind >= 0);
         char err[256] = "";
-        dq_sampler_t *s = dq_sampler_new((dq_sampler_kind_t) kind, &cfg, steps, 1, err,
-                                         sizeof(err));
+        dq_sampler_t *s = dq_sampler_new((dq_sampler_kind_t)kind, &cfg, steps, 1, err, sizeof(err));
         if (!s) fail_msg("schedules.txt:%d: %s", lineno, err);
         if (dq_sampler_num_calls(s) != ncalls)
             fail_msg("schedules.txt:%d: %s %s %d: %d calls, want %d", lineno, cname, kname, steps,
                      dq_sampler_num_calls(s), ncalls);
-        float ins_want = s_bits_to_float((uint32_t) strtoul(ins_hex, NULL, 16));
+        float ins_want = s_bits_to_float((uint32_t)strtoul(ins_hex, NULL, 16));
         float ins = dq_sampler_init_noise_sigma(s);
-        if (fabs((double) ins - ins_want) > TOL_SCHEDULE * fabs((double) ins_want))
+        if (fabs((double)ins - ins_want) > TOL_SCHEDULE * fabs((double)ins_want))
             fail_msg("schedules.txt:%d: init_noise_sigma %.9g want %.9g", lineno, ins, ins_want);
         /* timesteps */
         assert_non_null(s_getline(f, line, sizeof(line), &lineno));
@@ -134,7 +132,8 @@ static void test_schedules_match_diffusers(void **state) {
             int ns = s_read_floats(line + 2, want, 1100);
             assert_non_null(sig);
             assert_int_equal(count, ns);
-            for (int i = 0; i < ns; i++) exact += memcmp(&sig[i], &want[i], sizeof(float)) == 0;
+            for (int i = 0; i < ns; i++)
+                exact += memcmp(&sig[i], &want[i], sizeof(float)) == 0;
             values += ns;
             e = s_rel_l2(sig, want, ns);
             if (e > worst) worst = e;
@@ -165,32 +164,34 @@ static void s_replay(FILE *f, char *line, size_t size, int *lineno, double *wors
     int kind = dq_sampler_parse_name(kname);
     assert_true(kind >= 0);
     char err[256] = "";
-    dq_sampler_t *s = dq_sampler_new((dq_sampler_kind_t) kind, &cfg, steps, (size_t) n, err,
-                                     sizeof(err));
+    dq_sampler_t *s =
+        dq_sampler_new((dq_sampler_kind_t)kind, &cfg, steps, (size_t)n, err, sizeof(err));
     if (!s) fail_msg("trajectories.txt:%d: %s", head, err);
     dq_rng_t *rngs[8];
     assert_true(n_gen >= 1 && n_gen <= 8);
-    float *x = malloc((size_t) n * sizeof(float));
-    float *x_in = malloc((size_t) n * sizeof(float));
-    float *mo = malloc((size_t) n * sizeof(float));
-    float *want = malloc((size_t) n * sizeof(float));
+    float *x = malloc((size_t)n * sizeof(float));
+    float *x_in = malloc((size_t)n * sizeof(float));
+    float *mo = malloc((size_t)n * sizeof(float));
+    float *want = malloc((size_t)n * sizeof(float));
     assert_true(x && x_in && mo && want);
     int per = n / n_gen;
     for (int k = 0; k < n_gen; k++) {
-        rngs[k] = dq_rng_new((uint64_t) (seed + (n_gen > 1 ? k : 0)));
+        rngs[k] = dq_rng_new((uint64_t)(seed + (n_gen > 1 ? k : 0)));
         assert_non_null(rngs[k]);
-        dq_rng_randn(rngs[k], x + k * per, (size_t) per);
+        dq_rng_randn(rngs[k], x + k * per, (size_t)per);
     }
     float ins = dq_sampler_init_noise_sigma(s);
-    for (int k = 0; k < n; k++) x[k] = x[k] * ins;
+    for (int k = 0; k < n; k++)
+        x[k] = x[k] * ins;
     dq_rng_t *gf = dq_rng_new(777);
     assert_non_null(gf);
     int ncalls = dq_sampler_num_calls(s);
     for (int i = 0; i < ncalls; i++) {
-        dq_sampler_scale_model_input(s, i, x, x_in, (size_t) n);
-        dq_rng_randn(gf, mo, (size_t) n);
-        for (int k = 0; k < n; k++) mo[k] = 0.5f * x_in[k] + mo[k]; /* exact product */
-        if (dq_sampler_step(s, i, mo, x, (size_t) n, rngs, (size_t) n_gen, err, sizeof(err)))
+        dq_sampler_scale_model_input(s, i, x, x_in, (size_t)n);
+        dq_rng_randn(gf, mo, (size_t)n);
+        for (int k = 0; k < n; k++)
+            mo[k] = 0.5f * x_in[k] + mo[k]; /* exact product */
+        if (dq_sampler_step(s, i, mo, x, (size_t)n, rngs, (size_t)n_gen, err, sizeof(err)))
             fail_msg("trajectories.txt:%d: %s", head, err);
         assert_non_null(s_getline(f, line, size, lineno));
         int step;
@@ -200,7 +201,8 @@ static void s_replay(FILE *f, char *line, size_t size, int *lineno, double *wors
         p = strchr(p + 2, ' ');
         assert_non_null(p);
         assert_int_equal(s_read_floats(p, want, n), n);
-        for (int k = 0; k < n; k++) *exact += memcmp(&x[k], &want[k], sizeof(float)) == 0;
+        for (int k = 0; k < n; k++)
+            *exact += memcmp(&x[k], &want[k], sizeof(float)) == 0;
         *values += n;
         double e = s_rel_l2(x, want, n);
         if (e > *worst) *worst = e;
@@ -208,7 +210,8 @@ static void s_replay(FILE *f, char *line, size_t size, int *lineno, double *wors
             fail_msg("trajectories.txt:%d: %s %s %d steps: step %d rel L2 %.3g", *lineno, cname,
                      kname, steps, i, e);
     }
-    for (int k = 0; k < n_gen; k++) dq_rng_destroy(&rngs[k]);
+    for (int k = 0; k < n_gen; k++)
+        dq_rng_destroy(&rngs[k]);
     dq_rng_destroy(&gf);
     free(x);
     free(x_in);
@@ -218,7 +221,7 @@ static void s_replay(FILE *f, char *line, size_t size, int *lineno, double *wors
 }
 
 static void test_trajectories_match_diffusers(void **state) {
-    (void) state;
+    (void)state;
     FILE *f = s_open_fixture("trajectories.txt");
     static char line[65536];
     int lineno = 0, records = 0, exact = 0, values = 0;
@@ -228,18 +231,18 @@ static void test_trajectories_match_diffusers(void **state) {
         records++;
     }
     fclose(f);
-    print_message("# %d trajectories, %d/%d values bit-exact, worst rel L2 %.3g\n", records,
-                  exact, values, worst);
+    print_message("# %d trajectories, %d/%d values bit-exact, worst rel L2 %.3g\n", records, exact,
+                  values, worst);
     assert_true(records >= 19);
 }
 
 static void test_names(void **state) {
-    (void) state;
-    static const char *const names[] = {"pndm",    "ddim",     "euler",          "euler_a",
-                                        "lms",     "dpmpp_2m", "dpmpp_2m_karras"};
+    (void)state;
+    static const char *const names[] = {"pndm", "ddim",     "euler",          "euler_a",
+                                        "lms",  "dpmpp_2m", "dpmpp_2m_karras"};
     for (int k = 0; k < DQ_SAMPLER_COUNT; k++) {
         assert_int_equal(dq_sampler_parse_name(names[k]), k);
-        assert_string_equal(dq_sampler_name((dq_sampler_kind_t) k), names[k]);
+        assert_string_equal(dq_sampler_name((dq_sampler_kind_t)k), names[k]);
     }
     assert_int_equal(dq_sampler_parse_name("Euler"), -1);
     assert_int_equal(dq_sampler_parse_name(NULL), -1);
@@ -252,7 +255,7 @@ static void test_names(void **state) {
 
 /* from_config carries the keys the file had and the target accepts; the rest are defaults. */
 static void test_config_carry(void **state) {
-    (void) state;
+    (void)state;
     dq_sched_config_t model, out;
     dq_sched_config_sd15(&model);
     dq_sched_config_for(DQ_SAMPLER_DDIM, &model, &out);
@@ -261,7 +264,7 @@ static void test_config_carry(void **state) {
     assert_int_equal(out.steps_offset, 1);
     dq_sched_config_for(DQ_SAMPLER_EULER, &model, &out);
     assert_int_equal(out.timestep_spacing, DQ_SPACING_LEADING);
-    model.has &= ~(unsigned) DQ_SCHED_HAS_TIMESTEP_SPACING; /* the 2022 file */
+    model.has &= ~(unsigned)DQ_SCHED_HAS_TIMESTEP_SPACING; /* the 2022 file */
     dq_sched_config_for(DQ_SAMPLER_EULER, &model, &out);
     assert_int_equal(out.timestep_spacing, DQ_SPACING_LINSPACE);
     dq_sched_config_for(DQ_SAMPLER_PNDM, &model, &out);
@@ -280,7 +283,7 @@ static void test_config_carry(void **state) {
 }
 
 static void test_errors(void **state) {
-    (void) state;
+    (void)state;
     dq_sched_config_t cfg;
     dq_sched_config_sd15(&cfg);
     char err[256] = "";
@@ -319,7 +322,7 @@ static void test_errors(void **state) {
 /* A batch of two requests, each with its own generator, gives each request exactly the latents
  * it gets alone: batching never changes a picture. */
 static void test_euler_a_batch_independent(void **state) {
-    (void) state;
+    (void)state;
     enum { PER = 24, STEPS = 6 };
     dq_sched_config_t cfg;
     dq_sched_config_sd15(&cfg);
@@ -329,9 +332,11 @@ static void test_euler_a_batch_independent(void **state) {
     assert_true(rb[0] && rb[1]);
     dq_sampler_t *sb = dq_sampler_new(DQ_SAMPLER_EULER_A, &cfg, STEPS, 2 * PER, err, sizeof(err));
     assert_non_null(sb);
-    for (int k = 0; k < 2; k++) dq_rng_randn(rb[k], batch + k * PER, PER);
+    for (int k = 0; k < 2; k++)
+        dq_rng_randn(rb[k], batch + k * PER, PER);
     for (int i = 0; i < STEPS; i++) {
-        for (int k = 0; k < 2 * PER; k++) mo[k] = 0.5f * batch[k];
+        for (int k = 0; k < 2 * PER; k++)
+            mo[k] = 0.5f * batch[k];
         assert_int_equal(dq_sampler_step(sb, i, mo, batch, 2 * PER, rb, 2, err, sizeof(err)), 0);
     }
     for (int r = 0; r < 2; r++) {
@@ -340,9 +345,9 @@ static void test_euler_a_batch_independent(void **state) {
         assert_true(g && s);
         dq_rng_randn(g, alone[r], PER);
         for (int i = 0; i < STEPS; i++) {
-            for (int k = 0; k < PER; k++) mo[k] = 0.5f * alone[r][k];
-            assert_int_equal(dq_sampler_step(s, i, mo, alone[r], PER, &g, 1, err, sizeof(err)),
-                             0);
+            for (int k = 0; k < PER; k++)
+                mo[k] = 0.5f * alone[r][k];
+            assert_int_equal(dq_sampler_step(s, i, mo, alone[r], PER, &g, 1, err, sizeof(err)), 0);
         }
         assert_memory_equal(alone[r], batch + r * PER, sizeof(alone[r]));
         dq_sampler_destroy(&s);
