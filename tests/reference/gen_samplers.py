@@ -20,7 +20,7 @@
 #                    Configs: sd15 (scheduler_config.json of SD 1.5 with timestep_spacing
 #                    "leading"), trailing / linspace (the same with that spacing), default (the
 #                    original 2022 file: no timestep_spacing, no prediction_type), vpred (sd15
-#                    with prediction_type "v_prediction").
+#                    with prediction_type "v_prediction"), karras (sd15 with use_karras_sigmas).
 import os
 import sys
 
@@ -102,6 +102,8 @@ def model_config(name):
         del cfg["timestep_spacing"], cfg["prediction_type"]
     elif name == "vpred":
         cfg["prediction_type"] = "v_prediction"
+    elif name == "karras":
+        cfg["use_karras_sigmas"] = True  # carried to the classes that accept it
     return cfg
 
 
@@ -139,7 +141,7 @@ def f32hex(x) -> str:
 
 def gen_schedules():
     lines = ["# diffusers schedules for SD 1.5's scheduler config and spacing variants"]
-    for cname in ["sd15", "trailing", "linspace", "default"]:
+    for cname in ["sd15", "trailing", "linspace", "default", "karras"]:
         base = load_model_scheduler(cname)
         for kind in KINDS:
             for steps in [1, 2, 3, 5, 20, 50]:
@@ -192,6 +194,15 @@ def gen_trajectories():
     trajectory(lines, "trailing", "dpmpp_2m_karras", 12, 3, (1, 4, 4, 4), 1)
     trajectory(lines, "sd15", "euler_a", 8, 11, (2, 4, 4, 2), 2)
     trajectory(lines, "sd15", "lms", 20, 4, (1, 4, 4, 4), 1)
+    trajectory(lines, "linspace", "euler", 7, 21, (1, 4, 4, 4), 1)
+    trajectory(lines, "trailing", "lms", 7, 22, (1, 4, 4, 4), 1)
+    trajectory(lines, "default", "euler_a", 7, 23, (1, 4, 4, 4), 1)
+    trajectory(lines, "karras", "euler", 8, 24, (1, 4, 4, 4), 1)
+    trajectory(lines, "karras", "lms", 8, 25, (1, 4, 4, 4), 1)
+    trajectory(lines, "linspace", "dpmpp_2m", 9, 26, (1, 4, 4, 4), 1)
+    trajectory(lines, "trailing", "ddim", 7, 27, (1, 4, 4, 4), 1)
+    trajectory(lines, "trailing", "pndm", 7, 28, (1, 4, 4, 4), 1)
+    trajectory(lines, "linspace", "pndm", 6, 29, (1, 4, 4, 4), 1)
     with open(os.path.join(FIX, "samplers", "trajectories.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
