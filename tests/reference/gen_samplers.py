@@ -144,7 +144,7 @@ def gen_schedules():
     for cname in ["sd15", "trailing", "linspace", "default", "karras"]:
         base = load_model_scheduler(cname)
         for kind in KINDS:
-            for steps in [1, 2, 3, 5, 20, 50]:
+            for steps in [1, 2, 3, 5, 20, 50, 61]:  # trailing 61 gives 62 timesteps
                 sch = make_sampler(kind, base)
                 sch.set_timesteps(steps)
                 ts = sch.timesteps.to(torch.float32).numpy()
