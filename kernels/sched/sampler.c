@@ -34,6 +34,17 @@ dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *mo
                       s->cfg.num_train_timesteps);
         goto fail;
     }
+    /* diffusers takes any numbers; we refuse ones that make NaN schedules. */
+    if (!(s->cfg.beta_start > 0 && s->cfg.beta_start <= s->cfg.beta_end && s->cfg.beta_end < 1)) {
+        dq_sched_errf(err, errlen, "beta_start %g / beta_end %g: need 0 < start <= end < 1",
+                      s->cfg.beta_start, s->cfg.beta_end);
+        goto fail;
+    }
+    if (s->cfg.clip_sample && !(s->cfg.clip_sample_range > 0)) {
+        dq_sched_errf(err, errlen, "clip_sample_range %g must be positive",
+                      s->cfg.clip_sample_range);
+        goto fail;
+    }
     if ((unsigned)s->cfg.prediction_type >= DQ_PREDICTION_COUNT ||
         (unsigned)s->cfg.timestep_spacing >= DQ_SPACING_COUNT) {
         dq_sched_errf(err, errlen, "prediction_type or timestep_spacing out of range");

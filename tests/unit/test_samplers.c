@@ -299,6 +299,13 @@ static void test_errors(void **state) {
     assert_null(dq_sampler_new(DQ_SAMPLER_PNDM, &cfg, 10, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "skip_prk_steps"));
     dq_sched_config_sd15(&cfg);
+    cfg.beta_start = -0.1;
+    assert_null(dq_sampler_new(DQ_SAMPLER_EULER, &cfg, 10, 16, err, sizeof(err)));
+    assert_non_null(strstr(err, "beta_start"));
+    dq_sched_config_sd15(&cfg);
+    cfg.beta_end = 0.0001; /* below beta_start */
+    assert_null(dq_sampler_new(DQ_SAMPLER_DDIM, &cfg, 10, 16, err, sizeof(err)));
+    dq_sched_config_sd15(&cfg);
     cfg.solver_order = 3;
     cfg.has |= DQ_SCHED_HAS_SOLVER_ORDER;
     assert_null(dq_sampler_new(DQ_SAMPLER_DPMPP_2M, &cfg, 10, 16, err, sizeof(err)));
