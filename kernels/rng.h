@@ -25,7 +25,9 @@ uint64_t dq_rng_u64(dq_rng_t *self);
  * out[0..n) and advances the generator exactly as PyTorch does, so later draws (the ancestral
  * samplers' noise) continue the same stream. The shape does not matter, only n. Matches the
  * vectorised kernel that PyTorch runs on every x86-64 CPU with AVX2 (AVX-512 machines use it too);
- * see rng.c. Cannot fail. */
+ * see rng.c. (PyTorch itself gives other numbers on CPUs without AVX2 and on ARM, where it runs
+ * a scalar kernel over the C library's logf/cosf/sinf: the reference is x86-64 PyTorch.)
+ * Cannot fail. */
 void dq_rng_randn(dq_rng_t *self, float *out, size_t n);
 
 #endif
