@@ -34,7 +34,7 @@ libdqsample_a_SOURCES = \
 	kernels/sched/schedule.c kernels/sched/sampler.c kernels/sched/pndm.c kernels/sched/ddim.c \
 	kernels/sched/euler.c kernels/sched/lms.c kernels/sched/dpm.c
 libdqsample_a_CFLAGS = $(AM_CFLAGS) -ffp-contract=off
-EXTRA_DIST += tests/fixtures/samplers tests/fixtures/rng tests/reference/gen_samplers.py
+EXTRA_DIST += tests/reference/gen_samplers.py
 
 check_PROGRAMS += tests/unit/test_rng
 tests_unit_test_rng_SOURCES = tests/unit/test_rng.c
