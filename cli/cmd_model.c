@@ -148,11 +148,23 @@ static void s_print_info(const dq_model_t *m) {
     s_print_list("block_out_channels", c->vae.block_out_channels, c->vae.n_blocks);
 
     bool inferred = m->layout == DQ_MODEL_SINGLE_FILE && !m->vocab_path && !m->tokenizer_json_path;
-    printf("scheduler: %s%s: %s betas %g..%g, %d train steps, steps_offset %d, prediction %s, "
-           "spacing %s\n",
-           c->scheduler.class_name, inferred ? " (SD 1.5 default)" : "", c->scheduler.beta_schedule,
-           c->scheduler.beta_start, c->scheduler.beta_end, c->scheduler.num_train_timesteps,
-           c->scheduler.steps_offset, c->scheduler.prediction_type, c->scheduler.timestep_spacing);
+    /* The values the model's own sampler runs with: the file's keys over its class defaults. */
+    const dq_scheduler_config_t *sc = &c->scheduler;
+    int kind = dq_scheduler_from_class(sc->class_name, &sc->sched);
+    if (kind < 0) {
+        printf("scheduler: %s%s (not implemented by the engine; requests must name a scheduler)\n",
+               sc->class_name, inferred ? " (SD 1.5 default)" : "");
+    } else {
+        dq_sched_config_t e;
+        dq_sched_config_for((dq_scheduler_t) kind, &sc->sched, &e);
+        static const char *const beta[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
+        printf("scheduler: %s%s: %s betas %g..%g, %d train steps, steps_offset %d, prediction %s, "
+               "spacing %s\n",
+               sc->class_name, inferred ? " (SD 1.5 default)" : "", beta[e.beta_schedule],
+               e.beta_start, e.beta_end, e.num_train_timesteps, e.steps_offset,
+               e.prediction_type == DQ_PREDICTION_EPSILON ? "epsilon" : "v_prediction",
+               dq_timestep_spacing_name(e.timestep_spacing));
+    }
     if (m->vocab_path)
         printf("tokenizer: %s, %s\n", m->vocab_path, m->merges_path);
     else if (m->tokenizer_json_path)

@@ -3,9 +3,6 @@
 
 #include <string.h>
 
-static const char *const s_sampler_names[DQ_SAMPLER_COUNT] = {
-    "pndm", "ddim", "euler", "euler_a", "lms", "dpmpp_2m", "dpmpp_2m_karras",
-};
 static const char *const s_beta_names[DQ_BETA_COUNT] = {"linear", "scaled_linear",
                                                         "squaredcos_cap_v2"};
 static const char *const s_prediction_names[DQ_PREDICTION_COUNT] = {"epsilon", "v_prediction"};
@@ -18,11 +15,15 @@ static int s_lookup(const char *const *names, int count, const char *name) {
     return -1;
 }
 
-int dq_sampler_parse_name(const char *name) {
-    return s_lookup(s_sampler_names, DQ_SAMPLER_COUNT, name);
-}
-const char *dq_sampler_name(dq_sampler_kind_t kind) {
-    return (unsigned)kind < DQ_SAMPLER_COUNT ? s_sampler_names[kind] : "?";
+int dq_scheduler_from_class(const char *class_name, const dq_sched_config_t *cfg) {
+    for (int k = DQ_SCHED_MODEL + 1; k < DQ_SCHED_COUNT; k++) {
+        const char *cls = dq_scheduler_diffusers_class((dq_scheduler_t) k);
+        if (!class_name || !cls || strcmp(cls, class_name) != 0) continue;
+        if (k == DQ_SCHED_DPMPP_2M || k == DQ_SCHED_DPMPP_2M_KARRAS)
+            return cfg && cfg->use_karras_sigmas ? DQ_SCHED_DPMPP_2M_KARRAS : DQ_SCHED_DPMPP_2M;
+        return k;
+    }
+    return -1;
 }
 int dq_beta_schedule_parse(const char *name) {
     return s_lookup(s_beta_names, DQ_BETA_COUNT, name);
@@ -67,7 +68,7 @@ void dq_sched_config_sd15(dq_sched_config_t *cfg) {
      DQ_SCHED_HAS_STEPS_OFFSET)
 
 /* The __init__ defaults of each class in diffusers 0.42.1, and which keys it accepts. */
-static void s_class_defaults(dq_sampler_kind_t kind, dq_sched_config_t *c, unsigned *accepts) {
+static void s_class_defaults(dq_scheduler_t kind, dq_sched_config_t *c, unsigned *accepts) {
     dq_sched_config_init(c);
     c->num_train_timesteps = 1000;
     c->beta_start = 0.0001;
@@ -81,25 +82,25 @@ static void s_class_defaults(dq_sampler_kind_t kind, dq_sched_config_t *c, unsig
     c->lower_order_final = 1;
     *accepts = S_COMMON;
     switch (kind) {
-    case DQ_SAMPLER_PNDM:
+    case DQ_SCHED_PNDM:
         c->timestep_spacing = DQ_SPACING_LEADING;
         *accepts |= DQ_SCHED_HAS_SKIP_PRK_STEPS | DQ_SCHED_HAS_SET_ALPHA_TO_ONE;
         break;
-    case DQ_SAMPLER_DDIM:
+    case DQ_SCHED_DDIM:
         c->timestep_spacing = DQ_SPACING_LEADING;
         c->clip_sample = 1;
         c->set_alpha_to_one = 1;
         *accepts |= DQ_SCHED_HAS_CLIP_SAMPLE | DQ_SCHED_HAS_SET_ALPHA_TO_ONE |
                     DQ_SCHED_HAS_CLIP_SAMPLE_RANGE;
         break;
-    case DQ_SAMPLER_EULER:
-    case DQ_SAMPLER_LMS:
+    case DQ_SCHED_EULER:
+    case DQ_SCHED_LMS:
         *accepts |= DQ_SCHED_HAS_USE_KARRAS_SIGMAS;
         break;
-    case DQ_SAMPLER_EULER_A:
+    case DQ_SCHED_EULER_A:
         break;
-    case DQ_SAMPLER_DPMPP_2M:
-    case DQ_SAMPLER_DPMPP_2M_KARRAS:
+    case DQ_SCHED_DPMPP_2M:
+    case DQ_SCHED_DPMPP_2M_KARRAS:
         *accepts |= DQ_SCHED_HAS_USE_KARRAS_SIGMAS | DQ_SCHED_HAS_SOLVER_ORDER |
                     DQ_SCHED_HAS_LOWER_ORDER_FINAL | DQ_SCHED_HAS_EULER_AT_FINAL;
         break;
@@ -108,7 +109,7 @@ static void s_class_defaults(dq_sampler_kind_t kind, dq_sched_config_t *c, unsig
     }
 }
 
-void dq_sched_config_for(dq_sampler_kind_t kind, const dq_sched_config_t *model,
+void dq_sched_config_for(dq_scheduler_t kind, const dq_sched_config_t *model,
                          dq_sched_config_t *out) {
     unsigned accepts;
     s_class_defaults(kind, out, &accepts);
@@ -135,6 +136,6 @@ void dq_sched_config_for(dq_sampler_kind_t kind, const dq_sched_config_t *model,
     /* The job's name chooses the Karras variant as a from_config keyword, which wins over the
      * file: dpmpp_2m_karras is from_config(cfg, use_karras_sigmas=True), dpmpp_2m the same with
      * False, so that each name means one schedule whatever the model file says. */
-    if (kind == DQ_SAMPLER_DPMPP_2M_KARRAS) out->use_karras_sigmas = 1;
-    if (kind == DQ_SAMPLER_DPMPP_2M) out->use_karras_sigmas = 0;
+    if (kind == DQ_SCHED_DPMPP_2M_KARRAS) out->use_karras_sigmas = 1;
+    if (kind == DQ_SCHED_DPMPP_2M) out->use_karras_sigmas = 0;
 }

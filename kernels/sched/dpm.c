@@ -12,7 +12,7 @@ int dq_sched_dpm_setup(dq_sampler_t *s, char *err, size_t errlen) {
     int num = s->steps, ntt = s->cfg.num_train_timesteps;
     if (s->cfg.solver_order != 1 && s->cfg.solver_order != 2) {
         dq_sched_errf(err, errlen, "%s: solver_order %d is not supported (1 or 2)",
-                      dq_sampler_name(s->kind), s->cfg.solver_order);
+                      dq_scheduler_name(s->kind), s->cfg.solver_order);
         return -1;
     }
     double *ts = malloc((size_t)(num + 2) * sizeof(double));

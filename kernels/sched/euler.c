@@ -66,7 +66,7 @@ int dq_sched_sigma_setup(dq_sampler_t *s, int karras, char *err, size_t errlen) 
 }
 
 int dq_sched_euler_setup(dq_sampler_t *s, char *err, size_t errlen) {
-    int karras = s->kind == DQ_SAMPLER_EULER && s->cfg.use_karras_sigmas;
+    int karras = s->kind == DQ_SCHED_EULER && s->cfg.use_karras_sigmas;
     return dq_sched_sigma_setup(s, karras, err, errlen);
 }
 

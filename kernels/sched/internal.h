@@ -9,7 +9,7 @@
 #define DQ_SCHED_MAX_HIST 5 /* PNDM: 4 past model outputs + the held sample; LMS: 4 */
 
 struct dq_sampler {
-    dq_sampler_kind_t kind;
+    dq_scheduler_t kind;
     dq_sched_config_t cfg;     /* resolved for this kind (dq_sched_config_for) */
     int steps;                 /* num_inference_steps asked for */
     size_t n;                  /* floats per sample (whole batch) */

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *model_cfg,
+dq_sampler_t *dq_sampler_new(dq_scheduler_t kind, const dq_sched_config_t *model_cfg,
                              int num_inference_steps, size_t n, char *err, size_t errlen) {
-    if ((unsigned)kind >= DQ_SAMPLER_COUNT) {
-        dq_sched_errf(err, errlen, "unknown sampler kind %d", (int)kind);
+    if (kind <= DQ_SCHED_MODEL || kind >= DQ_SCHED_COUNT) {
+        dq_sched_errf(err, errlen, "sampler kind %d is not a concrete scheduler", (int)kind);
         return NULL;
     }
     if (!model_cfg || n == 0) {
@@ -25,7 +25,7 @@ dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *mo
     s->steps = num_inference_steps;
     s->n = n;
     if (num_inference_steps < 1 || num_inference_steps > s->cfg.num_train_timesteps) {
-        dq_sched_errf(err, errlen, "%s: steps %d out of range (1..%d)", dq_sampler_name(kind),
+        dq_sched_errf(err, errlen, "%s: steps %d out of range (1..%d)", dq_scheduler_name(kind),
                       num_inference_steps, s->cfg.num_train_timesteps);
         goto fail;
     }
@@ -62,17 +62,17 @@ dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *mo
     s->init_noise_sigma = 1.0f;
     int rc;
     switch (kind) {
-    case DQ_SAMPLER_PNDM:
+    case DQ_SCHED_PNDM:
         rc = dq_sched_pndm_setup(s, err, errlen);
         break;
-    case DQ_SAMPLER_DDIM:
+    case DQ_SCHED_DDIM:
         rc = dq_sched_ddim_setup(s, err, errlen);
         break;
-    case DQ_SAMPLER_EULER:
-    case DQ_SAMPLER_EULER_A:
+    case DQ_SCHED_EULER:
+    case DQ_SCHED_EULER_A:
         rc = dq_sched_euler_setup(s, err, errlen);
         break;
-    case DQ_SAMPLER_LMS:
+    case DQ_SCHED_LMS:
         rc = dq_sched_lms_setup(s, err, errlen);
         break;
     default:
@@ -119,8 +119,8 @@ float dq_sampler_init_noise_sigma(const dq_sampler_t *self) {
 
 void dq_sampler_scale_model_input(const dq_sampler_t *self, int i, const float *x, float *out,
                                   size_t n) {
-    int scaled = self->kind == DQ_SAMPLER_EULER || self->kind == DQ_SAMPLER_EULER_A ||
-                 self->kind == DQ_SAMPLER_LMS;
+    int scaled = self->kind == DQ_SCHED_EULER || self->kind == DQ_SCHED_EULER_A ||
+                 self->kind == DQ_SCHED_LMS;
     if (!scaled || i < 0 || i >= self->ncalls) {
         if (out != x) memmove(out, x, n * sizeof(float));
         return;
@@ -136,25 +136,25 @@ int dq_sampler_step(dq_sampler_t *self, int i, const float *model_output, float 
                     dq_rng_t *const *rngs, size_t n_rngs, char *err, size_t errlen) {
     if (i != self->next_call || i >= self->ncalls) {
         dq_sched_errf(err, errlen, "%s: step %d out of order (expected %d of %d)",
-                      dq_sampler_name(self->kind), i, self->next_call, self->ncalls);
+                      dq_scheduler_name(self->kind), i, self->next_call, self->ncalls);
         return -1;
     }
     if (n != self->n) {
         dq_sched_errf(err, errlen, "%s: sample has %zu floats, sampler was built for %zu",
-                      dq_sampler_name(self->kind), n, self->n);
+                      dq_scheduler_name(self->kind), n, self->n);
         return -1;
     }
     switch (self->kind) {
-    case DQ_SAMPLER_PNDM:
+    case DQ_SCHED_PNDM:
         dq_sched_pndm_step(self, i, model_output, sample);
         break;
-    case DQ_SAMPLER_DDIM:
+    case DQ_SCHED_DDIM:
         dq_sched_ddim_step(self, i, model_output, sample);
         break;
-    case DQ_SAMPLER_EULER:
+    case DQ_SCHED_EULER:
         dq_sched_euler_step(self, i, model_output, sample);
         break;
-    case DQ_SAMPLER_EULER_A:
+    case DQ_SCHED_EULER_A:
         if (!rngs || n_rngs == 0 || n % n_rngs != 0) {
             dq_sched_errf(err, errlen, "euler_a: needs generators, one per equal slice of %zu", n);
             return -1;
@@ -166,7 +166,7 @@ int dq_sampler_step(dq_sampler_t *self, int i, const float *model_output, float 
             }
         dq_sched_euler_a_step(self, i, model_output, sample, rngs, n_rngs);
         break;
-    case DQ_SAMPLER_LMS:
+    case DQ_SCHED_LMS:
         dq_sched_lms_step(self, i, model_output, sample);
         break;
     default:

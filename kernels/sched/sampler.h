@@ -27,19 +27,12 @@
 
 #include <stddef.h>
 
+#include "common/job.h"
 #include "kernels/rng.h"
 
-/* The job format's sampler names, one per diffusers scheduler configuration. */
-typedef enum {
-    DQ_SAMPLER_PNDM,            /* "pndm": PNDMScheduler (PLMS when skip_prk_steps) */
-    DQ_SAMPLER_DDIM,            /* "ddim": DDIMScheduler, eta 0 */
-    DQ_SAMPLER_EULER,           /* "euler": EulerDiscreteScheduler */
-    DQ_SAMPLER_EULER_A,         /* "euler_a": EulerAncestralDiscreteScheduler */
-    DQ_SAMPLER_LMS,             /* "lms": LMSDiscreteScheduler */
-    DQ_SAMPLER_DPMPP_2M,        /* "dpmpp_2m": DPMSolverMultistepScheduler, dpmsolver++ */
-    DQ_SAMPLER_DPMPP_2M_KARRAS, /* "dpmpp_2m_karras": the same with use_karras_sigmas=True */
-    DQ_SAMPLER_COUNT
-} dq_sampler_kind_t;
+/* Which sampler: dq_scheduler_t from the job format (common/job.h), whose names ("euler_a")
+ * and diffusers classes are defined there. DQ_SCHED_MODEL must be resolved to a concrete
+ * scheduler first (dq_scheduler_from_class). */
 
 typedef enum {
     DQ_BETA_LINEAR,            /* "linear" */
@@ -115,16 +108,16 @@ int dq_prediction_type_parse(const char *name);
 int dq_timestep_spacing_parse(const char *name);
 const char *dq_timestep_spacing_name(dq_timestep_spacing_t spacing);
 
-/* The job format's sampler name to a kind ("pndm", "ddim", "euler", "euler_a", "lms",
- * "dpmpp_2m", "dpmpp_2m_karras"). Returns -1 for an unknown name. */
-int dq_sampler_parse_name(const char *name);
-/* The job format's name of a kind; "?" when out of range. */
-const char *dq_sampler_name(dq_sampler_kind_t kind);
+/* The scheduler a model's scheduler_config.json names ("_class_name"): PNDMScheduler, DDIMScheduler,
+ * EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, LMSDiscreteScheduler, or
+ * DPMSolverMultistepScheduler (DQ_SCHED_DPMPP_2M_KARRAS when cfg has use_karras_sigmas set).
+ * Returns -1 for a class the engine does not implement. */
+int dq_scheduler_from_class(const char *class_name, const dq_sched_config_t *cfg);
 
 /* The configuration diffusers builds for `kind` from the model's: the keys the target class
  * accepts and the file held are carried (X.from_config(model_config)); all others are the target
  * class's defaults; dpmpp_2m_karras adds use_karras_sigmas=True. Cannot fail. */
-void dq_sched_config_for(dq_sampler_kind_t kind, const dq_sched_config_t *model,
+void dq_sched_config_for(dq_scheduler_t kind, const dq_sched_config_t *model,
                          dq_sched_config_t *out);
 
 typedef struct dq_sampler dq_sampler_t;
@@ -133,7 +126,7 @@ typedef struct dq_sampler dq_sampler_t;
  * flat), configured from the model's scheduler configuration via dq_sched_config_for. On error
  * (unsupported configuration, bad step count, out of memory) returns NULL and writes a message to
  * err (errlen bytes, may be 0). */
-dq_sampler_t *dq_sampler_new(dq_sampler_kind_t kind, const dq_sched_config_t *model_cfg,
+dq_sampler_t *dq_sampler_new(dq_scheduler_t kind, const dq_sched_config_t *model_cfg,
                              int num_inference_steps, size_t n, char *err, size_t errlen);
 /* Frees *self_p and sets it to NULL; NULL-safe and idempotent. */
 void dq_sampler_destroy(dq_sampler_t **self_p);

@@ -96,10 +96,10 @@ static void test_schedules_match_diffusers(void **state) {
             fail_msg("schedules.txt:%d: bad record", lineno);
         dq_sched_config_t cfg;
         s_model_config(cname, &cfg);
-        int kind = dq_sampler_parse_name(kname);
+        int kind = dq_scheduler_parse(kname);
         assert_true(kind >= 0);
         char err[256] = "";
-        dq_sampler_t *s = dq_sampler_new((dq_sampler_kind_t)kind, &cfg, steps, 1, err, sizeof(err));
+        dq_sampler_t *s = dq_sampler_new((dq_scheduler_t)kind, &cfg, steps, 1, err, sizeof(err));
         if (!s) fail_msg("schedules.txt:%d: %s", lineno, err);
         if (dq_sampler_num_calls(s) != ncalls)
             fail_msg("schedules.txt:%d: %s %s %d: %d calls, want %d", lineno, cname, kname, steps,
@@ -164,11 +164,11 @@ static void s_replay(FILE *f, char *line, size_t size, int *lineno, double *wors
     int head = *lineno;
     dq_sched_config_t cfg;
     s_model_config(cname, &cfg);
-    int kind = dq_sampler_parse_name(kname);
+    int kind = dq_scheduler_parse(kname);
     assert_true(kind >= 0);
     char err[256] = "";
     dq_sampler_t *s =
-        dq_sampler_new((dq_sampler_kind_t)kind, &cfg, steps, (size_t)n, err, sizeof(err));
+        dq_sampler_new((dq_scheduler_t)kind, &cfg, steps, (size_t)n, err, sizeof(err));
     if (!s) fail_msg("trajectories.txt:%d: %s", head, err);
     dq_rng_t *rngs[8];
     assert_true(n_gen >= 1 && n_gen <= 8);
@@ -241,15 +241,20 @@ static void test_trajectories_match_diffusers(void **state) {
 
 static void test_names(void **state) {
     (void)state;
-    static const char *const names[] = {"pndm", "ddim",     "euler",          "euler_a",
-                                        "lms",  "dpmpp_2m", "dpmpp_2m_karras"};
-    for (int k = 0; k < DQ_SAMPLER_COUNT; k++) {
-        assert_int_equal(dq_sampler_parse_name(names[k]), k);
-        assert_string_equal(dq_sampler_name((dq_sampler_kind_t)k), names[k]);
-    }
-    assert_int_equal(dq_sampler_parse_name("Euler"), -1);
-    assert_int_equal(dq_sampler_parse_name(NULL), -1);
-    assert_string_equal(dq_sampler_name(DQ_SAMPLER_COUNT), "?");
+    /* Names live in common/job.c; the classes a model's scheduler_config.json may name map to
+     * them (DPM-Solver by its use_karras_sigmas). */
+    dq_sched_config_t karras;
+    dq_sched_config_sd15(&karras);
+    karras.use_karras_sigmas = 1;
+    assert_int_equal(dq_scheduler_from_class("PNDMScheduler", NULL), DQ_SCHED_PNDM);
+    assert_int_equal(dq_scheduler_from_class("EulerAncestralDiscreteScheduler", NULL),
+                     DQ_SCHED_EULER_A);
+    assert_int_equal(dq_scheduler_from_class("DPMSolverMultistepScheduler", NULL),
+                     DQ_SCHED_DPMPP_2M);
+    assert_int_equal(dq_scheduler_from_class("DPMSolverMultistepScheduler", &karras),
+                     DQ_SCHED_DPMPP_2M_KARRAS);
+    assert_int_equal(dq_scheduler_from_class("DDPMScheduler", NULL), -1);
+    assert_int_equal(dq_scheduler_from_class(NULL, NULL), -1);
     assert_int_equal(dq_timestep_spacing_parse("trailing"), DQ_SPACING_TRAILING);
     assert_int_equal(dq_beta_schedule_parse("scaled_linear"), DQ_BETA_SCALED_LINEAR);
     assert_int_equal(dq_prediction_type_parse("v_prediction"), DQ_PREDICTION_V_PREDICTION);
@@ -261,25 +266,25 @@ static void test_config_carry(void **state) {
     (void)state;
     dq_sched_config_t model, out;
     dq_sched_config_sd15(&model);
-    dq_sched_config_for(DQ_SAMPLER_DDIM, &model, &out);
+    dq_sched_config_for(DQ_SCHED_DDIM, &model, &out);
     assert_int_equal(out.set_alpha_to_one, 0); /* DDIM's default is true; the file says false */
     assert_int_equal(out.clip_sample, 0);
     assert_int_equal(out.steps_offset, 1);
-    dq_sched_config_for(DQ_SAMPLER_EULER, &model, &out);
+    dq_sched_config_for(DQ_SCHED_EULER, &model, &out);
     assert_int_equal(out.timestep_spacing, DQ_SPACING_LEADING);
     model.has &= ~(unsigned)DQ_SCHED_HAS_TIMESTEP_SPACING; /* the 2022 file */
-    dq_sched_config_for(DQ_SAMPLER_EULER, &model, &out);
+    dq_sched_config_for(DQ_SCHED_EULER, &model, &out);
     assert_int_equal(out.timestep_spacing, DQ_SPACING_LINSPACE);
-    dq_sched_config_for(DQ_SAMPLER_PNDM, &model, &out);
+    dq_sched_config_for(DQ_SCHED_PNDM, &model, &out);
     assert_int_equal(out.timestep_spacing, DQ_SPACING_LEADING);
     model.use_karras_sigmas = 1;
     model.has |= DQ_SCHED_HAS_USE_KARRAS_SIGMAS;
-    dq_sched_config_for(DQ_SAMPLER_DPMPP_2M, &model, &out);
+    dq_sched_config_for(DQ_SCHED_DPMPP_2M, &model, &out);
     assert_int_equal(out.use_karras_sigmas, 0);
-    dq_sched_config_for(DQ_SAMPLER_EULER_A, &model, &out);
+    dq_sched_config_for(DQ_SCHED_EULER_A, &model, &out);
     assert_int_equal(out.has & DQ_SCHED_HAS_USE_KARRAS_SIGMAS, 0);
     dq_sched_config_init(&model);
-    dq_sched_config_for(DQ_SAMPLER_DPMPP_2M_KARRAS, &model, &out);
+    dq_sched_config_for(DQ_SCHED_DPMPP_2M_KARRAS, &model, &out);
     assert_int_equal(out.use_karras_sigmas, 1);
     assert_int_equal(out.solver_order, 2);
     assert_true(out.beta_start == 0.0001);
@@ -290,29 +295,30 @@ static void test_errors(void **state) {
     dq_sched_config_t cfg;
     dq_sched_config_sd15(&cfg);
     char err[256] = "";
-    assert_null(dq_sampler_new(DQ_SAMPLER_EULER, &cfg, 0, 16, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_EULER, &cfg, 0, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "steps 0"));
-    assert_null(dq_sampler_new(DQ_SAMPLER_EULER, &cfg, 1001, 16, err, sizeof(err)));
-    assert_null(dq_sampler_new(DQ_SAMPLER_EULER, &cfg, 10, 0, err, sizeof(err)));
-    assert_null(dq_sampler_new(DQ_SAMPLER_COUNT, &cfg, 10, 16, NULL, 0));
+    assert_null(dq_sampler_new(DQ_SCHED_EULER, &cfg, 1001, 16, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_EULER, &cfg, 10, 0, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_COUNT, &cfg, 10, 16, NULL, 0));
+    assert_null(dq_sampler_new(DQ_SCHED_MODEL, &cfg, 10, 16, NULL, 0));
     cfg.skip_prk_steps = 0;
-    assert_null(dq_sampler_new(DQ_SAMPLER_PNDM, &cfg, 10, 16, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_PNDM, &cfg, 10, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "skip_prk_steps"));
     dq_sched_config_sd15(&cfg);
     cfg.beta_start = -0.1;
-    assert_null(dq_sampler_new(DQ_SAMPLER_EULER, &cfg, 10, 16, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_EULER, &cfg, 10, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "beta_start"));
     dq_sched_config_sd15(&cfg);
     cfg.beta_end = 0.0001; /* below beta_start */
-    assert_null(dq_sampler_new(DQ_SAMPLER_DDIM, &cfg, 10, 16, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_DDIM, &cfg, 10, 16, err, sizeof(err)));
     dq_sched_config_sd15(&cfg);
     cfg.solver_order = 3;
     cfg.has |= DQ_SCHED_HAS_SOLVER_ORDER;
-    assert_null(dq_sampler_new(DQ_SAMPLER_DPMPP_2M, &cfg, 10, 16, err, sizeof(err)));
+    assert_null(dq_sampler_new(DQ_SCHED_DPMPP_2M, &cfg, 10, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "solver_order 3"));
 
     dq_sched_config_sd15(&cfg);
-    dq_sampler_t *s = dq_sampler_new(DQ_SAMPLER_EULER_A, &cfg, 4, 16, err, sizeof(err));
+    dq_sampler_t *s = dq_sampler_new(DQ_SCHED_EULER_A, &cfg, 4, 16, err, sizeof(err));
     assert_non_null(s);
     float x[16] = {0}, mo[16] = {0};
     assert_int_equal(dq_sampler_step(s, 1, mo, x, 16, NULL, 0, err, sizeof(err)), -1);
@@ -340,7 +346,7 @@ static void test_euler_a_batch_independent(void **state) {
     float batch[2 * PER], alone[2][PER], mo[2 * PER];
     dq_rng_t *rb[2] = {dq_rng_new(100), dq_rng_new(200)};
     assert_true(rb[0] && rb[1]);
-    dq_sampler_t *sb = dq_sampler_new(DQ_SAMPLER_EULER_A, &cfg, STEPS, 2 * PER, err, sizeof(err));
+    dq_sampler_t *sb = dq_sampler_new(DQ_SCHED_EULER_A, &cfg, STEPS, 2 * PER, err, sizeof(err));
     assert_non_null(sb);
     for (int k = 0; k < 2; k++)
         dq_rng_randn(rb[k], batch + k * PER, PER);
@@ -351,7 +357,7 @@ static void test_euler_a_batch_independent(void **state) {
     }
     for (int r = 0; r < 2; r++) {
         dq_rng_t *g = dq_rng_new(r == 0 ? 100 : 200);
-        dq_sampler_t *s = dq_sampler_new(DQ_SAMPLER_EULER_A, &cfg, STEPS, PER, err, sizeof(err));
+        dq_sampler_t *s = dq_sampler_new(DQ_SCHED_EULER_A, &cfg, STEPS, PER, err, sizeof(err));
         assert_true(g && s);
         dq_rng_randn(g, alone[r], PER);
         for (int i = 0; i < STEPS; i++) {
