@@ -2,6 +2,12 @@
 """tests/reference/check_tokenizer_random.py: compares `diffq tokenize` with transformers on random text.
 
     /work/refenv/bin/python tests/reference/check_tokenizer_random.py BUILD_DIR [SEED] [COUNT] [MODEL_DIR]
+    DIFFQ_CHECK_RULES=clip /work/refenv/bin/python tests/reference/check_tokenizer_random.py BUILD_DIR
+
+With DIFFQ_CHECK_RULES=clip it runs `diffq tokenize --rules clip` on the built-in vocabulary and
+compares with OpenAI CLIP's tokenizer as gen_tokenizer.py re-implements it, with ftfy's
+fix_encoding off (the mojibake repair diffq does not do); it also counts, without failing, the
+texts where fix_encoding would have changed the ids. Otherwise (transformers5) as follows.
 
 Builds SD 1.5's tokenizer folder from data/clip (as gen_tokenizer.py does) unless MODEL_DIR is
 given, draws COUNT random texts (letters, digits, symbols, white space of all kinds, accents,
@@ -31,7 +37,11 @@ POOLS = [
     "ＡＢＣ１２３ｈｅｌｌｏ", "①②③ⅠⅡⅢ½²³٠١٢०१२", "'s 't 're 've 'm 'll 'd '", "\x01\x1c\x1f\x7f\x80\x9f",
 ]
 WORDS = ["<|startoftext|>", "<|endoftext|>", "<|STARTOFTEXT|>", "<|EndOfText|>", "masterpiece",
-         "(best:1.2)", "don't", "&amp;", "!"]
+         "(best:1.2)", "don't", "&amp;", "!", "&EACUTE;", "&#x301;", "&#128;", "&#0", "&nbsp",
+         "&amp;amp;", "&notin;", "&NotEqualTilde;", "\x1b[31m", "\x1b[0;1m", "\u2019s", "ſ"]
+if os.environ.get("DIFFQ_CHECK_RULES") == "clip":
+    POOLS.append("&#x;0123456789abcdefXlt&amp;gt;\u201c\u201d\u2018\u2019\u02bc\u201b\u201f")
+    POOLS.append("ﬀﬁﬂﬃﬄﬅﬆĲĳŉǇǈǉǊǋǌǱǲǳｶﾀｶﾅﾞﾟ￥￣￨\u206a\ufffc\ufff9\x1b\u2029\u0149")
 
 
 def random_text(rng):
@@ -60,12 +70,17 @@ def main():
             vocab, merges = gen_tokenizer.clip_vocab()
             gen_tokenizer.write_folder(tmp, {v: i for i, v in enumerate(vocab)}, merges,
                                        gen_tokenizer.SD15_CONFIG)
+        rules = os.environ.get("DIFFQ_CHECK_RULES", "transformers5")
         tok = CLIPTokenizer.from_pretrained(model or tmp)
+        if rules == "clip":
+            vocab, merges = gen_tokenizer.clip_vocab()
+            oa = gen_tokenizer.OpenAIClip(vocab, merges)
         rng = random.Random(seed)
         texts = [random_text(rng) for _ in range(count)]
         env = dict(os.environ, DIFFQ_DATA_DIR=os.path.join(gen_tokenizer.TOP, "data"))
-        cmd = [os.path.join(build, "diffq"), "tokenize"] + (["--model", model] if model else [])
-        bad = 0
+        cmd = [os.path.join(build, "diffq"), "tokenize", "--rules", rules]
+        cmd += ["--model", model] if model else []
+        bad = mojibake = 0
         for i in range(0, len(texts), 200):
             batch = texts[i:i + 200]
             out = subprocess.run(cmd + ["--"] + batch, capture_output=True, env=env, text=True)
@@ -73,11 +88,16 @@ def main():
             if len(got) != len(batch):
                 sys.exit(f"diffq tokenize failed: {out.stderr[-2000:]}")
             for text, ids in zip(batch, got):
-                want = tok(text, truncation=True, max_length=77).input_ids
+                if rules == "clip":
+                    want = oa.encode(text, fix_encoding=False)
+                    mojibake += want != oa.encode(text)
+                else:
+                    want = tok(text, truncation=True, max_length=77).input_ids
                 if ids != want:
                     bad += 1
-                    print(f"MISMATCH {text!r}\n  diffq        {ids}\n  transformers {want}")
-    print(f"{count} texts, {bad} mismatches")
+                    print(f"MISMATCH {text!r}\n  diffq     {ids}\n  reference {want}")
+    print(f"{count} texts ({rules} rules), {bad} mismatches"
+          + (f"; ftfy's fix_encoding changes {mojibake}" if rules == "clip" else ""))
     sys.exit(1 if bad else 0)
 
 

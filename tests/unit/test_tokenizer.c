@@ -45,8 +45,11 @@ static int s_group_teardown(void **state) {
     return 0;
 }
 
-/* Checks every {"text", "ids"[, "truncated"]} line of a fixture against tok; returns the count. */
-static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
+/* Checks every {"text", "ids"[, "truncated"]} line of a fixture against tok under rules: the
+ * transformers5 rules want "ids", the clip rules "clip_ids" (mojibake diffq does not repair),
+ * else "openai_ids", else "ids". Returns the count. */
+static int s_check_cases(dq_tokenizer_t *tok, const char *rel, dq_tokenizer_rules_t rules) {
+    dq_tokenizer_set_rules(tok, rules);
     char path[2100];
     s_path(path, sizeof path, rel);
     FILE *f = fopen(path, "r");
@@ -60,6 +63,11 @@ static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
         assert_non_null(row);
         const char *text = json_string_value(json_object_get(row, "text"));
         json_t *want = json_object_get(row, "ids");
+        if (rules == DQ_TOKENIZER_RULES_CLIP) {
+            json_t *clip = json_object_get(row, "clip_ids");
+            json_t *openai = json_object_get(row, "openai_ids");
+            want = clip ? clip : openai ? openai : want;
+        }
         assert_non_null(text);
         assert_true(json_is_array(want));
         int32_t ids[DQ_TOKENIZER_CONTEXT];
@@ -73,7 +81,8 @@ static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
         if (want_trunc && json_boolean_value(want_trunc) != truncated) same = false;
         if (!same) {
             failed++;
-            fprintf(stderr, "# %s:%d: text %s: got %d ids:", rel, count + 1, text, n);
+            fprintf(stderr, "# %s:%d (%s rules): text %s: got %d ids:", rel, count + 1,
+                    dq_tokenizer_rules_names[rules], text, n);
             for (int i = 0; i < n; i++)
                 fprintf(stderr, " %d", (int)ids[i]);
             char *w = json_dumps(want, JSON_COMPACT);
@@ -96,7 +105,30 @@ static void test_builtin_matches_transformers(void **state) {
     assert_int_equal(dq_tokenizer_bos(s_clip), 49406);
     assert_int_equal(dq_tokenizer_eos(s_clip), 49407);
     assert_int_equal(dq_tokenizer_pad_id(s_clip), 49407);
-    assert_true(s_check_cases(s_clip, "tests/fixtures/tokenizer/cases.jsonl") >= 100);
+    assert_int_equal(dq_tokenizer_get_rules(s_clip), DQ_TOKENIZER_RULES_TRANSFORMERS5 - 1);
+    assert_true(s_check_cases(s_clip, "tests/fixtures/tokenizer/cases.jsonl",
+                              DQ_TOKENIZER_RULES_TRANSFORMERS5) >= 250);
+    dq_tokenizer_set_rules(s_clip, DQ_TOKENIZER_RULES_CLIP);
+}
+
+/* The default rules: OpenAI CLIP's ids (ftfy, html.unescape, str.lower, its pattern), except
+ * the mojibake repairs of ftfy's fix_encoding, which the fixture marks. */
+static void test_builtin_matches_openai_clip(void **state) {
+    (void)state;
+    assert_true(s_check_cases(s_clip, "tests/fixtures/tokenizer/cases.jsonl",
+                              DQ_TOKENIZER_RULES_CLIP) >= 250);
+}
+
+static void test_rules_names(void **state) {
+    (void)state;
+    dq_tokenizer_rules_t r = DQ_TOKENIZER_RULES_COUNT;
+    assert_int_equal(dq_tokenizer_rules_parse("clip", &r), 0);
+    assert_int_equal(r, DQ_TOKENIZER_RULES_CLIP);
+    assert_int_equal(dq_tokenizer_rules_parse("transformers5", &r), 0);
+    assert_int_equal(r, DQ_TOKENIZER_RULES_TRANSFORMERS5);
+    assert_int_equal(dq_tokenizer_rules_parse("CLIP", &r), -1);
+    assert_int_equal(dq_tokenizer_rules_parse("", &r), -1);
+    assert_int_equal(r, DQ_TOKENIZER_RULES_TRANSFORMERS5); /* untouched on failure */
 }
 
 static void test_folder_matches_transformers(void **state) {
@@ -110,7 +142,8 @@ static void test_folder_matches_transformers(void **state) {
     assert_int_equal(dq_tokenizer_bos(tok), 1);
     assert_int_equal(dq_tokenizer_eos(tok), 0);
     assert_int_equal(dq_tokenizer_pad_id(tok), 813);
-    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_cases.jsonl") >= 5);
+    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_cases.jsonl",
+                              DQ_TOKENIZER_RULES_TRANSFORMERS5) >= 5);
     int32_t ids[DQ_TOKENIZER_CONTEXT];
     int n = dq_tokenizer_encode(tok, "a", ids, DQ_TOKENIZER_CONTEXT, NULL, s_err, sizeof s_err);
     assert_int_equal(dq_tokenizer_pad(tok, ids, n, DQ_TOKENIZER_CONTEXT), DQ_TOKENIZER_CONTEXT);
@@ -128,7 +161,8 @@ static void test_added_tokens_decoder_is_honoured(void **state) {
     if (!tok) fail_msg("%s", s_err);
     assert_int_equal(dq_tokenizer_vocab_size(tok), 816); /* two added words */
     assert_int_equal(dq_tokenizer_pad_id(tok), 0);
-    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_added_cases.jsonl") >= 8);
+    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_added_cases.jsonl",
+                              DQ_TOKENIZER_RULES_TRANSFORMERS5) >= 8);
     dq_tokenizer_destroy(&tok);
 }
 
@@ -403,6 +437,8 @@ static void test_bad_builtin_data_gives_clean_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_matches_transformers),
+        cmocka_unit_test(test_builtin_matches_openai_clip),
+        cmocka_unit_test(test_rules_names),
         cmocka_unit_test(test_folder_matches_transformers),
         cmocka_unit_test(test_added_tokens_decoder_is_honoured),
         cmocka_unit_test(test_model_folder_uses_tokenizer_subfolder),
