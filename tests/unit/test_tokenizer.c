@@ -298,6 +298,60 @@ static void test_normalize(void **state) {
     assert_false(dq_toktext_is_space(0x1c)); /* Python's str.isspace() says yes; tokenizers no */
 }
 
+/* The clip rules' cleanup on its own (expected strings from ftfy 6.3.1 + html.unescape + str.lower). */
+static void test_clean_clip(void **state) {
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        /* curly quotes, an all-caps entity (ftfy), three levels of &amp;, a ligature, strip */
+        {"  \xe2\x80\x9c" "Caf&EACUTE;\xe2\x80\x9d  &amp;amp;amp; \xef\xac\x81\n",
+         "\"caf\xc3\xa9\" & fi"},
+        /* full width, a terminal escape, a control character, final sigma before "." */
+        {"\xef\xbc\xa8\xef\xbd\x89\x1b[31m!\x01 \xce\x9f\xce\x94\xce\x9f\xce\xa3.",
+         "hi! \xce\xbf\xce\xb4\xce\xbf\xcf\x82."},
+        /* a line with "<": ftfy leaves entities alone, html.unescape does not know EACUTE */
+        {"<b>&EACUTE;</b>", "<b>&eacute;</b>"},
+        /* numeric references: 0x80 as Windows-1252, 0 and a surrogate as U+FFFD */
+        {"&#x80;&#0;&#xD800;", "\xe2\x82\xac\xef\xbf\xbd\xef\xbf\xbd"},
+        /* U+0130 -> i U+0307; a sigma before a letter is not final */
+        {"\xc4\xb0\xce\xa3\xce\x91", "i\xcc\x87\xcf\x83\xce\xb1"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = 0;
+        char *out =
+            dq_toktext_clean_clip(cases[i].in, strlen(cases[i].in), &len, s_err, sizeof s_err);
+        assert_non_null(out);
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(len, strlen(cases[i].out));
+        free(out);
+    }
+    size_t len = 0;
+    assert_null(dq_toktext_clean_clip("a\xff", 2, &len, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "invalid UTF-8"));
+}
+
+/* The clip rules take the special ids from the folder's vocabulary (the tiny one numbers
+ * them in reverse: BOS 1, EOS 0) and match them in any case where a word starts. */
+static void test_folder_clip_rules(void **state) {
+    (void)state;
+    char dir[2100];
+    s_path(dir, sizeof dir, "tests/fixtures/tokenizer/tiny");
+    dq_tokenizer_t *tok = dq_tokenizer_load(dir, s_err, sizeof s_err);
+    if (!tok) fail_msg("%s", s_err);
+    assert_int_equal(dq_tokenizer_get_rules(tok), DQ_TOKENIZER_RULES_CLIP);
+    int32_t ids[DQ_TOKENIZER_CONTEXT], plain[DQ_TOKENIZER_CONTEXT];
+    int n = dq_tokenizer_encode(tok, "A <|EndOfText|> <|STARTOFTEXT|>", ids, DQ_TOKENIZER_CONTEXT,
+                                NULL, s_err, sizeof s_err);
+    int m = dq_tokenizer_encode(tok, "a", plain, DQ_TOKENIZER_CONTEXT, NULL, s_err, sizeof s_err);
+    assert_int_equal(m, 3);
+    assert_int_equal(n, 5);
+    int32_t want[] = {1, plain[1], 0, 1, 0};
+    assert_memory_equal(ids, want, sizeof want);
+    dq_tokenizer_destroy(&tok);
+}
+
 /* Writes vocab.json, merges.txt and tokenizer_config.json (NULL: no such file) into a new
  * temporary folder named in dir (at least 32 bytes). */
 static void s_make_folder(char *dir, const char *vocab, const char *merges, const char *config) {
@@ -447,6 +501,8 @@ int main(void) {
         cmocka_unit_test(test_invalid_utf8_is_rejected),
         cmocka_unit_test(test_byte_characters),
         cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_clean_clip),
+        cmocka_unit_test(test_folder_clip_rules),
         cmocka_unit_test(test_small_folder_loads),
         cmocka_unit_test(test_bad_folders_give_clean_errors),
         cmocka_unit_test(test_bad_builtin_data_gives_clean_errors),
