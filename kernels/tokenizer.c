@@ -237,10 +237,11 @@ static size_t s_find_added(const dq_tokenizer_t *self, const char *text, size_t 
     return len;
 }
 
-/* Encodes a piece of raw text that holds no raw special token: normalizes it, then splits the
- * normalized text at the normalized special tokens (SD 1.5: "<|startoftext|>", so
- * "<|STARTOFTEXT|>" is BOS too, while "<|ENDOFTEXT|>" is plain text). Returns 0, 1 when the
- * ids are full, or -1 with a message in err. */
+/* Encodes a piece of raw text that holds no raw special token: cleans it by the rules, then
+ * splits the result at the normalized added tokens (transformers5 rules, SD 1.5:
+ * "<|startoftext|>", so "<|STARTOFTEXT|>" is BOS too, while "<|ENDOFTEXT|>" is plain text;
+ * clip rules: only a folder's extra added tokens, CLIP's pattern finding its own two) and
+ * each piece into words. Returns 0, 1 when the ids are full, or -1 with a message in err. */
 static int s_encode_segment(sink_t *s, const char *raw, size_t len, char *err, size_t errlen) {
     size_t norm_len = 0;
     bool clip = s->tok->rules == DQ_TOKENIZER_RULES_CLIP;

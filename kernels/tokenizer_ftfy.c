@@ -44,8 +44,7 @@ static void s_unescape_html(const dq_tokcps_t *in, dq_tokcps_t *out) {
         for (size_t i = 1; i < len; i++)
             key[i - 1] = (char)s[i];
         key[len - 1] = '\0';
-        const dq_toktab_entity_t *e =
-            dq_tokhtml_find(dq_toktab_html5, dq_toktab_html5_count, key);
+        const dq_toktab_entity_t *e = dq_tokhtml_find(dq_toktab_html5, dq_toktab_html5_count, key);
         if (!e) e = dq_tokhtml_find(dq_toktab_ftfy_caps, dq_toktab_ftfy_caps_count, key);
         if (e) {
             dq_tokcps_push_utf8(out, e->text, strlen(e->text));

@@ -1,5 +1,6 @@
-/* kernels/tokenizer_tables.h: data tables of the CLIP tokenizer's OpenAI/ftfy cleanup, generated
- * from Python 3.11 and ftfy 6.3.1 by tests/reference/gen_tokenizer_tables.py (tokenizer_tables.c). */
+/* kernels/tokenizer_tables.h: data tables of the CLIP tokenizer's OpenAI/ftfy cleanup
+ * (tokenizer_tables.c, generated from Python 3.11 and ftfy 6.3.1 by
+ * tests/reference/gen_tokenizer_tables.py). */
 #ifndef DQ_TOKENIZER_TABLES_H
 #define DQ_TOKENIZER_TABLES_H
 

@@ -298,7 +298,7 @@ static void test_normalize(void **state) {
     assert_false(dq_toktext_is_space(0x1c)); /* Python's str.isspace() says yes; tokenizers no */
 }
 
-/* The clip rules' cleanup on its own (expected strings from ftfy 6.3.1 + html.unescape + str.lower). */
+/* The clip rules' cleanup on its own (expected: ftfy 6.3.1, html.unescape, str.lower). */
 static void test_clean_clip(void **state) {
     (void)state;
     static const struct {
