@@ -16,8 +16,7 @@
 typedef enum {
     /* OpenAI CLIP's own tokenizer, which SD 1.x's text encoder was trained with (and
      * transformers 4.x's CLIPTokenizer when ftfy was installed, which also skipped
-     * html.unescape): ftfy.fix_text (not its mojibake repair; see tokenizer_ftfy.h),
-     * html.unescape twice, white space collapsed, Python's str.lower, CLIP's word pattern with
+     * html.unescape): ftfy.fix_text (tokenizer_ftfy.h), html.unescape twice, white space collapsed, Python's str.lower, CLIP's word pattern with
      * IGNORECASE: "<|startoftext|>" and "<|endoftext|>" in any case are BOS and EOS wherever a
      * word starts. The default. */
     DQ_TOKENIZER_RULES_CLIP,

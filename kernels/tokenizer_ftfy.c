@@ -10,6 +10,7 @@
 #include <utf8proc.h>
 
 #include "kernels/tokenizer_html.h"
+#include "kernels/tokenizer_mojibake.h"
 #include "kernels/tokenizer_tables.h"
 
 /* ftfy's max_decode_length: a line longer than this many code points is fixed in pieces. */
@@ -213,6 +214,9 @@ static void s_fix_segment(const int32_t *in, size_t n, bool unescape, dq_tokcps_
             s_unescape_html(&text, &tmp);
             dq_tokcps_swap(&text, &tmp);
         }
+        tmp.len = 0;
+        dq_tokmoji_fix_encoding(text.cp, text.len, &tmp);
+        dq_tokcps_swap(&text, &tmp);
         s_fix_chars(&text, &tmp);
         s_nfc(&text, &tmp);
         if (text.oom || prev.oom || tmp.oom || s_same(&text, &prev)) break;

@@ -12,14 +12,11 @@
  * TextFixerConfig: line by line (ftfy's segments; a line holding "<" turns HTML unescaping off
  * for itself and every later line, as ftfy's "auto" does), each fixed until nothing changes by
  * unescape_html (HTML5 entities ending in ";", ftfy's all-caps names, numeric references),
- * fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks,
- * remove_terminal_escapes, remove_control_chars and NFC.
- * NOT done: fix_encoding (mojibake detection and repair with ftfy's "badness" heuristic, and
- * with it restore_byte_a0, replace_lossy_sequences, decode_inconsistent_utf8). ftfy changes
- * nothing there for ASCII text or text its heuristic finds clean (ordinary prompts in any
- * script); text like "cafÃ©" or "â€œ" that it repairs is left as it is here. fix_surrogates
- * has nothing to do: the input is valid UTF-8, which has no surrogates.
- * Fails only by running out of memory (out->oom). */
+ * fix_encoding (mojibake repair: see tokenizer_mojibake.h), fix_c1_controls,
+ * fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks,
+ * remove_terminal_escapes, remove_control_chars and NFC. fix_surrogates has nothing to do: the
+ * input is valid UTF-8, which has no surrogates. Fails only by running out of memory
+ * (out->oom). */
 void dq_tokftfy_fix_text(const int32_t *in, size_t n, dq_tokcps_t *out);
 
 #endif

@@ -19,8 +19,8 @@ int dq_toktext_validate(const char *text, size_t len, char *err, size_t errlen);
 char *dq_toktext_normalize(const char *text, size_t len, size_t *out_len, char *err, size_t errlen);
 
 /* Cleans text the way OpenAI CLIP's simple_tokenizer.py does (and transformers 4.x's
- * CLIPTokenizer with ftfy installed, apart from its html.unescape): ftfy.fix_text (see
- * tokenizer_ftfy.h for what of it is covered), html.unescape twice (tokenizer_html.h), strip,
+ * CLIPTokenizer with ftfy installed, apart from its html.unescape): ftfy.fix_text
+ * (tokenizer_ftfy.h), html.unescape twice (tokenizer_html.h), strip,
  * every run of white space (the regex module's \s) replaced by one space, strip, then Python's
  * str.lower: the full mapping (U+0130 -> "i" U+0307) and the final-sigma rule (capital sigma
  * after a cased letter and not before one, case-ignorable characters skipped, becomes U+03C2).

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""tests/reference/gen_tokenizer_tables.py: writes kernels/tokenizer_tables.c, the Unicode and
-HTML data of the CLIP tokenizer's OpenAI/ftfy cleanup, from Python's own tables.
+"""tests/reference/gen_tokenizer_tables.py: writes kernels/tokenizer_tables.c and
+kernels/tokenizer_mojibake_tables.c, the Unicode, HTML and codec data of the CLIP tokenizer's
+OpenAI/ftfy cleanup, from Python's and ftfy's own tables.
 
 Run from the top of the tree with the reference environment (Python 3.11, ftfy 6.3.1):
     /work/refenv/bin/python tests/reference/gen_tokenizer_tables.py
@@ -10,7 +11,13 @@ What it writes (each sorted so C can binary-search it):
 - the extra all-caps entity names ftfy.fixes.unescape_html accepts ("&EACUTE;" -> "\u00c9"),
 - ftfy's WIDTH_MAP (U+3000 and the NFKC forms of U+FF01..U+FFEF),
 - the ranges Python's str.lower treats as Case_Ignorable and as Cased in its final-sigma rule
-  (found by asking str.lower itself, so they are exactly the running Python's).
+  (found by asking str.lower itself, so they are exactly the running Python's);
+and in tokenizer_mojibake_tables.c, for ftfy's fix_encoding:
+- badness.BADNESS_RE, parsed with sre_parse into its alternatives (sequences of character
+  classes, ".", "^" and optional classes) and the classes as code-point ranges,
+- chardata.UTF8_CLUES (the classes of UTF8_DETECTOR_RE),
+- chardata.ALTERED_UTF8_RE and LOSSY_UTF8_RE (alternatives of byte classes, as bit masks),
+- the decoding tables of chardata.CHARMAP_ENCODINGS (ftfy's sloppy codecs included).
 """
 import html.entities
 import os
@@ -88,3 +95,188 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# ---- ftfy's fix_encoding: BADNESS_RE, the UTF-8 clue classes, the byte regexes, the codecs.
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import sre_constants as SC  # noqa: E402
+    import sre_parse  # noqa: E402
+import re  # noqa: E402
+
+from ftfy import badness  # noqa: E402
+
+_CATEGORY = {}
+
+
+def _category(cat):
+    if cat not in _CATEGORY:
+        rx = {SC.CATEGORY_SPACE: r"\s", SC.CATEGORY_WORD: r"\w", SC.CATEGORY_DIGIT: r"\d"}[cat]
+        rx = re.compile(rx)
+        _CATEGORY[cat] = {cp for cp in range(0x110000) if is_char(cp) and rx.match(chr(cp))}
+    return _CATEGORY[cat]
+
+
+def _set_of(op, av):
+    """The code points (or bytes) one parsed item matches, and whether it is negated."""
+    if op == SC.LITERAL:
+        return {av}, False
+    if op == SC.IN:
+        out, neg = set(), False
+        for o, a in av:
+            if o == SC.NEGATE:
+                neg = True
+            elif o == SC.LITERAL:
+                out.add(a)
+            elif o == SC.RANGE:
+                out.update(range(a[0], a[1] + 1))
+            elif o == SC.CATEGORY:
+                out |= _category(a)
+            else:
+                raise ValueError(f"unexpected {o} in a class")
+        return out, neg
+    if op == SC.CATEGORY:
+        return set(_category(av)), False
+    raise ValueError(f"unexpected {op}")
+
+
+def _ranges_of(s):
+    out, start, prev = [], None, None
+    for cp in sorted(s):
+        if start is None:
+            start = prev = cp
+        elif cp == prev + 1:
+            prev = cp
+        else:
+            out.append((start, prev))
+            start = prev = cp
+    if start is not None:
+        out.append((start, prev))
+    return out
+
+
+class Sets:
+    def __init__(self):
+        self.sets = []
+        self.index = {}
+
+    def add(self, members, neg):
+        key = (frozenset(members), neg)
+        if key not in self.index:
+            self.index[key] = len(self.sets)
+            self.sets.append((_ranges_of(members), neg))
+        return self.index[key]
+
+
+def badness_alternatives(sets):
+    """BADNESS_RE as alternatives of items (kind, set, optional): kind 0 a class, 1 "." (anything
+    but a newline), 2 "^"."""
+    tree = sre_parse.parse(badness.BADNESS_RE.pattern, badness.BADNESS_RE.flags)
+    assert len(tree) == 1 and tree[0][0] == SC.BRANCH
+    alts = []
+    for alt in tree[0][1][1]:
+        items = []
+        for op, av in alt:
+            if op == SC.MAX_REPEAT:
+                lo, hi, sub = av
+                assert (lo, hi) == (0, 1) and len(sub) == 1
+                items.append((0, sets.add(*_set_of(*sub[0])), 1))
+            elif op == SC.ANY:
+                items.append((1, 0, 0))
+            elif op == SC.AT:
+                assert av == SC.AT_BEGINNING
+                items.append((2, 0, 0))
+            else:
+                items.append((0, sets.add(*_set_of(op, av)), 0))
+        alts.append(items)
+    return alts
+
+
+def byte_alternatives(rx):
+    """A bytes regex that is an alternation of fixed sequences of byte classes, as 256-bit masks."""
+    tree = sre_parse.parse(rx.pattern, rx.flags)
+    assert len(tree) == 1 and tree[0][0] == SC.BRANCH
+    alts = []
+    for alt in tree[0][1][1]:
+        seq = []
+        for op, av in alt:
+            members, neg = _set_of(op, av)
+            assert not neg
+            seq.append(sorted(members))
+        alts.append(seq)
+    return alts
+
+
+def charmap(encoding):
+    dec = []
+    for b in range(256):
+        try:
+            dec.append(ord(bytes([b]).decode(encoding)))
+        except UnicodeDecodeError:
+            dec.append(-1)
+    assert all(dec[b] == b for b in range(0x80) if b != 0x1A), encoding
+    for b in range(256):  # what possible_encoding and text.encode agree on
+        ch = chr(dec[b])
+        assert ch.encode(encoding) == bytes([b]), (encoding, b)
+    return dec
+
+
+def write_mojibake(path):
+    sets = Sets()
+    alts = badness_alternatives(sets)
+    # (the clue strings are regex class contents, with ranges such as "\x80-\xbf")
+    clues = {k: sets.add(*_set_of(*sre_parse.parse("[" + v + "]")[0]))
+             for k, v in chardata.UTF8_CLUES.items()}
+    altered = byte_alternatives(chardata.ALTERED_UTF8_RE)
+    lossy = byte_alternatives(chardata.LOSSY_UTF8_RE)
+    maps = [(e, charmap(e)) for e in chardata.CHARMAP_ENCODINGS]
+    lines = [
+        "/* kernels/tokenizer_mojibake_tables.c: GENERATED by tests/reference/gen_tokenizer_tables.py",
+        f" * from ftfy {ftfy.__version__} (badness.py, chardata.py, bad_codecs) and Python "
+        f"{sys.version.split()[0]}; do not edit. */",
+        '#include "kernels/tokenizer_tables.h"', "",
+    ]
+    for i, (ranges, neg) in enumerate(sets.sets):
+        lines.append(f"static const dq_toktab_range_t s_set{i}[] = {{")
+        lines += [f"    {{0x{a:04x}, 0x{b:04x}}}," for a, b in ranges] or ["    {-1, -1},"]
+        lines.append("};")
+    lines.append("const dq_toktab_set_t dq_toktab_sets[] = {")
+    lines += [f"    {{s_set{i}, {len(r)}, {'true' if n else 'false'}}},"
+              for i, (r, n) in enumerate(sets.sets)]
+    lines += ["};", ""]
+    for i, items in enumerate(alts):
+        lines.append(f"static const dq_toktab_item_t s_bad{i}[] = {{"
+                     + ", ".join(f"{{{k}, {s}, {o}}}" for k, s, o in items) + "};")
+    lines.append("const dq_toktab_seq_t dq_toktab_badness[] = {")
+    lines += [f"    {{s_bad{i}, {len(items)}}}," for i, items in enumerate(alts)]
+    lines += ["};", f"const size_t dq_toktab_badness_count = {len(alts)};", ""]
+    for k in ("utf8_first_of_2", "utf8_first_of_3", "utf8_first_of_4", "utf8_continuation",
+              "utf8_continuation_strict"):
+        lines.append(f"const int dq_toktab_{k} = {clues[k]};")
+    lines.append("")
+    for name, pats in (("altered_utf8", altered), ("lossy_utf8", lossy)):
+        lines.append(f"const dq_toktab_bytepat_t dq_toktab_{name}[] = {{")
+        for seq in pats:
+            masks = []
+            for members in seq:
+                m = [0] * 8
+                for b in members:
+                    m[b // 32] |= 1 << (b % 32)
+                masks.append("{" + ", ".join(f"0x{x:08x}u" for x in m) + "}")
+            lines.append(f"    {{{len(seq)}, {{" + ", ".join(masks) + "}},")
+        lines += ["};", f"const size_t dq_toktab_{name}_count = {len(pats)};", ""]
+    lines.append("const dq_toktab_charmap_t dq_toktab_charmaps[] = {")
+    for name, dec in maps:
+        body = ", ".join(f"0x{c:04x}" for c in dec)
+        lines.append(f'    {{"{name}", {{{body}}}}},')
+    lines += ["};", f"const size_t dq_toktab_charmaps_count = {len(maps)};", ""]
+    with open(path, "w", encoding="ascii") as f:
+        f.write("\n".join(lines))
+    print(f"{path}: {len(sets.sets)} classes, {len(alts)} badness patterns, "
+          f"{len(altered)}+{len(lossy)} byte patterns, {len(maps)} codecs", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    write_mojibake(os.path.join(TOP, "kernels", "tokenizer_mojibake_tables.c"))
