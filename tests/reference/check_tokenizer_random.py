@@ -109,7 +109,7 @@ def main():
             batch = texts[i:i + 200]
             out = subprocess.run(cmd + ["--"] + batch, capture_output=True, env=env, text=True)
             got = [json.loads(line) for line in out.stdout.splitlines()]
-            if len(got) != len(batch):
+            if len(got) != len(batch) or out.returncode != 0:
                 sys.exit(f"diffq tokenize failed: {out.stderr[-2000:]}")
             for text, ids in zip(batch, got):
                 if rules == "clip":
