@@ -32,7 +32,7 @@ libdqsample_a_SOURCES = \
 	kernels/rng.c kernels/rng.h \
 	kernels/sched/sampler.h kernels/sched/internal.h kernels/sched/config.c \
 	kernels/sched/schedule.c kernels/sched/sampler.c kernels/sched/pndm.c kernels/sched/ddim.c \
-	kernels/sched/euler.c kernels/sched/lms.c kernels/sched/dpm.c
+	kernels/sched/euler.c kernels/sched/lms.c kernels/sched/dpm.c kernels/sched/guidance.c
 libdqsample_a_CFLAGS = $(AM_CFLAGS) -ffp-contract=off
 EXTRA_DIST += tests/reference/gen_samplers.py
 

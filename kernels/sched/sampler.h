@@ -157,4 +157,9 @@ void dq_sampler_scale_model_input(const dq_sampler_t *self, int i, const float *
 int dq_sampler_step(dq_sampler_t *self, int i, const float *model_output, float *sample, size_t n,
                     dq_rng_t *const *rngs, size_t n_rngs, char *err, size_t errlen);
 
+/* Classifier-free guidance: out[k] = uncond[k] + guidance * (cond[k] - uncond[k]), rounded in f32
+ * step by step as PyTorch does. out may be uncond or cond. */
+void dq_guidance_combine(const float *uncond, const float *cond, float guidance, float *out,
+                         size_t n);
+
 #endif
