@@ -57,13 +57,7 @@ static int s_dump(const char *dir, const char *name, const void *data, size_t by
 }
 
 /* The text encoder on a CFG batch of 2. */
-static int s_bench_text(dq_backend_t *be, const dq_model_t *model, int reps, const char *dump) {
-    char err[512] = "";
-    dq_clip_text_t *enc = dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err);
-    if (!enc) {
-        fprintf(stderr, "encoders_cpu: %s\n", err);
-        return -1;
-    }
+static int s_bench_text(dq_backend_t *be, dq_clip_text_t *enc, int reps, const char *dump) {
     const int L = dq_clip_text_seq_len(enc), D = dq_clip_text_hidden(enc);
     static const int32_t prompt[] = {49406, 320, 1125, 539, 550, 18376, 6765, 320, 4558, 49407};
     int32_t *ids = malloc(sizeof(int32_t) * 2 * (size_t) L);
@@ -91,19 +85,12 @@ out:
     dq_arena_destroy(&arena);
     free(ids);
     free(out);
-    dq_clip_text_destroy(&enc);
     return rc;
 }
 
 /* The VAE decoder on one latent of side s. */
-static int s_bench_vae(dq_backend_t *be, const dq_model_t *model, int s, int reps,
+static int s_bench_vae(dq_backend_t *be, dq_vae_decoder_t *dec, int s, int reps,
                        const char *dump) {
-    char err[512] = "";
-    dq_vae_decoder_t *dec = dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err);
-    if (!dec) {
-        fprintf(stderr, "encoders_cpu: %s\n", err);
-        return -1;
-    }
     const int f = dq_vae_decoder_factor(dec), c = dq_vae_decoder_latent_channels(dec);
     const int oc = dq_vae_decoder_out_channels(dec);
     const int64_t ls[4] = {1, c, s, s}, is[4] = {1, oc, (int64_t) s * f, (int64_t) s * f};
@@ -140,7 +127,6 @@ out:
     free(img);
     dq_arena_destroy(&arena);
     dq_arena_destroy(&io);
-    dq_vae_decoder_destroy(&dec);
     return rc;
 }
 
@@ -167,10 +153,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "encoders_cpu: %s\n", err);
         return 1;
     }
+    /* both networks built, then the model unmapped: what a node holds while it renders */
     dq_backend_t *be = dq_backend_cpu_new(0, threads);
-    int rc = !be || s_bench_text(be, model, reps, dump) ||
-             s_bench_vae(be, model, latent, reps, dump);
-    dq_backend_destroy(&be);
+    dq_clip_text_t *enc = be ? dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
+    dq_vae_decoder_t *dec = enc ? dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
     dq_model_destroy(&model);
+    if (!dec) fprintf(stderr, "encoders_cpu: %s\n", err[0] ? err : "no CPU backend");
+    int rc = !dec || s_bench_text(be, enc, reps, dump) || s_bench_vae(be, dec, latent, reps, dump);
+    dq_vae_decoder_destroy(&dec);
+    dq_clip_text_destroy(&enc);
+    dq_backend_destroy(&be);
     return rc ? 1 : 0;
 }

@@ -8,7 +8,7 @@
 #   LATENT     VAE latent side (default 64: 512x512 images)
 # Both sides use 2 threads; the engine runs with OMP_WAIT_POLICY=passive. The engine's outputs
 # are compared with PyTorch's on the same inputs (COMPARE lines). PYTHON overrides the reference
-# interpreter (/work/refenv/bin/python).
+# interpreter (/work/refenv/bin/python). Needs GNU time (/usr/bin/time) for the peak RSS line.
 set -eu
 model=${1:?usage: bench/run_encoders.sh MODEL_DIR [BUILD_DIR] [LATENT]}
 build=${2:-build-rel}
@@ -20,10 +20,14 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 echo "# load before: $(uptime | sed 's/.*load average: //')"
-OMP_WAIT_POLICY=passive "$build/bench/encoders_cpu" "$model" --threads 2 --latent "$latent" \
-    --reps 3 --dump "$tmp" | tee "$tmp/engine.txt"
-"$py" "$here/pytorch_encoders.py" "$model" --threads 2 --latent "$latent" --reps 3 \
+OMP_WAIT_POLICY=passive /usr/bin/time -f "%M" -o "$tmp/engine.rss" \
+    "$build/bench/encoders_cpu" "$model" --threads 2 --latent "$latent" --reps 3 --dump "$tmp" |
+    tee "$tmp/engine.txt"
+/usr/bin/time -f "%M" -o "$tmp/torch.rss" \
+    "$py" "$here/pytorch_encoders.py" "$model" --threads 2 --latent "$latent" --reps 3 \
     --compare "$tmp" | tee "$tmp/torch.txt"
+echo "# peak RSS of the whole process (both networks, weights included): engine" \
+    "$(($(cat "$tmp/engine.rss") / 1024)) MiB, PyTorch $(($(cat "$tmp/torch.rss") / 1024)) MiB"
 echo "# load after: $(uptime | sed 's/.*load average: //')"
 echo
 awk '$1 == "RESULT" { key = $3; seen[key] = 1; best[$2, key] = $4; med[$2, key] = $5 }
