@@ -226,12 +226,41 @@ static void test_rejects_bad_input(void **state) {
     s_fixture_free(&f);
 }
 
+/* A single file loaded without its config folder: the tensors cannot tell the head count, and the
+ * loader guesses 8 for width 32 where the tiny model has 4. The encoder honours the config's
+ * count, so the output moves far from the reference: the configs are needed. */
+static void test_heads_come_from_the_config(void **state) {
+    (void) state;
+    s_fixture_t f;
+    s_fixture_load(&f);
+    char err[512] = "";
+    dq_model_t *model = dq_model_load(s_src("tests/fixtures/tiny-sd.safetensors"), err, sizeof err);
+    if (!model) fail_msg("load: %s", err);
+    assert_int_equal(model->cfg.clip.num_attention_heads, 8);
+    dq_backend_t *be = dq_backend_cpu_new(0, 1);
+    dq_clip_text_t *enc = dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err);
+    assert_non_null(enc);
+    dq_arena_t *arena = dq_arena_new(be, dq_clip_text_arena_bytes(enc, B),
+                                     dq_clip_text_arena_tensors(enc));
+    float *out = malloc(B * L * D * sizeof(float));
+    assert_non_null(out);
+    assert_int_equal(dq_clip_text_encode_host(enc, arena, f.ids, B, 0, out), 0);
+    assert_true(s_rel_l2(out, f.last, B * L * D) > 1e-3);
+    free(out);
+    dq_arena_destroy(&arena);
+    dq_clip_text_destroy(&enc);
+    dq_backend_destroy(&be);
+    dq_model_destroy(&model);
+    s_fixture_free(&f);
+}
+
 int main(void) {
     dq_log_init("test_clip_text", DQ_LOG_WARN, false);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_both_layouts),
         cmocka_unit_test(test_batch_independence_and_f16),
         cmocka_unit_test(test_rejects_bad_input),
+        cmocka_unit_test(test_heads_come_from_the_config),
     };
     return cmocka_run_group_tests_name("clip_text", tests, NULL, NULL);
 }
