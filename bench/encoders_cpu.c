@@ -62,11 +62,12 @@ static int s_bench_text(dq_backend_t *be, dq_clip_text_t *enc, int reps, const c
     static const int32_t prompt[] = {49406, 320, 1125, 539, 550, 18376, 6765, 320, 4558, 49407};
     int32_t *ids = malloc(sizeof(int32_t) * 2 * (size_t) L);
     float *out = malloc(sizeof(float) * 2 * (size_t) L * (size_t) D);
-    dq_arena_t *arena = dq_arena_new(be, dq_clip_text_arena_bytes(enc, 2),
-                                     dq_clip_text_arena_tensors(enc));
+    dq_arena_t *arena =
+        dq_arena_new(be, dq_clip_text_arena_bytes(enc, 2), dq_clip_text_arena_tensors(enc));
     int rc = -1;
     if (!ids || !out || !arena || L < 10) goto out;
-    for (int i = 0; i < 2 * L; i++) ids[i] = 49407; /* padding is eos for SD 1.x */
+    for (int i = 0; i < 2 * L; i++)
+        ids[i] = 49407; /* padding is eos for SD 1.x */
     ids[0] = 49406;
     memcpy(ids + L, prompt, sizeof prompt);
     if (dq_clip_text_encode_host(enc, arena, ids, 2, 0, out) < 0) goto out; /* warm-up */
@@ -89,8 +90,7 @@ out:
 }
 
 /* The VAE decoder on one latent of side s. */
-static int s_bench_vae(dq_backend_t *be, dq_vae_decoder_t *dec, int s, int reps,
-                       const char *dump) {
+static int s_bench_vae(dq_backend_t *be, dq_vae_decoder_t *dec, int s, int reps, const char *dump) {
     const int f = dq_vae_decoder_factor(dec), c = dq_vae_decoder_latent_channels(dec);
     const int oc = dq_vae_decoder_out_channels(dec);
     const int64_t ls[4] = {1, c, s, s}, is[4] = {1, oc, (int64_t) s * f, (int64_t) s * f};
@@ -134,16 +134,24 @@ int main(int argc, char **argv) {
     const char *path = NULL, *dump = NULL;
     int threads = 2, latent = 64, reps = 3;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--latent") && i + 1 < argc) latent = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
-        else if (argv[i][0] != '-' && !path) path = argv[i];
-        else path = NULL, i = argc;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--latent") && i + 1 < argc)
+            latent = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
+        else
+            path = NULL, i = argc;
     }
     if (!path || threads < 1 || latent < 1 || latent > 256 || reps < 1 || reps > MAX_REPS) {
-        fprintf(stderr, "usage: %s MODEL [--threads N] [--latent 1..256] [--reps 1..%d] "
-                        "[--dump DIR]\n", argv[0], MAX_REPS);
+        fprintf(stderr,
+                "usage: %s MODEL [--threads N] [--latent 1..256] [--reps 1..%d] "
+                "[--dump DIR]\n",
+                argv[0], MAX_REPS);
         return 2;
     }
     dq_log_init("bench", DQ_LOG_WARN, false);
@@ -156,7 +164,8 @@ int main(int argc, char **argv) {
     /* both networks built, then the model unmapped: what a node holds while it renders */
     dq_backend_t *be = dq_backend_cpu_new(0, threads);
     dq_clip_text_t *enc = be ? dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
-    dq_vae_decoder_t *dec = enc ? dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
+    dq_vae_decoder_t *dec =
+        enc ? dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
     dq_model_destroy(&model);
     if (!dec) fprintf(stderr, "encoders_cpu: %s\n", err[0] ? err : "no CPU backend");
     int rc = !dec || s_bench_text(be, enc, reps, dump) || s_bench_vae(be, dec, latent, reps, dump);

@@ -22,26 +22,28 @@ typedef struct {
 } s_layer_t;
 
 struct dq_clip_text {
-    dq_backend_t *be;          /* borrowed: where the weights live and the ops run */
-    dq_weights_t *weights;     /* owned */
+    dq_backend_t *be;      /* borrowed: where the weights live and the ops run */
+    dq_weights_t *weights; /* owned */
     dq_clip_config_t cfg;
-    bool quick_gelu;           /* hidden_act: quick_gelu (SD 1.x) or exact gelu */
-    const dq_tensor_t *tok_emb, *pos_emb;  /* borrowed: [vocab, D], [seq, D] */
-    const dq_tensor_t *final_w, *final_b;  /* borrowed: final_layer_norm [D] */
-    s_layer_t *layers;         /* owned: num_hidden_layers entries */
-    int32_t *pos_ids;          /* owned: 0 .. seq-1, transformers' position_ids */
+    bool quick_gelu;                      /* hidden_act: quick_gelu (SD 1.x) or exact gelu */
+    const dq_tensor_t *tok_emb, *pos_emb; /* borrowed: [vocab, D], [seq, D] */
+    const dq_tensor_t *final_w, *final_b; /* borrowed: final_layer_norm [D] */
+    s_layer_t *layers;                    /* owned: num_hidden_layers entries */
+    int32_t *pos_ids;                     /* owned: 0 .. seq-1, transformers' position_ids */
 };
 
 /* Temporaries dq_clip_text_encode takes: ids, positions, x, pos_emb rows, then per layer
  * h, q, k, v, attn, mlp. */
 #define S_TENSORS 10
 
-static size_t s_al(size_t n) { return (n + 63) & ~(size_t) 63; }
+static size_t s_al(size_t n) {
+    return (n + 63) & ~(size_t) 63;
+}
 
 #define S_GET(field, ...)                                                                          \
     do {                                                                                           \
         if (!((field) = dq_weights_getf(self->weights, __VA_ARGS__))) {                            \
-            snprintf(err, errlen, "clip text encoder: missing weight " __VA_ARGS__);                       \
+            snprintf(err, errlen, "clip text encoder: missing weight " __VA_ARGS__);               \
             goto fail;                                                                             \
         }                                                                                          \
     } while (0)
@@ -71,7 +73,8 @@ dq_clip_text_t *dq_clip_text_new(dq_backend_t *be, const dq_model_t *model, dq_d
         snprintf(err, errlen, "clip text encoder: out of memory");
         goto fail;
     }
-    for (int i = 0; i < seq; i++) self->pos_ids[i] = i;
+    for (int i = 0; i < seq; i++)
+        self->pos_ids[i] = i;
     S_GET(self->tok_emb, "text_model.embeddings.token_embedding.weight");
     S_GET(self->pos_emb, "text_model.embeddings.position_embedding.weight");
     S_GET(self->final_w, "text_model.final_layer_norm.weight");
@@ -113,9 +116,15 @@ void dq_clip_text_destroy(dq_clip_text_t **self_p) {
     free(self);
 }
 
-int dq_clip_text_seq_len(const dq_clip_text_t *self) { return self->cfg.max_position_embeddings; }
-int dq_clip_text_hidden(const dq_clip_text_t *self) { return self->cfg.hidden_size; }
-int dq_clip_text_layers(const dq_clip_text_t *self) { return self->cfg.num_hidden_layers; }
+int dq_clip_text_seq_len(const dq_clip_text_t *self) {
+    return self->cfg.max_position_embeddings;
+}
+int dq_clip_text_hidden(const dq_clip_text_t *self) {
+    return self->cfg.hidden_size;
+}
+int dq_clip_text_layers(const dq_clip_text_t *self) {
+    return self->cfg.num_hidden_layers;
+}
 
 size_t dq_clip_text_arena_bytes(const dq_clip_text_t *self, int batch) {
     size_t b = (size_t) (batch > 0 ? batch : 1), L = (size_t) self->cfg.max_position_embeddings;
@@ -204,13 +213,14 @@ int dq_clip_text_encode(dq_clip_text_t *self, dq_arena_t *arena, const int32_t *
     /* embeddings: token_embedding(ids) + position_embedding(arange(L)), broadcast over B */
     if (dq_tensor_upload(be, ids_t, 0, ids, (size_t) (batch * L) * sizeof(int32_t)) ||
         dq_tensor_upload(be, pos_t, 0, self->pos_ids, (size_t) L * sizeof(int32_t)) ||
-        dq_op_get_rows(be, self->tok_emb, ids_t, x) || dq_op_get_rows(be, self->pos_emb, pos_t, pe) ||
-        dq_op_add(be, x, pe, x))
+        dq_op_get_rows(be, self->tok_emb, ids_t, x) ||
+        dq_op_get_rows(be, self->pos_emb, pos_t, pe) || dq_op_add(be, x, pe, x))
         goto out;
     /* clip_skip k: hidden_states[-(k+1)] is the output of layer n_layers - k */
     for (int i = 0; i < n_layers - clip_skip; i++)
         if (s_layer(self, &self->layers[i], arena, x) < 0) goto out;
-    if (dq_op_layer_norm(be, x, self->final_w, self->final_b, (float) self->cfg.layer_norm_eps, out))
+    if (dq_op_layer_norm(be, x, self->final_w, self->final_b, (float) self->cfg.layer_norm_eps,
+                         out))
         goto out;
     rc = 0;
 out:
@@ -219,8 +229,8 @@ out:
     return rc;
 }
 
-int dq_clip_text_encode_host(dq_clip_text_t *self, dq_arena_t *arena, const int32_t *ids,
-                             int batch, int clip_skip, float *out) {
+int dq_clip_text_encode_host(dq_clip_text_t *self, dq_arena_t *arena, const int32_t *ids, int batch,
+                             int clip_skip, float *out) {
     if (batch < 1) {
         dq_error("clip text encoder: batch=%d, must be >= 1", batch);
         return -1;

@@ -48,7 +48,7 @@ int dq_clip_text_encode(dq_clip_text_t *self, dq_arena_t *arena, const int32_t *
                         int clip_skip, dq_tensor_t *out);
 
 /* dq_clip_text_encode into host memory: out[batch * seq_len * hidden] floats. */
-int dq_clip_text_encode_host(dq_clip_text_t *self, dq_arena_t *arena, const int32_t *ids,
-                             int batch, int clip_skip, float *out);
+int dq_clip_text_encode_host(dq_clip_text_t *self, dq_arena_t *arena, const int32_t *ids, int batch,
+                             int clip_skip, float *out);
 
 #endif

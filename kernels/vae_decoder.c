@@ -37,8 +37,8 @@ typedef struct {
 
 /* UpDecoderBlock2D. */
 typedef struct {
-    s_resnet_t *resnets;               /* owned: layers_per_block + 1 */
-    const dq_tensor_t *up_w, *up_b;    /* NULL for the last block */
+    s_resnet_t *resnets;            /* owned: layers_per_block + 1 */
+    const dq_tensor_t *up_w, *up_b; /* NULL for the last block */
 } s_up_t;
 
 struct dq_vae_decoder {
@@ -49,11 +49,13 @@ struct dq_vae_decoder {
     s_resnet_t mid_res[2];
     s_attn_t mid_attn;
     s_up_t up[DQ_MAX_BLOCKS];
-    float *stage;          /* owned: host copy of the latents for the exact division */
-    size_t stage_cap;      /* floats in stage */
+    float *stage;     /* owned: host copy of the latents for the exact division */
+    size_t stage_cap; /* floats in stage */
 };
 
-static size_t s_al(size_t n) { return (n + 63) & ~(size_t) 63; }
+static size_t s_al(size_t n) {
+    return (n + 63) & ~(size_t) 63;
+}
 
 #define S_GET(field, ...)                                                                          \
     do {                                                                                           \
@@ -157,17 +159,22 @@ void dq_vae_decoder_destroy(dq_vae_decoder_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_vae_decoder_t *self = *self_p;
     *self_p = NULL;
-    for (int i = 0; i < DQ_MAX_BLOCKS; i++) free(self->up[i].resnets);
+    for (int i = 0; i < DQ_MAX_BLOCKS; i++)
+        free(self->up[i].resnets);
     dq_weights_destroy(&self->weights);
     free(self->stage);
     free(self);
 }
 
-int dq_vae_decoder_factor(const dq_vae_decoder_t *self) { return 1 << (self->cfg.n_blocks - 1); }
+int dq_vae_decoder_factor(const dq_vae_decoder_t *self) {
+    return 1 << (self->cfg.n_blocks - 1);
+}
 int dq_vae_decoder_latent_channels(const dq_vae_decoder_t *self) {
     return self->cfg.latent_channels;
 }
-int dq_vae_decoder_out_channels(const dq_vae_decoder_t *self) { return self->cfg.out_channels; }
+int dq_vae_decoder_out_channels(const dq_vae_decoder_t *self) {
+    return self->cfg.out_channels;
+}
 double dq_vae_decoder_scaling_factor(const dq_vae_decoder_t *self) {
     return self->cfg.scaling_factor;
 }
@@ -186,8 +193,8 @@ static void s_max(size_t *m, size_t v) {
 static void s_need_resnet(s_need_t *nd, const s_resnet_t *r, size_t plane) {
     size_t wide = (size_t) (r->cin > r->cout ? r->cin : r->cout);
     s_max(&nd->act, (size_t) r->cout * plane * sizeof(float));
-    s_max(&nd->scratch, s_al(wide * plane * sizeof(float)) +
-                            s_al((size_t) r->cout * plane * sizeof(float)));
+    s_max(&nd->scratch,
+          s_al(wide * plane * sizeof(float)) + s_al((size_t) r->cout * plane * sizeof(float)));
 }
 
 /* Fills nd for n latents of h x w; -1 when a size is < 1 or too large for size_t. */
@@ -201,7 +208,8 @@ static int s_plan(const dq_vae_decoder_t *self, int64_t n, int64_t h, int64_t w,
     size_t f = (size_t) 1 << (nb - 1);
     size_t full = (size_t) n * (size_t) h * f * (size_t) w * f;
     size_t widest = (size_t) c->latent_channels;
-    for (int i = 0; i < nb; i++) s_max(&widest, (size_t) c->block_out_channels[i]);
+    for (int i = 0; i < nb; i++)
+        s_max(&widest, (size_t) c->block_out_channels[i]);
     if (full > SIZE_MAX / 64 / (widest * sizeof(float))) return -1;
     size_t plane = (size_t) n * (size_t) h * (size_t) w;
     const size_t last = (size_t) c->block_out_channels[nb - 1];
@@ -243,8 +251,8 @@ size_t dq_vae_decoder_arena_tensors(const dq_vae_decoder_t *self) {
 /* A view of `region`'s memory as a contiguous [n, c, h, w] tensor (fits by construction). */
 static int s_view(dq_tensor_t *v, const dq_tensor_t *region, int64_t n, int64_t c, int64_t h,
                   int64_t w, const char *name) {
-    return dq_tensor_init(v, DQ_DTYPE_F32, 4, (int64_t[]){n, c, h, w}, region->data,
-                          region->buffer, name);
+    return dq_tensor_init(v, DQ_DTYPE_F32, 4, (int64_t[]){n, c, h, w}, region->data, region->buffer,
+                          name);
 }
 
 /* ResnetBlock2D: y = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))). x: [N, cin, H, W],
@@ -320,8 +328,8 @@ out:
 }
 
 /* Upsample2D: conv3x3(nearest2x(x)). x: [N, C, H, W] -> y: [N, C, 2H, 2W]. */
-static int s_upsample(dq_vae_decoder_t *self, const s_up_t *u, dq_arena_t *a,
-                      const dq_tensor_t *x, dq_tensor_t *y) {
+static int s_upsample(dq_vae_decoder_t *self, const s_up_t *u, dq_arena_t *a, const dq_tensor_t *x,
+                      dq_tensor_t *y) {
     dq_arena_mark_t m = dq_arena_mark(a);
     const int64_t shape[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
     dq_tensor_t *t = dq_arena_tensor(a, DQ_DTYPE_F32, 4, shape, "vae.upsampled");
@@ -376,7 +384,8 @@ static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tens
         dq_tensor_download(self->be, latents, 0, self->stage, n * sizeof(float)))
         return -1;
     const float sf = (float) self->cfg.scaling_factor;
-    for (size_t i = 0; i < n; i++) self->stage[i] = self->stage[i] / sf;
+    for (size_t i = 0; i < n; i++)
+        self->stage[i] = self->stage[i] / sf;
     return dq_tensor_upload(self->be, dst, 0, self->stage, n * sizeof(float));
 }
 
@@ -415,7 +424,7 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
     int cur = 1; /* region that receives the next output */
 #define S_STEP(call, ch, name)                                                                     \
     do {                                                                                           \
-        if (s_view(&y, reg[cur], N, (ch), H, W, (name)) || (call)) goto out;                      \
+        if (s_view(&y, reg[cur], N, (ch), H, W, (name)) || (call)) goto out;                       \
         x = y;                                                                                     \
         cur ^= 1;                                                                                  \
     } while (0)

@@ -21,9 +21,9 @@
 #include "kernels/safetensors.h"
 
 #define TOL 1e-4
-#define B 3
-#define L 77
-#define D 32
+#define B   3
+#define L   77
+#define D   32
 
 static char s_path[4096];
 
@@ -51,8 +51,8 @@ static float *s_f32(dq_safetensors_t *st, const char *name, size_t n) {
 
 static void s_fixture_load(s_fixture_t *f) {
     char err[512] = "";
-    dq_safetensors_t *st = dq_safetensors_open(s_src("tests/fixtures/text_encoder.safetensors"),
-                                               err, sizeof err);
+    dq_safetensors_t *st =
+        dq_safetensors_open(s_src("tests/fixtures/text_encoder.safetensors"), err, sizeof err);
     if (!st) fail_msg("%s", err);
     const dq_st_tensor_t *ids = dq_safetensors_find(st, "input_ids");
     assert_non_null(ids);
@@ -101,9 +101,10 @@ static float *s_encode_check(dq_clip_text_t *enc, dq_arena_t *arena, const s_fix
 static dq_model_t *s_load(bool single_file) {
     char err[512] = "", dir[4096];
     snprintf(dir, sizeof dir, "%s", s_src("tests/fixtures/tiny-sd"));
-    dq_model_t *m = single_file ? dq_model_load_with_configs(
-                                      s_src("tests/fixtures/tiny-sd.safetensors"), dir, err, sizeof err)
-                                : dq_model_load(dir, err, sizeof err);
+    dq_model_t *m = single_file
+                        ? dq_model_load_with_configs(s_src("tests/fixtures/tiny-sd.safetensors"),
+                                                     dir, err, sizeof err)
+                        : dq_model_load(dir, err, sizeof err);
     if (!m) fail_msg("load: %s", err);
     return m;
 }
@@ -160,8 +161,8 @@ static void test_batch_independence_and_f16(void **state) {
     char err[512] = "";
     dq_clip_text_t *enc = dq_clip_text_new(be, model, DQ_DTYPE_F16, err, sizeof err);
     if (!enc) fail_msg("%s", err);
-    dq_arena_t *arena = dq_arena_new(be, dq_clip_text_arena_bytes(enc, B),
-                                     dq_clip_text_arena_tensors(enc));
+    dq_arena_t *arena =
+        dq_arena_new(be, dq_clip_text_arena_bytes(enc, B), dq_clip_text_arena_tensors(enc));
     float *all = s_encode_check(enc, arena, &f, 0, f.last, "f16 weights");
     float one[L * D], first[L * D];
     for (int b = 0; b < B; b++) {
@@ -173,8 +174,10 @@ static void test_batch_independence_and_f16(void **state) {
     int32_t ids[L];
     memcpy(ids, f.ids, sizeof ids);
     int eos = 0;
-    while (ids[eos] != 49407) eos++;
-    for (int i = eos + 1; i < L; i++) ids[i] = 320 + i;
+    while (ids[eos] != 49407)
+        eos++;
+    for (int i = eos + 1; i < L; i++)
+        ids[i] = 320 + i;
     assert_int_equal(dq_clip_text_encode_host(enc, arena, ids, 1, 0, one), 0);
     assert_memory_equal(one, first, (size_t) (eos + 1) * D * sizeof(float));
     assert_memory_not_equal(one + (eos + 1) * D, first + (eos + 1) * D, D * sizeof(float));
@@ -196,8 +199,8 @@ static void test_rejects_bad_input(void **state) {
     char err[512] = "";
     dq_clip_text_t *enc = dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err);
     assert_non_null(enc);
-    dq_arena_t *arena = dq_arena_new(be, dq_clip_text_arena_bytes(enc, 1),
-                                     dq_clip_text_arena_tensors(enc));
+    dq_arena_t *arena =
+        dq_arena_new(be, dq_clip_text_arena_bytes(enc, 1), dq_clip_text_arena_tensors(enc));
     float out[L * D];
     int32_t ids[L];
     memcpy(ids, f.ids, sizeof ids);
@@ -240,8 +243,8 @@ static void test_heads_come_from_the_config(void **state) {
     dq_backend_t *be = dq_backend_cpu_new(0, 1);
     dq_clip_text_t *enc = dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err);
     assert_non_null(enc);
-    dq_arena_t *arena = dq_arena_new(be, dq_clip_text_arena_bytes(enc, B),
-                                     dq_clip_text_arena_tensors(enc));
+    dq_arena_t *arena =
+        dq_arena_new(be, dq_clip_text_arena_bytes(enc, B), dq_clip_text_arena_tensors(enc));
     float *out = malloc(B * L * D * sizeof(float));
     assert_non_null(out);
     assert_int_equal(dq_clip_text_encode_host(enc, arena, f.ids, B, 0, out), 0);

@@ -35,10 +35,10 @@ static const char *s_src(const char *rel) {
 
 /* One decode fixture. */
 typedef struct {
-    int n, h, w;               /* latents [n, 4, h, w] */
-    float *latents, *decoded;  /* owned: [n,4,h,w], [n,3,8h,8w] */
-    float *image;              /* owned: [n, 8h, 8w, 3] */
-    uint8_t *rgb8;             /* owned: [n, 8h, 8w, 3] */
+    int n, h, w;              /* latents [n, 4, h, w] */
+    float *latents, *decoded; /* owned: [n,4,h,w], [n,3,8h,8w] */
+    float *image;             /* owned: [n, 8h, 8w, 3] */
+    uint8_t *rgb8;            /* owned: [n, 8h, 8w, 3] */
 } s_fixture_t;
 
 static void *s_copy(dq_safetensors_t *st, const char *name, dq_dtype_t dtype, size_t n) {
@@ -91,9 +91,10 @@ static double s_rel_l2(const float *got, const float *want, size_t n) {
 static dq_model_t *s_load(bool single_file) {
     char err[512] = "", dir[4096];
     snprintf(dir, sizeof dir, "%s", s_src("tests/fixtures/tiny-sd"));
-    dq_model_t *m = single_file ? dq_model_load_with_configs(
-                                      s_src("tests/fixtures/tiny-sd.safetensors"), dir, err, sizeof err)
-                                : dq_model_load(dir, err, sizeof err);
+    dq_model_t *m = single_file
+                        ? dq_model_load_with_configs(s_src("tests/fixtures/tiny-sd.safetensors"),
+                                                     dir, err, sizeof err)
+                        : dq_model_load(dir, err, sizeof err);
     if (!m) fail_msg("load: %s", err);
     return m;
 }
@@ -124,7 +125,8 @@ static float *s_decode(dq_backend_t *be, dq_vae_decoder_t *dec, const s_fixture_
     float *z = malloc(dq_tensor_nbytes(lat));
     assert_non_null(z);
     size_t nl = (size_t) dq_tensor_nelements(lat);
-    for (size_t i = 0; i < nl; i++) z[i] = f->latents[i] / 0.18215f;
+    for (size_t i = 0; i < nl; i++)
+        z[i] = f->latents[i] / 0.18215f;
     assert_int_equal(dq_tensor_upload(be, lat, 0, z, dq_tensor_nbytes(lat)), 0);
     assert_int_equal(dq_vae_decoder_run(dec, arena, lat, img), 0);
     float *again = malloc(dq_tensor_nbytes(img));
