@@ -201,9 +201,9 @@ static void s_need_resnet(s_need_t *nd, const s_resnet_t *r, size_t plane) {
 static int s_plan(const dq_vae_decoder_t *self, int64_t n, int64_t h, int64_t w, s_need_t *nd) {
     const dq_vae_config_t *c = &self->cfg;
     const int nb = c->n_blocks;
-    if (n < 1 || h < 1 || w < 1 || n > (1 << 16) || h << (nb - 1) > (1 << 20) ||
-        w << (nb - 1) > (1 << 20))
-        return -1;
+    /* images up to 2^20 pixels a side, batches up to 2^16 (then nothing below overflows) */
+    const int64_t max_side = ((int64_t) 1 << 20) >> (nb - 1);
+    if (n < 1 || h < 1 || w < 1 || n > (1 << 16) || h > max_side || w > max_side) return -1;
     /* The whole image times the widest layer bounds every product below. */
     size_t f = (size_t) 1 << (nb - 1);
     size_t full = (size_t) n * (size_t) h * f * (size_t) w * f;
@@ -359,8 +359,8 @@ static int s_check_io(const dq_vae_decoder_t *self, const dq_tensor_t *z, const 
                  (long long) (z->shape[3] * f), dq_tensor_describe(z, d2, sizeof d2));
         return -1;
     }
-    if (!dq_vae_decoder_arena_bytes(self, (int) z->shape[0], (int) z->shape[2],
-                                    (int) z->shape[3])) {
+    s_need_t nd;
+    if (s_plan(self, z->shape[0], z->shape[2], z->shape[3], &nd) < 0) {
         dq_error("vae decoder: latents %s are too large", dq_tensor_describe(z, d1, sizeof d1));
         return -1;
     }
@@ -400,7 +400,7 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
     const int64_t N = z->shape[0];
     int64_t H = z->shape[2], W = z->shape[3];
     s_need_t nd;
-    if (s_plan(self, N, H, W, &nd) < 0) return -1; /* s_check_io checked the sizes */
+    if (s_plan(self, N, H, W, &nd) < 0) return -1; /* not reached: s_check_io planned it */
     dq_arena_mark_t m = dq_arena_mark(a);
     int rc = -1;
     dq_tensor_t *reg[2];
