@@ -183,3 +183,25 @@ tests_unit_test_weights_SOURCES = tests/unit/test_weights.c
 tests_unit_test_weights_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_weights_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_weights
+
+# The networks around the UNet: CLIP text encoder, VAE decoder, decoded image -> RGB8.
+libdqengine_a_SOURCES += \
+	kernels/clip_text.c kernels/clip_text.h \
+	kernels/vae_decoder.c kernels/vae_decoder.h \
+	kernels/image.c kernels/image.h
+check_PROGRAMS += tests/unit/test_clip_text
+tests_unit_test_clip_text_SOURCES = tests/unit/test_clip_text.c
+tests_unit_test_clip_text_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_clip_text_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_clip_text
+check_PROGRAMS += tests/unit/test_vae
+tests_unit_test_vae_SOURCES = tests/unit/test_vae.c
+tests_unit_test_vae_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_vae_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_vae
+# Benchmark of both at SD 1.5 size against PyTorch (bench/run_encoders.sh runs it by hand).
+check_PROGRAMS += bench/encoders_cpu
+bench_encoders_cpu_SOURCES = bench/encoders_cpu.c
+bench_encoders_cpu_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+bench_encoders_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+EXTRA_DIST += bench/pytorch_encoders.py bench/run_encoders.sh bench/RESULTS.md
