@@ -205,3 +205,18 @@ bench_encoders_cpu_SOURCES = bench/encoders_cpu.c
 bench_encoders_cpu_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 bench_encoders_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 EXTRA_DIST += bench/pytorch_encoders.py bench/run_encoders.sh bench/RESULTS.md
+
+# The SD 1.x UNet (diffusers UNet2DConditionModel): blocks, network, FLOP count.
+libdqengine_a_SOURCES += kernels/unet_blocks.c kernels/unet_blocks.h kernels/unet.c \
+	kernels/unet.h kernels/unet_flops.c
+check_PROGRAMS += tests/unit/test_unet
+tests_unit_test_unet_SOURCES = tests/unit/test_unet.c
+tests_unit_test_unet_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_unet_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_unet
+# UNet benchmark: built by `make check` so it keeps compiling, run by bench/run_unet.sh.
+check_PROGRAMS += bench/unet_cpu
+bench_unet_cpu_SOURCES = bench/unet_cpu.c
+bench_unet_cpu_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+bench_unet_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+EXTRA_DIST += bench/pytorch_unet.py bench/run_unet.sh
