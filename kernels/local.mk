@@ -220,3 +220,11 @@ bench_unet_cpu_SOURCES = bench/unet_cpu.c
 bench_unet_cpu_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
 bench_unet_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 EXTRA_DIST += bench/pytorch_unet.py bench/run_unet.sh
+
+# The text-to-image pipeline: what `diffq render` and the node's ranks call.
+libdqengine_a_SOURCES += kernels/pipeline.c kernels/pipeline.h
+check_PROGRAMS += tests/unit/test_pipeline
+tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c
+tests_unit_test_pipeline_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_pipeline_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_pipeline
