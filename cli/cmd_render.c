@@ -123,7 +123,9 @@ static int s_on_image(void *ctx, int request, int image, const uint8_t *rgb, int
         snprintf(path, sizeof path, "%s-%d.png", r->output, image);
     uint8_t *png = NULL;
     size_t len = 0;
-    if (dq_png_encode_request(rgb, w, h, r->req, DQ_SCHED_MODEL, dq_pipeline_model_name(r->pipeline),
+    int sched = dq_pipeline_scheduler(r->pipeline, r->req);
+    if (dq_png_encode_request(rgb, w, h, r->req, sched < 0 ? DQ_SCHED_MODEL : (dq_scheduler_t) sched,
+                              dq_pipeline_model_name(r->pipeline),
                               image, &png, &len, err, sizeof err) < 0 ||
         dq_png_save_bytes(path, png, len, err, sizeof err) < 0) {
         fprintf(stderr, "diffq render: %s\n", err);

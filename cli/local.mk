@@ -10,3 +10,4 @@ diffq_SOURCES += cli/cmd_render.c
 diffq_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_PKGDATADIR='"$(pkgdatadir)"'
 diffq_CFLAGS += $(JANSSON_CFLAGS)
 DQ_SCRIPT_TESTS += tests/integration/model_cli.sh
+DQ_SCRIPT_TESTS += tests/integration/cli_render.sh

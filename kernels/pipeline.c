@@ -104,11 +104,15 @@ int dq_pipeline_batchable(const dq_request_t *a, const dq_request_t *b) {
            a->num_inference_steps == b->num_inference_steps && a->scheduler == b->scheduler;
 }
 
-/* The sampler a request names, or the model's own. */
+int dq_pipeline_scheduler(const dq_pipeline_t *self, const dq_request_t *req) {
+    if (req->scheduler != DQ_SCHED_MODEL) return req->scheduler;
+    return dq_scheduler_from_class(self->sched.class_name, &self->sched.sched);
+}
+
+/* dq_pipeline_scheduler, with a message when the model's is not implemented. */
 static int s_scheduler_of(const dq_pipeline_t *self, const dq_request_t *req, char *err,
                           size_t errlen) {
-    if (req->scheduler != DQ_SCHED_MODEL) return req->scheduler;
-    int kind = dq_scheduler_from_class(self->sched.class_name, &self->sched.sched);
+    int kind = dq_pipeline_scheduler(self, req);
     if (kind < 0)
         snprintf(err, errlen, "the model's scheduler %s is not implemented; name a scheduler",
                  self->sched.class_name);

@@ -32,6 +32,10 @@ void dq_pipeline_destroy(dq_pipeline_t **self_p);
 /* The model's name for PNG metadata: the folder's or file's base name (borrowed). */
 const char *dq_pipeline_model_name(const dq_pipeline_t *self);
 
+/* The scheduler a request renders with: its own, or for DQ_SCHED_MODEL the model's (from its
+ * scheduler_config.json). Returns -1 when the model's scheduler is not one the engine implements. */
+int dq_pipeline_scheduler(const dq_pipeline_t *self, const dq_request_t *req);
+
 /* Pixels per latent position (8 for SD 1.x); width and height must be multiples of it. */
 int dq_pipeline_latent_factor(const dq_pipeline_t *self);
 
