@@ -15,6 +15,12 @@ from diffusers import UNet2DConditionModel
 from torch.utils.flop_counter import FlopCounterMode
 
 
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def main():
     model = sys.argv[1]
     s = int(sys.argv[2]) if len(sys.argv) > 2 else 32
@@ -44,6 +50,10 @@ def main():
           f"(with flop counter) {t_first:.3f} s, best {min(times):.3f} s, median "
           f"{statistics.median(times):.3f} s per step")
     flops = fc.get_total_flops()
+    a = torch.randn(1024, 1024)
+    best = min(_timed(lambda: torch.mm(a, a)) for _ in range(20))
+    print(f"pytorch sgemm 1024^3 (torch.mm, {torch.backends.mkl.is_available() and 'MKL' or 'BLAS'}): "
+          f"{2 * 1024 ** 3 / best / 1e9:.1f} GFLOP/s")
     print(f"pytorch flops {flops / 1e9:.1f} GFLOP/step, {flops / statistics.median(times) / 1e9:.1f} "
           f"GFLOP/s (median); torch {torch.__version__}, "
           f"attention {type(unet.attn_processors[next(iter(unet.attn_processors))]).__name__}")

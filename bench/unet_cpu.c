@@ -23,7 +23,8 @@ static double s_now(void) {
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
-/* GFLOP/s of a 1024^3 sgemm with the threads the backend set (best of 5; as bench/ops_cpu). */
+/* GFLOP/s of a 1024^3 sgemm with the threads the backend set: best of 20, since other
+ * processes on a shared machine make single samples vary twofold. */
 static double s_sgemm_rate(void) {
     const int n = 1024;
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
@@ -32,7 +33,7 @@ static double s_sgemm_rate(void) {
     for (int i = 0; i < n * n; i++) a[i] = b[i] = (float) (i % 7) * 0.1f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double best = 1e30;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < 20; r++) {
         double t0 = s_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         double dt = s_now() - t0;

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,15 +146,19 @@ static void s_check_fixture(dq_backend_t *be, dq_unet_t *u, const char *stem, co
     s_fix_free(&f);
 }
 
-static void s_check_layout(int single_file) {
+static void s_check_layout(int single_file, bool linear_proj) {
     dq_model_t *m = s_model(single_file);
+    /* SD 2.x's use_linear_projection: tokens first, then proj_in as a Linear with the same
+     * [C, C] matrix. A 1x1 conv then a transpose is the same map, so the fixtures still hold. */
+    m->cfg.unet.use_linear_projection = linear_proj;
     dq_backend_t *be = dq_backend_cpu_new(0, 0);
     assert_non_null(be);
     char err[512] = "";
     dq_unet_t *u = dq_unet_new(be, m, err, sizeof err);
     if (!u) fail_msg("%s", err);
     dq_model_destroy(&m);
-    const char *lay = single_file ? "single file" : "folder";
+    const char *lay = linear_proj ? "folder, linear projections" : single_file ? "single file"
+                                                                             : "folder";
     s_check_fixture(be, u, "unet_2x8x8", lay);
     s_check_fixture(be, u, "unet_2x6x8", lay);
     s_check_fixture(be, u, "unet_2x5x7", lay); /* odd sides: upsample to the skip's size */
@@ -165,12 +170,17 @@ static void s_check_layout(int single_file) {
 
 static void test_folder(void **state) {
     (void) state;
-    s_check_layout(0);
+    s_check_layout(0, false);
 }
 
 static void test_single_file(void **state) {
     (void) state;
-    s_check_layout(1);
+    s_check_layout(1, false);
+}
+
+static void test_linear_projection(void **state) {
+    (void) state;
+    s_check_layout(0, true);
 }
 
 /* The sinusoidal embedding equals diffusers' time_proj (float32 the same way). */
@@ -314,6 +324,7 @@ int main(void) {
         cmocka_unit_test(test_time_proj),
         cmocka_unit_test(test_folder),
         cmocka_unit_test(test_single_file),
+        cmocka_unit_test(test_linear_projection),
         cmocka_unit_test(test_batch_per_item_timesteps),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_flops),
