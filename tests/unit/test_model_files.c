@@ -563,6 +563,7 @@ static void test_config_errors(void **state) {
     j = json_loads("{\"_class_name\": \"PNDMScheduler\", \"trained_betas\": [0.1]}", 0, NULL);
     assert_int_equal(dq_scheduler_config_from_json(&s, j, "s.json", s_err, sizeof s_err), -1);
     assert_non_null(strstr(s_err, "trained_betas"));
+    json_decref(j);
 }
 
 int main(void) {
