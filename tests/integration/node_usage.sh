@@ -1,0 +1,14 @@
+#!/bin/sh
+# tests/integration/node_usage.sh: diffq-node's options: --help, and each usage or device error
+# with its documented exit status and a message that says what to do.
+. "$top_srcdir/tests/integration/lib.sh"
+NODE="$top_builddir/diffq-node"
+plan 7
+ok "--help lists the options" sh -c "'$NODE' --help | grep -q -- '--cpu-ranks'"
+fails "no --backend is a usage error" 2 "$NODE" --model tiny
+ok "which names the backends" sh -c "'$NODE' --model tiny 2>&1 | grep -q 'backend is required: null'"
+fails "an unknown backend is a usage error" 2 "$NODE" --backend engine --model tiny
+fails "no model is a usage error" 2 "$NODE" --backend null
+fails "--gpus and --cpu-ranks together" 2 "$NODE" --backend null --model tiny --gpus all --cpu-ranks 2
+fails "--gpus without a usable GPU is a device error" 6 "$NODE" --backend null --model tiny --gpus 99
+done_testing
