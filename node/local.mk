@@ -39,4 +39,5 @@ DQ_UNIT_TESTS += tests/unit/test_node_rankio tests/unit/test_node_flow tests/uni
 DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.sh \
 	tests/integration/node_stop.sh tests/integration/node_fail.sh \
 	tests/integration/node_crash.sh tests/integration/node_reconnect.sh \
-	tests/integration/node_drain.sh tests/integration/node_death.sh
+	tests/integration/node_drain.sh tests/integration/node_death.sh \
+	tests/integration/node_ranks.sh

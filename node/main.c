@@ -18,6 +18,9 @@
 #include "node/rank.h"
 #include "node/setup.h"
 
+/* The defaults below are written as text; keep them equal to the protocol's constants. */
+_Static_assert(DQ_PROTO_NODE_DEATH_TIMEOUT_MS == 300 * 1000, "update --death-timeout's default");
+
 static const dq_option_t s_options[] = {
     {"broker", 'b', "DIFFQ_BROKER", DQ_OPT_STRING, DQ_PROTO_DEFAULT_ENDPOINT, "EP",
      "broker endpoint"},

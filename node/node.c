@@ -363,7 +363,7 @@ static void s_rank_died(dq_node_t *self, dq_rank_t *r) {
     }
     uint32_t delay = dq_backoff_next(&r->backoff);
     r->restart_at = dq_now_ms() + delay;
-    dq_error("rank %d %s; restarting in %u ms pid_was_up=%d", r->index, desc, delay, was_up);
+    dq_error("rank %s; restarting in %u ms rank=%d", desc, delay, r->index);
     s_update_capacity(self);
 }
 

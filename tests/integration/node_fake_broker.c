@@ -167,6 +167,12 @@ static void s_start_node(fb_t *fb, const char *exe, const char *const *extra) {
                             "/models/tiny.safetensors", "--name", "test-node", "--log-level",
                             "debug"};
     int n = 11;
+    bool ranks_given = false;
+    for (int i = 0; extra && extra[i]; i++) ranks_given |= !strcmp(extra[i], "--cpu-ranks");
+    if (!ranks_given) { /* the same on a GPU machine, where the default is every GPU */
+        argv[n++] = "--cpu-ranks";
+        argv[n++] = "1";
+    }
     for (int i = 0; extra && extra[i] && n < 31; i++) argv[n++] = extra[i];
     argv[n] = NULL;
     fb->node = fork();
@@ -272,18 +278,26 @@ done:
 
 /* ---- Scenarios -------------------------------------------------------------------------------- */
 
-/* Handshake: READY with our name and capacity, then CREDIT. */
-static void s_handshake(fb_t *fb, unsigned cap) {
+/* Handshake: READY with our name and capacity, then CREDIT for every slot as ranks come up. */
+static void s_handshake_ranks(fb_t *fb, unsigned ranks, unsigned cap) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "node announces READY");
     s_ok(fb, !strcmp(m.ready.name, "test-node") && m.ready.capacity == cap &&
-                 m.ready.n_models == 1 && !strcmp(m.ready.models[0], "tiny") &&
-                 m.ready.proto_minor == DQ_PROTO_MINOR,
-         "READY names the node, capacity %u and model tiny", cap);
+                 m.ready.ranks == ranks && m.ready.n_models == 1 &&
+                 !strcmp(m.ready.models[0], "tiny") && m.ready.proto_minor == DQ_PROTO_MINOR &&
+                 m.ready.n_devices == 1 && !strcmp(m.ready.devices[0].name, "cpu"),
+         "READY names the node, %u rank(s) on the cpu, capacity %u and model tiny", ranks, cap);
     dq_msg_clear(&m);
-    s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0 && m.credit.credit == cap,
-         "node asks for %u shard(s) of credit", cap);
-    dq_msg_clear(&m);
+    unsigned credit = 0;
+    while (credit < cap && s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0) {
+        credit += m.credit.credit;
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, credit == cap, "node asks for %u shard(s) of credit", cap);
+}
+
+static void s_handshake(fb_t *fb, unsigned cap) {
+    s_handshake_ranks(fb, 1, cap);
 }
 
 static void s_basic(fb_t *fb) {
@@ -359,6 +373,14 @@ static void s_stop(fb_t *fb) {
     int64_t until = zclock_mono() + WAIT_MS;
     while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
     s_ok(fb, fb->progress > 0, "PROGRESS while the shard renders");
+    /* The only slot is busy for the next 50 s: an ASSIGN now is work the node did not ask for. */
+    s_request(&req, 9, 9, 0, 1, 1, 16, 16, 1);
+    s_assign(fb, 99, &req, 1, "tiny");
+    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
+                 m.shard_failed.shard == 99 && m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
+                 strstr(m.shard_failed.message, "credit"),
+         "an ASSIGN beyond the credit asked for is refused");
+    dq_msg_clear(&m);
     int64_t sent = zclock_mono();
     dq_msg_t stop = {.cmd = DQ_CMD_STOP};
     stop.stop = (dq_msg_stop_t){7, 1, 1, DQ_STOP_CANCELLED};
@@ -382,6 +404,47 @@ static void s_stop(fb_t *fb) {
     dq_msg_clear(&m);
 }
 
+/* The node's child processes (its ranks), from /proc. Returns how many, up to max. */
+static int s_rank_pids(pid_t node, pid_t *pids, int max) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) node, (int) node);
+    FILE *f = fopen(path, "r");
+    int n = 0, pid;
+    while (f && n < max && fscanf(f, "%d", &pid) == 1) pids[n++] = (pid_t) pid;
+    if (f) fclose(f);
+    return n;
+}
+
+/* Two ranks holding two shards each: four shards held at once, two rendering at once. */
+static void s_ranks(fb_t *fb) {
+    s_handshake_ranks(fb, 2, 4);
+    pid_t pids[4];
+    s_ok(fb, s_rank_pids(fb->node, pids, 4) == 2, "two rank processes run");
+    dq_request_t req;
+    for (uint64_t shard = 1; shard <= 4; shard++) {
+        s_request(&req, shard, shard, 0, 1, 1, 16, 16, 40); /* 40 x 50 ms each */
+        s_assign(fb, shard, &req, 1, "tiny");
+    }
+    unsigned done = 0, results = 0, progressed = 0, before_first_done = 0;
+    int64_t until = zclock_mono() + WAIT_MS * 2;
+    dq_msg_t m;
+    while (done < 4 && s_recv(fb, &m, until, true) == 0) {
+        if (m.cmd == DQ_CMD_PROGRESS && m.progress.shard <= 4) {
+            progressed |= 1u << m.progress.shard;
+            if (done == 0) before_first_done = progressed;
+        } else if (m.cmd == DQ_CMD_RESULT) {
+            s_ack(fb, &m.result, true);
+            results++;
+        } else if (m.cmd == DQ_CMD_SHARD_DONE) {
+            done++;
+        }
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, results == 4 && done == 4, "four shards done (%u results)", results);
+    s_ok(fb, __builtin_popcount(before_first_done) >= 2,
+         "two shards progressed before the first was done (mask %#x)", before_first_done);
+}
+
 static void s_fail(fb_t *fb) {
     s_handshake(fb, 1);
     dq_request_t req;
@@ -401,29 +464,12 @@ static void s_fail(fb_t *fb) {
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0, "credit again");
     dq_msg_clear(&m);
-    s_assign(fb, 3, &req, 1, "tiny");
-    s_assign(fb, 4, &req, 1, "tiny"); /* no credit for this one */
-    int found = 0;
-    for (int i = 0; i < 2 && s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0; i++) {
-        if (m.shard_failed.shard == 4 && m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
-            strstr(m.shard_failed.message, "credit"))
-            found++;
-        dq_msg_clear(&m);
-    }
-    s_ok(fb, found == 1, "an ASSIGN beyond the credit asked for is refused");
 }
 
-/* The node's only child process (its rank). */
+/* The node's only child process (its rank), 0 when none. */
 static pid_t s_rank_pid(pid_t node) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) node, (int) node);
-    FILE *f = fopen(path, "r");
-    int pid = 0;
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1) pid = 0;
-        fclose(f);
-    }
-    return (pid_t) pid;
+    pid_t pid = 0;
+    return s_rank_pids(node, &pid, 1) == 1 ? pid : 0;
 }
 
 static void s_crash(fb_t *fb) {
@@ -541,6 +587,7 @@ typedef struct {
 static const scenario_t s_scenarios[] = {
     {"basic", s_basic, {NULL}},
     {"stop", s_stop, {"--null-step-ms", "50", NULL}},
+    {"ranks", s_ranks, {"--cpu-ranks", "2", "--batch", "2", "--null-step-ms", "50", NULL}},
     {"fail", s_fail, {"--null-fail", "oom", NULL}},
     {"crash", s_crash, {"--null-step-ms", "50", NULL}},
     {"reconnect", s_reconnect, {NULL}},
