@@ -40,4 +40,5 @@ DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.
 	tests/integration/node_stop.sh tests/integration/node_fail.sh \
 	tests/integration/node_crash.sh tests/integration/node_reconnect.sh \
 	tests/integration/node_drain.sh tests/integration/node_death.sh \
-	tests/integration/node_ranks.sh
+	tests/integration/node_ranks.sh tests/integration/node_handback.sh \
+	tests/integration/node_draintimeout.sh

@@ -136,11 +136,18 @@ static void s_connect(dq_node_t *self) {
     /* What the old connection had in flight is sent again (the broker ignores repeats). */
     self->inflight = 0;
     for (shard_t *sh = self->shards; sh; sh = sh->next) {
-        for (size_t i = sh->first_open; i < sh->n_res; i++)
-            if (sh->res[i].state == RES_SENT) {
+        /* Only shards still wanted resend; a stopped or failed shard's images are dropped. */
+        bool wanted = sh->state == SH_RENDERING || sh->state == SH_RENDERED;
+        for (size_t i = sh->first_open; i < sh->n_res; i++) {
+            if (sh->res[i].state != RES_SENT) continue;
+            if (wanted) {
                 sh->res[i].state = RES_UNSENT;
                 sh->unsent++;
+            } else {
+                dq_msg_clear(&sh->res[i].msg);
+                sh->res[i].state = RES_DONE;
             }
+        }
         sh->inflight = 0;
         sh->failure_sent = false;
     }

@@ -568,6 +568,47 @@ static void s_drain(fb_t *fb) {
     s_ok(fb, s_wait_exit(fb, WAIT_MS) == 0, "exit status 0");
 }
 
+/* A second signal does not wait for the running shard: DISCONNECT hands it back at once. */
+static void s_handback(fb_t *fb) {
+    s_handshake(fb, 1);
+    dq_request_t req;
+    s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1000); /* 50 s */
+    s_assign(fb, 1, &req, 1, "tiny");
+    dq_msg_t m;
+    int64_t until = zclock_mono() + WAIT_MS;
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    kill(fb->node, SIGTERM);
+    /* Both signals are read by the same loop; the second is what must end the drain. */
+    while (fb->progress < 3 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    kill(fb->node, SIGINT);
+    unsigned skipped[DQ_CMD_COUNT] = {0};
+    s_ok(fb, s_expect(fb, DQ_CMD_DISCONNECT, &m, WAIT_MS, skipped) == 0,
+         "SIGTERM then SIGINT: DISCONNECT while the shard still runs");
+    dq_msg_clear(&m);
+    s_ok(fb, !skipped[DQ_CMD_SHARD_DONE] && !skipped[DQ_CMD_RESULT] && !skipped[DQ_CMD_CREDIT],
+         "without finishing the shard or asking for more");
+    s_ok(fb, s_wait_exit(fb, WAIT_MS) == 0, "exit status 0");
+}
+
+/* --drain-timeout bounds a drain: the long shard is handed back when it runs out. */
+static void s_draintimeout(fb_t *fb) {
+    s_handshake(fb, 1);
+    dq_request_t req;
+    s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1000); /* 50 s, far past the 1 s drain timeout */
+    s_assign(fb, 1, &req, 1, "tiny");
+    dq_msg_t m;
+    int64_t until = zclock_mono() + WAIT_MS;
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    kill(fb->node, SIGTERM);
+    unsigned skipped[DQ_CMD_COUNT] = {0};
+    s_ok(fb, s_expect(fb, DQ_CMD_DISCONNECT, &m, WAIT_MS, skipped) == 0 &&
+                 strstr(m.disconnect.reason, "drain timeout"),
+         "SIGTERM with --drain-timeout 1: DISCONNECT (%s)", m.disconnect.reason);
+    dq_msg_clear(&m);
+    s_ok(fb, !skipped[DQ_CMD_SHARD_DONE] && !skipped[DQ_CMD_RESULT], "the shard was not finished");
+    s_ok(fb, s_wait_exit(fb, WAIT_MS) == 0, "exit status 0");
+}
+
 static void s_death(fb_t *fb) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "READY");
@@ -592,6 +633,8 @@ static const scenario_t s_scenarios[] = {
     {"crash", s_crash, {"--null-step-ms", "50", NULL}},
     {"reconnect", s_reconnect, {NULL}},
     {"drain", s_drain, {"--null-step-ms", "50", NULL}},
+    {"handback", s_handback, {"--null-step-ms", "50", NULL}},
+    {"draintimeout", s_draintimeout, {"--null-step-ms", "50", "--drain-timeout", "1", NULL}},
     {"death", s_death, {"--death-timeout", "3", NULL}},
 };
 
