@@ -10,8 +10,8 @@ struct dq_render_backend_t {
     void *ctx;                  /* owned; freed by ops->destroy */
 };
 
-static const char *s_rc_names[DQ_RENDER_RC_COUNT] = {"ok", "stopped", "oom", "model", "input",
-                                                     "internal"};
+static const char *s_rc_names[DQ_RENDER_RC_COUNT] = {"ok",    "stopped", "oom",
+                                                     "model", "input",   "internal"};
 
 const char *dq_render_rc_name(int rc) {
     return rc >= 0 && rc < DQ_RENDER_RC_COUNT ? s_rc_names[rc] : "unknown";

@@ -15,12 +15,12 @@ typedef struct {
     const char *prompt;          /* borrowed */
     const char *negative_prompt; /* borrowed; "" for none */
     uint64_t seed;
-    uint32_t steps;              /* denoising steps */
+    uint32_t steps; /* denoising steps */
     double guidance;
-    uint32_t width, height;      /* requested pixels */
-    const char *scheduler;       /* borrowed; "" or "model": the model's own */
-    uint32_t num_images;         /* num_images_per_prompt of the job line */
-    uint32_t image_first;        /* render images image_first .. image_first+image_count-1 */
+    uint32_t width, height; /* requested pixels */
+    const char *scheduler;  /* borrowed; "" or "model": the model's own */
+    uint32_t num_images;    /* num_images_per_prompt of the job line */
+    uint32_t image_first;   /* render images image_first .. image_first+image_count-1 */
     uint32_t image_count;
 } dq_render_req_t;
 
@@ -51,10 +51,10 @@ typedef struct {
 
 /* Options a backend is created with (from the node's command line). */
 typedef struct {
-    const char *device;     /* borrowed; "cpu" or "cuda:N" */
-    uint32_t null_step_ms;  /* null backend: sleep per step, so tests can watch progress */
-    const char *null_fail;  /* null backend: "" or a class (oom, model, input, internal) that
-                               every render fails with, so tests can see failures reported */
+    const char *device;    /* borrowed; "cpu" or "cuda:N" */
+    uint32_t null_step_ms; /* null backend: sleep per step, so tests can watch progress */
+    const char *null_fail; /* null backend: "" or a class (oom, model, input, internal) that
+                              every render fails with, so tests can see failures reported */
 } dq_render_params_t;
 
 typedef struct dq_render_backend_t dq_render_backend_t;
@@ -94,8 +94,8 @@ const char *dq_render_rc_name(int rc);
 #define DQ_NULL_MAX_SIDE 64
 
 /* Creates the null backend's ops and context (*ctx). Returns 0, or -1 with a message in err. */
-int dq_render_null_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
-                          void **ctx, char *err, size_t errlen);
+int dq_render_null_create(const dq_render_params_t *params, const dq_render_ops_t **ops, void **ctx,
+                          char *err, size_t errlen);
 
 /* The null backend's pixel (x, y) of image `image_index` of a request with `seed`, into rgb[3]:
  * a colour drawn from (seed, image_index) plus a gradient, so tests can check which image they

@@ -53,7 +53,8 @@ static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_r
         return self->fail;
     }
     uint32_t total = 0, done = 0;
-    for (size_t i = 0; i < n; i++) total += reqs[i].steps;
+    for (size_t i = 0; i < n; i++)
+        total += reqs[i].steps;
     for (size_t i = 0; i < n; i++) {
         const dq_render_req_t *r = &reqs[i];
         for (uint32_t s = 0; s < r->steps; s++) {
@@ -91,8 +92,8 @@ static void s_destroy(void *ctx) {
 
 static const dq_render_ops_t s_null_ops = {"null", s_load, s_render, s_destroy};
 
-int dq_render_null_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
-                          void **ctx, char *err, size_t errlen) {
+int dq_render_null_create(const dq_render_params_t *params, const dq_render_ops_t **ops, void **ctx,
+                          char *err, size_t errlen) {
     int fail = DQ_RENDER_OK;
     const char *f = params->null_fail ? params->null_fail : "";
     if (*f) {

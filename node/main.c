@@ -113,14 +113,19 @@ static int s_configure(dq_config_t *cfg, int argc, char **argv, dq_node_params_t
     double death = dq_config_double(cfg, "death-timeout");
     double drain = dq_config_double(cfg, "drain-timeout");
     const char *bad = NULL;
-    if (!p->backend) bad = "--backend is required: null (simulated); the engine backend is not "
-                           "built yet";
+    if (!p->backend)
+        bad = "--backend is required: null (simulated); the engine backend is not "
+              "built yet";
     else if (strlen(p->name) == 0 || strlen(p->name) > DQ_PROTO_MAX_NAME)
         bad = "--name: expected 1..128 bytes";
-    else if (batch < 1 || batch > DQ_PROTO_MAX_CREDIT) bad = "--batch: expected 1..1024";
-    else if (step < 0 || step > 3600000) bad = "--null-step-ms: expected 0..3600000";
-    else if (!(death > 0 && death <= 86400 * 365)) bad = "--death-timeout: expected > 0 seconds";
-    else if (!(drain >= 0 && drain <= 86400 * 365)) bad = "--drain-timeout: expected >= 0 seconds";
+    else if (batch < 1 || batch > DQ_PROTO_MAX_CREDIT)
+        bad = "--batch: expected 1..1024";
+    else if (step < 0 || step > 3600000)
+        bad = "--null-step-ms: expected 0..3600000";
+    else if (!(death > 0 && death <= 86400 * 365))
+        bad = "--death-timeout: expected > 0 seconds";
+    else if (!(drain >= 0 && drain <= 86400 * 365))
+        bad = "--drain-timeout: expected >= 0 seconds";
     else if (!dq_config_str(cfg, "model") && !dq_config_str(cfg, "models"))
         bad = "give the model to serve with --model PATH|NAME or --models DIR";
     if (bad) {
@@ -165,10 +170,11 @@ int main(int argc, char **argv) {
     if (!cfg) return DQ_NODE_EXIT_INTERNAL;
     dq_node_params_t params;
     memset(&params, 0, sizeof params);
-    char (*rank_devices)[64] = NULL;
+    char(*rank_devices)[64] = NULL;
     char host[DQ_PROTO_MAX_NAME + 1];
     int code = s_configure(cfg, argc, argv, &params, &rank_devices, host, sizeof host);
-    if (code == 1) code = DQ_NODE_EXIT_OK; /* --help */
+    if (code == 1)
+        code = DQ_NODE_EXIT_OK; /* --help */
     else if (code == 0) {
         /* Signals. */
         if (s_signals_install() != 0) {

@@ -17,7 +17,7 @@
 #include "node/rankio.h"
 #include "node/supervise.h"
 
-#define TICK_MS 100           /* poll timeout: timers are checked at least this often */
+#define TICK_MS              100  /* poll timeout: timers are checked at least this often */
 #define DISCONNECT_LINGER_MS 2000 /* how long a final DISCONNECT may take to leave */
 
 typedef enum {
@@ -29,53 +29,54 @@ typedef enum {
     SH_ABANDONED, /* stopped or failed and reported; waiting only for acks in flight */
 } sh_state_t;
 
-static const char *s_state_names[] = {"waiting", "rendering", "rendered", "stopping", "failed",
-                                      "abandoned"};
+static const char *s_state_names[] = {"waiting",  "rendering", "rendered",
+                                      "stopping", "failed",    "abandoned"};
 
 typedef enum { RES_UNSENT, RES_SENT, RES_DONE } res_state_t;
 
 typedef struct {
-    dq_msg_t msg;      /* owned RESULT; cleared once acknowledged or dropped */
+    dq_msg_t msg; /* owned RESULT; cleared once acknowledged or dropped */
     res_state_t state;
 } result_t;
 
 typedef struct shard_t {
-    dq_msg_t assign;               /* owned ASSIGN */
-    const dq_node_model_t *model;  /* borrowed from the params */
-    int rank;                      /* rank index, -1 before dispatch */
+    dq_msg_t assign;              /* owned ASSIGN */
+    const dq_node_model_t *model; /* borrowed from the params */
+    int rank;                     /* rank index, -1 before dispatch */
     sh_state_t state;
-    uint32_t step, steps;          /* progress over the shard */
-    int64_t progress_at;           /* ms: last PROGRESS sent */
-    result_t *res;                 /* owned; res[i] is chunk i */
+    uint32_t step, steps; /* progress over the shard */
+    int64_t progress_at;  /* ms: last PROGRESS sent */
+    result_t *res;        /* owned; res[i] is chunk i */
     size_t n_res, cap_res;
-    size_t first_open;             /* res[0..first_open) are done */
-    uint32_t inflight;             /* sent, not acknowledged */
+    size_t first_open; /* res[0..first_open) are done */
+    uint32_t inflight; /* sent, not acknowledged */
     uint32_t unsent;
-    dq_msg_t failure;              /* SHARD_FAILED to send in SH_FAILED */
+    dq_msg_t failure; /* SHARD_FAILED to send in SH_FAILED */
     bool failure_sent;
     struct shard_t *next;
 } shard_t;
 
 struct dq_node_t {
-    dq_node_params_t p;          /* copy; strings borrowed from the caller */
-    dq_rank_t *ranks;            /* owned; p.n_ranks */
+    dq_node_params_t p; /* copy; strings borrowed from the caller */
+    dq_rank_t *ranks;   /* owned; p.n_ranks */
     dq_rank_hello_t hello;
-    shard_t *shards;             /* owned list, in arrival order */
+    shard_t *shards; /* owned list, in arrival order */
     dq_credit_t credit;
-    uint32_t inflight;           /* RESULTs sent and not acknowledged, all shards */
-    zsock_t *dealer;             /* owned; NULL while waiting to reconnect */
-    int64_t heard_at;            /* ms: last message on this connection (or its start) */
-    int64_t contact_at;          /* ms: last message from any broker (or the node's start) */
-    int64_t sent_at;             /* ms: last message sent */
+    uint32_t inflight;  /* RESULTs sent and not acknowledged, all shards */
+    zsock_t *dealer;    /* owned; NULL while waiting to reconnect */
+    int64_t heard_at;   /* ms: last message on this connection (or its start) */
+    int64_t contact_at; /* ms: last message from any broker (or the node's start) */
+    int64_t sent_at;    /* ms: last message sent */
     int64_t reconnect_at;
     dq_backoff_t backoff;
     bool draining;
-    int64_t drain_deadline;      /* ms; 0: none */
+    int64_t drain_deadline; /* ms; 0: none */
     bool done;
     int exit_code;
 };
 
-/* ---- Broker connection ------------------------------------------------------------------------ */
+/* ---- Broker connection ------------------------------------------------------------------------
+ */
 
 static void s_send(dq_node_t *self, const dq_msg_t *msg) {
     if (!self->dealer) return;
@@ -97,7 +98,8 @@ static void s_send(dq_node_t *self, const dq_msg_t *msg) {
 
 static void s_send_ready(dq_node_t *self) {
     char *models[DQ_PROTO_MAX_MODELS];
-    for (uint32_t i = 0; i < self->p.n_models; i++) models[i] = self->p.models[i].name;
+    for (uint32_t i = 0; i < self->p.n_models; i++)
+        models[i] = self->p.models[i].name;
     dq_msg_t m = {.cmd = DQ_CMD_READY};
     snprintf(m.ready.name, sizeof m.ready.name, "%s", self->p.name);
     snprintf(m.ready.version, sizeof m.ready.version, "diffq %s", PACKAGE_VERSION);
@@ -161,7 +163,8 @@ static void s_lose_broker(dq_node_t *self, const char *why) {
     self->reconnect_at = dq_now_ms() + delay;
 }
 
-/* ---- Shards ----------------------------------------------------------------------------------- */
+/* ---- Shards -----------------------------------------------------------------------------------
+ */
 
 static shard_t *s_find(dq_node_t *self, uint64_t job, uint64_t shard, uint32_t attempt) {
     for (shard_t *sh = self->shards; sh; sh = sh->next)
@@ -172,7 +175,8 @@ static shard_t *s_find(dq_node_t *self, uint64_t job, uint64_t shard, uint32_t a
 }
 
 static void s_shard_free(shard_t *sh) {
-    for (size_t i = 0; i < sh->n_res; i++) dq_msg_clear(&sh->res[i].msg);
+    for (size_t i = 0; i < sh->n_res; i++)
+        dq_msg_clear(&sh->res[i].msg);
     free(sh->res);
     dq_msg_clear(&sh->assign);
     free(sh);
@@ -243,7 +247,8 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
         sh->steps += sh->assign.assign.requests[i].steps;
     sh->progress_at = dq_now_ms();
     shard_t **pp = &self->shards;
-    while (*pp) pp = &(*pp)->next;
+    while (*pp)
+        pp = &(*pp)->next;
     *pp = sh;
     dq_info("assigned job=%" PRIu64 " shard=%" PRIu64 " attempt=%u requests=%u",
             sh->assign.assign.job, sh->assign.assign.shard, sh->assign.assign.attempt,
@@ -330,7 +335,8 @@ static void s_on_broker(dq_node_t *self) {
     }
 }
 
-/* ---- Ranks ------------------------------------------------------------------------------------ */
+/* ---- Ranks ------------------------------------------------------------------------------------
+ */
 
 static void s_update_capacity(dq_node_t *self) {
     uint32_t cap = 0;
@@ -353,8 +359,8 @@ static void s_rank_died(dq_node_t *self, dq_rank_t *r) {
         if (sh->state == SH_RENDERING) {
             const dq_msg_assign_t *a = &sh->assign.assign;
             sh->failure = (dq_msg_t){.cmd = DQ_CMD_SHARD_FAILED};
-            sh->failure.shard_failed = (dq_msg_shard_failed_t){a->job, a->shard, a->attempt,
-                                                               DQ_FAIL_INTERNAL, ""};
+            sh->failure.shard_failed =
+                (dq_msg_shard_failed_t){a->job, a->shard, a->attempt, DQ_FAIL_INTERNAL, ""};
             snprintf(sh->failure.shard_failed.message, sizeof sh->failure.shard_failed.message,
                      "rank %d crashed: %s", r->index, desc);
             s_drop_unsent(sh);
@@ -379,11 +385,21 @@ static void s_on_rank_msg(dq_node_t *self, dq_rank_t *r, dq_msg_t *msg) {
     uint32_t att = msg->progress.attempt;
     /* Every rank -> node command starts with job, shard, attempt. */
     switch (msg->cmd) {
-    case DQ_CMD_RESULT: job = msg->result.job, shard = msg->result.shard, att = msg->result.attempt; break;
-    case DQ_CMD_SHARD_DONE: job = msg->shard_done.job, shard = msg->shard_done.shard, att = msg->shard_done.attempt; break;
-    case DQ_CMD_SHARD_FAILED: job = msg->shard_failed.job, shard = msg->shard_failed.shard, att = msg->shard_failed.attempt; break;
-    case DQ_CMD_STOP: job = msg->stop.job, shard = msg->stop.shard, att = msg->stop.attempt; break;
-    case DQ_CMD_PROGRESS: break;
+    case DQ_CMD_RESULT:
+        job = msg->result.job, shard = msg->result.shard, att = msg->result.attempt;
+        break;
+    case DQ_CMD_SHARD_DONE:
+        job = msg->shard_done.job, shard = msg->shard_done.shard, att = msg->shard_done.attempt;
+        break;
+    case DQ_CMD_SHARD_FAILED:
+        job = msg->shard_failed.job, shard = msg->shard_failed.shard,
+        att = msg->shard_failed.attempt;
+        break;
+    case DQ_CMD_STOP:
+        job = msg->stop.job, shard = msg->stop.shard, att = msg->stop.attempt;
+        break;
+    case DQ_CMD_PROGRESS:
+        break;
     default:
         dq_error("rank %d sent %s", r->index, dq_proto_command_name(msg->cmd));
         return;
@@ -491,7 +507,8 @@ static void s_dispatch(dq_node_t *self) {
         dq_rank_t *best = NULL;
         for (uint32_t i = 0; i < self->p.n_ranks; i++) {
             dq_rank_t *r = &self->ranks[i];
-            if (r->state == DQ_RANK_UP && r->held < self->p.batch && (!best || r->held < best->held))
+            if (r->state == DQ_RANK_UP && r->held < self->p.batch &&
+                (!best || r->held < best->held))
                 best = r;
         }
         if (!best) return;
@@ -508,7 +525,8 @@ static void s_dispatch(dq_node_t *self) {
     }
 }
 
-/* ---- The loop --------------------------------------------------------------------------------- */
+/* ---- The loop ---------------------------------------------------------------------------------
+ */
 
 /* Sends what may be sent, finishes shards, hands out waiting ones, asks for credit. */
 static void s_pump(dq_node_t *self) {
@@ -528,8 +546,8 @@ static void s_pump(dq_node_t *self) {
         const dq_msg_assign_t *a = &sh->assign.assign;
         if (sh->state == SH_RENDERED && self->dealer && !sh->unsent && !sh->inflight) {
             dq_msg_t m = {.cmd = DQ_CMD_SHARD_DONE};
-            m.shard_done = (dq_msg_shard_done_t){a->job, a->shard, a->attempt,
-                                                 (uint32_t) sh->n_res};
+            m.shard_done =
+                (dq_msg_shard_done_t){a->job, a->shard, a->attempt, (uint32_t) sh->n_res};
             s_send(self, &m);
             dq_info("shard done job=%" PRIu64 " shard=%" PRIu64 " attempt=%u images=%zu", a->job,
                     a->shard, a->attempt, sh->n_res);
@@ -558,8 +576,7 @@ static void s_finish_drain(dq_node_t *self, const char *why) {
     dq_info("draining done (%s); disconnecting", why);
     if (self->dealer) {
         dq_msg_t m = {.cmd = DQ_CMD_DISCONNECT};
-        snprintf(m.disconnect.reason, sizeof m.disconnect.reason, "node %s: %s", self->p.name,
-                 why);
+        snprintf(m.disconnect.reason, sizeof m.disconnect.reason, "node %s: %s", self->p.name, why);
         zsock_set_sndtimeo(self->dealer, DISCONNECT_LINGER_MS);
         s_send(self, &m);
         zsock_set_linger(self->dealer, DISCONNECT_LINGER_MS);
@@ -618,8 +635,10 @@ static void s_timers(dq_node_t *self) {
             s_progress(self, sh);
     if (self->draining && !self->done) {
         bool busy = false;
-        for (shard_t *sh = self->shards; sh; sh = sh->next) busy |= sh->state != SH_WAITING;
-        if (!busy) s_finish_drain(self, "no shard running");
+        for (shard_t *sh = self->shards; sh; sh = sh->next)
+            busy |= sh->state != SH_WAITING;
+        if (!busy)
+            s_finish_drain(self, "no shard running");
         else if (self->drain_deadline && now >= self->drain_deadline)
             s_finish_drain(self, "drain timeout");
     }
@@ -628,7 +647,8 @@ static void s_timers(dq_node_t *self) {
 int dq_node_run(dq_node_t *self) {
     int64_t now = dq_now_ms();
     self->contact_at = now;
-    for (uint32_t i = 0; i < self->p.n_ranks; i++) self->ranks[i].restart_at = now;
+    for (uint32_t i = 0; i < self->p.n_ranks; i++)
+        self->ranks[i].restart_at = now;
     s_timers(self); /* starts the ranks and connects */
     zmq_pollitem_t *items = calloc(2 + self->p.n_ranks, sizeof *items);
     dq_rank_t **owner = calloc(2 + self->p.n_ranks, sizeof *owner);
@@ -636,7 +656,8 @@ int dq_node_run(dq_node_t *self) {
     while (!self->done) {
         int n = 0;
         items[n++] = (zmq_pollitem_t){NULL, self->p.signal_fd, ZMQ_POLLIN, 0};
-        if (self->dealer) items[n++] = (zmq_pollitem_t){zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0};
+        if (self->dealer)
+            items[n++] = (zmq_pollitem_t){zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0};
         int first_rank = n;
         for (uint32_t i = 0; i < self->p.n_ranks; i++) {
             dq_rank_t *r = &self->ranks[i];
@@ -671,12 +692,13 @@ int dq_node_run(dq_node_t *self) {
     return self->exit_code;
 }
 
-/* ---- Life ------------------------------------------------------------------------------------- */
+/* ---- Life -------------------------------------------------------------------------------------
+ */
 
 dq_node_t *dq_node_new(const dq_node_params_t *params, char *err, size_t errlen) {
     if (params->n_ranks < 1 || params->n_ranks > DQ_PROTO_MAX_RANKS || params->batch < 1 ||
-        (uint64_t) params->n_ranks * params->batch > DQ_PROTO_MAX_CREDIT ||
-        params->n_models < 1 || params->n_devices < 1) {
+        (uint64_t) params->n_ranks * params->batch > DQ_PROTO_MAX_CREDIT || params->n_models < 1 ||
+        params->n_devices < 1) {
         snprintf(err, errlen, "ranks x batch must be 1..%d, with at least one model and device",
                  DQ_PROTO_MAX_CREDIT);
         return NULL;

@@ -34,22 +34,22 @@ typedef struct {
 } dq_node_model_t;
 
 typedef struct {
-    const char *name;            /* borrowed; node name in READY */
-    const char *broker;          /* borrowed; endpoint */
-    const char *exe;             /* borrowed; program run in rank mode */
-    const char *backend;         /* borrowed */
+    const char *name;    /* borrowed; node name in READY */
+    const char *broker;  /* borrowed; endpoint */
+    const char *exe;     /* borrowed; program run in rank mode */
+    const char *backend; /* borrowed */
     uint32_t null_step_ms;
-    const char *null_fail;       /* borrowed; "" for none */
-    uint32_t batch;              /* shards per rank at once, >= 1 */
-    uint32_t n_ranks;            /* 1..DQ_PROTO_MAX_RANKS */
-    char (*rank_devices)[64];    /* borrowed; n_ranks device names ("cpu", "cuda:0") */
+    const char *null_fail;    /* borrowed; "" for none */
+    uint32_t batch;           /* shards per rank at once, >= 1 */
+    uint32_t n_ranks;         /* 1..DQ_PROTO_MAX_RANKS */
+    char (*rank_devices)[64]; /* borrowed; n_ranks device names ("cpu", "cuda:0") */
     dq_device_t devices[DQ_PROTO_MAX_DEVICES]; /* announced in READY */
-    uint32_t n_devices;          /* 1..DQ_PROTO_MAX_DEVICES */
+    uint32_t n_devices;                        /* 1..DQ_PROTO_MAX_DEVICES */
     dq_node_model_t models[DQ_PROTO_MAX_MODELS];
-    uint32_t n_models;           /* 1..DQ_PROTO_MAX_MODELS; the first is loaded at start */
-    uint32_t death_timeout_ms;   /* exit after this long without the broker */
-    uint32_t drain_timeout_ms;   /* most time a drain waits for running shards; 0: no limit */
-    int signal_fd;               /* read end of the signal self-pipe (one byte per signal) */
+    uint32_t n_models;         /* 1..DQ_PROTO_MAX_MODELS; the first is loaded at start */
+    uint32_t death_timeout_ms; /* exit after this long without the broker */
+    uint32_t drain_timeout_ms; /* most time a drain waits for running shards; 0: no limit */
+    int signal_fd;             /* read end of the signal self-pipe (one byte per signal) */
 } dq_node_params_t;
 
 typedef struct dq_node_t dq_node_t;

@@ -25,29 +25,33 @@ typedef struct {
 
 typedef struct {
     int index;
-    dq_rankio_t *io;                  /* owned */
-    dq_render_backend_t *backend;     /* owned */
+    dq_rankio_t *io;              /* owned */
+    dq_render_backend_t *backend; /* owned */
     char device[DQ_PROTO_MAX_NAME + 1];
     char loaded[DQ_PROTO_MAX_PATH + 1]; /* model spec loaded, "" before */
     queued_t queue[MAX_QUEUE];
     size_t n_queued;
-    bool node_gone;                   /* the pipe closed or broke: leave */
+    bool node_gone; /* the pipe closed or broke: leave */
     /* The shard being rendered. */
-    const dq_msg_assign_t *cur;       /* borrowed from the queued_t being rendered */
+    const dq_msg_assign_t *cur; /* borrowed from the queued_t being rendered */
     const char *cur_model;
-    dq_render_req_t *reqs;            /* owned array for cur */
-    uint32_t chunk;                   /* next RESULT chunk number */
-    bool stop;                        /* a STOP for cur came */
+    dq_render_req_t *reqs; /* owned array for cur */
+    uint32_t chunk;        /* next RESULT chunk number */
+    bool stop;             /* a STOP for cur came */
     uint32_t stop_reason;
     char err[DQ_PROTO_MAX_MESSAGE + 1];
 } rank_t;
 
 int dq_rank_fail_class(int render_rc) {
     switch (render_rc) {
-    case DQ_RENDER_EOOM: return DQ_FAIL_OOM;
-    case DQ_RENDER_EMODEL: return DQ_FAIL_MODEL;
-    case DQ_RENDER_EINPUT: return DQ_FAIL_INPUT;
-    default: return DQ_FAIL_INTERNAL;
+    case DQ_RENDER_EOOM:
+        return DQ_FAIL_OOM;
+    case DQ_RENDER_EMODEL:
+        return DQ_FAIL_MODEL;
+    case DQ_RENDER_EINPUT:
+        return DQ_FAIL_INPUT;
+    default:
+        return DQ_FAIL_INTERNAL;
     }
 }
 
@@ -70,8 +74,8 @@ static void s_send_stopped(rank_t *self, const dq_msg_assign_t *a, uint32_t reas
 
 static void s_send_failed(rank_t *self, const dq_msg_assign_t *a, int fail_class, const char *msg) {
     dq_msg_t m = {.cmd = DQ_CMD_SHARD_FAILED};
-    m.shard_failed = (dq_msg_shard_failed_t){a->job, a->shard, a->attempt, (uint32_t) fail_class,
-                                             ""};
+    m.shard_failed =
+        (dq_msg_shard_failed_t){a->job, a->shard, a->attempt, (uint32_t) fail_class, ""};
     snprintf(m.shard_failed.message, sizeof m.shard_failed.message, "%s", msg);
     s_send(self, &m);
 }
@@ -138,8 +142,8 @@ static void s_poll_node(rank_t *self) {
 static int s_on_step(void *user, uint32_t step, uint32_t steps) {
     rank_t *self = user;
     dq_msg_t m = {.cmd = DQ_CMD_PROGRESS};
-    m.progress = (dq_msg_progress_t){self->cur->job, self->cur->shard, self->cur->attempt, step,
-                                     steps};
+    m.progress =
+        (dq_msg_progress_t){self->cur->job, self->cur->shard, self->cur->attempt, step, steps};
     s_send(self, &m);
     s_poll_node(self);
     return self->stop || self->node_gone;
@@ -189,8 +193,10 @@ static void s_render_next(rank_t *self) {
     if (strcmp(q.spec, self->loaded) != 0) {
         self->loaded[0] = '\0';
         rc = dq_render_backend_load(self->backend, q.spec, self->err, sizeof self->err);
-        if (rc == DQ_RENDER_OK) snprintf(self->loaded, sizeof self->loaded, "%s", q.spec);
-        else if (rc != DQ_RENDER_EOOM) rc = DQ_RENDER_EMODEL;
+        if (rc == DQ_RENDER_OK)
+            snprintf(self->loaded, sizeof self->loaded, "%s", q.spec);
+        else if (rc != DQ_RENDER_EOOM)
+            rc = DQ_RENDER_EMODEL;
     }
     self->reqs = calloc(a->n_requests, sizeof *self->reqs);
     if (rc == DQ_RENDER_OK && !self->reqs) {
@@ -199,17 +205,16 @@ static void s_render_next(rank_t *self) {
     }
     for (uint32_t i = 0; rc == DQ_RENDER_OK && i < a->n_requests; i++) {
         const dq_request_t *w = &a->requests[i];
-        self->reqs[i] = (dq_render_req_t){w->line, w->prompt, w->negative_prompt, w->seed,
-                                          w->steps, w->guidance, w->width, w->height,
-                                          w->scheduler, w->num_images, w->image_first,
-                                          w->image_count};
+        self->reqs[i] = (dq_render_req_t){
+            w->line,  w->prompt, w->negative_prompt, w->seed,       w->steps,       w->guidance,
+            w->width, w->height, w->scheduler,       w->num_images, w->image_first, w->image_count};
         if (dq_node_png_check(&self->reqs[i], self->err, sizeof self->err) != 0)
             rc = DQ_RENDER_EINPUT;
     }
     if (rc == DQ_RENDER_OK) {
         dq_render_cb_t cb = {self, s_on_step, s_on_image};
-        dq_debug("rendering job=%" PRIu64 " shard=%" PRIu64 " attempt=%u rank=%d", a->job,
-                 a->shard, a->attempt, self->index);
+        dq_debug("rendering job=%" PRIu64 " shard=%" PRIu64 " attempt=%u rank=%d", a->job, a->shard,
+                 a->attempt, self->index);
         rc = dq_render_backend_render(self->backend, self->reqs, a->n_requests, &cb, self->err,
                                       sizeof self->err);
     }
@@ -285,7 +290,8 @@ int dq_rank_main(int fd) {
         if (rc <= 0) break;
         s_handle(self, &rec);
     }
-    for (size_t i = 0; i < self->n_queued; i++) dq_msg_clear(&self->queue[i].assign);
+    for (size_t i = 0; i < self->n_queued; i++)
+        dq_msg_clear(&self->queue[i].assign);
     dq_render_backend_destroy(&self->backend);
     dq_rankio_destroy(&self->io);
     free(self);

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 struct dq_rankio_t {
-    int fd;             /* owned */
-    size_t max_record;  /* bytes after the length word */
-    uint8_t *in;        /* owned; received bytes; in[in_start..in_len) unread */
+    int fd;            /* owned */
+    size_t max_record; /* bytes after the length word */
+    uint8_t *in;       /* owned; received bytes; in[in_start..in_len) unread */
     size_t in_start, in_len, in_cap;
-    uint8_t *out;       /* owned; out[out_start..out_len) not yet written */
+    uint8_t *out; /* owned; out[out_start..out_len) not yet written */
     size_t out_start, out_len, out_cap;
 };
 
@@ -32,7 +32,8 @@ static uint32_t s_get32(const uint8_t *p) {
 static int s_reserve(uint8_t **buf, size_t *cap, size_t need) {
     if (need <= *cap) return 0;
     size_t c = *cap ? *cap : 4096;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     uint8_t *p = realloc(*buf, c);
     if (!p) return -1;
     *buf = p;
@@ -96,8 +97,8 @@ int dq_rankio_queue(dq_rankio_t *self, uint8_t kind, const uint8_t *const *parts
     return 0;
 }
 
-int dq_rankio_queue_msg(dq_rankio_t *self, uint8_t kind, const char *const *prefix,
-                        size_t n_prefix, const dq_msg_t *msg, char *err, size_t errlen) {
+int dq_rankio_queue_msg(dq_rankio_t *self, uint8_t kind, const char *const *prefix, size_t n_prefix,
+                        const dq_msg_t *msg, char *err, size_t errlen) {
     dq_proto_frames_t frames;
     memset(&frames, 0, sizeof frames);
     if (dq_proto_encode_frames(msg, &frames, err, errlen) != 0) return -1;

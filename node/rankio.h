@@ -51,8 +51,8 @@ int dq_rankio_queue(dq_rankio_t *self, uint8_t kind, const uint8_t *const *parts
                     const size_t *sizes, size_t n, char *err, size_t errlen);
 /* Appends a record whose parts are `prefix` (n_prefix strings, may be 0) and then msg's DQP
  * frames. Returns as dq_rankio_queue, or -1 when msg does not encode. */
-int dq_rankio_queue_msg(dq_rankio_t *self, uint8_t kind, const char *const *prefix,
-                        size_t n_prefix, const dq_msg_t *msg, char *err, size_t errlen);
+int dq_rankio_queue_msg(dq_rankio_t *self, uint8_t kind, const char *const *prefix, size_t n_prefix,
+                        const dq_msg_t *msg, char *err, size_t errlen);
 /* Writes as much of the output buffer as the fd takes without blocking (or all of it, on a
  * blocking fd). Returns 1 when the buffer is empty, 0 when some is left (EAGAIN), -1 with a
  * message in err on a write error (the peer is gone). */

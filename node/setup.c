@@ -28,8 +28,8 @@ int dq_setup_model(dq_node_params_t *p, const char *arg, char *err, size_t errle
         if (len > el && strcmp(base + len - el, exts[i]) == 0) len -= el;
     }
     if (len == 0 || len > DQ_PROTO_MAX_NAME || strlen(arg) > DQ_PROTO_MAX_PATH) {
-        snprintf(err, errlen, "model '%s': expected a name of 1..%d bytes (or a path to one)",
-                 arg, DQ_PROTO_MAX_NAME);
+        snprintf(err, errlen, "model '%s': expected a name of 1..%d bytes (or a path to one)", arg,
+                 DQ_PROTO_MAX_NAME);
         return -1;
     }
     dq_node_model_t *m = &p->models[p->n_models];
@@ -70,7 +70,8 @@ int dq_setup_models_dir(dq_node_params_t *p, const char *dir, char *err, size_t 
         else
             rc = dq_setup_model(p, path, err, errlen);
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     return rc;
 }
 
@@ -85,7 +86,8 @@ static uint64_t s_host_memory(void) {
 static int s_parse_gpus(const char *gpus, int count, int *ids, char *err, size_t errlen) {
     int n = 0;
     if (strcmp(gpus, "all") == 0) {
-        for (int i = 0; i < count && i < DQ_PROTO_MAX_DEVICES; i++) ids[n++] = i;
+        for (int i = 0; i < count && i < DQ_PROTO_MAX_DEVICES; i++)
+            ids[n++] = i;
         return n;
     }
     const char *s = gpus;
@@ -124,8 +126,8 @@ int dq_setup_ranks(dq_node_params_t *p, const char *gpus, long cpu_ranks, char (
         char cerr[256] = "";
         int count = dq_cuda_device_count(cerr, sizeof cerr);
         if (gpus && count == 0) {
-            snprintf(err, errlen, "--gpus %s: no CUDA device visible%s%s", gpus, cerr[0] ? ": " : "",
-                     cerr);
+            snprintf(err, errlen, "--gpus %s: no CUDA device visible%s%s", gpus,
+                     cerr[0] ? ": " : "", cerr);
             return DQ_NODE_EXIT_DEVICE;
         }
         if (count > 0) {
@@ -138,7 +140,8 @@ int dq_setup_ranks(dq_node_params_t *p, const char *gpus, long cpu_ranks, char (
             }
             for (int i = 0; i < n; i++) {
                 dq_cuda_device_info_t info;
-                if (dq_cuda_device_info(ids[i], &info, err, errlen) != 0) return DQ_NODE_EXIT_DEVICE;
+                if (dq_cuda_device_info(ids[i], &info, err, errlen) != 0)
+                    return DQ_NODE_EXIT_DEVICE;
                 snprintf((*devices_out)[i], 64, "cuda:%d", ids[i]);
                 snprintf(p->devices[i].name, sizeof p->devices[i].name, "cuda:%d %.100s", ids[i],
                          info.name);
@@ -151,8 +154,10 @@ int dq_setup_ranks(dq_node_params_t *p, const char *gpus, long cpu_ranks, char (
     }
 #else
     if (gpus) {
-        snprintf(err, errlen, "--gpus %s: the CUDA backend is not built into this diffq-node "
-                 "(configure --with-cuda); use --cpu-ranks N", gpus);
+        snprintf(err, errlen,
+                 "--gpus %s: the CUDA backend is not built into this diffq-node "
+                 "(configure --with-cuda); use --cpu-ranks N",
+                 gpus);
         return DQ_NODE_EXIT_DEVICE;
     }
 #endif
@@ -161,7 +166,8 @@ int dq_setup_ranks(dq_node_params_t *p, const char *gpus, long cpu_ranks, char (
         snprintf(err, errlen, "out of memory");
         return DQ_NODE_EXIT_INTERNAL;
     }
-    for (uint32_t i = 0; i < n; i++) snprintf((*devices_out)[i], 64, "cpu");
+    for (uint32_t i = 0; i < n; i++)
+        snprintf((*devices_out)[i], 64, "cpu");
     snprintf(p->devices[0].name, sizeof p->devices[0].name, "cpu");
     p->devices[0].memory = s_host_memory();
     p->n_devices = 1;

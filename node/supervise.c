@@ -36,8 +36,12 @@ int dq_rank_spawn(dq_rank_t *r, const dq_rank_hello_t *hello, char *err, size_t 
     snprintf(fdarg, sizeof fdarg, "%d", sv[1]);
     snprintf(index, sizeof index, "%d", r->index);
     snprintf(step, sizeof step, "%u", hello->null_step_ms);
-    const char *parts[6] = {index, hello->backend, r->device, step,
-                            hello->null_fail ? hello->null_fail : "", hello->model_spec};
+    const char *parts[6] = {index,
+                            hello->backend,
+                            r->device,
+                            step,
+                            hello->null_fail ? hello->null_fail : "",
+                            hello->model_spec};
     const uint8_t *p[6];
     size_t sz[6];
     for (int i = 0; i < 6; i++) {
@@ -102,15 +106,18 @@ static int s_collect(pid_t pid, int grace_ms) {
 
 void dq_rank_reap(dq_rank_t *r, char *desc, size_t desclen) {
     dq_rankio_destroy(&r->io);
-    if (r->pid > 0) s_describe(s_collect(r->pid, 1000), desc, desclen);
-    else snprintf(desc, desclen, "not running");
+    if (r->pid > 0)
+        s_describe(s_collect(r->pid, 1000), desc, desclen);
+    else
+        snprintf(desc, desclen, "not running");
     r->pid = 0;
     r->state = DQ_RANK_DOWN;
     r->held = 0;
 }
 
 void dq_rank_stop_all(dq_rank_t *ranks, size_t n, int grace_ms) {
-    for (size_t i = 0; i < n; i++) dq_rankio_destroy(&ranks[i].io);
+    for (size_t i = 0; i < n; i++)
+        dq_rankio_destroy(&ranks[i].io);
     int64_t until = dq_now_ms() + grace_ms;
     for (size_t i = 0; i < n; i++) {
         if (ranks[i].pid <= 0) continue;

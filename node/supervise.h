@@ -18,19 +18,19 @@ typedef enum {
 /* The node's view of one rank. */
 typedef struct {
     int index;
-    char device[64];       /* "cpu" or "cuda:N" */
+    char device[64]; /* "cpu" or "cuda:N" */
     dq_rank_state_t state;
-    pid_t pid;             /* 0 when down */
-    dq_rankio_t *io;       /* owned; NULL when down */
-    uint32_t held;         /* shards given to it and not yet reported back */
-    int64_t restart_at;    /* ms (monotonic) when down */
-    dq_backoff_t backoff;  /* restart delays after crashes */
-    int failed_starts;     /* deaths before UP in a row */
+    pid_t pid;            /* 0 when down */
+    dq_rankio_t *io;      /* owned; NULL when down */
+    uint32_t held;        /* shards given to it and not yet reported back */
+    int64_t restart_at;   /* ms (monotonic) when down */
+    dq_backoff_t backoff; /* restart delays after crashes */
+    int failed_starts;    /* deaths before UP in a row */
 } dq_rank_t;
 
 /* What every rank is told at start (HELLO). Strings borrowed. */
 typedef struct {
-    const char *exe;       /* program to exec in rank mode ("/proc/self/exe") */
+    const char *exe; /* program to exec in rank mode ("/proc/self/exe") */
     const char *backend;
     uint32_t null_step_ms;
     const char *null_fail;

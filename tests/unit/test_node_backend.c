@@ -159,8 +159,8 @@ static void test_png_bridge(void **state) {
     uint8_t rgb[8 * 8 * 3] = {0};
     uint8_t *png = NULL;
     size_t len = 0;
-    assert_int_equal(dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err,
-                                        sizeof s_err), 0);
+    assert_int_equal(
+        dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), 0);
     assert_true(len > 8);
     assert_memory_equal(png, "\x89PNG", 4);
     /* The parameters text is stored uncompressed (tEXt), so it can be found in the bytes. */
@@ -171,8 +171,8 @@ static void test_png_bridge(void **state) {
     req.scheduler = "warp";
     assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), -1);
     assert_non_null(strstr(s_err, "unknown scheduler 'warp'"));
-    assert_int_equal(dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err,
-                                        sizeof s_err), -1);
+    assert_int_equal(
+        dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), -1);
     assert_null(png);
     req.scheduler = "";
     assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), 0);

@@ -29,7 +29,8 @@ static void test_round_trip(void **state) {
     (void) state;
     dq_rankio_t *a, *b;
     s_pair(&a, &b, 1 << 20);
-    const uint8_t *parts[3] = {(const uint8_t *) "hello", (const uint8_t *) "", (const uint8_t *) "x"};
+    const uint8_t *parts[3] = {(const uint8_t *) "hello", (const uint8_t *) "",
+                               (const uint8_t *) "x"};
     size_t sizes[3] = {5, 0, 1};
     assert_int_equal(dq_rankio_queue(a, DQ_RANKIO_HELLO, parts, sizes, 3, s_err, sizeof s_err), 0);
     assert_int_equal(dq_rankio_queue(a, DQ_RANKIO_UP, NULL, NULL, 0, s_err, sizeof s_err), 0);
@@ -60,7 +61,8 @@ static void test_large_record_in_pieces(void **state) {
     s_pair(&a, &b, 1 << 20);
     size_t big = 300000; /* larger than a socket buffer and than one read */
     uint8_t *data = malloc(big);
-    for (size_t i = 0; i < big; i++) data[i] = (uint8_t) (i * 7);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (uint8_t) (i * 7);
     const uint8_t *parts[1] = {data};
     assert_int_equal(dq_rankio_queue(a, DQ_RANKIO_DQP, parts, &big, 1, s_err, sizeof s_err), 0);
     int fd = dq_rankio_fd(a);
@@ -89,7 +91,8 @@ static void test_dqp_inside(void **state) {
     dq_msg_t m = {.cmd = DQ_CMD_PROGRESS};
     m.progress = (dq_msg_progress_t){1, 2, 3, 4, 5};
     const char *prefix[1] = {"spec"};
-    assert_int_equal(dq_rankio_queue_msg(a, DQ_RANKIO_ASSIGN, prefix, 1, &m, s_err, sizeof s_err), 0);
+    assert_int_equal(dq_rankio_queue_msg(a, DQ_RANKIO_ASSIGN, prefix, 1, &m, s_err, sizeof s_err),
+                     0);
     assert_int_equal(dq_rankio_flush_all(a, s_err, sizeof s_err), 0);
     dq_rankio_rec_t rec;
     assert_int_equal(dq_rankio_recv(b, &rec, s_err, sizeof s_err), 1);
@@ -122,8 +125,8 @@ static void s_expect_bad(const uint8_t *bytes, size_t len, const char *want) {
 
 static void test_malformed(void **state) {
     (void) state;
-    s_expect_bad((const uint8_t[]){0xff, 0xff, 0, 0, 1, 0}, 6, "length");  /* > max_record */
-    s_expect_bad((const uint8_t[]){1, 0, 0, 0, 1}, 5, "length");           /* < 2 */
+    s_expect_bad((const uint8_t[]){0xff, 0xff, 0, 0, 1, 0}, 6, "length"); /* > max_record */
+    s_expect_bad((const uint8_t[]){1, 0, 0, 0, 1}, 5, "length");          /* < 2 */
     s_expect_bad((const uint8_t[]){2, 0, 0, 0, 99, 0}, 6, "unknown kind");
     s_expect_bad((const uint8_t[]){2, 0, 0, 0, 1, 9}, 6, "parts");
     s_expect_bad((const uint8_t[]){7, 0, 0, 0, 1, 1, 9, 0, 0, 0, 'x'}, 11, "overruns");
@@ -137,7 +140,8 @@ static void test_refuses_oversize(void **state) {
     uint8_t data[200] = {0};
     const uint8_t *parts[9];
     size_t sizes[9];
-    for (int i = 0; i < 9; i++) parts[i] = data, sizes[i] = 1;
+    for (int i = 0; i < 9; i++)
+        parts[i] = data, sizes[i] = 1;
     assert_int_equal(dq_rankio_queue(a, 1, parts, sizes, 9, s_err, sizeof s_err), -1);
     sizes[0] = 200;
     assert_int_equal(dq_rankio_queue(a, 1, parts, sizes, 1, s_err, sizeof s_err), -1);
@@ -149,10 +153,8 @@ static void test_refuses_oversize(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_large_record_in_pieces),
-        cmocka_unit_test(test_dqp_inside),
-        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_large_record_in_pieces),
+        cmocka_unit_test(test_dqp_inside),       cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_refuses_oversize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
