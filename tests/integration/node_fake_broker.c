@@ -22,15 +22,15 @@
 typedef struct {
     zsock_t *router;
     int port;
-    zframe_t *peer;          /* identity of the node's current connection */
+    zframe_t *peer; /* identity of the node's current connection */
     pid_t node;
-    int node_status;         /* wait status once collected */
+    int node_status; /* wait status once collected */
     bool node_exited;
-    int64_t beat_at;         /* last HEARTBEAT we sent */
-    bool beating;            /* send heartbeats while waiting */
-    bool strict;             /* answer messages from a peer that has not sent READY with
-                                DISCONNECT, as a restarted broker does */
-    bool silent;             /* ignore everything but READY (a hung broker) */
+    int64_t beat_at;                 /* last HEARTBEAT we sent */
+    bool beating;                    /* send heartbeats while waiting */
+    bool strict;                     /* answer messages from a peer that has not sent READY with
+                                        DISCONNECT, as a restarted broker does */
+    bool silent;                     /* ignore everything but READY (a hung broker) */
     unsigned inflight, max_inflight; /* RESULTs not acknowledged */
     unsigned heartbeats, progress, last_step, last_steps;
     int tap, failed;
@@ -47,12 +47,15 @@ static void s_ok(fb_t *fb, bool cond, const char *fmt, ...) {
     if (!cond) fb->failed++;
 }
 
+/* Binds the ROUTER to `port`, or to a random free port when 0. Random, not the next free one:
+ * the reconnect scenario frees its port for a moment, and a concurrently starting test must not
+ * take it. */
 static int s_bind(fb_t *fb, int port) {
     fb->router = zsock_new(ZMQ_ROUTER);
     zsock_set_linger(fb->router, 0);
     zsock_set_router_mandatory(fb->router, 1);
     int rc = port ? zsock_bind(fb->router, "tcp://127.0.0.1:%d", port)
-                  : zsock_bind(fb->router, "tcp://127.0.0.1:*");
+                  : zsock_bind(fb->router, "tcp://127.0.0.1:!");
     if (rc < 0) return -1;
     fb->port = port ? port : rc;
     return 0;
@@ -109,8 +112,7 @@ static int s_recv(fb_t *fb, dq_msg_t *out, int64_t until, bool keep_all) {
             fb->failed++;
             continue;
         }
-        if (fb->strict && out->cmd != DQ_CMD_READY &&
-            (!fb->peer || !zframe_eq(fb->peer, id))) {
+        if (fb->strict && out->cmd != DQ_CMD_READY && (!fb->peer || !zframe_eq(fb->peer, id))) {
             zframe_destroy(&fb->peer);
             fb->peer = id;
             dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
@@ -163,17 +165,27 @@ static int s_expect(fb_t *fb, dq_cmd_t cmd, dq_msg_t *out, int ms, unsigned *ski
 static void s_start_node(fb_t *fb, const char *exe, const char *const *extra) {
     char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", fb->port);
-    const char *argv[32] = {exe, "--broker", ep, "--backend", "null", "--model",
-                            "/models/tiny.safetensors", "--name", "test-node", "--log-level",
+    const char *argv[32] = {exe,
+                            "--broker",
+                            ep,
+                            "--backend",
+                            "null",
+                            "--model",
+                            "/models/tiny.safetensors",
+                            "--name",
+                            "test-node",
+                            "--log-level",
                             "debug"};
     int n = 11;
     bool ranks_given = false;
-    for (int i = 0; extra && extra[i]; i++) ranks_given |= !strcmp(extra[i], "--cpu-ranks");
+    for (int i = 0; extra && extra[i]; i++)
+        ranks_given |= !strcmp(extra[i], "--cpu-ranks");
     if (!ranks_given) { /* the same on a GPU machine, where the default is every GPU */
         argv[n++] = "--cpu-ranks";
         argv[n++] = "1";
     }
-    for (int i = 0; extra && extra[i] && n < 31; i++) argv[n++] = extra[i];
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        argv[n++] = extra[i];
     argv[n] = NULL;
     fb->node = fork();
     if (fb->node == 0) {
@@ -190,27 +202,40 @@ static int s_wait_exit(fb_t *fb, int ms) {
         if (!fb->node_exited) zclock_sleep(20);
     }
     if (!fb->node_exited) return -1;
-    return WIFEXITED(fb->node_status) ? WEXITSTATUS(fb->node_status) : 128 + WTERMSIG(fb->node_status);
+    return WIFEXITED(fb->node_status) ? WEXITSTATUS(fb->node_status)
+                                      : 128 + WTERMSIG(fb->node_status);
 }
 
 static void s_request(dq_request_t *r, uint64_t line, uint64_t seed, uint32_t img0, uint32_t imgn,
                       uint32_t n, uint32_t w, uint32_t h, uint32_t steps) {
-    *r = (dq_request_t){.line = line, .image_first = img0, .image_count = imgn,
-                        .prompt = "a red fox", .negative_prompt = "", .seed = seed,
-                        .steps = steps, .guidance = 7.5, .width = w, .height = h,
+    *r = (dq_request_t){.line = line,
+                        .image_first = img0,
+                        .image_count = imgn,
+                        .prompt = "a red fox",
+                        .negative_prompt = "",
+                        .seed = seed,
+                        .steps = steps,
+                        .guidance = 7.5,
+                        .width = w,
+                        .height = h,
                         .num_images = n};
     snprintf(r->scheduler, sizeof r->scheduler, "euler");
 }
 
 static void s_assign(fb_t *fb, uint64_t shard, dq_request_t *reqs, uint32_t n, const char *model) {
     dq_msg_t m = {.cmd = DQ_CMD_ASSIGN};
-    m.assign = (dq_msg_assign_t){.job = 7, .shard = shard, .attempt = 1, .lease_ms = 120000,
-                                 .requests = reqs, .n_requests = n};
+    m.assign = (dq_msg_assign_t){.job = 7,
+                                 .shard = shard,
+                                 .attempt = 1,
+                                 .lease_ms = 120000,
+                                 .requests = reqs,
+                                 .n_requests = n};
     snprintf(m.assign.model, sizeof m.assign.model, "%s", model);
     s_send(fb, &m);
 }
 
-/* ---- PNG checks (libpng) ---------------------------------------------------------------------- */
+/* ---- PNG checks (libpng) ----------------------------------------------------------------------
+ */
 
 typedef struct {
     const uint8_t *data;
@@ -248,7 +273,8 @@ static const char *s_check_png(const dq_msg_result_t *r, uint32_t w, uint32_t h)
         goto done;
     }
     rows = malloc((size_t) w * h * 3);
-    for (uint32_t y = 0; y < h; y++) png_read_row(png, rows + (size_t) y * w * 3, NULL);
+    for (uint32_t y = 0; y < h; y++)
+        png_read_row(png, rows + (size_t) y * w * 3, NULL);
     png_read_end(png, info);
     for (uint32_t y = 0; y < h && !res; y++)
         for (uint32_t x = 0; x < w && !res; x++) {
@@ -276,16 +302,18 @@ done:
     return res;
 }
 
-/* ---- Scenarios -------------------------------------------------------------------------------- */
+/* ---- Scenarios --------------------------------------------------------------------------------
+ */
 
 /* Handshake: READY with our name and capacity, then CREDIT for every slot as ranks come up. */
 static void s_handshake_ranks(fb_t *fb, unsigned ranks, unsigned cap) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "node announces READY");
-    s_ok(fb, !strcmp(m.ready.name, "test-node") && m.ready.capacity == cap &&
-                 m.ready.ranks == ranks && m.ready.n_models == 1 &&
-                 !strcmp(m.ready.models[0], "tiny") && m.ready.proto_minor == DQ_PROTO_MINOR &&
-                 m.ready.n_devices == 1 && !strcmp(m.ready.devices[0].name, "cpu"),
+    s_ok(fb,
+         !strcmp(m.ready.name, "test-node") && m.ready.capacity == cap && m.ready.ranks == ranks &&
+             m.ready.n_models == 1 && !strcmp(m.ready.models[0], "tiny") &&
+             m.ready.proto_minor == DQ_PROTO_MINOR && m.ready.n_devices == 1 &&
+             !strcmp(m.ready.devices[0].name, "cpu"),
          "READY names the node, %u rank(s) on the cpu, capacity %u and model tiny", ranks, cap);
     dq_msg_clear(&m);
     unsigned credit = 0;
@@ -310,7 +338,8 @@ static void s_basic(fb_t *fb) {
     memset(res, 0, sizeof res);
     unsigned skipped[DQ_CMD_COUNT] = {0};
     int got = 0;
-    while (got < 4 && s_expect(fb, DQ_CMD_RESULT, &res[got], WAIT_MS, skipped) == 0) got++;
+    while (got < 4 && s_expect(fb, DQ_CMD_RESULT, &res[got], WAIT_MS, skipped) == 0)
+        got++;
     s_ok(fb, got == 4, "four RESULTs arrive without acknowledgement");
     /* The node has a fifth image ready at once; give it ample time to (wrongly) send it. */
     dq_msg_t extra;
@@ -327,7 +356,8 @@ static void s_basic(fb_t *fb) {
     if (s_expect(fb, DQ_CMD_RESULT, &res[4], WAIT_MS, skipped) == 0) got++;
     s_ok(fb, got == 5, "an acknowledgement lets the fifth RESULT go");
     bool order = true;
-    for (int i = 0; i < got; i++) order &= res[i].result.chunk == (uint32_t) i;
+    for (int i = 0; i < got; i++)
+        order &= res[i].result.chunk == (uint32_t) i;
     s_ok(fb, order, "chunks are numbered 0..4 in order");
     uint32_t want_line[5] = {1, 1, 1, 2, 2}, want_img[5] = {0, 1, 2, 1, 2};
     uint64_t want_seed[5] = {42, 42, 42, 99, 99};
@@ -344,16 +374,19 @@ static void s_basic(fb_t *fb) {
          bad ? ": " : "", bad ? bad : "");
     s_ok(fb, fb->progress > 0 && fb->last_step == 5 && fb->last_steps == 5,
          "PROGRESS reached step 5 of 5 (%u messages)", fb->progress);
-    for (int i = 1; i < got; i++) s_ack(fb, &res[i].result, true);
+    for (int i = 1; i < got; i++)
+        s_ack(fb, &res[i].result, true);
     dq_msg_t m;
-    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_DONE, &m, WAIT_MS, skipped) == 0 &&
-                 m.shard_done.images == 5 && m.shard_done.shard == 3,
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_SHARD_DONE, &m, WAIT_MS, skipped) == 0 && m.shard_done.images == 5 &&
+             m.shard_done.shard == 3,
          "SHARD_DONE with 5 images once all are acknowledged");
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, skipped) == 0 && m.credit.credit == 1,
          "the freed slot is asked for again");
     dq_msg_clear(&m);
-    for (int i = 0; i < got; i++) dq_msg_clear(&res[i]);
+    for (int i = 0; i < got; i++)
+        dq_msg_clear(&res[i]);
     unsigned beats = fb->heartbeats;
     s_ok(fb, s_expect(fb, DQ_CMD_HEARTBEAT, &m, WAIT_MS, NULL) == 0 && fb->heartbeats > beats,
          "an idle node sends HEARTBEAT");
@@ -371,14 +404,16 @@ static void s_stop(fb_t *fb) {
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
     int64_t until = zclock_mono() + WAIT_MS;
-    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0)
+        dq_msg_clear(&m);
     s_ok(fb, fb->progress > 0, "PROGRESS while the shard renders");
     /* The only slot is busy for the next 50 s: an ASSIGN now is work the node did not ask for. */
     s_request(&req, 9, 9, 0, 1, 1, 16, 16, 1);
     s_assign(fb, 99, &req, 1, "tiny");
-    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
-                 m.shard_failed.shard == 99 && m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
-                 strstr(m.shard_failed.message, "credit"),
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 && m.shard_failed.shard == 99 &&
+             m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
+             strstr(m.shard_failed.message, "credit"),
          "an ASSIGN beyond the credit asked for is refused");
     dq_msg_clear(&m);
     int64_t sent = zclock_mono();
@@ -391,7 +426,8 @@ static void s_stop(fb_t *fb) {
     dq_msg_clear(&m);
     s_ok(fb, zclock_mono() - sent < 10000 && fb->last_step < 1000,
          "the rank stopped promptly (step %u of 1000)", fb->last_step);
-    s_ok(fb, !skipped[DQ_CMD_SHARD_DONE] && !skipped[DQ_CMD_SHARD_FAILED] && !skipped[DQ_CMD_RESULT],
+    s_ok(fb,
+         !skipped[DQ_CMD_SHARD_DONE] && !skipped[DQ_CMD_SHARD_FAILED] && !skipped[DQ_CMD_RESULT],
          "a stopped shard sends no result, SHARD_DONE or SHARD_FAILED");
     s_request(&req, 2, 6, 0, 1, 1, 16, 16, 1);
     s_assign(fb, 2, &req, 1, "tiny");
@@ -410,7 +446,8 @@ static int s_rank_pids(pid_t node, pid_t *pids, int max) {
     snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) node, (int) node);
     FILE *f = fopen(path, "r");
     int n = 0, pid;
-    while (f && n < max && fscanf(f, "%d", &pid) == 1) pids[n++] = (pid_t) pid;
+    while (f && n < max && fscanf(f, "%d", &pid) == 1)
+        pids[n++] = (pid_t) pid;
     if (f) fclose(f);
     return n;
 }
@@ -451,15 +488,17 @@ static void s_fail(fb_t *fb) {
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1);
     s_assign(fb, 1, &req, 1, "no-such-model");
     dq_msg_t m;
-    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
-                 m.shard_failed.fail_class == DQ_FAIL_MODEL,
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
+             m.shard_failed.fail_class == DQ_FAIL_MODEL,
          "a model the node does not serve fails with class model");
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0, "and the slot is asked again");
     dq_msg_clear(&m);
     s_assign(fb, 2, &req, 1, "tiny");
-    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
-                 m.shard_failed.fail_class == DQ_FAIL_OOM && strstr(m.shard_failed.message, "oom"),
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
+             m.shard_failed.fail_class == DQ_FAIL_OOM && strstr(m.shard_failed.message, "oom"),
          "an out-of-memory render fails with class oom (%s)", m.shard_failed.message);
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0, "credit again");
@@ -479,13 +518,15 @@ static void s_crash(fb_t *fb) {
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
     int64_t until = zclock_mono() + WAIT_MS;
-    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0)
+        dq_msg_clear(&m);
     pid_t rank = s_rank_pid(fb->node);
     s_ok(fb, fb->progress > 0 && rank > 0, "the shard runs on rank pid %d", (int) rank);
     if (rank > 0) kill(rank, SIGKILL);
-    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
-                 m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
-                 strstr(m.shard_failed.message, "crashed"),
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
+             m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
+             strstr(m.shard_failed.message, "crashed"),
          "SIGKILL of the rank: SHARD_FAILED class internal (%s)", m.shard_failed.message);
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0,
@@ -509,8 +550,9 @@ static void s_reconnect(fb_t *fb) {
     s_request(&req, 1, 11, 0, 2, 2, 16, 16, 1);
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t a, b, m;
-    s_ok(fb, s_expect(fb, DQ_CMD_RESULT, &a, WAIT_MS, NULL) == 0 &&
-                 s_expect(fb, DQ_CMD_RESULT, &b, WAIT_MS, NULL) == 0,
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_RESULT, &a, WAIT_MS, NULL) == 0 &&
+             s_expect(fb, DQ_CMD_RESULT, &b, WAIT_MS, NULL) == 0,
          "two RESULTs, left unacknowledged");
     dq_msg_clear(&a);
     dq_msg_clear(&b);
@@ -553,7 +595,8 @@ static void s_drain(fb_t *fb) {
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
     int64_t until = zclock_mono() + WAIT_MS;
-    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0)
+        dq_msg_clear(&m);
     kill(fb->node, SIGUSR1);
     unsigned skipped[DQ_CMD_COUNT] = {0};
     s_ok(fb, s_expect(fb, DQ_CMD_RESULT, &m, WAIT_MS, skipped) == 0,
@@ -576,10 +619,12 @@ static void s_handback(fb_t *fb) {
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
     int64_t until = zclock_mono() + WAIT_MS;
-    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0)
+        dq_msg_clear(&m);
     kill(fb->node, SIGTERM);
     /* Both signals are read by the same loop; the second is what must end the drain. */
-    while (fb->progress < 3 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    while (fb->progress < 3 && s_recv(fb, &m, until, true) == 0)
+        dq_msg_clear(&m);
     kill(fb->node, SIGINT);
     unsigned skipped[DQ_CMD_COUNT] = {0};
     s_ok(fb, s_expect(fb, DQ_CMD_DISCONNECT, &m, WAIT_MS, skipped) == 0,
@@ -598,11 +643,13 @@ static void s_draintimeout(fb_t *fb) {
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
     int64_t until = zclock_mono() + WAIT_MS;
-    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0) dq_msg_clear(&m);
+    while (fb->progress == 0 && s_recv(fb, &m, until, true) == 0)
+        dq_msg_clear(&m);
     kill(fb->node, SIGTERM);
     unsigned skipped[DQ_CMD_COUNT] = {0};
-    s_ok(fb, s_expect(fb, DQ_CMD_DISCONNECT, &m, WAIT_MS, skipped) == 0 &&
-                 strstr(m.disconnect.reason, "drain timeout"),
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_DISCONNECT, &m, WAIT_MS, skipped) == 0 &&
+             strstr(m.disconnect.reason, "drain timeout"),
          "SIGTERM with --drain-timeout 1: DISCONNECT (%s)", m.disconnect.reason);
     dq_msg_clear(&m);
     s_ok(fb, !skipped[DQ_CMD_SHARD_DONE] && !skipped[DQ_CMD_RESULT], "the shard was not finished");
@@ -658,7 +705,8 @@ int main(int argc, char **argv) {
     }
     const char *extra[12] = {NULL};
     int n = 0;
-    for (int i = 0; sc->args[i]; i++) extra[n++] = sc->args[i];
+    for (int i = 0; sc->args[i]; i++)
+        extra[n++] = sc->args[i];
     s_start_node(&fb, argv[2], extra);
     sc->run(&fb);
     s_check_node(&fb);
