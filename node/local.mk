@@ -22,7 +22,7 @@ diffq_node_LDADD = libdqnode.a $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 
 # Tests: unit tests of the parts, and integration scenarios against a scripted fake broker.
 check_PROGRAMS += tests/unit/test_node_rankio tests/unit/test_node_flow \
-	tests/unit/test_node_backend tests/integration/node_fake_broker
+	tests/unit/test_node_backend tests/unit/test_node_setup tests/integration/node_fake_broker
 tests_unit_test_node_rankio_SOURCES = tests/unit/test_node_rankio.c
 tests_unit_test_node_rankio_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_node_rankio_LDADD = libdqnode.a $(DQ_UNIT_LIBS)
@@ -32,10 +32,14 @@ tests_unit_test_node_flow_LDADD = libdqnode.a $(DQ_UNIT_LIBS)
 tests_unit_test_node_backend_SOURCES = tests/unit/test_node_backend.c
 tests_unit_test_node_backend_CFLAGS = $(DQ_UNIT_CFLAGS) $(PNG_CFLAGS)
 tests_unit_test_node_backend_LDADD = libdqnode.a $(DQ_UNIT_LIBS)
+tests_unit_test_node_setup_SOURCES = tests/unit/test_node_setup.c
+tests_unit_test_node_setup_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_node_setup_LDADD = libdqnode.a $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 tests_integration_node_fake_broker_SOURCES = tests/integration/node_fake_broker.c
 tests_integration_node_fake_broker_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(PNG_CFLAGS)
 tests_integration_node_fake_broker_LDADD = libdqnode.a $(DQ_COMMON_LIBS)
-DQ_UNIT_TESTS += tests/unit/test_node_rankio tests/unit/test_node_flow tests/unit/test_node_backend
+DQ_UNIT_TESTS += tests/unit/test_node_rankio tests/unit/test_node_flow tests/unit/test_node_backend \
+	tests/unit/test_node_setup
 DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.sh \
 	tests/integration/node_stop.sh tests/integration/node_fail.sh \
 	tests/integration/node_crash.sh tests/integration/node_reconnect.sh \

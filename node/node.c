@@ -381,9 +381,8 @@ static void s_rank_died(dq_node_t *self, dq_rank_t *r) {
 }
 
 static void s_on_rank_msg(dq_node_t *self, dq_rank_t *r, dq_msg_t *msg) {
-    uint64_t job = msg->progress.job, shard = msg->progress.shard;
-    uint32_t att = msg->progress.attempt;
-    /* Every rank -> node command starts with job, shard, attempt. */
+    uint64_t job, shard;
+    uint32_t att;
     switch (msg->cmd) {
     case DQ_CMD_RESULT:
         job = msg->result.job, shard = msg->result.shard, att = msg->result.attempt;
@@ -399,6 +398,7 @@ static void s_on_rank_msg(dq_node_t *self, dq_rank_t *r, dq_msg_t *msg) {
         job = msg->stop.job, shard = msg->stop.shard, att = msg->stop.attempt;
         break;
     case DQ_CMD_PROGRESS:
+        job = msg->progress.job, shard = msg->progress.shard, att = msg->progress.attempt;
         break;
     default:
         dq_error("rank %d sent %s", r->index, dq_proto_command_name(msg->cmd));

@@ -25,7 +25,7 @@ int dq_setup_model(dq_node_params_t *p, const char *arg, char *err, size_t errle
     static const char *exts[] = {".safetensors", ".ckpt"};
     for (size_t i = 0; i < 2; i++) {
         size_t el = strlen(exts[i]);
-        if (len > el && strcmp(base + len - el, exts[i]) == 0) len -= el;
+        if (len >= el && strcmp(base + len - el, exts[i]) == 0) len -= el;
     }
     if (len == 0 || len > DQ_PROTO_MAX_NAME || strlen(arg) > DQ_PROTO_MAX_PATH) {
         snprintf(err, errlen, "model '%s': expected a name of 1..%d bytes (or a path to one)", arg,
