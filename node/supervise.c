@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "node/rank.h"
 
 int64_t dq_now_ms(void) {
@@ -122,7 +123,12 @@ void dq_rank_stop_all(dq_rank_t *ranks, size_t n, int grace_ms) {
     for (size_t i = 0; i < n; i++) {
         if (ranks[i].pid <= 0) continue;
         int64_t left = until - dq_now_ms();
-        s_collect(ranks[i].pid, left > 0 ? (int) left : 0);
+        int status = s_collect(ranks[i].pid, left > 0 ? (int) left : 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            char desc[128];
+            s_describe(status, desc, sizeof desc);
+            dq_warn("rank %s at shutdown rank=%d", desc, ranks[i].index);
+        }
         ranks[i].pid = 0;
         ranks[i].state = DQ_RANK_DOWN;
     }

@@ -3,7 +3,7 @@
 # with its documented exit status and a message that says what to do.
 . "$top_srcdir/tests/integration/lib.sh"
 NODE="$top_builddir/diffq-node"
-plan 7
+plan 8
 ok "--help lists the options" sh -c "'$NODE' --help | grep -q -- '--cpu-ranks'"
 fails "no --backend is a usage error" 2 "$NODE" --model tiny
 ok "which names the backends" sh -c "'$NODE' --model tiny 2>&1 | grep -q 'backend is required: null'"
@@ -11,4 +11,5 @@ fails "an unknown backend is a usage error" 2 "$NODE" --backend engine --model t
 fails "no model is a usage error" 2 "$NODE" --backend null
 fails "--gpus and --cpu-ranks together" 2 "$NODE" --backend null --model tiny --gpus all --cpu-ranks 2
 fails "--gpus without a usable GPU is a device error" 6 "$NODE" --backend null --model tiny --gpus 99
+fails "a malformed broker endpoint is a usage error" 2 "$NODE" --backend null --model tiny --cpu-ranks 1 --broker nonsense
 done_testing
