@@ -38,7 +38,7 @@ static const dq_option_t s_options[] = {
     {"drain-timeout", 0, "DIFFQ_DRAIN_TIMEOUT", DQ_OPT_DOUBLE, "120", "SECONDS",
      "on SIGTERM/SIGUSR1/SIGINT wait at most this long for running shards (0: no limit)"},
     {"null-step-ms", 0, NULL, DQ_OPT_INT, "0", "MS", "null backend: sleep per denoising step"},
-    {"null-fail", 0, NULL, DQ_OPT_STRING, "", "CLASS",
+    {"null-fail", 0, NULL, DQ_OPT_STRING, NULL, "CLASS",
      "null backend: fail every shard with oom, model, input or internal"},
     {"log-level", 'l', "DIFFQ_LOG_LEVEL", DQ_OPT_STRING, "info", "LEVEL",
      "error, warn, info or debug"},
