@@ -45,4 +45,4 @@ DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.
 	tests/integration/node_crash.sh tests/integration/node_reconnect.sh \
 	tests/integration/node_drain.sh tests/integration/node_death.sh \
 	tests/integration/node_ranks.sh tests/integration/node_handback.sh \
-	tests/integration/node_draintimeout.sh
+	tests/integration/node_draintimeout.sh tests/integration/node_lease.sh

@@ -656,6 +656,31 @@ static void s_draintimeout(fb_t *fb) {
     s_ok(fb, s_wait_exit(fb, WAIT_MS) == 0, "exit status 0");
 }
 
+/* A shard waiting for its acknowledgements keeps its lease: PROGRESS repeats every 10 s. */
+static void s_lease(fb_t *fb) {
+    s_handshake(fb, 1);
+    dq_request_t req;
+    s_request(&req, 1, 5, 0, 1, 1, 16, 16, 2);
+    s_assign(fb, 1, &req, 1, "tiny");
+    dq_msg_t res, m;
+    s_ok(fb, s_expect(fb, DQ_CMD_RESULT, &res, WAIT_MS, NULL) == 0, "a RESULT, not acknowledged");
+    int64_t t0 = zclock_mono();
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_PROGRESS, &m, DQ_PROTO_PROGRESS_INTERVAL_MS + WAIT_MS, NULL) == 0 &&
+             m.progress.step == 2 && m.progress.steps == 2,
+         "PROGRESS repeats the last step while the shard waits");
+    dq_msg_clear(&m);
+    int64_t took = zclock_mono() - t0;
+    s_ok(fb,
+         took >= DQ_PROTO_PROGRESS_INTERVAL_MS - 1000 &&
+             took < DQ_PROTO_PROGRESS_INTERVAL_MS + WAIT_MS,
+         "after about %d ms (%lld ms)", DQ_PROTO_PROGRESS_INTERVAL_MS, (long long) took);
+    s_ack(fb, &res.result, true);
+    dq_msg_clear(&res);
+    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_DONE, &m, WAIT_MS, NULL) == 0, "SHARD_DONE after the ack");
+    dq_msg_clear(&m);
+}
+
 static void s_death(fb_t *fb) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "READY");
@@ -682,6 +707,7 @@ static const scenario_t s_scenarios[] = {
     {"drain", s_drain, {"--null-step-ms", "50", NULL}},
     {"handback", s_handback, {"--null-step-ms", "50", NULL}},
     {"draintimeout", s_draintimeout, {"--null-step-ms", "50", "--drain-timeout", "1", NULL}},
+    {"lease", s_lease, {NULL}},
     {"death", s_death, {"--death-timeout", "3", NULL}},
 };
 
