@@ -12,7 +12,14 @@ typedef struct {
     const char *summary; /* one line for "diffq --help" */
 } dq_command_t;
 
+/* diffq model init|info: random-weight model folders and model descriptions (cli/cmd_model.c). */
+int dq_cmd_model(int argc, char **argv);
+
 /* Exit codes shared by every subcommand. */
 enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
+
+/* diffq tokenize [--model DIR] TEXT...: CLIP token ids of each text (cli/cmd_tokenize.c). */
+int dq_cmd_tokenize(int argc, char **argv);
+int dq_cmd_render(int argc, char **argv);
 
 #endif

@@ -7,6 +7,12 @@ tests_unit_test_config_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(DQ_UNIT_LIBS)
 
 DQ_UNIT_TESTS += tests/unit/test_config
+
+check_PROGRAMS += tests/unit/test_log
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_log_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_log
 DQ_SCRIPT_TESTS += tests/integration/cli_help.sh
 
 # Other parts register their tests in their own local.mk with DQ_UNIT_TESTS += / DQ_SCRIPT_TESTS +=.
@@ -17,3 +23,11 @@ EXTRA_DIST += $(DQ_SCRIPT_TESTS) tests/integration/lib.sh
 check-unit:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(DQ_UNIT_TESTS)'
 .PHONY: check-unit
+
+# Reference fixtures (tests/fixtures/, made by tests/reference/generate.py with PyTorch; CI only reads them).
+EXTRA_DIST += tests/fixtures \
+	tests/reference/README.md tests/reference/requirements.txt tests/reference/generate.py \
+	tests/reference/ref_common.py tests/reference/clip_vocab.py tests/reference/tiny_model.py \
+	tests/reference/ldm_keys.py tests/reference/fx_tokenizer.py tests/reference/fx_text_encoder.py \
+	tests/reference/fx_vae.py tests/reference/fx_unet.py tests/reference/fx_latents.py \
+	tests/reference/fx_schedulers.py tests/reference/fx_pipeline.py

@@ -1,0 +1,90 @@
+/* kernels/backend.c: the backend interface (buffers, transfers, one function pointer per op). */
+#include "kernels/backend.h"
+
+#include "common/log.h"
+
+static const char *const s_op_names[DQ_OP_COUNT] = {
+    [DQ_OP_LINEAR] = "linear",
+    [DQ_OP_MATMUL] = "matmul",
+    [DQ_OP_CONV2D] = "conv2d",
+    [DQ_OP_GROUP_NORM] = "group_norm",
+    [DQ_OP_LAYER_NORM] = "layer_norm",
+    [DQ_OP_SOFTMAX] = "softmax",
+    [DQ_OP_ATTENTION] = "attention",
+    [DQ_OP_GELU] = "gelu",
+    [DQ_OP_GELU_QUICK] = "gelu_quick",
+    [DQ_OP_SILU] = "silu",
+    [DQ_OP_GEGLU] = "geglu",
+    [DQ_OP_ADD] = "add",
+    [DQ_OP_MUL] = "mul",
+    [DQ_OP_SCALE] = "scale",
+    [DQ_OP_UPSAMPLE_NEAREST2X] = "upsample_nearest2x",
+    [DQ_OP_CONCAT] = "concat",
+    [DQ_OP_CPY] = "cpy",
+    [DQ_OP_GET_ROWS] = "get_rows",
+};
+
+const char *dq_op_name(dq_op_t op) {
+    return (unsigned) op < DQ_OP_COUNT && s_op_names[op] ? s_op_names[op] : "?";
+}
+
+void dq_backend_destroy(dq_backend_t **be_p) {
+    if (!be_p || !*be_p) return;
+    dq_backend_t *be = *be_p;
+    *be_p = NULL;
+    be->ops->destroy(be);
+}
+
+const char *dq_backend_name(const dq_backend_t *be) { return be->ops->name; }
+
+dq_buffer_t *dq_backend_buffer_alloc(dq_backend_t *be, size_t size) {
+    if (size == 0) {
+        dq_error("buffer alloc: size 0 requested from backend %s", be->ops->name);
+        return NULL;
+    }
+    return be->ops->buffer_alloc(be, size);
+}
+
+void dq_buffer_free(dq_buffer_t **buf_p) {
+    if (!buf_p || !*buf_p) return;
+    dq_buffer_t *buf = *buf_p;
+    *buf_p = NULL;
+    buf->backend->ops->buffer_free(buf->backend, buf);
+}
+
+static int s_check_range(const char *what, const dq_tensor_t *t, size_t offset, size_t n) {
+    char d[96];
+    if (!t->data) {
+        dq_error("%s: %s has no data", what, dq_tensor_describe(t, d, sizeof d));
+        return -1;
+    }
+    if (!dq_tensor_is_contiguous(t)) {
+        dq_error("%s: %s is not contiguous", what, dq_tensor_describe(t, d, sizeof d));
+        return -1;
+    }
+    size_t total = dq_tensor_nbytes(t);
+    if (offset > total || n > total - offset) {
+        dq_error("%s: bytes [%zu, %zu+%zu) outside %s (%zu bytes)", what, offset, offset, n,
+                 dq_tensor_describe(t, d, sizeof d), total);
+        return -1;
+    }
+    return 0;
+}
+
+int dq_tensor_upload(dq_backend_t *be, dq_tensor_t *dst, size_t offset, const void *src,
+                     size_t n) {
+    if (s_check_range("upload", dst, offset, n) != 0) return -1;
+    return n ? be->ops->upload(be, dst, offset, src, n) : 0;
+}
+
+int dq_tensor_download(dq_backend_t *be, const dq_tensor_t *src, size_t offset, void *dst,
+                       size_t n) {
+    if (s_check_range("download", src, offset, n) != 0) return -1;
+    return n ? be->ops->download(be, src, offset, dst, n) : 0;
+}
+
+int dq_backend_synchronize(dq_backend_t *be) { return be->ops->synchronize(be); }
+
+bool dq_backend_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_dtype) {
+    return (unsigned) op < DQ_OP_COUNT && be->ops->supports_op(be, op, weight_dtype);
+}

@@ -1,0 +1,321 @@
+/* kernels/ops.c: the ops a network calls; each checks its arguments and runs on a backend. */
+#include "kernels/ops.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+/* Logs "op: tensor[shape] dtype: message". Always returns -1, for `return s_fail(...)`. */
+static int s_fail(dq_op_t op, const dq_tensor_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int s_fail(dq_op_t op, const dq_tensor_t *t, const char *fmt, ...) {
+    char d[96], msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    dq_error("%s: %s: %s", dq_op_name(op), t ? dq_tensor_describe(t, d, sizeof d) : "-", msg);
+    return -1;
+}
+
+/* Tensors in another backend's buffer cannot be read here. A NULL buffer means plain host
+ * memory (e.g. an mmapped weight file), which only a host backend can use; such a backend
+ * accepts it, others are expected to copy weights into their own buffers at load time. */
+static int s_owned(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
+    if (t->buffer && t->buffer->backend != be)
+        return s_fail(op, t, "%s belongs to another backend instance (%s) than the op's (%s)",
+                      role, dq_backend_name(t->buffer->backend), dq_backend_name(be));
+    return 0;
+}
+
+/* An F32 contiguous activation with data, in be's memory. */
+static int s_act(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
+    if (!t) return s_fail(op, NULL, "%s is NULL", role);
+    if (s_owned(be, op, t, role)) return -1;
+    if (t->dtype != DQ_DTYPE_F32) return s_fail(op, t, "%s must be F32", role);
+    if (!dq_tensor_is_contiguous(t)) return s_fail(op, t, "%s must be contiguous", role);
+    if (!t->data) return s_fail(op, t, "%s has no data", role);
+    return 0;
+}
+
+/* A contiguous weight operand of a float type the backend takes for op. */
+static int s_weight(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
+    if (!t) return s_fail(op, NULL, "%s is NULL", role);
+    if (s_owned(be, op, t, role)) return -1;
+    if (!dq_tensor_is_contiguous(t)) return s_fail(op, t, "%s must be contiguous", role);
+    if (!t->data) return s_fail(op, t, "%s has no data", role);
+    if (!dq_backend_supports_op(be, op, t->dtype))
+        return s_fail(op, t, "backend %s does not support %s of this dtype", dq_backend_name(be),
+                      role);
+    return 0;
+}
+
+static int s_ndim(dq_op_t op, const dq_tensor_t *t, int lo, int hi, const char *role) {
+    if (t->ndim < lo || t->ndim > hi)
+        return s_fail(op, t, "%s must have %d..%d dims", role, lo, hi);
+    return 0;
+}
+
+static int s_same(dq_op_t op, const dq_tensor_t *x, const dq_tensor_t *y) {
+    if (!dq_tensor_same_shape(x, y)) {
+        char d[96];
+        return s_fail(op, y, "output must have the input's shape %s",
+                      dq_tensor_describe(x, d, sizeof d));
+    }
+    return 0;
+}
+
+/* A 1-D F32 vector of n elements (bias, gamma, beta). */
+static int s_vec(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, int64_t n,
+                 const char *role) {
+    if (s_act(be, op, t, role) != 0) return -1;
+    if (t->ndim != 1 || t->shape[0] != n) return s_fail(op, t, "%s must be [%lld]", role,
+                                                         (long long) n);
+    return 0;
+}
+
+static int s_supported(dq_backend_t *be, dq_op_t op, bool implemented) {
+    if (!implemented || !dq_backend_supports_op(be, op, DQ_DTYPE_F32)) {
+        dq_error("%s: not supported by backend %s", dq_op_name(op), dq_backend_name(be));
+        return -1;
+    }
+    return 0;
+}
+
+int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                 const dq_tensor_t *bias, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_LINEAR;
+    if (s_supported(be, op, be->ops->linear != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_weight(be, op, w, "weight"))
+        return -1;
+    if (w->ndim != 2) return s_fail(op, w, "weight must be [N, K]");
+    int64_t n = w->shape[0], k = w->shape[1];
+    if (x->shape[x->ndim - 1] != k) return s_fail(op, x, "last dim must be K=%lld", (long long) k);
+    if (y->ndim != x->ndim || y->shape[y->ndim - 1] != n)
+        return s_fail(op, y, "must be x's shape with last dim N=%lld", (long long) n);
+    for (int i = 0; i + 1 < x->ndim; i++)
+        if (x->shape[i] != y->shape[i]) return s_fail(op, y, "leading dims must match x's");
+    if (bias && s_vec(be, op, bias, n, "bias")) return -1;
+    return be->ops->linear(be, x, w, bias, y);
+}
+
+int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
+                 float alpha, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_MATMUL;
+    if (s_supported(be, op, be->ops->matmul != NULL) || s_act(be, op, a, "a") ||
+        s_act(be, op, b, "b") || s_act(be, op, y, "y") || s_ndim(op, a, 2, 4, "a") ||
+        s_ndim(op, b, 2, 4, "b") || s_ndim(op, y, 2, 4, "y"))
+        return -1;
+    int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
+    int64_t bk = trans_b ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2];
+    int64_t n = trans_b ? b->shape[b->ndim - 2] : b->shape[b->ndim - 1];
+    if (bk != k) return s_fail(op, b, "inner dim must be K=%lld", (long long) k);
+    if (y->ndim != a->ndim || y->shape[y->ndim - 2] != m || y->shape[y->ndim - 1] != n)
+        return s_fail(op, y, "must be [..., %lld, %lld] with a's ndim", (long long) m,
+                      (long long) n);
+    int64_t batch_a = dq_tensor_nelements(a) / (m * k), batch_b = dq_tensor_nelements(b) / (k * n);
+    for (int i = 0; i + 2 < a->ndim; i++)
+        if (a->shape[i] != y->shape[i]) return s_fail(op, y, "batch dims must match a's");
+    if (batch_b != 1 && batch_b != batch_a)
+        return s_fail(op, b, "batch must be a's (%lld) or 1", (long long) batch_a);
+    return be->ops->matmul(be, a, b, trans_b, alpha, y);
+}
+
+int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                 const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_CONV2D;
+    if (s_supported(be, op, be->ops->conv2d != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_weight(be, op, w, "weight") || s_ndim(op, x, 4, 4, "x") ||
+        s_ndim(op, y, 4, 4, "y") || s_ndim(op, w, 4, 4, "weight"))
+        return -1;
+    if (stride < 1 || padding < 0)
+        return s_fail(op, x, "stride=%d padding=%d, need stride >= 1, padding >= 0", stride,
+                      padding);
+    if (w->shape[1] != x->shape[1])
+        return s_fail(op, w, "weight in-channels must be x's C=%lld", (long long) x->shape[1]);
+    int64_t ho = (x->shape[2] + 2 * padding - w->shape[2]), wo = (x->shape[3] + 2 * padding -
+                                                                   w->shape[3]);
+    if (ho < 0 || wo < 0) return s_fail(op, x, "kernel larger than padded input");
+    ho = ho / stride + 1;
+    wo = wo / stride + 1;
+    if (y->shape[0] != x->shape[0] || y->shape[1] != w->shape[0] || y->shape[2] != ho ||
+        y->shape[3] != wo)
+        return s_fail(op, y, "must be [%lld, %lld, %lld, %lld]", (long long) x->shape[0],
+                      (long long) w->shape[0], (long long) ho, (long long) wo);
+    if (bias && s_vec(be, op, bias, w->shape[0], "bias")) return -1;
+    return be->ops->conv2d(be, x, w, bias, stride, padding, y);
+}
+
+static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,
+                    const dq_tensor_t *beta, int64_t n) {
+    if (!gamma != !beta) return s_fail(op, gamma ? gamma : beta, "gamma and beta go together");
+    if (gamma && (s_vec(be, op, gamma, n, "gamma") || s_vec(be, op, beta, n, "beta"))) return -1;
+    return 0;
+}
+
+int dq_op_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                     const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_GROUP_NORM;
+    if (s_supported(be, op, be->ops->group_norm != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
+        return -1;
+    if (groups < 1 || x->shape[1] % groups != 0)
+        return s_fail(op, x, "groups=%d must divide the channels", groups);
+    if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
+    if (s_affine(be, op, gamma, beta, x->shape[1])) return -1;
+    return be->ops->group_norm(be, x, gamma, beta, groups, eps, y);
+}
+
+int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                     const dq_tensor_t *beta, float eps, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_LAYER_NORM;
+    if (s_supported(be, op, be->ops->layer_norm != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_same(op, x, y))
+        return -1;
+    if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
+    if (s_affine(be, op, gamma, beta, x->shape[x->ndim - 1])) return -1;
+    return be->ops->layer_norm(be, x, gamma, beta, eps, y);
+}
+
+/* Checks an op y = f(x) of matching shapes. */
+static int s_unary(dq_backend_t *be, dq_op_t op, dq_unary_fn fn, const dq_tensor_t *x,
+                   dq_tensor_t *y) {
+    if (s_supported(be, op, fn != NULL) || s_act(be, op, x, "x") || s_act(be, op, y, "y") ||
+        s_same(op, x, y))
+        return -1;
+    return fn(be, x, y);
+}
+
+int dq_op_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_unary(be, DQ_OP_SOFTMAX, be->ops->softmax, x, y);
+}
+
+int dq_op_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
+                    const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_ATTENTION;
+    if (s_supported(be, op, be->ops->attention != NULL) || s_act(be, op, q, "q") ||
+        s_act(be, op, k, "k") || s_act(be, op, v, "v") || s_act(be, op, y, "y") ||
+        s_ndim(op, q, 3, 3, "q") ||
+        s_ndim(op, k, 3, 3, "k") || s_ndim(op, v, 3, 3, "v") || s_same(op, q, y) ||
+        s_same(op, k, v))
+        return -1;
+    if (heads < 1 || q->shape[2] % heads != 0)
+        return s_fail(op, q, "heads=%d must divide the last dim", heads);
+    if (k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2])
+        return s_fail(op, k, "must be [B, Lk, H*D] with q's B and H*D");
+    if (causal && k->shape[1] != q->shape[1])
+        return s_fail(op, k, "causal attention needs Lk == Lq");
+    return be->ops->attention(be, q, k, v, heads, causal, y);
+}
+
+int dq_op_gelu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_unary(be, DQ_OP_GELU, be->ops->gelu, x, y);
+}
+
+int dq_op_gelu_quick(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_unary(be, DQ_OP_GELU_QUICK, be->ops->gelu_quick, x, y);
+}
+
+int dq_op_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_unary(be, DQ_OP_SILU, be->ops->silu, x, y);
+}
+
+int dq_op_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_GEGLU;
+    if (s_supported(be, op, be->ops->geglu != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y"))
+        return -1;
+    int64_t d = x->shape[x->ndim - 1];
+    if (d % 2 != 0) return s_fail(op, x, "last dim must be even");
+    bool ok = y->ndim == x->ndim && y->shape[y->ndim - 1] == d / 2;
+    for (int i = 0; ok && i + 1 < x->ndim; i++) ok = x->shape[i] == y->shape[i];
+    if (!ok) return s_fail(op, y, "must be x's shape with last dim %lld", (long long) (d / 2));
+    return be->ops->geglu(be, x, y);
+}
+
+static int s_binary(dq_backend_t *be, dq_op_t op, dq_binary_fn fn, const dq_tensor_t *a,
+                    const dq_tensor_t *b, dq_tensor_t *y) {
+    if (s_supported(be, op, fn != NULL) || s_act(be, op, a, "a") || s_act(be, op, b, "b") ||
+        s_act(be, op, y, "y") || s_same(op, a, y))
+        return -1;
+    if (b->ndim > a->ndim) return s_fail(op, b, "b has more dims than a");
+    for (int i = 0; i < b->ndim; i++) {
+        int64_t bs = b->shape[b->ndim - 1 - i], as = a->shape[a->ndim - 1 - i];
+        if (bs != as && bs != 1) {
+            char d[96];
+            return s_fail(op, b, "does not broadcast to %s", dq_tensor_describe(a, d, sizeof d));
+        }
+    }
+    return fn(be, a, b, y);
+}
+
+int dq_op_add(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq_tensor_t *y) {
+    return s_binary(be, DQ_OP_ADD, be->ops->add, a, b, y);
+}
+
+int dq_op_mul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq_tensor_t *y) {
+    return s_binary(be, DQ_OP_MUL, be->ops->mul, a, b, y);
+}
+
+int dq_op_scale(dq_backend_t *be, const dq_tensor_t *x, float s, float b, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_SCALE;
+    if (s_supported(be, op, be->ops->scale != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_same(op, x, y))
+        return -1;
+    return be->ops->scale(be, x, s, b, y);
+}
+
+int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_UPSAMPLE_NEAREST2X;
+    if (s_supported(be, op, be->ops->upsample_nearest2x != NULL) || s_act(be, op, x, "x") ||
+        s_act(be, op, y, "y") || s_ndim(op, x, 4, 4, "x") || s_ndim(op, y, 4, 4, "y"))
+        return -1;
+    if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
+        y->shape[2] != 2 * x->shape[2] || y->shape[3] != 2 * x->shape[3])
+        return s_fail(op, y, "must be [N, C, 2H, 2W] of x");
+    return be->ops->upsample_nearest2x(be, x, y);
+}
+
+int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
+                 dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_CONCAT;
+    if (s_supported(be, op, be->ops->concat != NULL) || s_act(be, op, a, "a") ||
+        s_act(be, op, b, "b") || s_act(be, op, y, "y"))
+        return -1;
+    if (dim < 0 || dim >= a->ndim) return s_fail(op, a, "dim=%d out of range", dim);
+    if (b->ndim != a->ndim || y->ndim != a->ndim) return s_fail(op, y, "ndim must match a's");
+    for (int i = 0; i < a->ndim; i++) {
+        int64_t want = i == dim ? a->shape[i] + b->shape[i] : a->shape[i];
+        if (i != dim && b->shape[i] != a->shape[i])
+            return s_fail(op, b, "dim %d must match a's", i);
+        if (y->shape[i] != want) return s_fail(op, y, "dim %d must be %lld", i, (long long) want);
+    }
+    return be->ops->concat(be, a, b, dim, y);
+}
+
+int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_CPY;
+    if (s_supported(be, op, be->ops->cpy != NULL) || s_act(be, op, y, "y")) return -1;
+    if (!x || !x->data) return s_fail(op, x, "x has no data");
+    if (s_owned(be, op, x, "x")) return -1;
+    if (!dq_backend_supports_op(be, op, x->dtype))
+        return s_fail(op, x, "backend %s cannot read this dtype", dq_backend_name(be));
+    if (s_same(op, x, y)) return -1;
+    return be->ops->cpy(be, x, y);
+}
+
+int dq_op_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
+                   dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_GET_ROWS;
+    if (s_supported(be, op, be->ops->get_rows != NULL) || s_act(be, op, y, "y") ||
+        s_weight(be, op, table, "table"))
+        return -1;
+    if (table->ndim != 2) return s_fail(op, table, "table must be [V, D]");
+    if (!ids || ids->dtype != DQ_DTYPE_I32 || !dq_tensor_is_contiguous(ids) || !ids->data)
+        return s_fail(op, ids, "ids must be contiguous I32 with data");
+    if (s_owned(be, op, ids, "ids")) return -1;
+    if (y->shape[y->ndim - 1] != table->shape[1] || dq_tensor_nrows(y) != dq_tensor_nelements(ids))
+        return s_fail(op, y, "must be [..., D] with one row per id");
+    return be->ops->get_rows(be, table, ids, y);
+}
