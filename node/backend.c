@@ -18,8 +18,7 @@ const char *dq_render_rc_name(int rc) {
 }
 
 const char *dq_render_backend_names(void) {
-    /* The engine backend is added here once the engine renders. */
-    return "null";
+    return "engine, null";
 }
 
 dq_render_backend_t *dq_render_backend_new(const char *name, const dq_render_params_t *params,
@@ -28,6 +27,8 @@ dq_render_backend_t *dq_render_backend_new(const char *name, const dq_render_par
     void *ctx = NULL;
     if (strcmp(name, "null") == 0) {
         if (dq_render_null_create(params, &ops, &ctx, err, errlen) != 0) return NULL;
+    } else if (strcmp(name, "engine") == 0) {
+        if (dq_render_engine_create(params, &ops, &ctx, err, errlen) != 0) return NULL;
     } else {
         snprintf(err, errlen, "unknown backend '%s' (known: %s)", name, dq_render_backend_names());
         return NULL;

@@ -1,6 +1,7 @@
 /* node/backend.h: the render-backend interface a rank calls: load a model once, render a batch of
  * requests into RGB8 images, reporting each denoising step and asking at each step whether to stop.
- * Backends: "null" (simulated, node/backend_null.c); the engine backend plugs in here later. */
+ * Backends: "engine" (diffq's pipeline, node/backend_engine.c) and "null" (simulated,
+ * node/backend_null.c). */
 #ifndef DQ_NODE_BACKEND_H
 #define DQ_NODE_BACKEND_H
 
@@ -72,7 +73,7 @@ typedef struct {
     void (*destroy)(void *ctx);
 } dq_render_ops_t;
 
-/* Backend names the node accepts, comma-separated, for messages ("null"). */
+/* Backend names the node accepts, comma-separated, for messages ("engine, null"). */
 const char *dq_render_backend_names(void);
 /* Creates the backend called name. Returns NULL with a message in err for an unknown name, a bad
  * parameter or no memory. */
@@ -86,6 +87,12 @@ int dq_render_backend_render(dq_render_backend_t *self, const dq_render_req_t *r
                              const dq_render_cb_t *cb, char *err, size_t errlen);
 /* Name of a dq_render_rc_t ("oom"); "unknown" when out of range. */
 const char *dq_render_rc_name(int rc);
+
+/* ---- The engine backend: kernels/pipeline.h on the CPU ("cpu" device only, for now). Creates
+ * its ops and context (*ctx); the model loads with the first load call. Returns 0, or -1 with a
+ * message in err. */
+int dq_render_engine_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
+                            void **ctx, char *err, size_t errlen);
 
 /* ---- The null backend: simulated rendering, no model, no engine. It exists so the daemon and
  * its tests run before the engine does; every image it makes is labelled as coming from it. */

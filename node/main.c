@@ -26,8 +26,8 @@ static const dq_option_t s_options[] = {
      "broker endpoint"},
     {"name", 'n', "DIFFQ_NODE_NAME", DQ_OPT_STRING, NULL, "NAME",
      "node name announced to the broker (default: the host name)"},
-    {"backend", 0, "DIFFQ_NODE_BACKEND", DQ_OPT_STRING, NULL, "NAME",
-     "render backend: null (simulated images, for testing; the engine backend is not built yet)"},
+    {"backend", 0, "DIFFQ_NODE_BACKEND", DQ_OPT_STRING, "engine", "NAME",
+     "render backend: engine (diffq's pipeline, CPU) or null (simulated images, for tests)"},
     {"model", 'm', "DIFFQ_MODEL", DQ_OPT_STRING, NULL, "PATH|NAME", "the model to serve"},
     {"models", 0, "DIFFQ_MODELS", DQ_OPT_STRING, NULL, "DIR", "serve every model in DIR"},
     {"gpus", 0, "DIFFQ_GPUS", DQ_OPT_STRING, NULL, "all|0,1,...", "one rank per listed GPU"},
@@ -113,10 +113,7 @@ static int s_configure(dq_config_t *cfg, int argc, char **argv, dq_node_params_t
     double death = dq_config_double(cfg, "death-timeout");
     double drain = dq_config_double(cfg, "drain-timeout");
     const char *bad = NULL;
-    if (!p->backend)
-        bad = "--backend is required: null (simulated); the engine backend is not "
-              "built yet";
-    else if (strlen(p->name) == 0 || strlen(p->name) > DQ_PROTO_MAX_NAME)
+    if (strlen(p->name) == 0 || strlen(p->name) > DQ_PROTO_MAX_NAME)
         bad = "--name: expected 1..128 bytes";
     else if (batch < 1 || batch > DQ_PROTO_MAX_CREDIT)
         bad = "--batch: expected 1..1024";

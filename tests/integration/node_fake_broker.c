@@ -33,6 +33,8 @@ typedef struct {
     bool silent;                     /* ignore everything but READY (a hung broker) */
     unsigned inflight, max_inflight; /* RESULTs not acknowledged */
     unsigned heartbeats, progress, last_step, last_steps;
+    const char *model;      /* --model given to the node */
+    const char *model_name; /* the name it announces */
     int tap, failed;
 } fb_t;
 
@@ -165,17 +167,9 @@ static int s_expect(fb_t *fb, dq_cmd_t cmd, dq_msg_t *out, int ms, unsigned *ski
 static void s_start_node(fb_t *fb, const char *exe, const char *const *extra) {
     char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", fb->port);
-    const char *argv[32] = {exe,
-                            "--broker",
-                            ep,
-                            "--backend",
-                            "null",
-                            "--model",
-                            "/models/tiny.safetensors",
-                            "--name",
-                            "test-node",
-                            "--log-level",
-                            "debug"};
+    /* Later flags win, so a scenario's own --backend replaces "null". */
+    const char *argv[32] = {exe,       "--broker", ep,          "--backend",   "null", "--model",
+                            fb->model, "--name",   "test-node", "--log-level", "debug"};
     int n = 11;
     bool ranks_given = false;
     for (int i = 0; extra && extra[i]; i++)
@@ -311,10 +305,11 @@ static void s_handshake_ranks(fb_t *fb, unsigned ranks, unsigned cap) {
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "node announces READY");
     s_ok(fb,
          !strcmp(m.ready.name, "test-node") && m.ready.capacity == cap && m.ready.ranks == ranks &&
-             m.ready.n_models == 1 && !strcmp(m.ready.models[0], "tiny") &&
+             m.ready.n_models == 1 && !strcmp(m.ready.models[0], fb->model_name) &&
              m.ready.proto_minor == DQ_PROTO_MINOR && m.ready.n_devices == 1 &&
              !strcmp(m.ready.devices[0].name, "cpu"),
-         "READY names the node, %u rank(s) on the cpu, capacity %u and model tiny", ranks, cap);
+         "READY names the node, %u rank(s) on the cpu, capacity %u and model %s", ranks, cap,
+         fb->model_name);
     dq_msg_clear(&m);
     unsigned credit = 0;
     while (credit < cap && s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0) {
@@ -681,6 +676,40 @@ static void s_lease(fb_t *fb) {
     dq_msg_clear(&m);
 }
 
+/* The engine backend on the tiny fixture model: a real render through the whole daemon. */
+static void s_engine(fb_t *fb) {
+    s_handshake(fb, 1);
+    dq_request_t req;
+    s_request(&req, 3, 42, 1, 1, 2, 64, 48, 2); /* image 1 of 2 */
+    s_assign(fb, 1, &req, 1, "tiny-sd");
+    dq_msg_t m;
+    unsigned skipped[DQ_CMD_COUNT] = {0};
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_RESULT, &m, WAIT_MS * 3, skipped) == 0 && m.result.line == 3 &&
+             m.result.image_index == 1 && m.result.seed == 42,
+         "a RESULT for line 3 image 1");
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    bool decoded = m.result.png &&
+                   png_image_begin_read_from_memory(&img, m.result.png, m.result.png_size) &&
+                   img.width == 64 && img.height == 48;
+    png_image_free(&img);
+    s_ok(fb, decoded, "its PNG decodes as 64x48");
+    s_ok(fb, m.result.png && memmem(m.result.png, m.result.png_size, "Model: tiny-sd", 14),
+         "with the model in its parameters");
+    for (uint32_t i = 0; i < m.result.n_meta; i++)
+        if (!strcmp(m.result.meta[i].key, "backend"))
+            s_ok(fb, !strcmp(m.result.meta[i].value, "engine"), "meta backend=engine");
+    if (m.cmd == DQ_CMD_RESULT) s_ack(fb, &m.result, true);
+    dq_msg_clear(&m);
+    s_ok(fb, s_expect(fb, DQ_CMD_SHARD_DONE, &m, WAIT_MS, skipped) == 0 && m.shard_done.images == 1,
+         "SHARD_DONE with 1 image");
+    dq_msg_clear(&m);
+    s_ok(fb, skipped[DQ_CMD_PROGRESS] == 0 && fb->progress >= 2, "PROGRESS per step (%u)",
+         fb->progress);
+}
+
 static void s_death(fb_t *fb) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "READY");
@@ -695,20 +724,22 @@ typedef struct {
     const char *name;
     void (*run)(fb_t *fb);
     const char *args[8]; /* extra diffq-node arguments */
+    const char *model;   /* under $top_srcdir, or NULL: a name the null backend takes */
 } scenario_t;
 
 static const scenario_t s_scenarios[] = {
-    {"basic", s_basic, {NULL}},
-    {"stop", s_stop, {"--null-step-ms", "50", NULL}},
-    {"ranks", s_ranks, {"--cpu-ranks", "2", "--batch", "2", "--null-step-ms", "50", NULL}},
-    {"fail", s_fail, {"--null-fail", "oom", NULL}},
-    {"crash", s_crash, {"--null-step-ms", "50", NULL}},
-    {"reconnect", s_reconnect, {NULL}},
-    {"drain", s_drain, {"--null-step-ms", "50", NULL}},
-    {"handback", s_handback, {"--null-step-ms", "50", NULL}},
-    {"draintimeout", s_draintimeout, {"--null-step-ms", "50", "--drain-timeout", "1", NULL}},
-    {"lease", s_lease, {NULL}},
-    {"death", s_death, {"--death-timeout", "3", NULL}},
+    {"basic", s_basic, {NULL}, NULL},
+    {"stop", s_stop, {"--null-step-ms", "50", NULL}, NULL},
+    {"ranks", s_ranks, {"--cpu-ranks", "2", "--batch", "2", "--null-step-ms", "50", NULL}, NULL},
+    {"fail", s_fail, {"--null-fail", "oom", NULL}, NULL},
+    {"crash", s_crash, {"--null-step-ms", "50", NULL}, NULL},
+    {"reconnect", s_reconnect, {NULL}, NULL},
+    {"drain", s_drain, {"--null-step-ms", "50", NULL}, NULL},
+    {"handback", s_handback, {"--null-step-ms", "50", NULL}, NULL},
+    {"draintimeout", s_draintimeout, {"--null-step-ms", "50", "--drain-timeout", "1", NULL}, NULL},
+    {"lease", s_lease, {NULL}, NULL},
+    {"engine", s_engine, {"--backend", "engine", NULL}, "tests/fixtures/tiny-sd"},
+    {"death", s_death, {"--death-timeout", "3", NULL}, NULL},
 };
 
 int main(int argc, char **argv) {
@@ -724,7 +755,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "node_fake_broker: unknown scenario '%s'\n", argv[1]);
         return 2;
     }
-    fb_t fb = {.beating = true};
+    fb_t fb = {.beating = true, .model = "/models/tiny.safetensors", .model_name = "tiny"};
+    char model[4096];
+    if (sc->model) {
+        const char *top = getenv("top_srcdir");
+        snprintf(model, sizeof model, "%s/%s", top ? top : ".", sc->model);
+        fb.model = model;
+        fb.model_name = strrchr(sc->model, '/') + 1;
+    }
     if (s_bind(&fb, 0) != 0) {
         printf("Bail out! cannot bind a loopback port\n");
         return 1;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,8 +148,11 @@ static void test_null_simulated_failures(void **state) {
 static void test_unknown_backend(void **state) {
     (void) state;
     dq_render_params_t p = {"cpu", 0, ""};
-    assert_null(dq_render_backend_new("engine", &p, s_err, sizeof s_err));
-    assert_non_null(strstr(s_err, "unknown backend 'engine'"));
+    assert_null(dq_render_backend_new("warp", &p, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "unknown backend 'warp' (known: engine, null)"));
+    dq_render_params_t gpu = {"cuda:0", 0, ""};
+    assert_null(dq_render_backend_new("engine", &gpu, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "CPU only"));
     assert_string_equal(dq_render_rc_name(DQ_RENDER_EOOM), "oom");
     assert_string_equal(dq_render_rc_name(99), "unknown");
 }
@@ -178,6 +182,83 @@ static void test_png_bridge(void **state) {
     assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), 0);
 }
 
+/* ---- The engine backend on the tiny fixture model (tests/fixtures/tiny-sd). */
+
+typedef struct {
+    int images;
+    uint32_t index, last_step, last_total;
+    uint32_t w, h;
+    uint8_t *rgb; /* owned copy of the last image */
+    uint32_t stop_after;
+} engine_watch_t;
+
+static int s_engine_step(void *user, uint32_t step, uint32_t steps) {
+    engine_watch_t *w = user;
+    w->last_step = step;
+    w->last_total = steps;
+    return w->stop_after && step >= w->stop_after;
+}
+
+static int s_engine_image(void *user, size_t req, uint32_t index, const uint8_t *rgb, int width,
+                          int height, uint32_t ms) {
+    engine_watch_t *w = user;
+    (void) req;
+    (void) ms;
+    w->images++;
+    w->index = index;
+    w->w = (uint32_t) width;
+    w->h = (uint32_t) height;
+    free(w->rgb);
+    w->rgb = malloc((size_t) width * (size_t) height * 3);
+    memcpy(w->rgb, rgb, (size_t) width * (size_t) height * 3);
+    return 0;
+}
+
+static void test_engine_renders_the_shards_images(void **state) {
+    (void) state;
+    char model[4096];
+    const char *top = getenv("top_srcdir");
+    snprintf(model, sizeof model, "%s/tests/fixtures/tiny-sd", top ? top : "..");
+    dq_render_params_t p = {"cpu", 0, NULL};
+    dq_render_backend_t *b = dq_render_backend_new("engine", &p, s_err, sizeof s_err);
+    assert_non_null(b);
+    assert_int_equal(dq_render_backend_load(b, "/no/such/model", s_err, sizeof s_err),
+                     DQ_RENDER_EMODEL);
+    dq_render_req_t req = s_req(42, 64, 48, 2);
+    engine_watch_t w1 = {0}, w2 = {0};
+    dq_render_cb_t cb = {&w1, s_engine_step, s_engine_image};
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_EMODEL); /* nothing loaded */
+    assert_int_equal(dq_render_backend_load(b, model, s_err, sizeof s_err), DQ_RENDER_OK);
+    /* Of a request's 2 images the shard holds only image 1. */
+    req.image_first = 1;
+    req.image_count = 1;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err), DQ_RENDER_OK);
+    assert_int_equal(w1.images, 1);
+    assert_int_equal(w1.index, 1);
+    assert_int_equal(w1.w, 64);
+    assert_int_equal(w1.h, 48);
+    assert_int_equal(w1.last_step, w1.last_total);
+    /* The same request renders the same pixels. */
+    cb.user = &w2;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err), DQ_RENDER_OK);
+    assert_memory_equal(w1.rgb, w2.rgb, 64 * 48 * 3);
+    /* Stopped after its first step, no image comes. */
+    engine_watch_t w3 = {.stop_after = 1};
+    cb.user = &w3;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_STOPPED);
+    assert_int_equal(w3.images, 0);
+    /* Sizes the model cannot take are the request's fault. */
+    req.width = 60;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_EINPUT);
+    free(w1.rgb);
+    free(w2.rgb);
+    free(w3.rgb);
+    dq_render_backend_destroy(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_null_renders_deterministic_images),
@@ -187,6 +268,7 @@ int main(void) {
         cmocka_unit_test(test_null_simulated_failures),
         cmocka_unit_test(test_unknown_backend),
         cmocka_unit_test(test_png_bridge),
+        cmocka_unit_test(test_engine_renders_the_shards_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
