@@ -100,6 +100,9 @@ static int s_configure(dq_config_t *cfg, int argc, char **argv, dq_node_params_t
     }
     dq_log_init("node", (dq_log_level_t) level, dq_config_bool(cfg, "syslog"));
     setenv("DIFFQ_LOG_LEVEL", dq_config_str(cfg, "log-level"), 1); /* for the ranks */
+    /* The engine's CPU backend wants idle OpenMP threads to sleep between ops (see
+     * kernels/cpu); a rank inherits this unless the environment already chose. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     p->name = dq_config_str(cfg, "name");
     if (!p->name) {
         if (gethostname(host, hostlen) != 0) snprintf(host, hostlen, "node");
