@@ -52,15 +52,27 @@ static void s_ok(fb_t *fb, bool cond, const char *fmt, ...) {
 /* Binds the ROUTER to `port`, or to a random free port when 0. Random, not the next free one:
  * the reconnect scenario frees its port for a moment, and a concurrently starting test must not
  * take it. */
+/* Binds the ROUTER to `port`, or to a free port below the kernel's ephemeral range (32768 and
+ * up on Linux) when port is 0: a node reconnecting to a closed ephemeral port can be given that
+ * very port as its own source port and connect to itself, which would keep the broker from
+ * binding it again. */
 static int s_bind(fb_t *fb, int port) {
     fb->router = zsock_new(ZMQ_ROUTER);
     zsock_set_linger(fb->router, 0);
     zsock_set_router_mandatory(fb->router, 1);
-    int rc = port ? zsock_bind(fb->router, "tcp://127.0.0.1:%d", port)
-                  : zsock_bind(fb->router, "tcp://127.0.0.1:!");
-    if (rc < 0) return -1;
-    fb->port = port ? port : rc;
-    return 0;
+    if (port) {
+        if (zsock_bind(fb->router, "tcp://127.0.0.1:%d", port) < 0) return -1;
+        fb->port = port;
+        return 0;
+    }
+    for (int tries = 0; tries < 200; tries++) {
+        int candidate = 20000 + (int) (zclock_usecs() % 12000);
+        if (zsock_bind(fb->router, "tcp://127.0.0.1:%d", candidate) >= 0) {
+            fb->port = candidate;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static void s_unbind(fb_t *fb) {
