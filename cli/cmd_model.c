@@ -13,9 +13,6 @@
 #include "kernels/model_init.h"
 #include "kernels/tokenizer.h"
 
-#ifndef DQ_PKGDATADIR
-#define DQ_PKGDATADIR "/usr/local/share/diffq"
-#endif
 
 /* `--config` names the preset here, as in the documented synopsis; this shadows the generic
  * --config FILE of other commands (DIFFQ_CONFIG still names an options file). */
@@ -38,13 +35,11 @@ static const dq_option_t s_info_options[] = {
     {"verbose", 'v', NULL, DQ_OPT_BOOL, NULL, NULL, "also log which tensors were ignored"},
 };
 
-/* The merge file: --bpe, else where the tokenizer looks ($DIFFQ_DATA_DIR, then the install). */
+/* The merge file: --bpe, else where the tokenizer finds its built-in vocabulary. */
 static const char *s_bpe_path(const dq_config_t *cfg, char *buf, size_t len) {
     const char *bpe = dq_config_str(cfg, "bpe");
     if (bpe) return bpe;
-    const char *data = getenv(DQ_TOKENIZER_DATA_ENV);
-    snprintf(buf, len, "%s/clip/bpe_simple_vocab_16e6.txt.gz",
-             data && *data ? data : DQ_PKGDATADIR);
+    dq_tokenizer_builtin_path(buf, len);
     return buf;
 }
 

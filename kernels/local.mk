@@ -85,7 +85,8 @@ libdqengine_a_SOURCES += \
 	kernels/tokenizer_html.c kernels/tokenizer_html.h \
 	kernels/tokenizer_mojibake.c kernels/tokenizer_mojibake.h \
 	kernels/tokenizer_tables.c kernels/tokenizer_mojibake_tables.c kernels/tokenizer_tables.h
-libdqengine_a_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_CLIP_DATADIR='"$(clipdatadir)"'
+libdqengine_a_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_CLIP_DATADIR='"$(clipdatadir)"' \
+	-DDQ_CLIP_SOURCE_DIR='"$(abs_top_srcdir)/data/clip"'
 # zlib reads the gzip'd merges file; jansson reads vocab.json (both also come with DQ_COMMON_LIBS,
 # but a static engine library must name them after itself).
 DQ_ENGINE_LIBS += $(JANSSON_LIBS) $(ZLIB_LIBS)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "common/log.h"
@@ -16,8 +17,8 @@
 #include "kernels/tokenizer_text.h"
 #include "kernels/tokenizer_vocab.h"
 
-#ifndef DQ_CLIP_DATADIR
-#error "DQ_CLIP_DATADIR (the installed folder of bpe_simple_vocab_16e6.txt.gz) must be defined"
+#if !defined(DQ_CLIP_DATADIR) || !defined(DQ_CLIP_SOURCE_DIR)
+#error "DQ_CLIP_DATADIR and DQ_CLIP_SOURCE_DIR (installed and source folders of the merge file) must be defined"
 #endif
 
 /* A token transformers matches whole in the text before any other splitting: a special token
@@ -109,13 +110,26 @@ static dq_tokvocab_t *s_load_dir(const char *dir, char *err, size_t errlen) {
     return v;
 }
 
-static dq_tokvocab_t *s_load_builtin(char *err, size_t errlen) {
+void dq_tokenizer_builtin_path(char *out, size_t len) {
     const char *data = getenv(DQ_TOKENIZER_DATA_ENV);
+    if (data && *data) {
+        snprintf(out, len, "%s/clip/%s", data, DQ_TOKVOCAB_BPE_FILE);
+        return;
+    }
+    snprintf(out, len, "%s/%s", DQ_CLIP_SOURCE_DIR, DQ_TOKVOCAB_BPE_FILE);
+    if (access(out, R_OK) == 0) {
+        /* An installed copy wins over the source tree's. */
+        char installed[4096];
+        snprintf(installed, sizeof installed, "%s/%s", DQ_CLIP_DATADIR, DQ_TOKVOCAB_BPE_FILE);
+        if (access(installed, R_OK) == 0) snprintf(out, len, "%s", installed);
+        return;
+    }
+    snprintf(out, len, "%s/%s", DQ_CLIP_DATADIR, DQ_TOKVOCAB_BPE_FILE);
+}
+
+static dq_tokvocab_t *s_load_builtin(char *err, size_t errlen) {
     char path[4096];
-    if (data && *data)
-        snprintf(path, sizeof path, "%s/clip/%s", data, DQ_TOKVOCAB_BPE_FILE);
-    else
-        snprintf(path, sizeof path, "%s/%s", DQ_CLIP_DATADIR, DQ_TOKVOCAB_BPE_FILE);
+    dq_tokenizer_builtin_path(path, sizeof path);
     dq_tokvocab_t *v = dq_tokvocab_load_bpe_gz(path, err, errlen);
     size_t used = strlen(err);
     if (!v && used + 1 < errlen)

@@ -39,10 +39,16 @@ typedef struct dq_tokenizer_t dq_tokenizer_t;
 /* Loads a tokenizer. dir is a Hugging Face tokenizer folder (vocab.json, merges.txt and,
  * optionally, tokenizer_config.json / special_tokens_map.json naming the special tokens), or a
  * model folder holding one at tokenizer/. NULL loads the built-in CLIP vocabulary from
- * $DIFFQ_DATA_DIR/clip/bpe_simple_vocab_16e6.txt.gz, else from the installed data folder.
+ * clip/bpe_simple_vocab_16e6.txt.gz (see dq_tokenizer_builtin_path).
  * Returns the tokenizer, or NULL with a message naming the file, line and problem in err
  * (missing or malformed files, a special token that is not in the vocabulary, out of memory). */
 dq_tokenizer_t *dq_tokenizer_load(const char *dir, char *err, size_t errlen);
+
+/* Where the built-in vocabulary's merge file is looked for, in order: $DIFFQ_DATA_DIR/clip/, the
+ * installed data folder, then the source tree this program was built from (so programs run from
+ * a build folder work uninstalled). Writes the first that exists, or the installed path when none
+ * does (so a message names it), into out. */
+void dq_tokenizer_builtin_path(char *out, size_t len);
 
 /* Chooses the rules later encodings follow (a loaded tokenizer starts with
  * DQ_TOKENIZER_RULES_CLIP). An out-of-range value is our bug: it asserts. */
