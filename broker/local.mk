@@ -1,1 +1,42 @@
 # broker/: diffq-broker, the durable job queue (issue: the cluster queue).
+
+# The queue store: jobs, shards, leases, results in SQLite (WAL). No networking; the broker
+# program links it. docs/queue-store.md describes the schema and state machines.
+noinst_LIBRARIES += libdqbroker.a
+libdqbroker_a_SOURCES = \
+	broker/store.c broker/store.h broker/store_int.h \
+	broker/store_schema.c \
+	broker/store_submit.c \
+	broker/store_lease.c \
+	broker/store_result.c \
+	broker/store_admin.c
+libdqbroker_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+# What a program that links the store adds to its LDADD (before DQ_COMMON_LIBS).
+DQ_BROKER_LIBS = libdqbroker.a $(SQLITE_LIBS)
+
+check_PROGRAMS += tests/unit/test_store
+tests_unit_test_store_SOURCES = tests/unit/test_store.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h
+tests_unit_test_store_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store
+
+# Not a test: `make bench/store_bench && bench/store_bench DIR` measures commit_result rates.
+check_PROGRAMS += bench/store_bench
+bench_store_bench_SOURCES = bench/store_bench.c
+bench_store_bench_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+bench_store_bench_LDADD = $(DQ_BROKER_LIBS)
+
+check_PROGRAMS += tests/unit/test_store_sched
+tests_unit_test_store_sched_SOURCES = tests/unit/test_store_sched.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h
+tests_unit_test_store_sched_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_sched_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store_sched
+
+check_PROGRAMS += tests/unit/test_store_durable
+tests_unit_test_store_durable_SOURCES = tests/unit/test_store_durable.c \
+	tests/unit/test_store_util.c tests/unit/test_store_util.h
+tests_unit_test_store_durable_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_durable_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store_durable

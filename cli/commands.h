@@ -20,5 +20,6 @@ enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
 
 /* diffq tokenize [--model DIR] TEXT...: CLIP token ids of each text (cli/cmd_tokenize.c). */
 int dq_cmd_tokenize(int argc, char **argv);
+int dq_cmd_render(int argc, char **argv);
 
 #endif

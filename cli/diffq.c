@@ -12,6 +12,7 @@
 
 /* Subcommands, in the order "diffq --help" lists them. */
 static const dq_command_t s_commands[] = {
+    {"render", dq_cmd_render, "render one prompt on this machine, without a broker"},
     {"tokenize", dq_cmd_tokenize, "print the CLIP token ids of prompts (one JSON array each)"},
     {"model", dq_cmd_model, "write a random-weight model folder, or describe a model"},
     {NULL, NULL, NULL},

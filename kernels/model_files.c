@@ -29,7 +29,9 @@ static void s_fail(char *err, size_t errlen, const char *file, const char *fmt, 
 }
 
 const char *dq_model_layout_name(dq_model_layout_t layout) {
-    return layout == DQ_MODEL_DIFFUSERS ? "diffusers" : layout == DQ_MODEL_SINGLE_FILE ? "single-file" : "?";
+    return layout == DQ_MODEL_DIFFUSERS     ? "diffusers"
+           : layout == DQ_MODEL_SINGLE_FILE ? "single-file"
+                                            : "?";
 }
 
 static int s_cmp_weight(const void *a, const void *b) {
@@ -46,7 +48,8 @@ const dq_weight_t *dq_model_weight(const dq_model_t *self, dq_model_part_t part,
     return s_find(self->parts[part].weights, self->parts[part].count, name);
 }
 
-/* Tensors a file may carry that no network parameter corresponds to, and that are not worth a warning. */
+/* Tensors a file may carry that no network parameter corresponds to, and that are not worth a
+ * warning. */
 static int s_known_extra(const char *name) {
     return !strcmp(name, "text_model.embeddings.position_ids");
 }
@@ -59,10 +62,11 @@ static void s_shape_str(const int64_t *shape, int ndim, char *buf, size_t len) {
 }
 
 /* Checks the candidate tensors of one part (sorted by name) against its manifest and keeps exactly
- * the manifest's weights in `comp`. Squeezes [C, C, 1, 1] to [C, C] where the manifest wants 2 dims and
- * squeeze_ok is set. Returns 0 or -1 with err naming the tensor and file. */
-static int s_check_part(dq_model_component_t *comp, dq_model_part_t part, dq_weight_t *cand, size_t n_cand,
-                        const dq_param_list_t *manifest, int squeeze_ok, char *err, size_t errlen) {
+ * the manifest's weights in `comp`. Squeezes [C, C, 1, 1] to [C, C] where the manifest wants 2 dims
+ * and squeeze_ok is set. Returns 0 or -1 with err naming the tensor and file. */
+static int s_check_part(dq_model_component_t *comp, dq_model_part_t part, dq_weight_t *cand,
+                        size_t n_cand, const dq_param_list_t *manifest, int squeeze_ok, char *err,
+                        size_t errlen) {
     comp->weights = calloc(manifest->count ? manifest->count : 1, sizeof *comp->weights);
     if (!comp->weights) {
         s_fail(err, errlen, comp->file, "out of memory");
@@ -75,18 +79,20 @@ static int s_check_part(dq_model_component_t *comp, dq_model_part_t part, dq_wei
         char want[96], got[96];
         s_shape_str(p->shape, p->ndim, want, sizeof want);
         if (!w) {
-            s_fail(err, errlen, comp->file, "%s: missing tensor '%s' (expected shape %s)", dq_model_part_name(part),
-                   p->name, want);
+            s_fail(err, errlen, comp->file, "%s: missing tensor '%s' (expected shape %s)",
+                   dq_model_part_name(part), p->name, want);
             return -1;
         }
         dq_weight_t v = *w;
-        if (squeeze_ok && p->ndim == 2 && v.ndim == 4 && v.shape[2] == 1 && v.shape[3] == 1) v.ndim = 2;
+        if (squeeze_ok && p->ndim == 2 && v.ndim == 4 && v.shape[2] == 1 && v.shape[3] == 1)
+            v.ndim = 2;
         int same = v.ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = v.shape[d] == p->shape[d];
+        for (int d = 0; same && d < p->ndim; d++)
+            same = v.shape[d] == p->shape[d];
         if (!same) {
             s_shape_str(w->shape, w->ndim, got, sizeof got);
-            s_fail(err, errlen, comp->file, "%s: tensor '%s' has shape %s, expected %s", dq_model_part_name(part),
-                   p->name, got, want);
+            s_fail(err, errlen, comp->file, "%s: tensor '%s' has shape %s, expected %s",
+                   dq_model_part_name(part), p->name, got, want);
             return -1;
         }
         if (!dq_dtype_is_float(v.dtype)) {
@@ -106,7 +112,8 @@ static int s_check_part(dq_model_component_t *comp, dq_model_part_t part, dq_wei
         if (by_dtype[t] > by_dtype[best]) best = (size_t) t;
     comp->dtype = (dq_dtype_t) best;
     comp->mixed_dtypes = by_dtype[best] != comp->count;
-    /* Everything else in the part is unused: worth a warning, as a misnamed tensor shows up here too. */
+    /* Everything else in the part is unused: worth a warning, as a misnamed tensor shows up here
+     * too. */
     const char *first = NULL;
     for (size_t i = 0; i < n_cand; i++)
         if (!s_find(comp->weights, comp->count, cand[i].name) && !s_known_extra(cand[i].name)) {
@@ -114,8 +121,8 @@ static int s_check_part(dq_model_component_t *comp, dq_model_part_t part, dq_wei
             if (!first) first = cand[i].name;
         }
     if (comp->n_extra)
-        dq_warn("model: %s has %zu unexpected tensors (ignored) file=%s first=%s", dq_model_part_name(part),
-                comp->n_extra, comp->file, first);
+        dq_warn("model: %s has %zu unexpected tensors (ignored) file=%s first=%s",
+                dq_model_part_name(part), comp->n_extra, comp->file, first);
     return 0;
 }
 
@@ -140,8 +147,10 @@ static int s_is_file(const char *path) {
 }
 
 /* Parses <dir>/<rel> with `parse`; returns 0 or -1 with err. */
-typedef int (*s_parse_fn)(void *cfg, const json_t *root, const char *file, char *err, size_t errlen);
-static int s_load_config(const char *dir, const char *rel, s_parse_fn parse, void *cfg, char *err, size_t errlen) {
+typedef int (*s_parse_fn)(void *cfg, const json_t *root, const char *file, char *err,
+                          size_t errlen);
+static int s_load_config(const char *dir, const char *rel, s_parse_fn parse, void *cfg, char *err,
+                         size_t errlen) {
     char *path = s_join(dir, rel);
     if (!path) return -1;
     int rc = -1;
@@ -156,10 +165,18 @@ static int s_load_config(const char *dir, const char *rel, s_parse_fn parse, voi
     return rc;
 }
 
-static int s_parse_clip(void *c, const json_t *r, const char *f, char *e, size_t n) { return dq_clip_config_from_json(c, r, f, e, n); }
-static int s_parse_unet(void *c, const json_t *r, const char *f, char *e, size_t n) { return dq_unet_config_from_json(c, r, f, e, n); }
-static int s_parse_vae(void *c, const json_t *r, const char *f, char *e, size_t n) { return dq_vae_config_from_json(c, r, f, e, n); }
-static int s_parse_sched(void *c, const json_t *r, const char *f, char *e, size_t n) { return dq_scheduler_config_from_json(c, r, f, e, n); }
+static int s_parse_clip(void *c, const json_t *r, const char *f, char *e, size_t n) {
+    return dq_clip_config_from_json(c, r, f, e, n);
+}
+static int s_parse_unet(void *c, const json_t *r, const char *f, char *e, size_t n) {
+    return dq_unet_config_from_json(c, r, f, e, n);
+}
+static int s_parse_vae(void *c, const json_t *r, const char *f, char *e, size_t n) {
+    return dq_vae_config_from_json(c, r, f, e, n);
+}
+static int s_parse_sched(void *c, const json_t *r, const char *f, char *e, size_t n) {
+    return dq_scheduler_config_from_json(c, r, f, e, n);
+}
 
 static int s_parse_index(void *c, const json_t *r, const char *f, char *e, size_t n) {
     (void) c;
@@ -172,8 +189,10 @@ static int s_parse_index(void *c, const json_t *r, const char *f, char *e, size_
     return 0;
 }
 
-/* Opens <dir>/<part>/<name>.safetensors, or the fp16 variant diffusers writes (<name>.fp16.safetensors). */
-static int s_open_weights(dq_model_t *m, dq_model_part_t part, const char *dir, char *err, size_t errlen) {
+/* Opens <dir>/<part>/<name>.safetensors, or the fp16 variant diffusers writes
+ * (<name>.fp16.safetensors). */
+static int s_open_weights(dq_model_t *m, dq_model_part_t part, const char *dir, char *err,
+                          size_t errlen) {
     const char *base = part == DQ_PART_TEXT_ENCODER ? "model" : "diffusion_pytorch_model";
     char rel[128];
     snprintf(rel, sizeof rel, "%s/%s.safetensors", dq_model_part_name(part), base);
@@ -187,7 +206,8 @@ static int s_open_weights(dq_model_t *m, dq_model_part_t part, const char *dir, 
             path = alt_path;
         } else {
             free(alt_path);
-            s_fail(err, errlen, path ? path : dir, "missing (only unsharded .safetensors weights are supported)");
+            s_fail(err, errlen, path ? path : dir,
+                   "missing (only unsharded .safetensors weights are supported)");
             free(path);
             return -1;
         }
@@ -205,7 +225,8 @@ static int s_folder_part(dq_model_t *m, dq_model_part_t part, char *err, size_t 
     dq_model_component_t *comp = &m->parts[part];
     size_t n = dq_safetensors_count(st);
     dq_weight_t *cand = calloc(n ? n : 1, sizeof *cand);
-    if (part == DQ_PART_TEXT_ENCODER) comp->owned_names = calloc(n ? n : 1, sizeof *comp->owned_names);
+    if (part == DQ_PART_TEXT_ENCODER)
+        comp->owned_names = calloc(n ? n : 1, sizeof *comp->owned_names);
     if (!cand || (part == DQ_PART_TEXT_ENCODER && !comp->owned_names)) {
         free(cand);
         s_fail(err, errlen, comp->file, "out of memory");
@@ -230,8 +251,8 @@ static int s_folder_part(dq_model_t *m, dq_model_part_t part, char *err, size_t 
     qsort(cand, n, sizeof *cand, s_cmp_weight);
     for (size_t i = 1; i < n; i++)
         if (!strcmp(cand[i].name, cand[i - 1].name)) {
-            s_fail(err, errlen, comp->file, "tensor '%s' appears with and without the text_model. prefix",
-                   cand[i].name);
+            s_fail(err, errlen, comp->file,
+                   "tensor '%s' appears with and without the text_model. prefix", cand[i].name);
             free(cand);
             return -1;
         }
@@ -252,7 +273,8 @@ static int s_load_configs(dq_model_t *m, const char *dir, char *err, size_t errl
         s_load_config(dir, "text_encoder/config.json", s_parse_clip, &m->cfg.clip, err, errlen) ||
         s_load_config(dir, "unet/config.json", s_parse_unet, &m->cfg.unet, err, errlen) ||
         s_load_config(dir, "vae/config.json", s_parse_vae, &m->cfg.vae, err, errlen) ||
-        s_load_config(dir, "scheduler/scheduler_config.json", s_parse_sched, &m->cfg.scheduler, err, errlen))
+        s_load_config(dir, "scheduler/scheduler_config.json", s_parse_sched, &m->cfg.scheduler, err,
+                      errlen))
         return -1;
     m->vocab_path = s_join(dir, "tokenizer/vocab.json");
     m->merges_path = s_join(dir, "tokenizer/merges.txt");
@@ -294,7 +316,8 @@ static const dq_weight_t *s_mapped_find(void *ctx, dq_model_part_t part, const c
     return s_find(mp->cand[part], mp->n[part], name);
 }
 
-static int s_load_single(dq_model_t *m, const char *path, const char *config_dir, char *err, size_t errlen) {
+static int s_load_single(dq_model_t *m, const char *path, const char *config_dir, char *err,
+                         size_t errlen) {
     m->layout = DQ_MODEL_SINGLE_FILE;
     if (config_dir && s_load_configs(m, config_dir, err, errlen)) return -1;
     dq_safetensors_t *st = m->files[0] = dq_safetensors_open(path, err, errlen);
@@ -326,7 +349,8 @@ static int s_load_single(dq_model_t *m, const char *path, const char *config_dir
         dq_weight_t *w = &mp.cand[part][mp.n[part]++];
         *w = (dq_weight_t){names[i], t->dtype, t->ndim, {0}, t->data, t->nbytes};
         memcpy(w->shape, t->shape, sizeof t->shape);
-        if (squeeze && w->ndim == 4 && w->shape[2] == 1 && w->shape[3] == 1) w->ndim = 2, w->shape[2] = w->shape[3] = 0;
+        if (squeeze && w->ndim == 4 && w->shape[2] == 1 && w->shape[3] == 1)
+            w->ndim = 2, w->shape[2] = w->shape[3] = 0;
     }
     for (int p = 0; p < DQ_PART_COUNT; p++) {
         qsort(mp.cand[p], mp.n[p], sizeof *mp.cand[p], s_cmp_weight);
@@ -336,14 +360,16 @@ static int s_load_single(dq_model_t *m, const char *path, const char *config_dir
                 goto done;
             }
     }
-    if (!config_dir && dq_model_infer_configs(&m->cfg, s_mapped_find, &mp, path, err, errlen) < 0) goto done;
+    if (!config_dir && dq_model_infer_configs(&m->cfg, s_mapped_find, &mp, path, err, errlen) < 0)
+        goto done;
     for (int p = 0; p < DQ_PART_COUNT; p++) {
         dq_param_list_t manifest = {0};
         if (s_manifest(&m->cfg, (dq_model_part_t) p, &manifest) < 0) {
             dq_param_list_free(&manifest);
             goto oom;
         }
-        int prc = s_check_part(&m->parts[p], (dq_model_part_t) p, mp.cand[p], mp.n[p], &manifest, 1, err, errlen);
+        int prc = s_check_part(&m->parts[p], (dq_model_part_t) p, mp.cand[p], mp.n[p], &manifest, 1,
+                               err, errlen);
         dq_param_list_free(&manifest);
         if (prc < 0) goto done;
     }
@@ -353,7 +379,8 @@ oom:
     s_fail(err, errlen, path, "out of memory");
     if (!m->parts[DQ_PART_TEXT_ENCODER].owned_names) free(names);
 done:
-    for (int p = 0; p < DQ_PART_COUNT; p++) free(mp.cand[p]);
+    for (int p = 0; p < DQ_PART_COUNT; p++)
+        free(mp.cand[p]);
     return rc;
 }
 
@@ -363,7 +390,8 @@ dq_model_t *dq_model_load(const char *path, char *err, size_t errlen) {
     return dq_model_load_with_configs(path, NULL, err, errlen);
 }
 
-dq_model_t *dq_model_load_with_configs(const char *path, const char *config_dir, char *err, size_t errlen) {
+dq_model_t *dq_model_load_with_configs(const char *path, const char *config_dir, char *err,
+                                       size_t errlen) {
     struct stat st;
     if (stat(path, &st) < 0) {
         s_fail(err, errlen, path, "cannot open: %s", strerror(errno));
@@ -377,7 +405,8 @@ dq_model_t *dq_model_load_with_configs(const char *path, const char *config_dir,
     }
     int rc;
     if (S_ISDIR(st.st_mode) && config_dir) {
-        s_fail(err, errlen, path, "a model folder has its own configs (a config folder goes with a single file)");
+        s_fail(err, errlen, path,
+               "a model folder has its own configs (a config folder goes with a single file)");
         rc = -1;
     } else if (S_ISDIR(st.st_mode)) {
         rc = s_load_folder(m, path, err, errlen);
@@ -400,7 +429,8 @@ void dq_model_destroy(dq_model_t **self_p) {
         if (c->owned_names) {
             const dq_safetensors_t *st = m->files[m->layout == DQ_MODEL_SINGLE_FILE ? 0 : p];
             size_t n = st ? dq_safetensors_count(st) : 0;
-            for (size_t i = 0; i < n; i++) free(c->owned_names[i]);
+            for (size_t i = 0; i < n; i++)
+                free(c->owned_names[i]);
             free(c->owned_names);
         }
         free(c->weights);

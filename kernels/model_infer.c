@@ -1,4 +1,5 @@
-/* kernels/model_infer.c: configs of a single-file checkpoint, from SD 1.5's plus the tensors' shapes. */
+/* kernels/model_infer.c: configs of a single-file checkpoint, from SD 1.5's plus the tensors'
+ * shapes. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -32,18 +33,20 @@ static void s_set(int *field, int64_t v) {
 }
 
 /* Counts consecutive indices i for which the formatted name (with i) exists, starting at 0. */
-#define S_COUNT(l, part, fmt, ...)                                                                        \
-    ({                                                                                                    \
-        int n_ = 0;                                                                                       \
-        while (n_ < 1000 && s_dim((l), (part), 0, (fmt), ##__VA_ARGS__, n_) > 0) n_++;                    \
-        n_;                                                                                               \
+#define S_COUNT(l, part, fmt, ...)                                                                 \
+    ({                                                                                             \
+        int n_ = 0;                                                                                \
+        while (n_ < 1000 && s_dim((l), (part), 0, (fmt), ##__VA_ARGS__, n_) > 0)                   \
+            n_++;                                                                                  \
+        n_;                                                                                        \
     })
 
 static void s_clip(dq_clip_config_t *c, const s_lookup_t *l) {
     const dq_model_part_t P = DQ_PART_TEXT_ENCODER;
     s_set(&c->vocab_size, s_dim(l, P, 0, "text_model.embeddings.token_embedding.weight"));
     s_set(&c->hidden_size, s_dim(l, P, 1, "text_model.embeddings.token_embedding.weight"));
-    s_set(&c->max_position_embeddings, s_dim(l, P, 0, "text_model.embeddings.position_embedding.weight"));
+    s_set(&c->max_position_embeddings,
+          s_dim(l, P, 0, "text_model.embeddings.position_embedding.weight"));
     s_set(&c->intermediate_size, s_dim(l, P, 0, "text_model.encoder.layers.0.mlp.fc1.weight"));
     s_set(&c->num_hidden_layers, S_COUNT(l, P, "text_model.encoder.layers.%d.mlp.fc1.weight"));
     c->projection_dim = c->hidden_size;
@@ -69,7 +72,8 @@ static void s_unet(dq_unet_config_t *c, const s_lookup_t *l) {
     if (n >= 1 && n <= DQ_MAX_BLOCKS) {
         c->n_blocks = n;
         for (int i = 0; i < n; i++) {
-            s_set(&c->block_out_channels[i], s_dim(l, P, 0, "down_blocks.%d.resnets.0.conv1.weight", i));
+            s_set(&c->block_out_channels[i],
+                  s_dim(l, P, 0, "down_blocks.%d.resnets.0.conv1.weight", i));
             bool down_cross = s_dim(l, P, 0, "down_blocks.%d.attentions.0.norm.weight", i) > 0;
             bool up_cross = s_dim(l, P, 0, "up_blocks.%d.attentions.0.norm.weight", i) > 0;
             strcpy(c->down_block_types[i], down_cross ? "CrossAttnDownBlock2D" : "DownBlock2D");
@@ -78,7 +82,8 @@ static void s_unet(dq_unet_config_t *c, const s_lookup_t *l) {
         }
     }
     s_set(&c->layers_per_block, S_COUNT(l, P, "down_blocks.0.resnets.%d.conv1.weight"));
-    s_set(&c->cross_attention_dim, s_dim(l, P, 1, "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
+    s_set(&c->cross_attention_dim,
+          s_dim(l, P, 1, "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
     /* SD 2.x-style linear projections have 2-dim proj_in weights. */
     c->use_linear_projection = s_dim(l, P, 2, "mid_block.attentions.0.proj_in.weight") < 0 &&
                                s_dim(l, P, 1, "mid_block.attentions.0.proj_in.weight") > 0;
@@ -93,7 +98,8 @@ static void s_vae(dq_vae_config_t *c, const s_lookup_t *l) {
     if (n >= 1 && n <= DQ_MAX_BLOCKS) {
         c->n_blocks = n;
         for (int i = 0; i < n; i++) {
-            s_set(&c->block_out_channels[i], s_dim(l, P, 0, "encoder.down_blocks.%d.resnets.0.conv1.weight", i));
+            s_set(&c->block_out_channels[i],
+                  s_dim(l, P, 0, "encoder.down_blocks.%d.resnets.0.conv1.weight", i));
             strcpy(c->down_block_types[i], "DownEncoderBlock2D");
             strcpy(c->up_block_types[i], "UpDecoderBlock2D");
         }
@@ -101,14 +107,15 @@ static void s_vae(dq_vae_config_t *c, const s_lookup_t *l) {
     s_set(&c->layers_per_block, S_COUNT(l, P, "encoder.down_blocks.0.resnets.%d.conv1.weight"));
 }
 
-int dq_model_infer_configs(dq_model_configs_t *cfg, dq_weight_lookup_fn find, void *ctx, const char *file,
-                           char *err, size_t errlen) {
+int dq_model_infer_configs(dq_model_configs_t *cfg, dq_weight_lookup_fn find, void *ctx,
+                           const char *file, char *err, size_t errlen) {
     s_lookup_t l = {find, ctx};
     dq_model_preset("sd15", cfg);
     s_clip(&cfg->clip, &l);
     s_unet(&cfg->unet, &l);
     s_vae(&cfg->vae, &l);
-    if (dq_clip_config_check(&cfg->clip, file, err, errlen) || dq_unet_config_check(&cfg->unet, file, err, errlen) ||
+    if (dq_clip_config_check(&cfg->clip, file, err, errlen) ||
+        dq_unet_config_check(&cfg->unet, file, err, errlen) ||
         dq_vae_config_check(&cfg->vae, file, err, errlen))
         return -1;
     return 0;

@@ -21,10 +21,11 @@ typedef struct {
 int dq_ldm_layout_scan(const dq_safetensors_t *st, dq_ldm_layout_t *out, char *err, size_t errlen);
 
 /* Maps one key. Returns the part it belongs to and writes its diffusers name to out, or -1 when the
- * key is not a weight of the three networks (EMA copies, schedule buffers, ...). *squeeze is set when
- * the tensor is a 1x1 conv weight [C, C, 1, 1] that diffusers stores as a linear [C, C] (the VAE's
- * mid-block attention q/k/v/proj_out). */
-int dq_ldm_map_key(const dq_ldm_layout_t *layout, const char *key, char *out, size_t outlen, bool *squeeze);
+ * key is not a weight of the three networks (EMA copies, schedule buffers, ...). *squeeze is set
+ * when the tensor is a 1x1 conv weight [C, C, 1, 1] that diffusers stores as a linear [C, C] (the
+ * VAE's mid-block attention q/k/v/proj_out). */
+int dq_ldm_map_key(const dq_ldm_layout_t *layout, const char *key, char *out, size_t outlen,
+                   bool *squeeze);
 
 /* True when the file looks like an LDM checkpoint (has model.diffusion_model.* keys). */
 bool dq_ldm_is_checkpoint(const dq_safetensors_t *st);

@@ -22,16 +22,18 @@ int64_t dq_param_list_numel(const dq_param_list_t *list) {
     int64_t total = 0;
     for (size_t i = 0; i < list->count; i++) {
         int64_t n = 1;
-        for (int d = 0; d < list->items[i].ndim; d++) n *= list->items[i].shape[d];
+        for (int d = 0; d < list->items[i].ndim; d++)
+            n *= list->items[i].shape[d];
         total += n;
     }
     return total;
 }
 
 /* Appends one parameter: ndim dims from the variadic int64 list, then the printf-style name. */
-static void s_add(dq_param_list_t *l, dq_param_init_t init, int ndim, const int64_t *shape, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void s_add(dq_param_list_t *l, dq_param_init_t init, int ndim, const int64_t *shape, const char *fmt, ...) {
+static void s_add(dq_param_list_t *l, dq_param_init_t init, int ndim, const int64_t *shape,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void s_add(dq_param_list_t *l, dq_param_init_t init, int ndim, const int64_t *shape,
+                  const char *fmt, ...) {
     if (l->failed) return;
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
@@ -50,7 +52,8 @@ static void s_add(dq_param_list_t *l, dq_param_init_t init, int ndim, const int6
     vsnprintf(p->name, sizeof p->name, fmt, ap);
     va_end(ap);
     p->ndim = ndim;
-    for (int i = 0; i < ndim; i++) p->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        p->shape[i] = shape[i];
     p->init = init;
 }
 
@@ -84,7 +87,8 @@ static const char *s_join(char *buf, const char *prefix, const char *suffix) {
 int dq_manifest_clip(const dq_clip_config_t *c, dq_param_list_t *l) {
     int64_t h = c->hidden_size;
     char p[DQ_PARAM_NAME], q[DQ_PARAM_NAME];
-    s_add(l, DQ_INIT_NORMAL, 2, (int64_t[]){c->vocab_size, h}, "text_model.embeddings.token_embedding.weight");
+    s_add(l, DQ_INIT_NORMAL, 2, (int64_t[]){c->vocab_size, h},
+          "text_model.embeddings.token_embedding.weight");
     s_add(l, DQ_INIT_NORMAL, 2, (int64_t[]){c->max_position_embeddings, h},
           "text_model.embeddings.position_embedding.weight");
     for (int i = 0; i < c->num_hidden_layers; i++) {
@@ -105,7 +109,8 @@ int dq_manifest_clip(const dq_clip_config_t *c, dq_param_list_t *l) {
 /* ---- Shared by UNet and VAE. */
 
 /* ResnetBlock2D(in, out, temb): norm1, conv1, [time_emb_proj], norm2, conv2, [conv_shortcut]. */
-static void s_resnet(dq_param_list_t *l, const char *prefix, int64_t in, int64_t out, int64_t temb) {
+static void s_resnet(dq_param_list_t *l, const char *prefix, int64_t in, int64_t out,
+                     int64_t temb) {
     char q[DQ_PARAM_NAME];
     s_norm(l, s_join(q, prefix, "norm1"), in);
     s_conv(l, s_join(q, prefix, "conv1"), out, in, 3);
@@ -116,7 +121,8 @@ static void s_resnet(dq_param_list_t *l, const char *prefix, int64_t in, int64_t
 }
 
 /* Attention's projections: to_q, to_k, to_v (with or without bias) and to_out.0 (always biased). */
-static void s_attention(dq_param_list_t *l, const char *prefix, int64_t c, int64_t kv_dim, int qkv_bias) {
+static void s_attention(dq_param_list_t *l, const char *prefix, int64_t c, int64_t kv_dim,
+                        int qkv_bias) {
     char q[DQ_PARAM_NAME];
     s_linear(l, s_join(q, prefix, "to_q"), c, c, qkv_bias);
     s_linear(l, s_join(q, prefix, "to_k"), c, kv_dim, qkv_bias);
@@ -126,8 +132,10 @@ static void s_attention(dq_param_list_t *l, const char *prefix, int64_t c, int64
 
 /* ---- UNet */
 
-/* Transformer2DModel with one BasicTransformerBlock; inner dim = heads * head_dim = c for SD 1.x. */
-static void s_transformer(dq_param_list_t *l, const char *prefix, int64_t c, const dq_unet_config_t *cfg) {
+/* Transformer2DModel with one BasicTransformerBlock; inner dim = heads * head_dim = c for SD 1.x.
+ */
+static void s_transformer(dq_param_list_t *l, const char *prefix, int64_t c,
+                          const dq_unet_config_t *cfg) {
     char q[DQ_PARAM_NAME], b[DQ_PARAM_NAME];
     s_norm(l, s_join(q, prefix, "norm"), c);
     if (cfg->use_linear_projection)
@@ -206,7 +214,8 @@ int dq_manifest_unet(const dq_unet_config_t *c, dq_param_list_t *l) {
 
 /* ---- VAE */
 
-/* UNetMidBlock2D with one attention: resnets.0, attentions.0 (GroupNorm + biased q/k/v/out), resnets.1. */
+/* UNetMidBlock2D with one attention: resnets.0, attentions.0 (GroupNorm + biased q/k/v/out),
+ * resnets.1. */
 static void s_vae_mid(dq_param_list_t *l, const char *prefix, int64_t c) {
     char q[DQ_PARAM_NAME];
     s_norm(l, s_join(q, prefix, "attentions.0.group_norm"), c);

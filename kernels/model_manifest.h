@@ -1,5 +1,6 @@
 /* kernels/model_manifest.h: every parameter (name and shape) that diffusers/transformers give
- * CLIPTextModel, UNet2DConditionModel and AutoencoderKL for a config: what a weights file must hold. */
+ * CLIPTextModel, UNet2DConditionModel and AutoencoderKL for a config: what a weights file must
+ * hold. */
 #ifndef DQ_MODEL_MANIFEST_H
 #define DQ_MODEL_MANIFEST_H
 
@@ -33,7 +34,7 @@ typedef struct {
 typedef struct {
     dq_param_t *items; /* owned */
     size_t count, cap;
-    int failed;        /* set when an append ran out of memory */
+    int failed; /* set when an append ran out of memory */
 } dq_param_list_t;
 
 /* Frees the items and zeroes the list. */

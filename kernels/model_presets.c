@@ -32,7 +32,8 @@ static void s_tiny(dq_model_configs_t *m) {
     m->vae.sample_size = 64;
     m->vae.layers_per_block = 1;
     static const int ch[4] = {32, 32, 64, 64};
-    for (int i = 0; i < 4; i++) m->vae.block_out_channels[i] = ch[i];
+    for (int i = 0; i < 4; i++)
+        m->vae.block_out_channels[i] = ch[i];
 
     dq_scheduler_config_sd15(&m->scheduler);
 }

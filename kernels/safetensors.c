@@ -1,4 +1,5 @@
-/* kernels/safetensors.c: safetensors reader: maps a file, validates its header, looks tensors up. */
+/* kernels/safetensors.c: safetensors reader: maps a file, validates its header, looks tensors up.
+ */
 #include "config.h"
 
 #include "kernels/safetensors.h"
@@ -15,13 +16,13 @@
 #include <unistd.h>
 
 struct dq_safetensors_t {
-    char *path;               /* owned: file path or memory label */
-    void *map;                /* owned mapping, or NULL when reading from memory */
-    size_t map_len;           /* bytes mapped */
-    dq_st_tensor_t *tensors;  /* owned array of count, sorted by name */
-    char **names;             /* owned copies of the names (tensors[i].name points at them) */
+    char *path;              /* owned: file path or memory label */
+    void *map;               /* owned mapping, or NULL when reading from memory */
+    size_t map_len;          /* bytes mapped */
+    dq_st_tensor_t *tensors; /* owned array of count, sorted by name */
+    char **names;            /* owned copies of the names (tensors[i].name points at them) */
     size_t count;
-    json_t *metadata;         /* owned: the __metadata__ object, or NULL */
+    json_t *metadata; /* owned: the __metadata__ object, or NULL */
 };
 
 static void s_fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
@@ -38,7 +39,8 @@ static void s_fail(char *err, size_t errlen, const char *label, const char *fmt,
 
 int64_t dq_st_numel(const int64_t *shape, int ndim) {
     int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
     return n;
 }
 
@@ -54,7 +56,9 @@ typedef struct {
 
 static int s_cmp_span(const void *a, const void *b) {
     const s_span_t *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+    return x->begin < y->begin   ? -1
+           : x->begin > y->begin ? 1
+                                 : (x->end > y->end) - (x->end < y->end);
 }
 
 /* Reads a JSON integer into [0, limit]; returns -1 when it is not one. */
@@ -81,7 +85,8 @@ static int s_parse_entry(const char *label, const char *name, json_t *v, uint64_
     }
     int dt = dq_dtype_parse(json_string_value(jd));
     if (dt < 0) {
-        s_fail(err, errlen, label, "tensor '%s': unknown dtype \"%s\"", name, json_string_value(jd));
+        s_fail(err, errlen, label, "tensor '%s': unknown dtype \"%s\"", name,
+               json_string_value(jd));
         return -1;
     }
     t->dtype = (dq_dtype_t) dt;
@@ -101,7 +106,8 @@ static int s_parse_entry(const char *label, const char *name, json_t *v, uint64_
     for (int i = 0; i < t->ndim; i++) {
         uint64_t d;
         if (s_get_u64(json_array_get(js, (size_t) i), INT64_MAX, &d) < 0) {
-            s_fail(err, errlen, label, "tensor '%s': shape[%d] is not a non-negative integer", name, i);
+            s_fail(err, errlen, label, "tensor '%s': shape[%d] is not a non-negative integer", name,
+                   i);
             return -1;
         }
         t->shape[i] = (int64_t) d;
@@ -119,8 +125,8 @@ static int s_parse_entry(const char *label, const char *name, json_t *v, uint64_
     if (!json_is_array(jo) || json_array_size(jo) != 2 ||
         s_get_u64(json_array_get(jo, 0), UINT64_MAX / 2, &span->begin) < 0 ||
         s_get_u64(json_array_get(jo, 1), UINT64_MAX / 2, &span->end) < 0) {
-        s_fail(err, errlen, label, "tensor '%s': \"data_offsets\" must be [begin, end] of non-negative integers",
-               name);
+        s_fail(err, errlen, label,
+               "tensor '%s': \"data_offsets\" must be [begin, end] of non-negative integers", name);
         return -1;
     }
     if (span->end < span->begin) {
@@ -129,13 +135,15 @@ static int s_parse_entry(const char *label, const char *name, json_t *v, uint64_
         return -1;
     }
     if (span->end > data_len) {
-        s_fail(err, errlen, label, "tensor '%s': data_offsets end %llu beyond the %llu-byte data section",
-               name, (unsigned long long) span->end, (unsigned long long) data_len);
+        s_fail(err, errlen, label,
+               "tensor '%s': data_offsets end %llu beyond the %llu-byte data section", name,
+               (unsigned long long) span->end, (unsigned long long) data_len);
         return -1;
     }
     if (span->end - span->begin != bytes) {
-        s_fail(err, errlen, label, "tensor '%s': data_offsets span %llu bytes but dtype %s and shape need %llu",
-               name, (unsigned long long) (span->end - span->begin), dq_dtype_name(t->dtype),
+        s_fail(err, errlen, label,
+               "tensor '%s': data_offsets span %llu bytes but dtype %s and shape need %llu", name,
+               (unsigned long long) (span->end - span->begin), dq_dtype_name(t->dtype),
                (unsigned long long) bytes);
         return -1;
     }
@@ -160,17 +168,20 @@ static int s_check_metadata(const char *label, json_t *meta, char *err, size_t e
 }
 
 /* Parses and validates `buf` (the whole file) into self. Returns 0 or -1 with err. */
-static int s_parse(dq_safetensors_t *self, const uint8_t *buf, size_t len, char *err, size_t errlen) {
+static int s_parse(dq_safetensors_t *self, const uint8_t *buf, size_t len, char *err,
+                   size_t errlen) {
     const char *label = self->path;
     if (len < 8) {
-        s_fail(err, errlen, label, "truncated: %zu bytes, shorter than the 8-byte header length", len);
+        s_fail(err, errlen, label, "truncated: %zu bytes, shorter than the 8-byte header length",
+               len);
         return -1;
     }
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | buf[i];
     if (n > DQ_ST_MAX_HEADER) {
-        s_fail(err, errlen, label, "header length %llu exceeds the %u-byte limit", (unsigned long long) n,
-               DQ_ST_MAX_HEADER);
+        s_fail(err, errlen, label, "header length %llu exceeds the %u-byte limit",
+               (unsigned long long) n, DQ_ST_MAX_HEADER);
         return -1;
     }
     if (n > len - 8) {
@@ -212,7 +223,8 @@ static int s_parse(dq_safetensors_t *self, const uint8_t *buf, size_t len, char 
     json_object_foreach(root, key, v) {
         if (!strcmp(key, "__metadata__")) continue;
         dq_st_tensor_t *t = &self->tensors[self->count];
-        if (s_parse_entry(label, key, v, data_len, t, &spans[self->count], err, errlen) < 0) goto done;
+        if (s_parse_entry(label, key, v, data_len, t, &spans[self->count], err, errlen) < 0)
+            goto done;
         self->names[self->count] = strdup(key);
         if (!self->names[self->count]) {
             s_fail(err, errlen, label, "out of memory");
@@ -223,18 +235,20 @@ static int s_parse(dq_safetensors_t *self, const uint8_t *buf, size_t len, char 
         t->data = data + spans[self->count].begin;
         self->count++;
     }
-    /* Like the reference reader: the tensors tile the data section exactly, so no byte is shared by two
-     * tensors and none is hidden (which would allow polyglot files). */
+    /* Like the reference reader: the tensors tile the data section exactly, so no byte is shared by
+     * two tensors and none is hidden (which would allow polyglot files). */
     qsort(spans, self->count, sizeof *spans, s_cmp_span);
     uint64_t at = 0;
     for (size_t i = 0; i < self->count; i++) {
         if (spans[i].begin < at) {
-            s_fail(err, errlen, label, "tensor '%s' overlaps the previous tensor (begins at %llu, before %llu)",
+            s_fail(err, errlen, label,
+                   "tensor '%s' overlaps the previous tensor (begins at %llu, before %llu)",
                    spans[i].name, (unsigned long long) spans[i].begin, (unsigned long long) at);
             goto done;
         }
         if (spans[i].begin > at) {
-            s_fail(err, errlen, label, "hole in the data section: bytes %llu..%llu belong to no tensor",
+            s_fail(err, errlen, label,
+                   "hole in the data section: bytes %llu..%llu belong to no tensor",
                    (unsigned long long) at, (unsigned long long) spans[i].begin);
             goto done;
         }
@@ -265,8 +279,8 @@ static dq_safetensors_t *s_new(const char *label) {
     return self;
 }
 
-dq_safetensors_t *dq_safetensors_from_memory(const void *buf, size_t len, const char *label, char *err,
-                                             size_t errlen) {
+dq_safetensors_t *dq_safetensors_from_memory(const void *buf, size_t len, const char *label,
+                                             char *err, size_t errlen) {
     dq_safetensors_t *self = s_new(label);
     if (!self) {
         s_fail(err, errlen, label ? label : "(memory)", "out of memory");
@@ -318,7 +332,8 @@ void dq_safetensors_destroy(dq_safetensors_t **self_p) {
     dq_safetensors_t *self = *self_p;
     if (self->map) munmap(self->map, self->map_len);
     if (self->names)
-        for (size_t i = 0; i < self->count; i++) free(self->names[i]);
+        for (size_t i = 0; i < self->count; i++)
+            free(self->names[i]);
     free(self->names);
     free(self->tensors);
     json_decref(self->metadata);
@@ -327,8 +342,12 @@ void dq_safetensors_destroy(dq_safetensors_t **self_p) {
     *self_p = NULL;
 }
 
-const char *dq_safetensors_path(const dq_safetensors_t *self) { return self->path; }
-size_t dq_safetensors_count(const dq_safetensors_t *self) { return self->count; }
+const char *dq_safetensors_path(const dq_safetensors_t *self) {
+    return self->path;
+}
+size_t dq_safetensors_count(const dq_safetensors_t *self) {
+    return self->count;
+}
 
 const dq_st_tensor_t *dq_safetensors_at(const dq_safetensors_t *self, size_t i) {
     return i < self->count ? &self->tensors[i] : NULL;

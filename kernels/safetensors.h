@@ -18,12 +18,12 @@
 
 /* One tensor of a file. Everything is borrowed from the dq_safetensors_t it came from. */
 typedef struct {
-    const char *name;               /* borrowed: NUL-terminated, unique within the file */
-    dq_dtype_t dtype;               /* element type */
-    int ndim;                       /* 0..DQ_ST_MAX_DIMS; 0 is a scalar */
-    int64_t shape[DQ_ST_MAX_DIMS];  /* sizes, outermost first; unused entries are 0 */
-    const void *data;               /* borrowed: points into the mapping; may be unaligned */
-    size_t nbytes;                  /* product(shape) * dq_dtype_size(dtype) */
+    const char *name;              /* borrowed: NUL-terminated, unique within the file */
+    dq_dtype_t dtype;              /* element type */
+    int ndim;                      /* 0..DQ_ST_MAX_DIMS; 0 is a scalar */
+    int64_t shape[DQ_ST_MAX_DIMS]; /* sizes, outermost first; unused entries are 0 */
+    const void *data;              /* borrowed: points into the mapping; may be unaligned */
+    size_t nbytes;                 /* product(shape) * dq_dtype_size(dtype) */
 } dq_st_tensor_t;
 
 typedef struct dq_safetensors_t dq_safetensors_t;
@@ -40,7 +40,8 @@ dq_safetensors_t *dq_safetensors_open(const char *path, char *err, size_t errlen
 dq_safetensors_t *dq_safetensors_from_memory(const void *buf, size_t len, const char *label,
                                              char *err, size_t errlen);
 
-/* Unmaps and frees; every dq_st_tensor_t taken from it dangles afterwards. Idempotent; nulls *self_p. */
+/* Unmaps and frees; every dq_st_tensor_t taken from it dangles afterwards. Idempotent; nulls
+ * *self_p. */
 void dq_safetensors_destroy(dq_safetensors_t **self_p);
 
 /* The file's path or the memory label. */
@@ -63,17 +64,20 @@ typedef struct dq_st_writer_t dq_st_writer_t;
 
 /* Creates `path` and writes the header for `count` tensors (their data/nbytes fields are ignored;
  * sizes come from dtype and shape) plus `n_meta` metadata pairs meta[2k] -> meta[2k+1] (may be 0).
- * The header is padded with spaces to a multiple of 8 bytes so the data section is aligned. Data must
- * then follow in the order given. Returns NULL with a message in err (bad shape, duplicate name, I/O). */
+ * The header is padded with spaces to a multiple of 8 bytes so the data section is aligned. Data
+ * must then follow in the order given. Returns NULL with a message in err (bad shape, duplicate
+ * name, I/O). */
 dq_st_writer_t *dq_st_writer_new(const char *path, const dq_st_tensor_t *tensors, size_t count,
                                  const char *const *meta, size_t n_meta, char *err, size_t errlen);
 
 /* Appends `nbytes` of data for the current tensor(s); a tensor's data may come in several pieces.
  * Returns 0, or -1 on I/O error or when more bytes arrive than the header announced. */
-int dq_st_writer_write(dq_st_writer_t *self, const void *data, size_t nbytes, char *err, size_t errlen);
+int dq_st_writer_write(dq_st_writer_t *self, const void *data, size_t nbytes, char *err,
+                       size_t errlen);
 
-/* Finishes the file. Returns 0, or -1 when data is missing or on I/O error; on -1 the partial file is
- * removed. Frees the writer and nulls *self_p in either case (a NULL *self_p is a no-op returning 0). */
+/* Finishes the file. Returns 0, or -1 when data is missing or on I/O error; on -1 the partial file
+ * is removed. Frees the writer and nulls *self_p in either case (a NULL *self_p is a no-op
+ * returning 0). */
 int dq_st_writer_close(dq_st_writer_t **self_p, char *err, size_t errlen);
 
 /* One-shot: writes `count` tensors whose data pointers are set. Returns 0 or -1 with err. */

@@ -32,13 +32,15 @@ static void s_fail(char *err, size_t errlen, const char *path, const char *fmt, 
 
 /* Builds the header JSON; returns NULL with err on a bad tensor description. */
 static json_t *s_header(const char *path, const dq_st_tensor_t *tensors, size_t count,
-                        const char *const *meta, size_t n_meta, uint64_t *total, char *err, size_t errlen) {
+                        const char *const *meta, size_t n_meta, uint64_t *total, char *err,
+                        size_t errlen) {
     json_t *root = json_object();
     uint64_t at = 0;
     if (n_meta) {
         json_t *m = json_object();
         json_object_set_new(root, "__metadata__", m);
-        for (size_t i = 0; i < n_meta; i++) json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
+        for (size_t i = 0; i < n_meta; i++)
+            json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
     }
     for (size_t i = 0; i < count; i++) {
         const dq_st_tensor_t *t = &tensors[i];
@@ -65,7 +67,8 @@ static json_t *s_header(const char *path, const dq_st_tensor_t *tensors, size_t 
         json_t *e = json_object();
         json_object_set_new(e, "dtype", json_string(dq_dtype_name(t->dtype)));
         json_object_set_new(e, "shape", shape);
-        json_object_set_new(e, "data_offsets", json_pack("[II]", (json_int_t) at, (json_int_t) (at + bytes)));
+        json_object_set_new(e, "data_offsets",
+                            json_pack("[II]", (json_int_t) at, (json_int_t) (at + bytes)));
         json_object_set_new(root, t->name, e);
         at += bytes;
     }
@@ -106,9 +109,11 @@ dq_st_writer_t *dq_st_writer_new(const char *path, const dq_st_tensor_t *tensors
         return NULL;
     }
     uint8_t lenbuf[8];
-    for (int i = 0; i < 8; i++) lenbuf[i] = (uint8_t) ((uint64_t) padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        lenbuf[i] = (uint8_t) ((uint64_t) padded >> (8 * i));
     int ok = fwrite(lenbuf, 1, 8, self->f) == 8 && fwrite(text, 1, len, self->f) == len;
-    for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', self->f) != EOF;
+    for (size_t i = len; ok && i < padded; i++)
+        ok = fputc(' ', self->f) != EOF;
     free(text);
     if (!ok) {
         s_fail(err, errlen, path, "write failed: %s", strerror(errno));
@@ -120,10 +125,11 @@ dq_st_writer_t *dq_st_writer_new(const char *path, const dq_st_tensor_t *tensors
     return self;
 }
 
-int dq_st_writer_write(dq_st_writer_t *self, const void *data, size_t nbytes, char *err, size_t errlen) {
+int dq_st_writer_write(dq_st_writer_t *self, const void *data, size_t nbytes, char *err,
+                       size_t errlen) {
     if (nbytes > self->total - self->written) {
-        s_fail(err, errlen, self->path, "%zu bytes written beyond the %llu the header announced", nbytes,
-               (unsigned long long) self->total);
+        s_fail(err, errlen, self->path, "%zu bytes written beyond the %llu the header announced",
+               nbytes, (unsigned long long) self->total);
         return -1;
     }
     if (nbytes && fwrite(data, 1, nbytes, self->f) != nbytes) {
@@ -159,7 +165,8 @@ int dq_safetensors_write(const char *path, const dq_st_tensor_t *tensors, size_t
     dq_st_writer_t *w = dq_st_writer_new(path, tensors, count, meta, n_meta, err, errlen);
     if (!w) return -1;
     for (size_t i = 0; i < count; i++) {
-        size_t n = (size_t) dq_st_numel(tensors[i].shape, tensors[i].ndim) * dq_dtype_size(tensors[i].dtype);
+        size_t n = (size_t) dq_st_numel(tensors[i].shape, tensors[i].ndim) *
+                   dq_dtype_size(tensors[i].dtype);
         if (dq_st_writer_write(w, tensors[i].data, n, err, errlen) < 0) {
             dq_st_writer_close(&w, NULL, 0);
             return -1;

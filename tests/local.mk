@@ -7,6 +7,12 @@ tests_unit_test_config_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(DQ_UNIT_LIBS)
 
 DQ_UNIT_TESTS += tests/unit/test_config
+
+check_PROGRAMS += tests/unit/test_log
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_log_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_log
 DQ_SCRIPT_TESTS += tests/integration/cli_help.sh
 
 # Other parts register their tests in their own local.mk with DQ_UNIT_TESTS += / DQ_SCRIPT_TESTS +=.

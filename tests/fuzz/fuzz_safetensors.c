@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const dq_st_tensor_t *t = dq_safetensors_at(st, i);
         const uint8_t *p = t->data;
         if (p < data || p + t->nbytes > data + size) abort();
-        for (size_t j = 0; j < t->nbytes; j++) sum += p[j];
+        for (size_t j = 0; j < t->nbytes; j++)
+            sum += p[j];
         if (dq_safetensors_find(st, t->name) != t) abort();
     }
     (void) dq_safetensors_metadata(st, "format");

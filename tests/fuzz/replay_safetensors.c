@@ -1,6 +1,6 @@
-/* tests/fuzz/replay_safetensors.c: runs the safetensors fuzz target over the committed corpus (or the
- * files named on the command line) without libFuzzer, so `make check` replays every past finding
- * under ASan/UBSan with gcc. Prints TAP: one case per file. */
+/* tests/fuzz/replay_safetensors.c: runs the safetensors fuzz target over the committed corpus (or
+ * the files named on the command line) without libFuzzer, so `make check` replays every past
+ * finding under ASan/UBSan with gcc. Prints TAP: one case per file. */
 #include "config.h"
 
 #include <dirent.h>
@@ -40,7 +40,9 @@ static int s_replay(const char *path) {
     return 0;
 }
 
-static int s_cmp(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
+static int s_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
 
 int main(int argc, char **argv) {
     if (argc > 1) {

@@ -2,7 +2,7 @@
 # tests/integration/model_cli.sh: `diffq model init` writes a tiny model that `diffq model info`
 # describes; bad paths, files and usage fail with clear messages and the documented exit codes.
 . "$top_srcdir/tests/integration/lib.sh"
-plan 10
+plan 12
 BPE="$top_srcdir/data/clip/bpe_simple_vocab_16e6.txt.gz"
 M="$DQ_SCRATCH/tiny"
 ok "model init --config tiny writes a folder" "$DQ" model init --config tiny --random --seed 3 --dtype f16 -o "$M" --bpe "$BPE"
@@ -25,5 +25,9 @@ fails "model info on a corrupt weights file" 2 sh -c "head -c 100 '$M/vae/diffus
     > '$DQ_SCRATCH/bad.safetensors'; '$DQ' model info '$DQ_SCRATCH/bad.safetensors' 2>'$DQ_SCRATCH/err'; rc=\$?; \
     grep -q 'bad.safetensors: truncated' '$DQ_SCRATCH/err' && exit \$rc"
 fails "model init refuses a non-empty folder" 1 "$DQ" model init --config tiny --random -o "$M" --bpe "$BPE"
+fails "model init without a merge file writes nothing" 1 sh -c "'$DQ' model init --config tiny --random \
+    -o '$DQ_SCRATCH/nobpe' --bpe '$DQ_SCRATCH/none.gz'; rc=\$?; test ! -e '$DQ_SCRATCH/nobpe' && exit \$rc"
+ok "model init finds the merge file under DIFFQ_DATA_DIR" env DIFFQ_DATA_DIR="$top_srcdir/data" \
+    "$DQ" model init --config tiny --random -o "$DQ_SCRATCH/datadir"
 fails "model init without --random is a usage error" 2 "$DQ" model init --config tiny -o "$DQ_SCRATCH/x"
 done_testing

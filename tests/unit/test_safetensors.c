@@ -1,5 +1,5 @@
-/* tests/unit/test_safetensors.c: safetensors reader on good files (ours and the reference package's)
- * and on every class of corrupt header; writer round trip. */
+/* tests/unit/test_safetensors.c: safetensors reader on good files (ours and the reference
+ * package's) and on every class of corrupt header; writer round trip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,8 @@ static uint8_t *s_image(const char *header, size_t data_len, size_t *len) {
     *len = 8 + n + data_len;
     uint8_t *buf = malloc(*len);
     assert_non_null(buf);
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t) ((uint64_t) n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t) ((uint64_t) n >> (8 * i));
     memcpy(buf + 8, header, n);
     memset(buf + 8 + n, 0xAB, data_len);
     return buf;
@@ -32,10 +33,11 @@ static void s_expect_bad(const char *header, size_t data_len, const char *want) 
     size_t len;
     uint8_t *buf = s_image(header, data_len, &len);
     s_err[0] = '\0';
-    dq_safetensors_t *st = dq_safetensors_from_memory(buf, len, "bad.safetensors", s_err, sizeof s_err);
+    dq_safetensors_t *st =
+        dq_safetensors_from_memory(buf, len, "bad.safetensors", s_err, sizeof s_err);
     if (st || !strstr(s_err, want) || !strstr(s_err, "bad.safetensors"))
-        fail_msg("header %s: got %s, message '%s', wanted '%s'", header, st ? "success" : "failure", s_err,
-                 want);
+        fail_msg("header %s: got %s, message '%s', wanted '%s'", header, st ? "success" : "failure",
+                 s_err, want);
     free(buf);
 }
 
@@ -68,7 +70,8 @@ static void test_good_in_memory(void **state) {
 static void test_reference_file(void **state) {
     (void) state;
     char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/safetensors/reference.safetensors", getenv("top_srcdir"));
+    snprintf(path, sizeof path, "%s/tests/fixtures/safetensors/reference.safetensors",
+             getenv("top_srcdir"));
     dq_safetensors_t *st = dq_safetensors_open(path, s_err, sizeof s_err);
     if (!st) fail_msg("%s", s_err);
     assert_int_equal(dq_safetensors_count(st), 6);
@@ -170,7 +173,8 @@ static void test_truncated(void **state) {
     assert_null(dq_safetensors_from_memory(huge, sizeof huge, "t", s_err, sizeof s_err));
     assert_non_null(strstr(s_err, "exceeds"));
     /* Tensor data cut off. */
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 12, "beyond the 12-byte");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 12,
+                 "beyond the 12-byte");
 }
 
 static void test_bad_json(void **state) {
@@ -188,22 +192,29 @@ static void test_bad_json(void **state) {
 
 static void test_bad_entries(void **state) {
     (void) state;
-    s_expect_bad("{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "unknown dtype \"F33\"");
+    s_expect_bad("{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                 "unknown dtype \"F33\"");
     s_expect_bad("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "dtype");
     s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, "shape");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "shape[0]");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, "shape[0]");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
-                 "dimensions");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}", 4,
-                 "overflow");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
+                 "shape[0]");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4,
+                 "shape[0]");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+                 4, "dimensions");
+    s_expect_bad(
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}", 4,
+        "overflow");
     s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[9223372036854775807,9223372036854775807,0],"
                  "\"data_offsets\":[0,0]}}",
                  0, "overflow");
     s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, "need 8");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, "before begin");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, "data_offsets");
-    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,-4]}}", 4, "data_offsets");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4,
+                 "before begin");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4,
+                 "data_offsets");
+    s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,-4]}}", 4,
+                 "data_offsets");
     s_expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 8, "beyond");
 }
 
@@ -221,10 +232,10 @@ static void test_overlap_and_holes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_in_memory),     cmocka_unit_test(test_reference_file),
-        cmocka_unit_test(test_writer_round_trip),  cmocka_unit_test(test_writer_checks_sizes),
-        cmocka_unit_test(test_missing_file),       cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_bad_json),           cmocka_unit_test(test_bad_entries),
+        cmocka_unit_test(test_good_in_memory),    cmocka_unit_test(test_reference_file),
+        cmocka_unit_test(test_writer_round_trip), cmocka_unit_test(test_writer_checks_sizes),
+        cmocka_unit_test(test_missing_file),      cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_bad_json),          cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_overlap_and_holes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
