@@ -122,6 +122,11 @@ bad_type:
 }
 
 dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, size_t errlen) {
+    return dq_unet_new_dtype(be, model, DQ_DTYPE_F32, err, errlen);
+}
+
+dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype_t matrix_dtype,
+                             char *err, size_t errlen) {
     dq_unet_t *u = calloc(1, sizeof *u);
     if (!u) {
         snprintf(err, errlen, "unet: out of memory");
@@ -146,7 +151,7 @@ dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, siz
                  c->block_out_channels[0]);
         goto fail;
     }
-    u->weights = dq_weights_new(be, model, DQ_PART_UNET, DQ_DTYPE_F32, err, errlen);
+    u->weights = dq_weights_new(be, model, DQ_PART_UNET, matrix_dtype, err, errlen);
     if (!u->weights) goto fail;
     int bad = 0;
     u->conv_in_w = s_get(u, "conv_in.weight", &bad, err, errlen);

@@ -19,6 +19,13 @@ typedef struct dq_unet dq_unet_t;
  * types, depth), a weight is missing, or memory runs out. */
 dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, size_t errlen);
 
+/* dq_unet_new with the conv and linear matrices stored as matrix_dtype (F32, F16 or BF16; biases
+ * and norms stay F32): F16 halves the weights' memory (1.7 GB for SD 1.5) at the cost of a
+ * conversion inside each op on backends that compute in F32 (see kernels/cpu/backend_cpu.h).
+ * Exact for checkpoints stored in F16. Fails like dq_unet_new, or on another dtype. */
+dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype_t matrix_dtype,
+                             char *err, size_t errlen);
+
 /* Frees the weights and the activation arena. Idempotent; nulls *self_p. */
 void dq_unet_destroy(dq_unet_t **self_p);
 

@@ -146,7 +146,7 @@ static void s_check_fixture(dq_backend_t *be, dq_unet_t *u, const char *stem, co
     s_fix_free(&f);
 }
 
-static void s_check_layout(int single_file, bool linear_proj) {
+static void s_check_layout(int single_file, bool linear_proj, dq_dtype_t matrix_dtype) {
     dq_model_t *m = s_model(single_file);
     /* SD 2.x's use_linear_projection: tokens first, then proj_in as a Linear with the same
      * [C, C] matrix. A 1x1 conv then a transpose is the same map, so the fixtures still hold. */
@@ -154,11 +154,12 @@ static void s_check_layout(int single_file, bool linear_proj) {
     dq_backend_t *be = dq_backend_cpu_new(0, 0);
     assert_non_null(be);
     char err[512] = "";
-    dq_unet_t *u = dq_unet_new(be, m, err, sizeof err);
+    dq_unet_t *u = dq_unet_new_dtype(be, m, matrix_dtype, err, sizeof err);
     if (!u) fail_msg("%s", err);
     dq_model_destroy(&m);
-    const char *lay = linear_proj ? "folder, linear projections" : single_file ? "single file"
-                                                                             : "folder";
+    const char *lay = single_file ? "single file" : "folder";
+    if (linear_proj) lay = "folder, linear projections";
+    if (matrix_dtype == DQ_DTYPE_F16) lay = "folder, f16 matrices";
     s_check_fixture(be, u, "unet_2x8x8", lay);
     s_check_fixture(be, u, "unet_2x6x8", lay);
     s_check_fixture(be, u, "unet_2x5x7", lay); /* odd sides: upsample to the skip's size */
@@ -170,17 +171,24 @@ static void s_check_layout(int single_file, bool linear_proj) {
 
 static void test_folder(void **state) {
     (void) state;
-    s_check_layout(0, false);
+    s_check_layout(0, false, DQ_DTYPE_F32);
 }
 
 static void test_single_file(void **state) {
     (void) state;
-    s_check_layout(1, false);
+    s_check_layout(1, false, DQ_DTYPE_F32);
 }
 
 static void test_linear_projection(void **state) {
     (void) state;
-    s_check_layout(0, true);
+    s_check_layout(0, true, DQ_DTYPE_F32);
+}
+
+/* Matrices kept in F16 (the fixture's weights are F16 values, so storage is exact and only the
+ * ops' conversion path differs). */
+static void test_f16_matrices(void **state) {
+    (void) state;
+    s_check_layout(0, false, DQ_DTYPE_F16);
 }
 
 /* The sinusoidal embedding equals diffusers' time_proj (float32 the same way). */
@@ -325,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_folder),
         cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_linear_projection),
+        cmocka_unit_test(test_f16_matrices),
         cmocka_unit_test(test_batch_per_item_timesteps),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_flops),
