@@ -80,7 +80,8 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/attention.cu kernels/cuda/activation.cu kernels/cuda/binary.cu \
 	kernels/cuda/layout.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
-	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/README.md docs/cuda.md
+	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
+	docs/cuda.md
 
 # The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges
 # file is installed to $(clipdatadir); DIFFQ_DATA_DIR overrides where it is looked for).
