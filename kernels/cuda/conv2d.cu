@@ -57,11 +57,13 @@ static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key
     return -1;
 }
 
-/* y block [N, cb, Ho, Wo] (channel stride of the whole y) = conv(x, w block [cb, Ci, kh, kw]).
- * ws/ws_avail: what is left of the workspace for cuDNN. */
-static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const float *w, int64_t cb,
-                        int64_t kh, int64_t kw, int stride, int padding, float *y, int64_t co,
-                        int64_t ho, int64_t wo, void *ws, size_t ws_avail) {
+/* y block [N, cb, Ho, Wo] (channel stride of the whole y) = conv(x, w block [cb, Ci, kh, kw]),
+ * x's geometry from the tensor x but its data at xdata. dt: the dtype of xdata, w and y (FLOAT,
+ * or HALF with f32 accumulation). ws/ws_avail: what is left of the workspace for cuDNN. */
+static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const void *xdata,
+                        cudnnDataType_t dt, const void *w, int64_t cb, int64_t kh, int64_t kw,
+                        int stride, int padding, void *y, int64_t co, int64_t ho, int64_t wo,
+                        void *ws, size_t ws_avail) {
     int n = (int) x->shape[0], ci = (int) x->shape[1], h = (int) x->shape[2],
         wi = (int) x->shape[3];
     s_descs_t d;
@@ -80,10 +82,10 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const float *w
     S_DNN(cudnnCreateTensorDescriptor(&d.y));
     S_DNN(cudnnCreateFilterDescriptor(&d.w));
     S_DNN(cudnnCreateConvolutionDescriptor(&d.conv));
-    S_DNN(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, ci, h, wi));
-    S_DNN(cudnnSetTensor4dDescriptorEx(d.y, CUDNN_DATA_FLOAT, n, (int) cb, (int) ho, (int) wo,
+    S_DNN(cudnnSetTensor4dDescriptor(d.x, CUDNN_TENSOR_NCHW, dt, n, ci, h, wi));
+    S_DNN(cudnnSetTensor4dDescriptorEx(d.y, dt, n, (int) cb, (int) ho, (int) wo,
                                        (int) (co * ho * wo), (int) (ho * wo), (int) wo, 1));
-    S_DNN(cudnnSetFilter4dDescriptor(d.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int) cb, ci,
+    S_DNN(cudnnSetFilter4dDescriptor(d.w, dt, CUDNN_TENSOR_NCHW, (int) cb, ci,
                                      (int) kh, (int) kw));
     /* CROSS_CORRELATION is what deep-learning frameworks call convolution (no kernel flip). */
     S_DNN(cudnnSetConvolution2dDescriptor(d.conv, padding, padding, stride, stride, 1, 1,
@@ -92,7 +94,8 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const float *w
                                                   ? CUDNN_FMA_MATH
                                                   : CUDNN_DEFAULT_MATH));
     {
-        int64_t key[10] = {n, ci, h, wi, cb, kh, kw, stride, padding, (int64_t) ctx->precision};
+        int64_t key[10] = {n,  ci,     h,      wi, cb, kh, kw, stride, padding,
+                           (int64_t) ctx->precision * 2 + (dt == CUDNN_DATA_HALF)};
         dq_cuda_conv_algo_t algo;
         if (s_pick_algo(ctx, &d, key, ws_avail, &algo)) goto done;
         /* f16 mode runs the algorithm with the math it was timed with; f32 mode keeps FMA
@@ -100,7 +103,7 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const float *w
         if (ctx->precision != DQ_CUDA_PRECISION_F32)
             S_DNN(cudnnSetConvolutionMathType(d.conv, algo.math));
         const float one = 1.0f, zero = 0.0f;
-        S_DNN(cudnnConvolutionForward(ctx->cudnn, &one, d.x, x->data, d.w, w, d.conv, algo.algo,
+        S_DNN(cudnnConvolutionForward(ctx->cudnn, &one, d.x, xdata, d.w, w, d.conv, algo.algo,
                                       ws, algo.ws_bytes, &zero, d.y, y));
     }
     rc = 0;
@@ -110,27 +113,75 @@ done:
     return rc;
 }
 
+static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
+                      int padding, dq_tensor_t *y);
+
+/* 256-byte aligned size: the start of the next workspace region. */
+static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
+
+/* f16 mode: x, w and y in f16 in the workspace (F16 weights used in place), cuDNN computing in
+ * f32 with tensor cores, y widened back to f32. Returns 0, -1 on an error, or 1 when the f16
+ * copies leave no room in the workspace (the caller takes the f32 path, which tiles). */
+static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
+                      int padding, dq_tensor_t *y) {
+    int64_t co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+    int64_t nx = dq_tensor_nelements(x), nw = dq_tensor_nelements(w), ny = dq_tensor_nelements(y);
+    size_t xb = s_align((size_t) nx * 2), yb = s_align((size_t) ny * 2);
+    size_t wb = w->dtype == DQ_DTYPE_F16 ? 0 : s_align((size_t) nw * 2);
+    if (xb + yb + wb >= ctx->work_bytes) return 1;
+    char *base = (char *) ctx->work;
+    void *x16 = base, *y16 = base + xb, *w16 = wb ? base + xb + yb : w->data;
+    if (dq_cuda_convert_to_f16(ctx->stream, ctx->device, x->data, x->dtype, nx, x16) ||
+        (wb && dq_cuda_convert_to_f16(ctx->stream, ctx->device, w->data, w->dtype, nw, w16)) ||
+        s_conv_block(ctx, x, x16, CUDNN_DATA_HALF, w16, co, kh, kw, stride, padding, y16, co,
+                     y->shape[2], y->shape[3], base + xb + yb + wb,
+                     ctx->work_bytes - (xb + yb + wb)) ||
+        dq_cuda_convert_to_f32(ctx->stream, ctx->device, y16, DQ_DTYPE_F16, ny,
+                               (float *) y->data))
+        return -1;
+    return 0;
+}
+
 int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                    const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
     // x: [N, Ci, H, W], w: [Co, Ci, kh, kw], y: [N, Co, Ho, Wo]
-    int64_t co = w->shape[0], ci = w->shape[1], kh = w->shape[2], kw = w->shape[3];
-    int64_t ho = y->shape[2], wo = y->shape[3], k = ci * kh * kw;
+    int64_t co = w->shape[0], ho = y->shape[2], wo = y->shape[3];
     if (dq_tensor_nelements(x) > INT32_MAX || dq_tensor_nelements(y) > INT32_MAX) {
         dq_error("conv2d: tensors of more than 2^31 elements are beyond cuDNN's 4-D descriptors");
         return -1;
     }
     float *yd = (float *) y->data;
+    if (ctx->precision == DQ_CUDA_PRECISION_F16) {
+        int rc = s_conv_f16(ctx, x, w, stride, padding, y);
+        if (rc < 0) return -1;
+        /* rc 1: the f16 copies do not fit the workspace; the f32 path below tiles instead. */
+        if (rc == 1 && s_conv_f32(ctx, x, w, stride, padding, y)) return -1;
+    } else if (s_conv_f32(ctx, x, w, stride, padding, y)) {
+        return -1;
+    }
+    if (bias)
+        return dq_cuda_add_bias_planes(ctx->stream, ctx->device, yd, (const float *) bias->data,
+                                       y->shape[0] * co, co, ho * wo);
+    return 0;
+}
+
+/* f32 mode (and f16 mode's fallback): f32 data; F16/BF16 weights widened in channel blocks. */
+static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
+                      int padding, dq_tensor_t *y) {
+    int64_t co = w->shape[0], ci = w->shape[1], kh = w->shape[2], kw = w->shape[3];
+    int64_t ho = y->shape[2], wo = y->shape[3], k = ci * kh * kw;
+    float *yd = (float *) y->data;
     if (w->dtype == DQ_DTYPE_F32) {
-        if (s_conv_block(ctx, x, (const float *) w->data, co, kh, kw, stride, padding, yd, co, ho,
-                         wo, ctx->work, ctx->work_bytes))
+        if (s_conv_block(ctx, x, x->data, CUDNN_DATA_FLOAT, w->data, co, kh, kw, stride, padding,
+                         yd, co, ho, wo, ctx->work, ctx->work_bytes))
             return -1;
     } else {
         /* F16/BF16 weights: blocks of output channels widened into the first half of the
          * workspace (cuDNN gets the rest), each block writing its channels of y. */
-        size_t half = ctx->work_bytes / 2;
-        int64_t cblock = (int64_t) (half / (sizeof(float) * (size_t) k));
+        size_t half_ws = ctx->work_bytes / 2;
+        int64_t cblock = (int64_t) (half_ws / (sizeof(float) * (size_t) k));
         if (cblock < 1) {
             dq_error("conv2d: cuda workspace of %zu bytes too small for one widened weight row "
                      "of %lld floats",
@@ -148,13 +199,10 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
             if (dq_cuda_convert_to_f32(ctx->stream, ctx->device,
                                        (const char *) w->data + (size_t) (c0 * k) * esz, w->dtype,
                                        cb * k, wbuf) ||
-                s_conv_block(ctx, x, wbuf, cb, kh, kw, stride, padding, yd + c0 * ho * wo, co, ho,
-                             wo, ws, ctx->work_bytes - wbytes))
+                s_conv_block(ctx, x, x->data, CUDNN_DATA_FLOAT, wbuf, cb, kh, kw, stride, padding,
+                             yd + c0 * ho * wo, co, ho, wo, ws, ctx->work_bytes - wbytes))
                 return -1;
         }
     }
-    if (bias)
-        return dq_cuda_add_bias_planes(ctx->stream, ctx->device, yd, (const float *) bias->data,
-                                       y->shape[0] * co, co, ho * wo);
     return 0;
 }

@@ -22,17 +22,29 @@ int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t
     return 0;
 }
 
-__global__ void s_to_f16_kernel(const float *src, int64_t n, __half *dst) {
+__global__ void s_to_f16_kernel(const void *src, int dtype, int64_t n, __half *dst) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
-         i += (int64_t) gridDim.x * blockDim.x)
-        dst[i] = __float2half_rn(src[i]);
+         i += (int64_t) gridDim.x * blockDim.x) {
+        if (dtype == DQ_DTYPE_F16)
+            dst[i] = ((const __half *) src)[i];
+        else if (dtype == DQ_DTYPE_BF16) /* bf16 -> f32 is exact, then one rounding */
+            dst[i] = __float2half_rn(dq_cuda_bf16_bits(((const uint16_t *) src)[i]));
+        else
+            dst[i] = __float2half_rn(((const float *) src)[i]);
+    }
+}
+
+int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
+                           int64_t n, void *dst) {
+    s_to_f16_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(src, (int) dtype, n,
+                                                                   (__half *) dst);
+    DQ_CUDA_LAUNCHED(dev, "convert_to_f16");
+    return 0;
 }
 
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst) {
-    s_to_f16_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(src, n, (__half *) dst);
-    DQ_CUDA_LAUNCHED(dev, "convert_f32_to_f16");
-    return 0;
+    return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
 }
 
 /* y[i] += bias[(i / inner) % channels]: rows of a linear are inner = 1, channels = cols. */

@@ -103,6 +103,9 @@ __device__ __forceinline__ float dq_cuda_bf16_bits(uint16_t b) {
 /* dst[i] = (float) src[i] for n elements of dtype F32/F16/BF16. */
 int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
                            int64_t n, float *dst);
+/* dst[i] = half(src[i]) for n elements of dtype F32/F16/BF16, round to nearest even. */
+int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
+                           int64_t n, void *dst);
 /* dst[i] = half(src[i]) round to nearest even. */
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst);
