@@ -105,7 +105,7 @@ if [ -n "$OPS" ]; then
     esac
     if [ "${DQ_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
         s=$(date +%s)
-        timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 "$OPS" \
+        DQ_GPU_SMALL=1 timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 "$OPS" \
             >"$OUTDIR/memcheck.txt" 2>&1
         rc=$?
         tail -5 "$OUTDIR/memcheck.txt"

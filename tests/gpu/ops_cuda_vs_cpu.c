@@ -6,7 +6,8 @@
  * is, its relative L2 error ||cuda - cpu|| / ||cpu|| is within the mode's tolerance (f32 mode
  * 1e-5, f16 mode 1e-2), and no guard float was touched. The suite runs in f32 mode with the
  * default workspace, in f32 mode with a small workspace (forces the tiled paths), and in f16
- * mode. One table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA device
+ * mode; the first and last also run SD 1.5-size cases (DQ_GPU_SMALL=1 leaves them out). One
+ * table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA device
  * (skip, automake's convention). Needs a GPU, so it is built by `make check` but not run. */
 #include <math.h>
 #include <stdbool.h>
@@ -40,6 +41,7 @@ static uint64_t s_rng = 0x9e3779b97f4a7c15ull;
 static int s_failures, s_cases;
 static const char *s_mode = "f32";
 static double s_tol = 1e-5;
+static bool s_big; /* add the SD-size cases (the CPU side takes seconds each) */
 
 static float s_uniform(float lo, float hi) {
     s_rng ^= s_rng >> 12;
@@ -458,10 +460,22 @@ static void s_suite(void) {
     s_case_get_rows(DQ_DTYPE_F16, false);
     s_case_get_rows(DQ_DTYPE_BF16, false);
     s_case_get_rows(DQ_DTYPE_F32, true);
+    if (!s_big) return;
+    /* SD 1.5 sizes at 512x512, batch 2 (cond + uncond): real tiling and launch sizes. */
+    int64_t xl[3] = {2, 4096, 320}, gb[4] = {2, 320, 64, 64}, ln[3] = {2, 4096, 320};
+    s_case_linear(xl, 3, 1280, DQ_DTYPE_F16, true);
+    s_case_conv(2, 320, 64, 64, 320, 3, 1, 1, DQ_DTYPE_F16, true);
+    s_case_conv(1, 128, 256, 256, 128, 3, 1, 1, DQ_DTYPE_F32, true);
+    s_case_group_norm(4, gb, 32, true, false);
+    s_case_layer_norm(3, ln, true);
+    s_case_attention(2, 4096, 4096, 8, 40, false);
+    s_case_attention(2, 4096, 77, 8, 40, false);
+    s_case_geglu(4096, 1280);
 }
 
 /* Runs the suite on a fresh CUDA backend of the given mode and workspace. */
-static void s_run(int device, dq_cuda_precision_t prec, size_t ws, double tol, const char *label) {
+static void s_run(int device, dq_cuda_precision_t prec, size_t ws, double tol, const char *label,
+                  bool big) {
     char err[256] = "";
     s_gpu = dq_backend_cuda_new(device, ws, prec, err, sizeof err);
     if (!s_gpu) {
@@ -471,6 +485,7 @@ static void s_run(int device, dq_cuda_precision_t prec, size_t ws, double tol, c
     }
     s_mode = label;
     s_tol = tol;
+    s_big = big;
     s_suite();
     dq_backend_destroy(&s_gpu);
 }
@@ -491,9 +506,12 @@ int main(void) {
     if (!s_cpu) s_die("cpu backend");
     printf("%-18s %-28s %-4s %11s %9s  %s\n", "op", "case", "mode", "rel_l2", "tol", "result");
     /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode. */
-    s_run(0, DQ_CUDA_PRECISION_F32, 0, 1e-5, "f32");
-    s_run(0, DQ_CUDA_PRECISION_F32, (size_t) 256 << 10, 1e-5, "f32s");
-    s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16");
+    /* DQ_GPU_SMALL=1 leaves out the SD-size cases (for compute-sanitizer runs). */
+    const char *small = getenv("DQ_GPU_SMALL");
+    bool big = !(small && strcmp(small, "1") == 0);
+    s_run(0, DQ_CUDA_PRECISION_F32, 0, 1e-5, "f32", big);
+    s_run(0, DQ_CUDA_PRECISION_F32, (size_t) 256 << 10, 1e-5, "f32s", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16", big);
     dq_backend_destroy(&s_cpu);
     printf("ops_cuda_vs_cpu: %d of %d cases passed\n", s_cases - s_failures, s_cases);
     return s_failures ? 1 : 0;
