@@ -60,6 +60,9 @@ noinst_LIBRARIES += libdqcuda.a
 libdqcuda_a_SOURCES = kernels/cuda/device.cu kernels/cuda/device.h \
 	$(DQ_CUDA_BACKEND_FILES)
 DQ_ENGINE_LIBS += libdqcuda.a $(CUDA_LIBS)
+# The .cu suffix rule tracks no header dependencies: every object depends on the shared headers.
+$(libdqcuda_a_OBJECTS): kernels/cuda/cuda_internal.h kernels/cuda/backend_cuda.h \
+	kernels/cuda/reduce.h kernels/backend.h kernels/tensor.h kernels/dtype.h
 # Every op on CUDA against the CPU backend: built here, run on a GPU by tests/gpu/check.sh
 # (not in TESTS: it needs a device; without one it exits 77).
 check_PROGRAMS += tests/gpu/ops_cuda_vs_cpu
