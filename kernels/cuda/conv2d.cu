@@ -18,11 +18,17 @@ static void s_descs_free(s_descs_t *d) {
     if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
 }
 
-/* In f32 mode only FMA kernels are allowed: cuDNN's default math lets Ampere and later use
- * TF32 tensor cores for f32 data (about 1e-3 relative error). */
-static bool s_math_ok(const dq_cuda_ctx_t *ctx, cudnnMathType_t m) {
-    return ctx->precision != DQ_CUDA_PRECISION_F32 ||
-           (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+/* In f32 mode only FMA kernels that sum the products directly are allowed: cuDNN's default math
+ * lets Ampere and later use TF32 tensor cores for f32 data (about 1e-3 relative error), and the
+ * FFT and Winograd algorithms transform the data (errors near 1e-5, the mode's whole budget). */
+static bool s_algo_ok(const dq_cuda_ctx_t *ctx, const cudnnConvolutionFwdAlgoPerf_t *p) {
+    if (ctx->precision != DQ_CUDA_PRECISION_F32) return true;
+    if (p->mathType == CUDNN_TENSOR_OP_MATH || p->mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+        return false;
+    return p->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+           p->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+           p->algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM ||
+           p->algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
 }
 
 /* The cached choice for key, or a new one from cudnnGetConvolutionForwardAlgorithm_v7: the
@@ -42,12 +48,26 @@ static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key
                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
     for (int i = 0; i < got; i++) {
         if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_avail ||
-            !s_math_ok(ctx, perf[i].mathType))
+            !s_algo_ok(ctx, &perf[i]))
             continue;
         memcpy(out->key, key, sizeof out->key);
         out->algo = perf[i].algo;
         out->math = perf[i].mathType;
         out->ws_bytes = perf[i].memory;
+        if (ctx->conv_cached < DQ_CUDA_CONV_CACHE) ctx->conv_cache[ctx->conv_cached++] = *out;
+        return 0;
+    }
+    /* The heuristics normally list every algorithm; if none passed, implicit GEMM (supported
+     * for every NCHW geometry, no transform, usually no scratch) is the safe choice. */
+    size_t need = 0;
+    if (cudnnGetConvolutionForwardWorkspaceSize(ctx->cudnn, d->x, d->w, d->conv, d->y,
+                                                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                                &need) == CUDNN_STATUS_SUCCESS &&
+        need <= ws_avail) {
+        memcpy(out->key, key, sizeof out->key);
+        out->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+        out->math = CUDNN_FMA_MATH;
+        out->ws_bytes = need;
         if (ctx->conv_cached < DQ_CUDA_CONV_CACHE) ctx->conv_cache[ctx->conv_cached++] = *out;
         return 0;
     }
