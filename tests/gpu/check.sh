@@ -19,6 +19,7 @@ cd "$(dirname "$0")/../.." || exit 2
 SRC=$(pwd)
 OUTDIR=${OUT:-$SRC/build/gpu-check}
 mkdir -p "$OUTDIR"
+rm -f "$OUTDIR/failed_cases.txt" "$OUTDIR/check.log"
 BUILD=${DQ_GPU_BUILD:-/tmp/diffq-gpu-build}
 JOBS=${DQ_GPU_JOBS:-16}
 T0=$(date +%s)
@@ -101,8 +102,11 @@ if [ -n "$OPS" ]; then
     0) row "ops_cuda_vs_cpu" ok $(( $(date +%s) - s )) "$(tail -1 "$OUTDIR/ops_cuda_vs_cpu.txt")" ;;
     77) row "ops_cuda_vs_cpu" SKIP $(( $(date +%s) - s )) "no CUDA device"; FAIL=1 ;;
     *) row "ops_cuda_vs_cpu" "FAILED($rc)" $(( $(date +%s) - s )) \
-           "$(grep -c -v ' ok' "$OUTDIR/ops_cuda_vs_cpu.txt") lines not ok"; FAIL=1 ;;
+           "$(tail -1 "$OUTDIR/ops_cuda_vs_cpu.txt")"; FAIL=1 ;;
     esac
+    # Case rows whose result is not "ok ...": shown again under the table.
+    awk 'NR > 2 && NF >= 6 && $0 !~ /  ok( \(both refused\))?$/ && $0 !~ /^ops_cuda_vs_cpu:/' \
+        "$OUTDIR/ops_cuda_vs_cpu.txt" | head -25 >"$OUTDIR/failed_cases.txt"
     if [ "${DQ_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
         s=$(date +%s)
         DQ_GPU_SMALL=1 timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 "$OPS" \
@@ -151,6 +155,10 @@ fi
     echo "== tests/gpu/check.sh summary ($(head -1 "$OUTDIR/machine.txt" 2>/dev/null))"
     printf '%-26s %-10s %6s  %s\n' step result time note
     for r in "${ROWS[@]}"; do echo "$r"; done
+    if [ -s "$OUTDIR/failed_cases.txt" ]; then
+        echo "failed op cases (first 25; all in ops_cuda_vs_cpu.txt, messages in .err):"
+        cat "$OUTDIR/failed_cases.txt"
+    fi
     echo "total $(( $(date +%s) - T0 ))s; logs in $OUTDIR; exit $FAIL"
 } | tee "$OUTDIR/summary.txt"
 exit $FAIL
