@@ -122,6 +122,8 @@ else
 fi
 
 # ---- 3. the fixture pipeline on CUDA (tiny-sd against the diffusers fixtures)
+# The guard and DIFFQ_DEVICE below are placeholders for however the pipeline gets told its
+# device (docs/cuda.md, "Interface changes"): adjust both when that lands.
 if grep -q "dq_backend_cuda_new" kernels/pipeline.c 2>/dev/null; then
     s=$(date +%s)
     if [ -n "$OPS" ] && [ "${OPS#"$BUILD"}" != "$OPS" ] &&
