@@ -57,15 +57,34 @@ DQ_UNIT_TESTS += tests/unit/test_dtype
 # The CUDA backend, compiled by nvcc when configure found the toolkit (--with-cuda).
 if HAVE_CUDA
 noinst_LIBRARIES += libdqcuda.a
-libdqcuda_a_SOURCES = kernels/cuda/device.cu kernels/cuda/device.h
+libdqcuda_a_SOURCES = kernels/cuda/device.cu kernels/cuda/device.h \
+	$(DQ_CUDA_BACKEND_FILES)
 DQ_ENGINE_LIBS += libdqcuda.a $(CUDA_LIBS)
+# The .cu suffix rule tracks no header dependencies: every object depends on the shared headers.
+$(libdqcuda_a_OBJECTS): kernels/cuda/cuda_internal.h kernels/cuda/backend_cuda.h \
+	kernels/cuda/reduce.h kernels/backend.h kernels/tensor.h kernels/dtype.h
+# Every op on CUDA against the CPU backend: built here, run on a GPU by tests/gpu/check.sh
+# (not in TESTS: it needs a device; without one it exits 77).
+check_PROGRAMS += tests/gpu/ops_cuda_vs_cpu
+tests_gpu_ops_cuda_vs_cpu_SOURCES = tests/gpu/ops_cuda_vs_cpu.c
+tests_gpu_ops_cuda_vs_cpu_CFLAGS = $(AM_CFLAGS)
+tests_gpu_ops_cuda_vs_cpu_LDADD = libdqcuda.a $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 endif
 SUFFIXES += .cu
 DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir) \
 	$(CUDA_CPPFLAGS) -Xcompiler -Wall,-Wextra,-fPIC $(NVCCFLAGS)
 .cu.o:
 	$(AM_V_GEN)$(NVCC) $(DQ_NVCC_FLAGS) -c -o $@ $<
-EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h
+# The backend: one op or small op family per file (docs/cuda.md).
+DQ_CUDA_BACKEND_FILES = \
+	kernels/cuda/backend_cuda.cu kernels/cuda/backend_cuda.h kernels/cuda/cuda_internal.h \
+	kernels/cuda/reduce.h kernels/cuda/convert.cu kernels/cuda/linear.cu \
+	kernels/cuda/conv2d.cu kernels/cuda/norm.cu kernels/cuda/softmax.cu \
+	kernels/cuda/attention.cu kernels/cuda/activation.cu kernels/cuda/binary.cu \
+	kernels/cuda/layout.cu
+EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
+	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
+	docs/cuda.md
 
 # The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges
 # file is installed to $(clipdatadir); DIFFQ_DATA_DIR overrides where it is looked for).

@@ -1,0 +1,74 @@
+/* kernels/cuda/activation.cu: GELU (erf), quick GELU, SiLU and GEGLU, elementwise. */
+#include "kernels/cuda/cuda_internal.h"
+
+typedef enum { S_GELU, S_GELU_QUICK, S_SILU } s_act_t;
+
+/* torch's exact GELU: 0.5 * x * (1 + erf(x / sqrt(2))); CUDA's erff is within 2 ulp. */
+__device__ __forceinline__ float s_gelu(float x) {
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
+/* Same form as the CPU: x / (1 + exp(-a x)); expf (not __expf) keeps full f32 accuracy. */
+__device__ __forceinline__ float s_sigmoid_mul(float x, float a) {
+    return x / (1.0f + expf(-a * x));
+}
+
+__global__ void s_act_kernel(const float *x, float *y, int64_t n, int act) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        float v = x[i];
+        y[i] = act == S_GELU ? s_gelu(v) : s_sigmoid_mul(v, act == S_GELU_QUICK ? 1.702f : 1.0f);
+    }
+}
+
+static int s_act_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t n,
+                        s_act_t act) {
+    s_act_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(x, y, n, (int) act);
+    DQ_CUDA_LAUNCHED(dev, "activation");
+    return 0;
+}
+
+static int s_act(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y, s_act_t act) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    return s_act_launch(ctx->stream, ctx->device, (const float *) x->data, (float *) y->data,
+                        dq_tensor_nelements(x), act);
+}
+
+int dq_cuda_gelu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_act(be, x, y, S_GELU);
+}
+
+int dq_cuda_gelu_quick(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_act(be, x, y, S_GELU_QUICK);
+}
+
+int dq_cuda_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_act(be, x, y, S_SILU);
+}
+
+/* x: [R, 2F] as (hidden, gate) halves of each row; y: [R, F] = hidden * gelu(gate). */
+__global__ void s_geglu_kernel(const float *x, float *y, int64_t rows, int64_t f) {
+    int64_t n = rows * f;
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t r = i / f, j = i - r * f;
+        const float *row = x + r * 2 * f;
+        y[i] = row[j] * s_gelu(row[f + j]);
+    }
+}
+
+static int s_geglu_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,
+                          int64_t f) {
+    s_geglu_kernel<<<dq_cuda_blocks(rows * f), DQ_CUDA_THREADS, 0, st>>>(x, y, rows, f);
+    DQ_CUDA_LAUNCHED(dev, "geglu");
+    return 0;
+}
+
+int dq_cuda_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    int64_t f = y->shape[y->ndim - 1];
+    return s_geglu_launch(ctx->stream, ctx->device, (const float *) x->data, (float *) y->data,
+                          dq_tensor_nrows(y), f);
+}

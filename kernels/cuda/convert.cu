@@ -1,0 +1,72 @@
+/* kernels/cuda/convert.cu: dtype conversion and bias adds shared by the matrix ops. */
+#include <cuda_fp16.h>
+
+#include "kernels/cuda/cuda_internal.h"
+
+__global__ void s_convert_kernel(const void *src, int dtype, int64_t n, float *dst) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        if (dtype == DQ_DTYPE_F16)
+            dst[i] = dq_cuda_half_bits(((const uint16_t *) src)[i]);
+        else if (dtype == DQ_DTYPE_BF16)
+            dst[i] = dq_cuda_bf16_bits(((const uint16_t *) src)[i]);
+        else
+            dst[i] = ((const float *) src)[i];
+    }
+}
+
+int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
+                           int64_t n, float *dst) {
+    s_convert_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(src, (int) dtype, n, dst);
+    DQ_CUDA_LAUNCHED(dev, "convert_to_f32");
+    return 0;
+}
+
+__global__ void s_to_f16_kernel(const void *src, int dtype, int64_t n, __half *dst) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        if (dtype == DQ_DTYPE_F16)
+            dst[i] = ((const __half *) src)[i];
+        else if (dtype == DQ_DTYPE_BF16) /* bf16 -> f32 is exact, then one rounding */
+            dst[i] = __float2half_rn(dq_cuda_bf16_bits(((const uint16_t *) src)[i]));
+        else
+            dst[i] = __float2half_rn(((const float *) src)[i]);
+    }
+}
+
+int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
+                           int64_t n, void *dst) {
+    s_to_f16_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(src, (int) dtype, n,
+                                                                   (__half *) dst);
+    DQ_CUDA_LAUNCHED(dev, "convert_to_f16");
+    return 0;
+}
+
+int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
+                               void *dst) {
+    return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
+}
+
+/* y[i] += bias[(i / inner) % channels]: rows of a linear are inner = 1, channels = cols. */
+__global__ void s_bias_kernel(float *y, const float *bias, int64_t n, int64_t channels,
+                              int64_t inner) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x)
+        y[i] += bias[(i / inner) % channels];
+}
+
+int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias, int64_t rows,
+                          int64_t cols) {
+    int64_t n = rows * cols;
+    s_bias_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(y, bias, n, cols, 1);
+    DQ_CUDA_LAUNCHED(dev, "add_bias_rows");
+    return 0;
+}
+
+int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bias,
+                            int64_t planes, int64_t channels, int64_t inner) {
+    int64_t n = planes * inner;
+    s_bias_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(y, bias, n, channels, inner);
+    DQ_CUDA_LAUNCHED(dev, "add_bias_planes");
+    return 0;
+}

@@ -1,0 +1,159 @@
+/* kernels/cuda/layout.cu: ops that move elements: upsample x2, concat, strided copy, row gather. */
+#include <limits.h>
+
+#include "kernels/cuda/cuda_internal.h"
+
+/* x: [P, H, W] planes -> y: [P, 2H, 2W], y[p, oh, ow] = x[p, oh/2, ow/2]. */
+__global__ void s_upsample_kernel(const float *x, float *y, int64_t planes, int64_t h,
+                                  int64_t w) {
+    int64_t n = planes * 4 * h * w, w2 = 2 * w;
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t ow = i % w2, r = i / w2; /* r = p * 2H + oh */
+        int64_t oh = r % (2 * h), p = r / (2 * h);
+        y[i] = x[(p * h + oh / 2) * w + ow / 2];
+    }
+}
+
+static int s_upsample_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t planes,
+                             int64_t h, int64_t w) {
+    s_upsample_kernel<<<dq_cuda_blocks(planes * 4 * h * w), DQ_CUDA_THREADS, 0, st>>>(x, y, planes,
+                                                                                     h, w);
+    DQ_CUDA_LAUNCHED(dev, "upsample_nearest2x");
+    return 0;
+}
+
+int dq_cuda_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    return s_upsample_launch(ctx->stream, ctx->device, (const float *) x->data,
+                             (float *) y->data, x->shape[0] * x->shape[1], x->shape[2],
+                             x->shape[3]);
+}
+
+/* Viewed as [outer, la + lb]: each row of y is a row of a then a row of b. */
+__global__ void s_concat_kernel(const float *a, const float *b, float *y, int64_t outer,
+                                int64_t la, int64_t lb) {
+    int64_t l = la + lb, n = outer * l;
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t o = i / l, j = i - o * l;
+        y[i] = j < la ? a[o * la + j] : b[o * lb + (j - la)];
+    }
+}
+
+static int s_concat_launch(cudaStream_t st, int dev, const float *a, const float *b, float *y,
+                           int64_t outer, int64_t la, int64_t lb) {
+    s_concat_kernel<<<dq_cuda_blocks(outer * (la + lb)), DQ_CUDA_THREADS, 0, st>>>(a, b, y, outer,
+                                                                                  la, lb);
+    DQ_CUDA_LAUNCHED(dev, "concat");
+    return 0;
+}
+
+int dq_cuda_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
+                   dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    int64_t outer = 1;
+    for (int i = 0; i < dim; i++) outer *= a->shape[i];
+    int64_t la = dq_tensor_nelements(a) / outer, lb = dq_tensor_nelements(b) / outer;
+    return s_concat_launch(ctx->stream, ctx->device, (const float *) a->data,
+                           (const float *) b->data, (float *) y->data, outer, la, lb);
+}
+
+/* One float of dtype at p (F32, F16 or BF16). */
+__device__ __forceinline__ float s_load(const char *p, int dtype) {
+    if (dtype == DQ_DTYPE_F16) return dq_cuda_half_bits(*(const uint16_t *) p);
+    if (dtype == DQ_DTYPE_BF16) return dq_cuda_bf16_bits(*(const uint16_t *) p);
+    return *(const float *) p;
+}
+
+/* x's shape right-aligned to 4 dims and its byte strides (0 for the padding dims). */
+typedef struct {
+    int64_t s[4];
+    int64_t st[4];
+} s_view_t;
+
+__global__ void s_cpy_kernel(const char *x, s_view_t v, int dtype, float *y, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t r = i, off = 0;
+        for (int d = 3; d >= 0; d--) {
+            off += (r % v.s[d]) * v.st[d];
+            r /= v.s[d];
+        }
+        y[i] = s_load(x + off, dtype);
+    }
+}
+
+static int s_cpy_launch(cudaStream_t st, int dev, const void *x, const s_view_t *v,
+                        dq_dtype_t dtype, float *y, int64_t n) {
+    s_cpy_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>((const char *) x, *v, (int) dtype,
+                                                               y, n);
+    DQ_CUDA_LAUNCHED(dev, "cpy");
+    return 0;
+}
+
+int dq_cuda_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    s_view_t v;
+    int off = 4 - x->ndim;
+    for (int i = 0; i < 4; i++) {
+        v.s[i] = i < off ? 1 : x->shape[i - off];
+        v.st[i] = i < off ? 0 : (int64_t) x->strides[i - off];
+    }
+    return s_cpy_launch(ctx->stream, ctx->device, x->data, &v, x->dtype, (float *) y->data,
+                        dq_tensor_nelements(y));
+}
+
+/* y[r, :] = table[ids[r], :] widened to f32; an id outside [0, v) leaves its row unwritten and
+ * records the smallest such position in *bad (initialised to INT_MAX). */
+__global__ void s_get_rows_kernel(const char *table, int dtype, const int32_t *ids, int64_t v,
+                                  int64_t d, int64_t esz, float *y, int64_t nrows, int *bad) {
+    int64_t n = nrows * d;
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t r = i / d, j = i - r * d;
+        int32_t id = ids[r];
+        if (id < 0 || id >= v) {
+            if (j == 0) atomicMin(bad, (int) r);
+            continue;
+        }
+        y[i] = s_load(table + ((int64_t) id * d + j) * esz, dtype);
+    }
+}
+
+int dq_cuda_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
+                     dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    int64_t v = table->shape[0], d = table->shape[1], n = dq_tensor_nelements(ids);
+    if (n > INT_MAX) {
+        dq_error("get_rows: %lld ids, more than the CUDA backend's limit of %d", (long long) n,
+                 INT_MAX);
+        return -1;
+    }
+    const int init = INT_MAX;
+    DQ_CUDA_CHECK(ctx->device, cudaMemcpyAsync(ctx->flag, &init, sizeof init,
+                                               cudaMemcpyHostToDevice, ctx->stream));
+    s_get_rows_kernel<<<dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0, ctx->stream>>>(
+        (const char *) table->data, (int) table->dtype, (const int32_t *) ids->data, v, d,
+        (int64_t) dq_dtype_size(table->dtype), (float *) y->data, n, ctx->flag);
+    DQ_CUDA_LAUNCHED(ctx->device, "get_rows");
+    /* Bad ids are bad input, reported like the CPU backend does: one sync per call (get_rows runs
+     * once per text encoding, so the wait costs nothing that matters). */
+    int bad = INT_MAX;
+    DQ_CUDA_CHECK(ctx->device, cudaMemcpyAsync(&bad, ctx->flag, sizeof bad,
+                                               cudaMemcpyDeviceToHost, ctx->stream));
+    DQ_CUDA_CHECK(ctx->device, cudaStreamSynchronize(ctx->stream));
+    if (bad != INT_MAX) {
+        int32_t id = 0;
+        DQ_CUDA_CHECK(ctx->device, cudaMemcpy(&id, (const int32_t *) ids->data + bad, sizeof id,
+                                              cudaMemcpyDeviceToHost));
+        dq_error("get_rows: id %d at position %d outside table '%s' of %lld rows", id, bad,
+                 table->name, (long long) v);
+        return -1;
+    }
+    return 0;
+}

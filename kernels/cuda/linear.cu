@@ -1,0 +1,116 @@
+/* kernels/cuda/linear.cu: linear (x @ W^T + b) and batched matmul through cuBLAS.
+ * Row-major y[M, N] = x[M, K] @ w[N, K]^T is column-major y^T = w^T... as cuBLAS sees it:
+ * C(N x M) = op(A) op(B) with A = w (K x N col-major, transposed) and B = x (K x M). */
+#include "kernels/cuda/cuda_internal.h"
+
+/* y[M, N] = x[M, K] @ w[N, K]^T with every operand f32 on the device. */
+static int s_sgemm_xwt(dq_cuda_ctx_t *ctx, const float *x, const float *w, float *y, int64_t m,
+                       int64_t n, int64_t k, int64_t ldy) {
+    const float one = 1.0f, zero = 0.0f;
+    DQ_CUBLAS_CHECK(ctx->device,
+                    cublasSgemm(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) n, (int) m, (int) k,
+                                &one, w, (int) k, x, (int) k, &zero, y, (int) ldy));
+    return 0;
+}
+
+/* f16 mode with F16 weights: x rounded to f16 into the workspace in row blocks, then
+ * f16 x f16 products accumulated in f32, written as f32. */
+static int s_linear_f16(dq_cuda_ctx_t *ctx, const float *x, const void *w, float *y, int64_t m,
+                        int64_t n, int64_t k) {
+    int64_t block = (int64_t) (ctx->work_bytes / (2 * (size_t) k));
+    if (block < 1) {
+        dq_error("linear: cuda workspace of %zu bytes cannot hold one f16 row of %lld",
+                 ctx->work_bytes, (long long) k);
+        return -1;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    for (int64_t m0 = 0; m0 < m; m0 += block) {
+        int64_t mb = m - m0 < block ? m - m0 : block;
+        if (dq_cuda_convert_f32_to_f16(ctx->stream, ctx->device, x + m0 * k, mb * k, ctx->work))
+            return -1;
+        DQ_CUBLAS_CHECK(ctx->device,
+                        cublasGemmEx(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) n, (int) mb,
+                                     (int) k, &one, w, CUDA_R_16F, (int) k, ctx->work, CUDA_R_16F,
+                                     (int) k, &zero, y + m0 * n, CUDA_R_32F, (int) n,
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
+    return 0;
+}
+
+int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                   const dq_tensor_t *bias, dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    // x: [M, K] (leading dims flattened), w: [N, K], y: [M, N]
+    int64_t n = w->shape[0], k = w->shape[1], m = dq_tensor_nrows(x);
+    if (n > INT32_MAX || k > INT32_MAX || m > INT32_MAX) {
+        dq_error("linear: M=%lld N=%lld K=%lld beyond cuBLAS's int dimensions", (long long) m,
+                 (long long) n, (long long) k);
+        return -1;
+    }
+    const float *xd = (const float *) x->data;
+    float *yd = (float *) y->data;
+    if (w->dtype == DQ_DTYPE_F16 && ctx->precision == DQ_CUDA_PRECISION_F16) {
+        if (s_linear_f16(ctx, xd, w->data, yd, m, n, k)) return -1;
+    } else if (w->dtype == DQ_DTYPE_F32) {
+        if (s_sgemm_xwt(ctx, xd, (const float *) w->data, yd, m, n, k, n)) return -1;
+    } else {
+        /* F16/BF16 weights in f32 mode: blocks of weight rows widened into the workspace, as
+         * the CPU backend does, so the products are the CPU's. */
+        int64_t block = (int64_t) (ctx->work_bytes / (sizeof(float) * (size_t) k));
+        if (block < 1) {
+            dq_error("linear: cuda workspace of %zu bytes cannot hold one weight row of %lld",
+                     ctx->work_bytes, (long long) k);
+            return -1;
+        }
+        if (block > n) block = n;
+        float *wbuf = (float *) ctx->work;
+        size_t esz = dq_dtype_size(w->dtype);
+        for (int64_t n0 = 0; n0 < n; n0 += block) {
+            int64_t nb = n - n0 < block ? n - n0 : block;
+            if (dq_cuda_convert_to_f32(ctx->stream, ctx->device,
+                                       (const char *) w->data + (size_t) (n0 * k) * esz, w->dtype,
+                                       nb * k, wbuf) ||
+                s_sgemm_xwt(ctx, xd, wbuf, yd + n0, m, nb, k, n))
+                return -1;
+        }
+    }
+    if (bias) return dq_cuda_add_bias_rows(ctx->stream, ctx->device, yd,
+                                           (const float *) bias->data, m, n);
+    return 0;
+}
+
+int dq_cuda_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
+                   float alpha, dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    // a: [B, M, K], b: [B or 1, K, N] (trans_b: [B or 1, N, K]), y: [B, M, N]
+    int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
+    int64_t n = y->shape[y->ndim - 1];
+    int64_t batch = dq_tensor_nelements(a) / (m * k);
+    bool shared_b = dq_tensor_nelements(b) == k * n;
+    if (n > INT32_MAX || k > INT32_MAX || batch * m > INT32_MAX) {
+        dq_error("matmul: B=%lld M=%lld N=%lld K=%lld beyond cuBLAS's int dimensions",
+                 (long long) batch, (long long) m, (long long) n, (long long) k);
+        return -1;
+    }
+    const float zero = 0.0f;
+    const float *ad = (const float *) a->data, *bd = (const float *) b->data;
+    float *yd = (float *) y->data;
+    /* Column-major: y^T (N x M) = op(b) (N x K) @ a^T (K x M). */
+    cublasOperation_t ob = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    int ldb = (int) (trans_b ? k : n);
+    if (shared_b) {
+        /* One b for every batch: the batches stack into one tall a. */
+        DQ_CUBLAS_CHECK(ctx->device,
+                        cublasSgemm(ctx->cublas, ob, CUBLAS_OP_N, (int) n, (int) (batch * m),
+                                    (int) k, &alpha, bd, ldb, ad, (int) k, &zero, yd, (int) n));
+        return 0;
+    }
+    DQ_CUBLAS_CHECK(ctx->device,
+                    cublasSgemmStridedBatched(ctx->cublas, ob, CUBLAS_OP_N, (int) n, (int) m,
+                                              (int) k, &alpha, bd, ldb, (long long) (k * n), ad,
+                                              (int) k, (long long) (m * k), &zero, yd, (int) n,
+                                              (long long) (m * n), (int) batch));
+    return 0;
+}
