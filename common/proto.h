@@ -17,6 +17,11 @@
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
 
+/* ---- Where the broker listens unless told otherwise (diffq-broker --bind, diffq-node --broker,
+ * DIFFQ_BROKER). 5555 is the ZeroMQ guide's customary port; nothing registered uses it. */
+#define DQ_PROTO_DEFAULT_PORT 5555
+#define DQ_PROTO_DEFAULT_ENDPOINT "tcp://127.0.0.1:5555"
+
 /* ---- Liveness (Paranoid Pirate). Both ends of a node connection send HEARTBEAT when they have
  * sent nothing else for one interval; any message counts as a sign of life. */
 #define DQ_PROTO_HEARTBEAT_INTERVAL_MS 1000 /* ms; 1 s: cheap, and detects loss in seconds */
