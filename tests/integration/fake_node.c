@@ -62,7 +62,7 @@ static void s_send(const dq_msg_t *m) {
         fprintf(stderr, "fake_node: encode %s: %s\n", dq_proto_command_name(m->cmd), err);
         exit(3);
     }
-    zmsg_send(&zm, s_sock);
+    if (zmsg_send(&zm, s_sock) != 0) zmsg_destroy(&zm);
     s_last_send = zclock_mono();
 }
 

@@ -12,7 +12,7 @@
 static void s_send_frames(zsock_t *sock, int n, const void *const *data, const size_t *sizes) {
     zmsg_t *m = zmsg_new();
     for (int i = 0; i < n; i++) zmsg_addmem(m, data[i], sizes[i]);
-    zmsg_send(&m, sock);
+    if (zmsg_send(&m, sock) != 0) zmsg_destroy(&m);
 }
 
 int main(int argc, char **argv) {
@@ -68,8 +68,10 @@ int main(int argc, char **argv) {
     /* Then a good STATUS: the broker must still serve. */
     dq_msg_t req = {.cmd = DQ_CMD_STATUS};
     zmsg_t *zm = NULL;
-    dq_proto_encode(&req, &zm, NULL, 0);
-    zmsg_send(&zm, sock);
+    if (dq_proto_encode(&req, &zm, NULL, 0) != 0 || zmsg_send(&zm, sock) != 0) {
+        zmsg_destroy(&zm);
+        return 1;
+    }
     int64_t deadline = zclock_mono() + 10000;
     int rc = 1;
     while (rc != 0 && zclock_mono() < deadline) {
