@@ -229,6 +229,10 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
         dq_store_rc_t rc = dq_store_renew(self->store, (int64_t)p->shard, (int)p->attempt,
                                           node->ready.name, now, self->params.lease_ms);
         if (rc == DQ_STORE_OK) {
+            if (dq_server_node_holds(node, (int64_t)p->shard, (int)p->attempt) < 0)
+                dq_info("reclaimed job=%llu shard=%llu attempt=%u node=%s",
+                        (unsigned long long)p->job, (unsigned long long)p->shard, p->attempt,
+                        node->ready.name); /* after a restart, or on a new connection */
             s_hold(node, (int64_t)p->job, (int64_t)p->shard, (int)p->attempt);
         } else if (rc == DQ_STORE_STALE || rc == DQ_STORE_NOT_FOUND) {
             dq_info("stale progress job=%llu shard=%llu attempt=%u node=%s: stop",

@@ -12,6 +12,7 @@ trap 'for p in $dq_pids; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf 
 # real endpoint, read from its log when BIND ends in ":*").
 start_broker() {
     local bind=${1:-tcp://127.0.0.1:*}
+    [ -n "$bind" ] || bind="tcp://127.0.0.1:*"
     shift || true
     "$BROKER" --state "$STATE" --bind "$bind" "$@" 2>>"$DQ_SCRATCH/broker.log" &
     BROKER_PID=$!
@@ -60,4 +61,11 @@ write_job() {
 # done_images JOB: the job's committed images according to diffq status --json.
 done_images() {
     "$DQ" status --json "$1" | sed -n 's/.*"done": \([0-9]*\).*/\1/p'
+}
+
+# images_at_least JOB N: true once JOB has N images done.
+images_at_least() {
+    local n
+    n=$(done_images "$1")
+    [ -n "$n" ] && [ "$n" -ge "$2" ]
 }
