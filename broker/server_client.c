@@ -89,6 +89,8 @@ static void s_submit_begin(dq_server_t *self, zframe_t *id, const dq_msg_submit_
     dq_upload_t *up = &self->uploads[self->n_uploads++];
     *up = (dq_upload_t){.id = upload, .job = job, .expected = b->requests,
                         .last_ms = dq_server_now()};
+    up->owner_len = zframe_size(id) <= sizeof up->owner ? zframe_size(id) : 0;
+    memcpy(up->owner, zframe_data(id), up->owner_len);
     dq_msg_t m = {.cmd = DQ_CMD_SUBMIT_READY};
     m.submit_ready = (dq_msg_submit_ready_t){.upload = upload, .max_requests = DQ_PROTO_MAX_REQUESTS};
     dq_info("upload begun upload=%" PRIu64 " job=%lld name=%s out=%s requests=%" PRIu64, upload,
@@ -448,7 +450,16 @@ void dq_server_client_message(dq_server_t *self, zframe_t *identity, dq_msg_t *m
     case DQ_CMD_RESULTS_LIST: s_results_list(self, identity, &msg->results_list); break;
     case DQ_CMD_RESULT_FETCH: s_result_fetch(self, identity, &msg->result_fetch); break;
     case DQ_CMD_DISCONNECT:
-        /* Its uploads cannot be told apart by peer after a reconnect; they time out. */
+        /* The client is gone: its unfinished uploads go at once (committed ones stay). */
+        for (int i = self->n_uploads - 1; i >= 0; i--) {
+            dq_upload_t *up = &self->uploads[i];
+            if (up->committed || up->owner_len != zframe_size(identity) ||
+                memcmp(up->owner, zframe_data(identity), up->owner_len) != 0)
+                continue;
+            dq_info("client disconnected: discarded upload=%" PRIu64 " job=%lld", up->id,
+                    (long long)up->job);
+            s_upload_remove(self, up);
+        }
         break;
     default:
         dq_server_error(self, identity, DQ_ERR_BAD_REQUEST, "unexpected %s",

@@ -43,6 +43,8 @@ typedef struct {
     uint64_t expected;    /* requests SUBMIT_BEGIN announced */
     bool committed;
     int64_t last_ms;      /* last chunk, for the idle timeout */
+    uint8_t owner[256];   /* routing id of the client that began it (DISCONNECT drops it) */
+    size_t owner_len;
 } dq_upload_t;
 
 /* A RESULT waiting for the end of the loop iteration, when the batch is committed. */

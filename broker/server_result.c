@@ -42,6 +42,7 @@ static int s_sha256(const uint8_t *data, size_t size, char hex[65]) {
 typedef struct {
     bool send_ack, stored, stop;   /* what to answer */
     bool in_batch;                 /* passed to commit_results */
+    bool retry_later;              /* its node must resend its un-acknowledged results */
     char path[DQ_PROTO_MAX_PATH + 64]; /* final file */
     char temp[DQ_PROTO_MAX_PATH + 80]; /* "" or where it was written because path existed */
     char name[160];
@@ -161,6 +162,14 @@ void dq_server_results_flush(dq_server_t *self) {
     }
     for (int i = 0; i < n; i++) {
         dq_pending_t *p = &self->pending[i];
+        if (!items[i].send_ack && !items[i].retry_later) {
+            /* Not stored (disk full, database fault): make the node send it again later. */
+            for (int q = 0; q < n; q++)
+                if (zframe_eq(self->pending[q].identity, p->identity)) items[q].retry_later = true;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dq_pending_t *p = &self->pending[i];
         if (items[i].send_ack) s_ack(self, p, items[i].stored);
         if (items[i].stop) {
             dq_msg_t m = {.cmd = DQ_CMD_STOP};
@@ -168,6 +177,21 @@ void dq_server_results_flush(dq_server_t *self) {
             m.stop = (dq_msg_stop_t){
                 .job = r->job, .shard = r->shard, .attempt = r->attempt, .reason = DQ_STOP_FENCED};
             dq_server_send(self, p->identity, &m);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dq_pending_t *p = &self->pending[i];
+        dq_bnode_t *node = items[i].retry_later ? dq_server_node_find(self, p->identity) : NULL;
+        if (node) {
+            /* The protocol's way to have un-acknowledged results resent: the node reconnects
+             * with back-off and sends them again. Its leases stay (it renews them). */
+            dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
+            snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason,
+                     "the broker could not store a result; send it again later");
+            dq_warn("could not store results of node %s: disconnecting it so it resends them",
+                    node->ready.name);
+            dq_server_send(self, p->identity, &bye);
+            dq_server_node_drop(self, node, false, NULL);
         }
         zframe_destroy(&p->identity);
         dq_msg_clear(&p->msg);

@@ -161,6 +161,7 @@ static void s_on_message(dq_msg_t *m) {
         break;
     case DQ_CMD_DISCONNECT:
         fprintf(stderr, "fake_node %s: DISCONNECT \"%s\"\n", s_name, m->disconnect.reason);
+        zclock_sleep(500); /* a real node backs off */
         s_connect();
         break;
     default:

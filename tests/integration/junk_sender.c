@@ -1,7 +1,8 @@
 /* tests/integration/junk_sender.c: sends the broker what a broken or hostile peer might: empty,
  * truncated, oversized and garbage frames, wrong headers, commands under the wrong header, then
  * checks that the broker still answers a well-formed STATUS. Usage: junk_sender EP. Exit 0 when
- * the broker answered after all the junk. */
+ * the broker answered after all the junk. With --half-upload it plays a client that vanishes in the
+ * middle of a submit instead (--half-upload-disconnect: saying DISCONNECT as it goes). */
 #include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,58 @@ static void s_send_frames(zsock_t *sock, int n, const void *const *data, const s
     if (zmsg_send(&m, sock) != 0) zmsg_destroy(&m);
 }
 
+/* Sends msg and waits (5 s at most) for one decodable reply, which it returns (0) in *reply. */
+static int s_request(zsock_t *sock, const dq_msg_t *msg, dq_msg_t *reply) {
+    zmsg_t *zm = NULL;
+    if (dq_proto_encode(msg, &zm, NULL, 0) != 0 || zmsg_send(&zm, sock) != 0) {
+        zmsg_destroy(&zm);
+        return -1;
+    }
+    zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, 5000) <= 0) return -1;
+    zmsg_t *in = zmsg_recv(sock);
+    int rc = in ? dq_proto_decode(in, reply, NULL, 0) : -1;
+    zmsg_destroy(&in);
+    return rc;
+}
+
+/* A client that begins an upload, sends one chunk of its two and vanishes (with DISCONNECT when
+ * asked). Returns 0 when the broker accepted the begin and the chunk. */
+static int s_half_upload(zsock_t *sock, bool disconnect) {
+    dq_msg_t m = {.cmd = DQ_CMD_SUBMIT_BEGIN}, reply;
+    snprintf(m.submit_begin.name, sizeof m.submit_begin.name, "half");
+    snprintf(m.submit_begin.model, sizeof m.submit_begin.model, "tiny");
+    m.submit_begin.requests = 2;
+    if (s_request(sock, &m, &reply) != 0 || reply.cmd != DQ_CMD_SUBMIT_READY) return 1;
+    dq_request_t req = {.line = 1, .image_count = 1, .prompt = "p", .negative_prompt = "",
+                        .seed = 1, .steps = 1, .guidance = 7.5, .width = 64, .height = 64,
+                        .scheduler = "model", .num_images = 1};
+    dq_msg_t c = {.cmd = DQ_CMD_SUBMIT_CHUNK};
+    c.submit_chunk = (dq_msg_submit_chunk_t){reply.submit_ready.upload, 0, &req, 1};
+    dq_msg_clear(&reply);
+    if (s_request(sock, &c, &reply) != 0 || reply.cmd != DQ_CMD_SUBMIT_CHUNK_OK) return 1;
+    dq_msg_clear(&reply);
+    if (disconnect) {
+        dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT, .peer = DQ_PEER_CLIENT};
+        zmsg_t *zm = NULL;
+        if (dq_proto_encode(&bye, &zm, NULL, 0) != 0 || zmsg_send(&zm, sock) != 0) zmsg_destroy(&zm);
+    }
+    printf("upload half sent\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && (!strcmp(argv[2], "--half-upload") || !strcmp(argv[2], "--half-upload-disconnect"))) {
+        zsys_handler_set(NULL);
+        zsock_t *sock = zsock_new(ZMQ_DEALER);
+        zsock_set_linger(sock, 1000);
+        zsock_connect(sock, "%s", argv[1]);
+        int rc = s_half_upload(sock, strcmp(argv[2], "--half-upload-disconnect") == 0);
+        zsock_destroy(&sock);
+        return rc;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: junk_sender EP\n");
+        fprintf(stderr, "usage: junk_sender EP [--half-upload[-disconnect]]\n");
         return 2;
     }
     zsys_handler_set(NULL);
