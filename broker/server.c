@@ -209,13 +209,13 @@ static void s_receive(dq_server_t *self, zmsg_t *zm) {
         zframe_destroy(&identity);
         return;
     }
-    if (!(dq_proto_command_dir(msg.cmd) & DQ_DIR_TO_BROKER)) {
+    if (msg.peer == DQ_PEER_CLIENT && !(dq_proto_command_dir(msg.cmd) & DQ_DIR_TO_BROKER)) {
         dq_warn("dropped %s: not a command for the broker peer=%s", dq_proto_command_name(msg.cmd),
                 s_peer(identity, peer, sizeof peer));
-        if (msg.peer == DQ_PEER_CLIENT)
-            dq_server_error(self, identity, DQ_ERR_BAD_REQUEST, "%s is not a request",
-                            dq_proto_command_name(msg.cmd));
+        dq_server_error(self, identity, DQ_ERR_BAD_REQUEST, "%s is not a request",
+                        dq_proto_command_name(msg.cmd));
     } else if (msg.peer == DQ_PEER_NODE) {
+        /* A node command the broker does not expect (ASSIGN, STOP...) gets DISCONNECT there. */
         if (msg.cmd == DQ_CMD_RESULT && self->n_pending < DQ_BROKER_BATCH) {
             dq_bnode_t *node = dq_server_node_find(self, identity);
             if (node) {
