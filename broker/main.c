@@ -15,7 +15,7 @@
 static volatile int s_stop = 0;
 
 static void s_on_signal(int sig) {
-    (void)sig;
+    (void) sig;
     s_stop = 1;
 }
 
@@ -59,11 +59,11 @@ int main(int argc, char **argv) {
     params.grace_ms = dq_config_int(cfg, "grace-ms");
     params.lease_ms = dq_config_int(cfg, "lease-ms");
     params.upload_timeout_ms = dq_config_int(cfg, "upload-timeout-ms");
-    params.shard_size = (int)dq_config_int(cfg, "shard-size");
-    params.max_attempts = (int)dq_config_int(cfg, "max-attempts");
-    const char *bad = level < 0                     ? "--log-level: expected error, warn, info or debug"
-                      : !params.state_dir           ? "--state DIR is required"
-                      : params.grace_ms < 0         ? "--grace-ms: expected a number >= 0"
+    params.shard_size = (int) dq_config_int(cfg, "shard-size");
+    params.max_attempts = (int) dq_config_int(cfg, "max-attempts");
+    const char *bad = level < 0             ? "--log-level: expected error, warn, info or debug"
+                      : !params.state_dir   ? "--state DIR is required"
+                      : params.grace_ms < 0 ? "--grace-ms: expected a number >= 0"
                       : params.lease_ms < 1000 || params.lease_ms > UINT32_MAX
                           ? "--lease-ms: expected 1000 .. 4294967295"
                       : params.upload_timeout_ms < 1 ? "--upload-timeout-ms: expected >= 1"
@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
         dq_config_destroy(&cfg);
         return DQ_BROKER_EXIT_USAGE;
     }
-    dq_log_init("broker", (dq_log_level_t)level, dq_config_bool(cfg, "syslog"));
+    dq_log_init("broker", (dq_log_level_t) level, dq_config_bool(cfg, "syslog"));
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -15,7 +15,7 @@
 #include "common/log.h"
 
 #define DQ_BROKER_EXPIRE_EVERY_MS 1000 /* lease expiry sweep period */
-#define DQ_BROKER_RECV_BURST 512       /* messages handled before the batch is committed */
+#define DQ_BROKER_RECV_BURST      512  /* messages handled before the batch is committed */
 
 void dq_server_params_init(dq_server_params_t *p) {
     memset(p, 0, sizeof *p);
@@ -31,7 +31,7 @@ void dq_server_params_init(dq_server_params_t *p) {
 int64_t dq_server_now(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /* Takes state/lock with flock: released by the kernel if we die, so SIGKILL needs no cleanup. */
@@ -50,8 +50,8 @@ static int s_lock(dq_server_t *self, char *err, size_t errlen) {
         return -1;
     }
     char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(self->lock_fd, 0) == 0 && pwrite(self->lock_fd, pid, (size_t)n, 0) < 0)
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+    if (ftruncate(self->lock_fd, 0) == 0 && pwrite(self->lock_fd, pid, (size_t) n, 0) < 0)
         dq_warn("could not write pid into %s: %s", path, strerror(errno));
     return 0;
 }
@@ -96,8 +96,8 @@ dq_server_t *dq_server_new(const dq_server_params_t *params, char *err, size_t e
     }
     if (orphans)
         dq_info("recovered: %d shards stay leased for %lld ms so their nodes can reclaim them",
-                orphans, (long long)params->grace_ms);
-    self->next_upload = (uint64_t)now; /* grows across restarts: ids are never reused */
+                orphans, (long long) params->grace_ms);
+    self->next_upload = (uint64_t) now; /* grows across restarts: ids are never reused */
     self->router = zsock_new(ZMQ_ROUTER);
     if (!self->router) {
         snprintf(err, errlen, "cannot create a ZeroMQ socket");
@@ -105,7 +105,7 @@ dq_server_t *dq_server_new(const dq_server_params_t *params, char *err, size_t e
         goto fail;
     }
     zsock_set_router_mandatory(self->router, 1);
-    zsock_set_maxmsgsize(self->router, (int64_t)DQ_PROTO_MAX_PNG + 4096);
+    zsock_set_maxmsgsize(self->router, (int64_t) DQ_PROTO_MAX_PNG + 4096);
     zsock_set_sndhwm(self->router, 10000);
     zsock_set_linger(self->router, 500);
     if (zsock_bind(self->router, "%s", self->bind) < 0) {
@@ -130,7 +130,8 @@ void dq_server_destroy(dq_server_t **self_p) {
         snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason, "broker shutting down");
         dq_server_send(self, self->nodes[i]->identity, &bye);
     }
-    while (self->n_nodes > 0) dq_server_node_drop(self, self->nodes[0], false, NULL);
+    while (self->n_nodes > 0)
+        dq_server_node_drop(self, self->nodes[0], false, NULL);
     for (int i = 0; i < self->n_pending; i++) {
         zframe_destroy(&self->pending[i].identity);
         dq_msg_clear(&self->pending[i].msg);
@@ -182,7 +183,8 @@ void dq_server_error(dq_server_t *self, zframe_t *identity, dq_err_code_t code, 
 static const char *s_peer(zframe_t *id, char *buf, size_t size) {
     size_t n = zframe_size(id), k = 0;
     const uint8_t *d = zframe_data(id);
-    for (size_t i = 0; i < n && k + 3 < size; i++) k += (size_t)snprintf(buf + k, size - k, "%02x", d[i]);
+    for (size_t i = 0; i < n && k + 3 < size; i++)
+        k += (size_t) snprintf(buf + k, size - k, "%02x", d[i]);
     buf[k] = '\0';
     return buf;
 }

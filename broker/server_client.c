@@ -30,7 +30,7 @@ void dq_server_uploads_tick(dq_server_t *self, int64_t now) {
         if (now - up->last_ms < self->params.upload_timeout_ms) continue;
         if (!up->committed)
             dq_info("upload idle for %lld ms: discarded upload=%" PRIu64 " job=%lld",
-                    (long long)(now - up->last_ms), up->id, (long long)up->job);
+                    (long long) (now - up->last_ms), up->id, (long long) up->job);
         s_upload_remove(self, up);
     }
 }
@@ -87,14 +87,15 @@ static void s_submit_begin(dq_server_t *self, zframe_t *id, const dq_msg_submit_
         return;
     }
     dq_upload_t *up = &self->uploads[self->n_uploads++];
-    *up = (dq_upload_t){.id = upload, .job = job, .expected = b->requests,
-                        .last_ms = dq_server_now()};
+    *up = (dq_upload_t){
+        .id = upload, .job = job, .expected = b->requests, .last_ms = dq_server_now()};
     up->owner_len = zframe_size(id) <= sizeof up->owner ? zframe_size(id) : 0;
     memcpy(up->owner, zframe_data(id), up->owner_len);
     dq_msg_t m = {.cmd = DQ_CMD_SUBMIT_READY};
-    m.submit_ready = (dq_msg_submit_ready_t){.upload = upload, .max_requests = DQ_PROTO_MAX_REQUESTS};
+    m.submit_ready =
+        (dq_msg_submit_ready_t){.upload = upload, .max_requests = DQ_PROTO_MAX_REQUESTS};
     dq_info("upload begun upload=%" PRIu64 " job=%lld name=%s out=%s requests=%" PRIu64, upload,
-            (long long)job, jp.name, out, b->requests);
+            (long long) job, jp.name, out, b->requests);
     dq_server_send(self, id, &m);
 }
 
@@ -129,19 +130,20 @@ static void s_submit_chunk(dq_server_t *self, zframe_t *id, const dq_msg_submit_
         const dq_request_t *r = &c->requests[i];
         json[i] = dq_server_req_to_json(r);
         bad |= !json[i];
-        reqs[i] = (dq_store_request_t){.line = (int64_t)r->line,
+        reqs[i] = (dq_store_request_t){.line = (int64_t) r->line,
                                        .json = json[i],
                                        .id = NULL, /* the wire names requests by line */
                                        .seed = r->seed,
-                                       .num_images = (int)r->num_images,
-                                       .width = (int)r->width,
-                                       .height = (int)r->height,
-                                       .steps = (int)r->steps,
+                                       .num_images = (int) r->num_images,
+                                       .width = (int) r->width,
+                                       .height = (int) r->height,
+                                       .steps = (int) r->steps,
                                        .scheduler = r->scheduler};
     }
-    dq_store_rc_t rc = bad ? DQ_STORE_DB
-                           : dq_store_job_add(self->store, up->job, reqs, c->n_requests);
-    for (uint32_t i = 0; i < c->n_requests; i++) free(json[i]);
+    dq_store_rc_t rc =
+        bad ? DQ_STORE_DB : dq_store_job_add(self->store, up->job, reqs, c->n_requests);
+    for (uint32_t i = 0; i < c->n_requests; i++)
+        free(json[i]);
     if (rc != DQ_STORE_OK) {
         dq_server_error(self, id, rc == DQ_STORE_DB ? DQ_ERR_INTERNAL : DQ_ERR_BAD_REQUEST,
                         "upload %" PRIu64 " chunk %u: %s", c->upload, c->seq,
@@ -178,32 +180,32 @@ static void s_submit_commit(dq_server_t *self, zframe_t *id, const dq_msg_submit
         up->committed = true; /* kept a while so a retried COMMIT gets the same answer */
         up->last_ms = dq_server_now();
         self->dispatch_due = true;
-        dq_info("job queued job=%lld requests=%" PRIu64, (long long)up->job, up->n_requests);
+        dq_info("job queued job=%lld requests=%" PRIu64, (long long) up->job, up->n_requests);
     }
     dq_msg_t m = {.cmd = DQ_CMD_SUBMIT_OK};
-    m.submit_ok = (dq_msg_submit_ok_t){.upload = c->upload, .job = (uint64_t)up->job};
+    m.submit_ok = (dq_msg_submit_ok_t){.upload = c->upload, .job = (uint64_t) up->job};
     dq_server_send(self, id, &m);
 }
 
 static void s_job_info(const dq_job_status_t *s, dq_job_info_t *j) {
     memset(j, 0, sizeof *j);
-    j->id = (uint64_t)s->id;
+    j->id = (uint64_t) s->id;
     snprintf(j->name, sizeof j->name, "%.128s", s->name);
     snprintf(j->model, sizeof j->model, "%.128s", s->model);
     j->state = dq_server_wire_state(s->state);
     j->priority = s->priority;
     /* The store counts requests by state; the wire counts images. Requests of one job carry
      * about n_images / n_requests images each. */
-    double per = s->n_requests > 0 ? (double)s->n_images / (double)s->n_requests : 1.0;
-    j->done = (uint64_t)s->images_committed;
-    j->failed = (uint64_t)((double)s->requests_failed * per + 0.5);
-    j->running = (uint64_t)((double)s->requests_running * per + 0.5);
-    int64_t left = s->n_images - s->images_committed - (int64_t)j->failed - (int64_t)j->running -
-                   (int64_t)((double)s->requests_cancelled * per + 0.5);
+    double per = s->n_requests > 0 ? (double) s->n_images / (double) s->n_requests : 1.0;
+    j->done = (uint64_t) s->images_committed;
+    j->failed = (uint64_t) ((double) s->requests_failed * per + 0.5);
+    j->running = (uint64_t) ((double) s->requests_running * per + 0.5);
+    int64_t left = s->n_images - s->images_committed - (int64_t) j->failed - (int64_t) j->running -
+                   (int64_t) ((double) s->requests_cancelled * per + 0.5);
     if (s->state == DQ_STORE_JOB_CANCELLED || left < 0) left = 0;
-    if ((int64_t)j->running > s->n_images - s->images_committed)
-        j->running = (uint64_t)(s->n_images - s->images_committed);
-    j->queued = (uint64_t)left;
+    if ((int64_t) j->running > s->n_images - s->images_committed)
+        j->running = (uint64_t) (s->n_images - s->images_committed);
+    j->queued = (uint64_t) left;
     j->images_per_s = s->images_per_s;
     j->eta_s = s->eta_s;
 }
@@ -224,7 +226,7 @@ static int s_list_job(void *arg, const dq_job_status_t *s) {
 }
 
 static int s_nodes(dq_server_t *self, dq_node_info_t **nodes, uint32_t *n) {
-    *nodes = calloc((size_t)self->n_nodes + 1, sizeof **nodes);
+    *nodes = calloc((size_t) self->n_nodes + 1, sizeof **nodes);
     *n = 0;
     if (!*nodes) return -1;
     int64_t now = dq_server_now();
@@ -241,8 +243,8 @@ static void s_status(dq_server_t *self, zframe_t *id, uint64_t job) {
     int64_t now = dq_server_now();
     if (job) {
         dq_job_status_t s;
-        dq_store_rc_t rc = dq_store_job_status(self->store, (int64_t)job, now,
-                                               DQ_BROKER_RATE_WINDOW_MS, &s);
+        dq_store_rc_t rc =
+            dq_store_job_status(self->store, (int64_t) job, now, DQ_BROKER_RATE_WINDOW_MS, &s);
         if (rc != DQ_STORE_OK) {
             dq_server_error(self, id, rc == DQ_STORE_NOT_FOUND ? DQ_ERR_NOT_FOUND : DQ_ERR_INTERNAL,
                             "job %" PRIu64 ": %s", job, dq_store_errmsg(self->store));
@@ -274,16 +276,24 @@ static void s_status(dq_server_t *self, zframe_t *id, uint64_t job) {
 }
 
 static void s_action(dq_server_t *self, zframe_t *id, dq_cmd_t cmd, uint64_t job_id) {
-    int64_t now = dq_server_now(), job = (int64_t)job_id;
+    int64_t now = dq_server_now(), job = (int64_t) job_id;
     int n = 0;
     dq_job_status_t before;
     dq_store_rc_t rc = dq_store_job_status(self->store, job, now, 1000, &before);
     if (rc == DQ_STORE_OK) {
         switch (cmd) {
-        case DQ_CMD_CANCEL: rc = dq_store_cancel(self->store, job, now); break;
-        case DQ_CMD_PAUSE: rc = dq_store_pause(self->store, job, now); break;
-        case DQ_CMD_RESUME: rc = dq_store_resume(self->store, job, now); break;
-        default: rc = dq_store_retry(self->store, job, now, &n); break;
+        case DQ_CMD_CANCEL:
+            rc = dq_store_cancel(self->store, job, now);
+            break;
+        case DQ_CMD_PAUSE:
+            rc = dq_store_pause(self->store, job, now);
+            break;
+        case DQ_CMD_RESUME:
+            rc = dq_store_resume(self->store, job, now);
+            break;
+        default:
+            rc = dq_store_retry(self->store, job, now, &n);
+            break;
         }
     }
     if (rc != DQ_STORE_OK) {
@@ -302,16 +312,17 @@ static void s_action(dq_server_t *self, zframe_t *id, dq_cmd_t cmd, uint64_t job
     /* Images the action touched: those not yet rendered (cancel, pause, resume), or the
      * images of the requeued requests (retry). */
     int64_t open = before.n_images - before.images_committed;
-    m.job_ok.affected = (uint64_t)(cmd == DQ_CMD_RETRY
-                                       ? (before.requests_failed - after.requests_failed) *
-                                             (before.n_requests ? before.n_images / before.n_requests : 1)
-                                       : open);
+    m.job_ok.affected =
+        (uint64_t) (cmd == DQ_CMD_RETRY
+                        ? (before.requests_failed - after.requests_failed) *
+                              (before.n_requests ? before.n_images / before.n_requests : 1)
+                        : open);
     if (cmd == DQ_CMD_CANCEL) {
         dq_server_nodes_stop_job(self, job, DQ_STOP_CANCELLED);
         dq_server_write_manifest(self, job);
     }
     if (cmd == DQ_CMD_RESUME || cmd == DQ_CMD_RETRY) self->dispatch_due = true;
-    dq_info("%s job=%lld state=%s", dq_proto_command_name(cmd), (long long)job,
+    dq_info("%s job=%lld state=%s", dq_proto_command_name(cmd), (long long) job,
             dq_store_job_state_name(after.state));
     dq_server_send(self, id, &m);
 }
@@ -332,7 +343,7 @@ typedef struct {
 static int s_page_row(void *arg, const dq_manifest_row_t *row) {
     s_page_t *p = arg;
     if (p->want_line) {
-        if ((uint64_t)row->line != p->want_line) return 0;
+        if ((uint64_t) row->line != p->want_line) return 0;
         for (int i = 0; i < row->n_files; i++)
             if (row->images[i] == p->want_image) {
                 snprintf(p->path, sizeof p->path, "%s", row->paths[i]);
@@ -341,18 +352,18 @@ static int s_page_row(void *arg, const dq_manifest_row_t *row) {
             }
         return 1; /* stop: the line is unique */
     }
-    if ((uint64_t)row->line < p->cursor || row->n_files == 0) return 0;
-    if (p->n + (uint32_t)row->n_files > p->limit) {
+    if ((uint64_t) row->line < p->cursor || row->n_files == 0) return 0;
+    if (p->n + (uint32_t) row->n_files > p->limit) {
         if (p->n == 0) return 1; /* a row larger than the page cannot happen: limit >= 64 */
-        p->next = (uint64_t)row->line;
+        p->next = (uint64_t) row->line;
         return 1;
     }
     for (int i = 0; i < row->n_files; i++) {
         dq_result_item_t *it = &p->items[p->n];
-        it->line = (uint64_t)row->line;
-        it->image_index = (uint32_t)row->images[i];
+        it->line = (uint64_t) row->line;
+        it->image_index = (uint32_t) row->images[i];
         it->seed = row->seed;
-        it->size = (uint64_t)row->sizes[i];
+        it->size = (uint64_t) row->sizes[i];
         it->path = strdup(row->paths[i]);
         if (!it->path) return 1;
         p->n++;
@@ -362,7 +373,7 @@ static int s_page_row(void *arg, const dq_manifest_row_t *row) {
 
 static void s_results_list(dq_server_t *self, zframe_t *id, const dq_msg_results_list_t *l) {
     dq_job_status_t s;
-    if (dq_store_job_status(self->store, (int64_t)l->job, dq_server_now(), 1000, &s) !=
+    if (dq_store_job_status(self->store, (int64_t) l->job, dq_server_now(), 1000, &s) !=
         DQ_STORE_OK) {
         dq_server_error(self, id, DQ_ERR_NOT_FOUND, "no job %" PRIu64, l->job);
         return;
@@ -376,7 +387,7 @@ static void s_results_list(dq_server_t *self, zframe_t *id, const dq_msg_results
         dq_server_error(self, id, DQ_ERR_INTERNAL, "out of memory");
         return;
     }
-    dq_store_rc_t rc = dq_store_manifest(self->store, (int64_t)l->job, s_page_row, &p);
+    dq_store_rc_t rc = dq_store_manifest(self->store, (int64_t) l->job, s_page_row, &p);
     m.results_list_reply.n_items = p.n;
     if (rc != DQ_STORE_OK && rc != DQ_STORE_INVALID) { /* INVALID: we stopped the walk */
         dq_msg_clear(&m);
@@ -391,13 +402,13 @@ static void s_results_list(dq_server_t *self, zframe_t *id, const dq_msg_results
 
 static void s_result_fetch(dq_server_t *self, zframe_t *id, const dq_msg_result_fetch_t *f) {
     dq_job_status_t s;
-    if (dq_store_job_status(self->store, (int64_t)f->job, dq_server_now(), 1000, &s) !=
+    if (dq_store_job_status(self->store, (int64_t) f->job, dq_server_now(), 1000, &s) !=
         DQ_STORE_OK) {
         dq_server_error(self, id, DQ_ERR_NOT_FOUND, "no job %" PRIu64, f->job);
         return;
     }
-    s_page_t p = {.want_line = f->line, .want_image = (int)f->image_index};
-    dq_store_manifest(self->store, (int64_t)f->job, s_page_row, &p);
+    s_page_t p = {.want_line = f->line, .want_image = (int) f->image_index};
+    dq_store_manifest(self->store, (int64_t) f->job, s_page_row, &p);
     if (!p.found) {
         dq_server_error(self, id, DQ_ERR_NOT_FOUND, "job %" PRIu64 ": no image %u of line %" PRIu64,
                         f->job, f->image_index, f->line);
@@ -430,10 +441,18 @@ static void s_result_fetch(dq_server_t *self, zframe_t *id, const dq_msg_result_
 
 void dq_server_client_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
     switch (msg->cmd) {
-    case DQ_CMD_SUBMIT_BEGIN: s_submit_begin(self, identity, &msg->submit_begin); break;
-    case DQ_CMD_SUBMIT_CHUNK: s_submit_chunk(self, identity, &msg->submit_chunk); break;
-    case DQ_CMD_SUBMIT_COMMIT: s_submit_commit(self, identity, &msg->submit_commit); break;
-    case DQ_CMD_STATUS: s_status(self, identity, msg->status.job); break;
+    case DQ_CMD_SUBMIT_BEGIN:
+        s_submit_begin(self, identity, &msg->submit_begin);
+        break;
+    case DQ_CMD_SUBMIT_CHUNK:
+        s_submit_chunk(self, identity, &msg->submit_chunk);
+        break;
+    case DQ_CMD_SUBMIT_COMMIT:
+        s_submit_commit(self, identity, &msg->submit_commit);
+        break;
+    case DQ_CMD_STATUS:
+        s_status(self, identity, msg->status.job);
+        break;
     case DQ_CMD_NODES: {
         dq_msg_t m = {.cmd = DQ_CMD_NODES_REPLY};
         if (s_nodes(self, &m.nodes_reply.nodes, &m.nodes_reply.n_nodes) != 0)
@@ -446,9 +465,15 @@ void dq_server_client_message(dq_server_t *self, zframe_t *identity, dq_msg_t *m
     case DQ_CMD_CANCEL:
     case DQ_CMD_PAUSE:
     case DQ_CMD_RESUME:
-    case DQ_CMD_RETRY: s_action(self, identity, msg->cmd, msg->job.job); break;
-    case DQ_CMD_RESULTS_LIST: s_results_list(self, identity, &msg->results_list); break;
-    case DQ_CMD_RESULT_FETCH: s_result_fetch(self, identity, &msg->result_fetch); break;
+    case DQ_CMD_RETRY:
+        s_action(self, identity, msg->cmd, msg->job.job);
+        break;
+    case DQ_CMD_RESULTS_LIST:
+        s_results_list(self, identity, &msg->results_list);
+        break;
+    case DQ_CMD_RESULT_FETCH:
+        s_result_fetch(self, identity, &msg->result_fetch);
+        break;
     case DQ_CMD_DISCONNECT:
         /* The client is gone: its unfinished uploads go at once (committed ones stay). */
         for (int i = self->n_uploads - 1; i >= 0; i--) {
@@ -457,7 +482,7 @@ void dq_server_client_message(dq_server_t *self, zframe_t *identity, dq_msg_t *m
                 memcmp(up->owner, zframe_data(identity), up->owner_len) != 0)
                 continue;
             dq_info("client disconnected: discarded upload=%" PRIu64 " job=%lld", up->id,
-                    (long long)up->job);
+                    (long long) up->job);
             s_upload_remove(self, up);
         }
         break;

@@ -12,10 +12,10 @@
 #include "broker/store.h"
 #include "common/proto.h"
 
-#define DQ_BROKER_MAX_NODES DQ_PROTO_MAX_NODES
-#define DQ_BROKER_MAX_UPLOADS 64     /* staged uploads at once; more get ERROR limit */
-#define DQ_BROKER_BATCH 256          /* RESULTs committed in one transaction at most */
-#define DQ_BROKER_LEASE_PER_CREDIT 8 /* shards leased per dispatch round per node */
+#define DQ_BROKER_MAX_NODES        DQ_PROTO_MAX_NODES
+#define DQ_BROKER_MAX_UPLOADS      64  /* staged uploads at once; more get ERROR limit */
+#define DQ_BROKER_BATCH            256 /* RESULTs committed in one transaction at most */
+#define DQ_BROKER_LEASE_PER_CREDIT 8   /* shards leased per dispatch round per node */
 
 /* One shard attempt a node runs, as the broker assigned it (or it reclaimed). */
 typedef struct {
@@ -25,9 +25,9 @@ typedef struct {
 
 /* A node that sent READY. */
 typedef struct {
-    zframe_t *identity;                /* owned; ROUTER routing id of its DEALER */
-    dq_msg_ready_t ready;              /* owned (dq_msg_t-style members): name, devices, models */
-    uint32_t credit;                   /* ASSIGNs it asked for and has not been sent */
+    zframe_t *identity;   /* owned; ROUTER routing id of its DEALER */
+    dq_msg_ready_t ready; /* owned (dq_msg_t-style members): name, devices, models */
+    uint32_t credit;      /* ASSIGNs it asked for and has not been sent */
     int64_t last_recv_ms, last_send_ms;
     dq_held_t held[DQ_PROTO_MAX_NODE_SHARDS];
     int n_held;
@@ -36,14 +36,14 @@ typedef struct {
 /* A client's job upload between SUBMIT_BEGIN and SUBMIT_COMMIT (and a while after, so a retried
  * COMMIT gets the same answer). */
 typedef struct {
-    uint64_t id;          /* upload id sent in SUBMIT_READY */
-    int64_t job;          /* the store's staging (then queued) job */
-    uint32_t next_seq;    /* the chunk expected next */
-    uint64_t n_requests;  /* requests stored so far */
-    uint64_t expected;    /* requests SUBMIT_BEGIN announced */
+    uint64_t id;         /* upload id sent in SUBMIT_READY */
+    int64_t job;         /* the store's staging (then queued) job */
+    uint32_t next_seq;   /* the chunk expected next */
+    uint64_t n_requests; /* requests stored so far */
+    uint64_t expected;   /* requests SUBMIT_BEGIN announced */
     bool committed;
-    int64_t last_ms;      /* last chunk, for the idle timeout */
-    uint8_t owner[256];   /* routing id of the client that began it (DISCONNECT drops it) */
+    int64_t last_ms;    /* last chunk, for the idle timeout */
+    uint8_t owner[256]; /* routing id of the client that began it (DISCONNECT drops it) */
     size_t owner_len;
 } dq_upload_t;
 
@@ -56,9 +56,9 @@ typedef struct {
 struct dq_server {
     dq_server_params_t params; /* strings below are owned copies */
     char *bind, *state_dir;
-    int lock_fd;               /* flock()ed state/lock */
-    dq_store_t *store;         /* owned */
-    zsock_t *router;           /* owned */
+    int lock_fd;                            /* flock()ed state/lock */
+    dq_store_t *store;                      /* owned */
+    zsock_t *router;                        /* owned */
     dq_bnode_t *nodes[DQ_BROKER_MAX_NODES]; /* owned */
     int n_nodes;
     dq_upload_t uploads[DQ_BROKER_MAX_UPLOADS];

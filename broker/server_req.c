@@ -13,7 +13,7 @@ char *dq_server_req_to_json(const dq_request_t *req) {
     int bad = json_object_set_new(o, "prompt", json_string(req->prompt ? req->prompt : "")) |
               json_object_set_new(o, "negative_prompt",
                                   json_string(req->negative_prompt ? req->negative_prompt : "")) |
-              json_object_set_new(o, "seed", json_integer((json_int_t)req->seed)) |
+              json_object_set_new(o, "seed", json_integer((json_int_t) req->seed)) |
               json_object_set_new(o, "num_inference_steps", json_integer(req->steps)) |
               json_object_set_new(o, "guidance_scale", json_real(req->guidance)) |
               json_object_set_new(o, "width", json_integer(req->width)) |
@@ -29,7 +29,7 @@ static int s_uint(json_t *o, const char *key, uint32_t *out) {
     json_t *v = json_object_get(o, key);
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
         return -1;
-    *out = (uint32_t)json_integer_value(v);
+    *out = (uint32_t) json_integer_value(v);
     return 0;
 }
 
@@ -50,7 +50,7 @@ int dq_server_req_from_json(const char *json, uint64_t line, dq_request_t *out) 
         s_uint(o, "height", &out->height) || s_uint(o, "num_images_per_prompt", &out->num_images))
         goto done;
     out->line = line;
-    out->seed = (uint64_t)json_integer_value(seed);
+    out->seed = (uint64_t) json_integer_value(seed);
     out->guidance = json_number_value(cfg);
     out->image_first = 0;
     out->image_count = out->num_images;

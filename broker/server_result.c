@@ -21,12 +21,18 @@
 
 dq_job_state_t dq_server_wire_state(dq_store_job_state_t state) {
     switch (state) {
-    case DQ_STORE_JOB_RUNNING: return DQ_JOB_RUNNING;
-    case DQ_STORE_JOB_PAUSED: return DQ_JOB_PAUSED;
-    case DQ_STORE_JOB_CANCELLED: return DQ_JOB_CANCELLED;
-    case DQ_STORE_JOB_DONE: return DQ_JOB_DONE;
-    case DQ_STORE_JOB_FAILED: return DQ_JOB_FAILED;
-    default: return DQ_JOB_QUEUED;
+    case DQ_STORE_JOB_RUNNING:
+        return DQ_JOB_RUNNING;
+    case DQ_STORE_JOB_PAUSED:
+        return DQ_JOB_PAUSED;
+    case DQ_STORE_JOB_CANCELLED:
+        return DQ_JOB_CANCELLED;
+    case DQ_STORE_JOB_DONE:
+        return DQ_JOB_DONE;
+    case DQ_STORE_JOB_FAILED:
+        return DQ_JOB_FAILED;
+    default:
+        return DQ_JOB_QUEUED;
     }
 }
 
@@ -34,15 +40,16 @@ static int s_sha256(const uint8_t *data, size_t size, char hex[65]) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (!EVP_Digest(data, size, md, &len, EVP_sha256(), NULL) || len != 32) return -1;
-    for (unsigned i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     return 0;
 }
 
 /* Per-result scratch while a batch is written and committed. */
 typedef struct {
-    bool send_ack, stored, stop;   /* what to answer */
-    bool in_batch;                 /* passed to commit_results */
-    bool retry_later;              /* its node must resend its un-acknowledged results */
+    bool send_ack, stored, stop;       /* what to answer */
+    bool in_batch;                     /* passed to commit_results */
+    bool retry_later;                  /* its node must resend its un-acknowledged results */
     char path[DQ_PROTO_MAX_PATH + 64]; /* final file */
     char temp[DQ_PROTO_MAX_PATH + 80]; /* "" or where it was written because path existed */
     char name[160];
@@ -52,7 +59,7 @@ typedef struct {
 /* Writes one image's file: straight to its name when there is none yet, else beside it (an
  * earlier attempt's file may be the committed one; it is replaced only after our commit). */
 static int s_write(const dq_job_status_t *job, const dq_msg_result_t *r, s_item_t *it) {
-    if (dq_store_output_name(NULL, (int64_t)r->line, (int)r->image_index, it->name,
+    if (dq_store_output_name(NULL, (int64_t) r->line, (int) r->image_index, it->name,
                              sizeof it->name) != 0)
         return -1;
     snprintf(it->path, sizeof it->path, "%s/%s", job->out_dir, it->name);
@@ -78,8 +85,11 @@ static int s_write(const dq_job_status_t *job, const dq_msg_result_t *r, s_item_
 static void s_ack(dq_server_t *self, dq_pending_t *p, bool stored) {
     dq_msg_t ack = {.cmd = DQ_CMD_RESULT_ACK};
     const dq_msg_result_t *r = &p->msg.result;
-    ack.result_ack = (dq_msg_result_ack_t){
-        .job = r->job, .shard = r->shard, .attempt = r->attempt, .chunk = r->chunk, .stored = stored};
+    ack.result_ack = (dq_msg_result_ack_t){.job = r->job,
+                                           .shard = r->shard,
+                                           .attempt = r->attempt,
+                                           .chunk = r->chunk,
+                                           .stored = stored};
     dq_server_send(self, p->identity, &ack);
 }
 
@@ -108,27 +118,27 @@ void dq_server_results_flush(dq_server_t *self) {
             it->stop = true;
             continue;
         }
-        if ((int64_t)r->job != job_id &&
-            dq_store_job_status(self->store, (int64_t)r->job, now, 1000, &job) != DQ_STORE_OK) {
+        if ((int64_t) r->job != job_id &&
+            dq_store_job_status(self->store, (int64_t) r->job, now, 1000, &job) != DQ_STORE_OK) {
             it->send_ack = true; /* no such job any more: drop it */
             it->stop = true;
             continue;
         }
-        job_id = (int64_t)r->job;
+        job_id = (int64_t) r->job;
         if (s_write(&job, r, it) != 0) continue; /* not acknowledged: the node sends it again */
-        results[n_res] = (dq_result_t){.job = (int64_t)r->job,
-                                       .line = (int64_t)r->line,
-                                       .image = (int)r->image_index,
-                                       .attempt = (int)r->attempt,
+        results[n_res] = (dq_result_t){.job = (int64_t) r->job,
+                                       .line = (int64_t) r->line,
+                                       .image = (int) r->image_index,
+                                       .attempt = (int) r->attempt,
                                        .path = it->name,
                                        .sha256 = it->sha,
-                                       .size = (int64_t)r->png_size};
+                                       .size = (int64_t) r->png_size};
         index_of[n_res++] = i;
         it->in_batch = true;
     }
     bool committed = true;
-    if (n_res > 0 && dq_store_commit_results(self->store, results, (size_t)n_res, now) !=
-                         DQ_STORE_OK) {
+    if (n_res > 0 &&
+        dq_store_commit_results(self->store, results, (size_t) n_res, now) != DQ_STORE_OK) {
         dq_error("cannot commit %d results: %s", n_res, dq_store_errmsg(self->store));
         committed = false;
     }
@@ -146,7 +156,8 @@ void dq_server_results_flush(dq_server_t *self) {
                 dq_error("cannot rename %s: %s", it->temp, strerror(errno));
             int64_t j = results[k].job;
             int seen = 0;
-            for (int q = 0; q < n_jobs; q++) seen |= jobs_touched[q] == j;
+            for (int q = 0; q < n_jobs; q++)
+                seen |= jobs_touched[q] == j;
             if (!seen) jobs_touched[n_jobs++] = j;
         } else if (rc == DQ_STORE_DUPLICATE) {
             it->stored = true; /* committed before: acknowledged and ignored */
@@ -155,9 +166,8 @@ void dq_server_results_flush(dq_server_t *self) {
             /* Stale or unknown: refuse. A file we created for it was never committed. */
             unlink(it->temp[0] ? it->temp : it->path);
             it->stop = rc == DQ_STORE_STALE;
-            dq_warn("result refused (%s) job=%lld line=%lld image=%d",
-                    dq_store_rc_name(rc), (long long)results[k].job, (long long)results[k].line,
-                    results[k].image);
+            dq_warn("result refused (%s) job=%lld line=%lld image=%d", dq_store_rc_name(rc),
+                    (long long) results[k].job, (long long) results[k].line, results[k].image);
         }
     }
     for (int i = 0; i < n; i++) {
@@ -197,7 +207,8 @@ void dq_server_results_flush(dq_server_t *self) {
         dq_msg_clear(&p->msg);
     }
     self->n_pending = 0;
-    for (int q = 0; q < n_jobs; q++) dq_server_job_maybe_finished(self, jobs_touched[q]);
+    for (int q = 0; q < n_jobs; q++)
+        dq_server_job_maybe_finished(self, jobs_touched[q]);
     if (n_res > 0) self->dispatch_due = true;
 }
 
@@ -205,8 +216,8 @@ void dq_server_results_flush(dq_server_t *self) {
 
 static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
     FILE *f = arg;
-    json_t *o = json_pack("{s:I, s:I}", "line", (json_int_t)row->line, "seed",
-                          (json_int_t)row->seed);
+    json_t *o =
+        json_pack("{s:I, s:I}", "line", (json_int_t) row->line, "seed", (json_int_t) row->seed);
     if (!o) return 1;
     if (row->id) json_object_set_new(o, "id", json_string(row->id));
     json_object_set_new(o, "num_images", json_integer(row->num_images));
@@ -214,7 +225,7 @@ static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
     for (int i = 0; i < row->n_files; i++)
         json_array_append_new(files, json_pack("{s:i, s:s, s:s, s:I}", "image", row->images[i],
                                                "path", row->paths[i], "sha256", row->sha256[i],
-                                               "size", (json_int_t)row->sizes[i]));
+                                               "size", (json_int_t) row->sizes[i]));
     json_object_set_new(o, "images", files);
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -247,7 +258,7 @@ int dq_server_write_manifest(dq_server_t *self, int64_t job_id) {
             fsync(dfd); /* the rename itself survives a crash */
             close(dfd);
         }
-        dq_info("manifest written job=%lld path=%s", (long long)job_id, path);
+        dq_info("manifest written job=%lld path=%s", (long long) job_id, path);
     } else {
         dq_error("cannot write %s: %s", path, strerror(errno));
         unlink(temp);
@@ -261,7 +272,7 @@ void dq_server_job_maybe_finished(dq_server_t *self, int64_t job_id) {
         return;
     if (job.state == DQ_STORE_JOB_DONE || job.state == DQ_STORE_JOB_FAILED ||
         job.state == DQ_STORE_JOB_CANCELLED) {
-        dq_info("job finished job=%lld state=%s", (long long)job_id,
+        dq_info("job finished job=%lld state=%s", (long long) job_id,
                 dq_store_job_state_name(job.state));
         dq_server_write_manifest(self, job_id);
     }

@@ -26,7 +26,7 @@ static int s_open(dq_client_t *self, char *err, size_t errlen) {
         return -1;
     }
     zsock_set_linger(self->sock, 0);
-    zsock_set_maxmsgsize(self->sock, (int64_t)DQ_PROTO_MAX_PNG + 4096);
+    zsock_set_maxmsgsize(self->sock, (int64_t) DQ_PROTO_MAX_PNG + 4096);
     if (zsock_connect(self->sock, "%s", self->endpoint) != 0) {
         snprintf(err, errlen, "bad broker endpoint '%s' (expected e.g. tcp://host:5555)",
                  self->endpoint);
@@ -80,14 +80,15 @@ int dq_client_request(dq_client_t *self, const dq_msg_t *req, dq_msg_t *reply, b
         int64_t deadline = zclock_mono() + DQ_CLIENT_TIMEOUT_MS;
         while (zclock_mono() < deadline) {
             zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
-            if (zmq_poll(&item, 1, (long)(deadline - zclock_mono())) <= 0) continue;
+            if (zmq_poll(&item, 1, (long) (deadline - zclock_mono())) <= 0) continue;
             zmsg_t *in = zmsg_recv(self->sock);
             if (!in) continue;
             char derr[256];
             int rc = dq_proto_decode(in, reply, derr, sizeof derr);
             zmsg_destroy(&in);
             if (rc != 0) continue; /* not for us (garbage): keep waiting */
-            if (reply->cmd == DQ_CMD_ERROR || dq_proto_command_dir(reply->cmd) == DQ_DIR_FROM_BROKER)
+            if (reply->cmd == DQ_CMD_ERROR ||
+                dq_proto_command_dir(reply->cmd) == DQ_DIR_FROM_BROKER)
                 return 0;
             dq_msg_clear(reply);
         }
@@ -111,7 +112,7 @@ int dq_client_parse_job(const char *text, uint64_t *job, char *err, size_t errle
 
 void dq_client_error_text(const dq_msg_t *reply, char *err, size_t errlen) {
     if (reply->cmd == DQ_CMD_ERROR)
-        snprintf(err, errlen, "broker: %s: %s", dq_proto_err_code_name((int)reply->error.code),
+        snprintf(err, errlen, "broker: %s: %s", dq_proto_err_code_name((int) reply->error.code),
                  reply->error.message);
     else
         snprintf(err, errlen, "broker: unexpected reply %s", dq_proto_command_name(reply->cmd));

@@ -11,7 +11,7 @@
 typedef struct dq_client dq_client_t;
 
 #define DQ_CLIENT_TIMEOUT_MS 5000 /* per try; a broker answers in milliseconds when alive */
-#define DQ_CLIENT_TRIES 3
+#define DQ_CLIENT_TRIES      3
 
 /* The endpoint to use: flag if given, else $DIFFQ_BROKER, else DQ_PROTO_DEFAULT_ENDPOINT.
  * Borrowed strings. */

@@ -21,8 +21,9 @@ static int s_parse(dq_config_t *cfg, const char *prog, int argc, char **argv, bo
     char err[512] = "";
     int rc = dq_config_parse(cfg, argc, argv, err, sizeof err);
     if (rc == 0 && dq_config_positional_count(cfg) != (want_job ? 1 : 0)) {
-        snprintf(err, sizeof err, want_job ? "expected one JOB id (see --help)"
-                                           : "expected no arguments (see --help)");
+        snprintf(err, sizeof err,
+                 want_job ? "expected one JOB id (see --help)"
+                          : "expected no arguments (see --help)");
         rc = -1;
     } else if (rc == 0 && want_job &&
                dq_client_parse_job(dq_config_positional(cfg, 0), job, err, sizeof err) != 0) {
@@ -45,9 +46,9 @@ static int s_run(dq_config_t *cfg, const char *prog, const dq_msg_t *req, dq_cmd
         dq_client_error_text(&reply, err, sizeof err);
         fprintf(stderr, "%s: %s\n", prog, err);
     } else if (want == DQ_CMD_JOB_OK) {
-        printf("job %llu: %s (%llu images affected)\n", (unsigned long long)reply.job_ok.job,
-               dq_proto_job_state_name((int)reply.job_ok.state),
-               (unsigned long long)reply.job_ok.affected);
+        printf("job %llu: %s (%llu images affected)\n", (unsigned long long) reply.job_ok.job,
+               dq_proto_job_state_name((int) reply.job_ok.state),
+               (unsigned long long) reply.job_ok.affected);
         status = DQ_EXIT_OK;
     } else {
         dq_cli_print_nodes(reply.nodes_reply.nodes, reply.nodes_reply.n_nodes);
@@ -70,8 +71,9 @@ static int s_job_action(int argc, char **argv, dq_cmd_t cmd, const char *prog, c
 }
 
 int dq_cmd_cancel(int argc, char **argv) {
-    return s_job_action(argc, argv, DQ_CMD_CANCEL, "diffq cancel",
-                        "Cancels JOB: nothing more of it is rendered; images already written stay.");
+    return s_job_action(
+        argc, argv, DQ_CMD_CANCEL, "diffq cancel",
+        "Cancels JOB: nothing more of it is rendered; images already written stay.");
 }
 
 int dq_cmd_pause(int argc, char **argv) {

@@ -30,8 +30,8 @@ static int s_fetch(dq_client_t *client, uint64_t job, const dq_result_item_t *it
         return -1;
     }
     dq_msg_t req = {.cmd = DQ_CMD_RESULT_FETCH}, reply;
-    req.result_fetch = (dq_msg_result_fetch_t){.job = job, .line = it->line,
-                                               .image_index = it->image_index};
+    req.result_fetch =
+        (dq_msg_result_fetch_t){.job = job, .line = it->line, .image_index = it->image_index};
     if (dq_client_request(client, &req, &reply, true, err, errlen) != 0) return -1;
     int rc = -1;
     if (reply.cmd != DQ_CMD_RESULT_DATA) {
@@ -39,8 +39,8 @@ static int s_fetch(dq_client_t *client, uint64_t job, const dq_result_item_t *it
     } else {
         char path[8300];
         snprintf(path, sizeof path, "%s/%s", dir, it->path);
-        rc = dq_png_save_bytes(path, reply.result_data.png, reply.result_data.png_size, err,
-                               errlen);
+        rc =
+            dq_png_save_bytes(path, reply.result_data.png, reply.result_data.png_size, err, errlen);
     }
     dq_msg_clear(&reply);
     return rc;
@@ -101,8 +101,10 @@ int dq_cmd_results(int argc, char **argv) {
         dq_msg_clear(&reply);
         if (cursor == 0) break;
     }
-    if (status != DQ_EXIT_OK) fprintf(stderr, "%s: %s\n", prog, err);
-    else printf("%llu images copied to %s\n", (unsigned long long)copied, dir);
+    if (status != DQ_EXIT_OK)
+        fprintf(stderr, "%s: %s\n", prog, err);
+    else
+        printf("%llu images copied to %s\n", (unsigned long long) copied, dir);
     dq_client_destroy(&client);
     dq_config_destroy(&cfg);
     return status;

@@ -22,7 +22,7 @@ static const dq_option_t s_options[] = {
 
 static volatile sig_atomic_t s_interrupted = 0;
 static void s_on_sigint(int sig) {
-    (void)sig;
+    (void) sig;
     s_interrupted = 1;
 }
 
@@ -32,24 +32,23 @@ static void s_print_json(const dq_msg_status_reply_t *r) {
         const dq_job_info_t *j = &r->jobs[i];
         json_array_append_new(
             jobs, json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f}", "id",
-                            (json_int_t)j->id, "name", j->name, "model", j->model, "state",
-                            dq_proto_job_state_name((int)j->state), "priority", j->priority,
-                            "queued", (json_int_t)j->queued, "running", (json_int_t)j->running,
-                            "done", (json_int_t)j->done, "failed", (json_int_t)j->failed,
+                            (json_int_t) j->id, "name", j->name, "model", j->model, "state",
+                            dq_proto_job_state_name((int) j->state), "priority", j->priority,
+                            "queued", (json_int_t) j->queued, "running", (json_int_t) j->running,
+                            "done", (json_int_t) j->done, "failed", (json_int_t) j->failed,
                             "images_per_s", j->images_per_s, "eta_s", j->eta_s));
     }
     for (uint32_t i = 0; i < r->n_nodes; i++) {
         const dq_node_info_t *n = &r->nodes[i];
         json_t *shards = json_array(), *models = json_array();
         for (uint32_t k = 0; k < n->n_shards; k++)
-            json_array_append_new(shards, json_integer((json_int_t)n->shards[k]));
+            json_array_append_new(shards, json_integer((json_int_t) n->shards[k]));
         for (uint32_t k = 0; k < n->n_models; k++)
             json_array_append_new(models, json_string(n->models[k]));
-        json_array_append_new(nodes, json_pack("{s:s, s:b, s:I, s:i, s:i, s:o, s:o}", "name",
-                                               n->name, "alive", n->alive, "seen_ms",
-                                               (json_int_t)n->last_seen_ms, "ranks", n->ranks,
-                                               "capacity", n->capacity, "models", models,
-                                               "shards", shards));
+        json_array_append_new(
+            nodes, json_pack("{s:s, s:b, s:I, s:i, s:i, s:o, s:o}", "name", n->name, "alive",
+                             n->alive, "seen_ms", (json_int_t) n->last_seen_ms, "ranks", n->ranks,
+                             "capacity", n->capacity, "models", models, "shards", shards));
     }
     json_t *o = json_pack("{s:o, s:o}", "jobs", jobs, "nodes", nodes);
     json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -64,7 +63,7 @@ void dq_cli_print_nodes(const dq_node_info_t *nodes, uint32_t n) {
         printf("%-24s %-5s %5u %4u %-24s", x->name, x->alive ? "yes" : "no", x->ranks, x->capacity,
                x->n_models ? x->models[0] : "-");
         for (uint32_t k = 0; k < x->n_shards; k++)
-            printf("%s%llu", k ? "," : " ", (unsigned long long)x->shards[k]);
+            printf("%s%llu", k ? "," : " ", (unsigned long long) x->shards[k]);
         printf("%s\n", x->n_shards ? "" : " -");
     }
 }
@@ -77,9 +76,9 @@ static void s_print_tables(const dq_msg_status_reply_t *r) {
         char eta[32] = "-";
         if (j->eta_s >= 0) snprintf(eta, sizeof eta, "%.0fs", j->eta_s);
         printf("%-6llu %-20.20s %-9s %4d %7llu %7llu %7llu %6llu %8.2f %8s\n",
-               (unsigned long long)j->id, j->name, dq_proto_job_state_name((int)j->state),
-               j->priority, (unsigned long long)j->queued, (unsigned long long)j->running,
-               (unsigned long long)j->done, (unsigned long long)j->failed, j->images_per_s, eta);
+               (unsigned long long) j->id, j->name, dq_proto_job_state_name((int) j->state),
+               j->priority, (unsigned long long) j->queued, (unsigned long long) j->running,
+               (unsigned long long) j->done, (unsigned long long) j->failed, j->images_per_s, eta);
     }
     printf("\n");
     dq_cli_print_nodes(r->nodes, r->n_nodes);

@@ -26,7 +26,8 @@ static const dq_option_t s_options[] = {
     {"out", 'o', NULL, DQ_OPT_STRING, NULL, "DIR",
      "output folder on the broker's machine (default: STATE/out/<upload> there)"},
     {"priority", 'p', NULL, DQ_OPT_INT, "0", "N", "higher runs first, -1000..1000"},
-    {"name", 'n', NULL, DQ_OPT_STRING, NULL, "NAME", "job name in listings (default: the file name)"},
+    {"name", 'n', NULL, DQ_OPT_STRING, NULL, "NAME",
+     "job name in listings (default: the file name)"},
     {"wait", 'w', NULL, DQ_OPT_BOOL, NULL, NULL, "wait for the job to finish, as 'diffq wait'"},
 };
 
@@ -35,16 +36,16 @@ static void s_to_wire(const dq_job_request_t *src, dq_request_t *dst) {
     memset(dst, 0, sizeof *dst);
     dst->line = src->line;
     dst->image_first = 0;
-    dst->image_count = (uint32_t)src->num_images_per_prompt;
+    dst->image_count = (uint32_t) src->num_images_per_prompt;
     dst->prompt = src->prompt;
     dst->negative_prompt = src->negative_prompt;
     dst->seed = src->seed;
-    dst->steps = (uint32_t)src->num_inference_steps;
+    dst->steps = (uint32_t) src->num_inference_steps;
     dst->guidance = src->guidance_scale;
-    dst->width = (uint32_t)src->width;
-    dst->height = (uint32_t)src->height;
+    dst->width = (uint32_t) src->width;
+    dst->height = (uint32_t) src->height;
     snprintf(dst->scheduler, sizeof dst->scheduler, "%s", dq_scheduler_name(src->scheduler));
-    dst->num_images = (uint32_t)src->num_images_per_prompt;
+    dst->num_images = (uint32_t) src->num_images_per_prompt;
 }
 
 /* What the wire cannot carry is an error of the file too, found before anything is sent. */
@@ -71,8 +72,8 @@ static int s_upload(dq_client_t *client, const dq_jobfile_t *file, const dq_conf
     snprintf(req.submit_begin.name, sizeof req.submit_begin.name, "%s", name);
     snprintf(req.submit_begin.model, sizeof req.submit_begin.model, "%s",
              dq_config_str(cfg, "model"));
-    req.submit_begin.out_dir = (char *)out; /* borrowed for encoding */
-    req.submit_begin.priority = (int32_t)dq_config_int(cfg, "priority");
+    req.submit_begin.out_dir = (char *) out; /* borrowed for encoding */
+    req.submit_begin.priority = (int32_t) dq_config_int(cfg, "priority");
     req.submit_begin.requests = count;
     if (dq_client_request(client, &req, &reply, true, err, errlen) != 0) return -1;
     if (reply.cmd != DQ_CMD_SUBMIT_READY) {
@@ -101,7 +102,8 @@ static int s_upload(dq_client_t *client, const dq_jobfile_t *file, const dq_conf
         dq_msg_clear(&reply);
     }
     dq_msg_t commit = {.cmd = DQ_CMD_SUBMIT_COMMIT};
-    commit.submit_commit = (dq_msg_submit_commit_t){.upload = upload, .chunks = seq, .requests = count};
+    commit.submit_commit =
+        (dq_msg_submit_commit_t){.upload = upload, .chunks = seq, .requests = count};
     if (dq_client_request(client, &commit, &reply, true, err, errlen) != 0) return -1;
     if (reply.cmd != DQ_CMD_SUBMIT_OK) {
         dq_client_error_text(&reply, err, errlen);
@@ -173,13 +175,13 @@ int dq_cmd_submit(int argc, char **argv) {
     }
     int status = DQ_EXIT_OK;
     uint64_t job = 0;
-    dq_client_t *client = dq_client_new(dq_client_endpoint(dq_config_str(cfg, "broker")), err,
-                                        sizeof err);
+    dq_client_t *client =
+        dq_client_new(dq_client_endpoint(dq_config_str(cfg, "broker")), err, sizeof err);
     if (!client || s_upload(client, file, cfg, name, out, &job, err, sizeof err) != 0) {
         fprintf(stderr, "diffq submit: %s\n", err);
         status = DQ_EXIT_FAILED;
     } else {
-        printf("%llu\n", (unsigned long long)job);
+        printf("%llu\n", (unsigned long long) job);
         fflush(stdout);
         if (dq_config_bool(cfg, "wait")) status = dq_client_wait_job(client, job);
     }

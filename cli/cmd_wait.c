@@ -11,8 +11,9 @@
 #include "cli/commands.h"
 #include "common/config.h"
 
-#define DQ_WAIT_POLL_MS 500       /* status poll period */
-#define DQ_WAIT_GIVE_UP_MS 120000 /* broker unreachable this long: give up (a restart is shorter) */
+#define DQ_WAIT_POLL_MS    500    /* status poll period */
+#define DQ_WAIT_GIVE_UP_MS 120000 /* broker unreachable this long: give up (a restart is shorter)  \
+                                   */
 
 static const dq_option_t s_options[] = {
     {"broker", 'b', "DIFFQ_BROKER", DQ_OPT_STRING, NULL, "EP",
@@ -24,18 +25,19 @@ static void s_bar(FILE *f, const dq_job_info_t *j, bool tty) {
     char eta[32] = "?";
     if (j->eta_s >= 0) snprintf(eta, sizeof eta, "%.0fs", j->eta_s);
     if (tty) {
-        int width = 30, filled = total ? (int)((double)j->done * width / (double)total) : 0;
+        int width = 30, filled = total ? (int) ((double) j->done * width / (double) total) : 0;
         char bar[64];
-        for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+        for (int i = 0; i < width; i++)
+            bar[i] = i < filled ? '#' : '.';
         bar[width] = '\0';
         fprintf(f, "\rjob %llu [%s] %llu/%llu done, %llu failed, %.2f img/s, ETA %s   ",
-                (unsigned long long)j->id, bar, (unsigned long long)j->done,
-                (unsigned long long)total, (unsigned long long)j->failed, j->images_per_s, eta);
+                (unsigned long long) j->id, bar, (unsigned long long) j->done,
+                (unsigned long long) total, (unsigned long long) j->failed, j->images_per_s, eta);
     } else {
         fprintf(f, "job %llu %s: %llu/%llu done, %llu failed, %llu running, %.2f img/s, ETA %s\n",
-                (unsigned long long)j->id, dq_proto_job_state_name((int)j->state),
-                (unsigned long long)j->done, (unsigned long long)total,
-                (unsigned long long)j->failed, (unsigned long long)j->running, j->images_per_s,
+                (unsigned long long) j->id, dq_proto_job_state_name((int) j->state),
+                (unsigned long long) j->done, (unsigned long long) total,
+                (unsigned long long) j->failed, (unsigned long long) j->running, j->images_per_s,
                 eta);
     }
     fflush(f);
@@ -55,7 +57,7 @@ int dq_client_wait_job(dq_client_t *self, uint64_t job) {
             if (!unreachable_since) unreachable_since = now;
             fprintf(f, "%sdiffq wait: %s (still trying)\n", tty ? "\n" : "", err);
             if (now - unreachable_since > DQ_WAIT_GIVE_UP_MS) {
-                fprintf(f, "diffq wait: giving up on job %llu\n", (unsigned long long)job);
+                fprintf(f, "diffq wait: giving up on job %llu\n", (unsigned long long) job);
                 return DQ_EXIT_FAILED;
             }
             continue;
@@ -63,21 +65,22 @@ int dq_client_wait_job(dq_client_t *self, uint64_t job) {
         unreachable_since = 0;
         if (reply.cmd != DQ_CMD_STATUS_REPLY || reply.status_reply.n_jobs != 1) {
             dq_client_error_text(&reply, err, sizeof err);
-            fprintf(f, "diffq wait: job %llu: %s\n", (unsigned long long)job, err);
+            fprintf(f, "diffq wait: job %llu: %s\n", (unsigned long long) job, err);
             dq_msg_clear(&reply);
             return DQ_EXIT_FAILED;
         }
         dq_job_info_t j = reply.status_reply.jobs[0];
         dq_msg_clear(&reply);
-        bool end = j.state == DQ_JOB_DONE || j.state == DQ_JOB_FAILED || j.state == DQ_JOB_CANCELLED;
+        bool end =
+            j.state == DQ_JOB_DONE || j.state == DQ_JOB_FAILED || j.state == DQ_JOB_CANCELLED;
         if (tty || j.done != last_done || j.failed != last_failed || end) s_bar(f, &j, tty);
         last_done = j.done;
         last_failed = j.failed;
         if (end) {
             if (tty) fputc('\n', f);
-            fprintf(f, "job %llu %s: %llu images done, %llu failed\n", (unsigned long long)job,
-                    dq_proto_job_state_name((int)j.state), (unsigned long long)j.done,
-                    (unsigned long long)j.failed);
+            fprintf(f, "job %llu %s: %llu images done, %llu failed\n", (unsigned long long) job,
+                    dq_proto_job_state_name((int) j.state), (unsigned long long) j.done,
+                    (unsigned long long) j.failed);
             return j.state == DQ_JOB_DONE && j.failed == 0 ? DQ_EXIT_OK : DQ_EXIT_FAILED;
         }
         zclock_sleep(DQ_WAIT_POLL_MS);
@@ -96,8 +99,8 @@ int dq_cmd_wait(int argc, char **argv) {
     if (rc == 0 && dq_config_positional_count(cfg) != 1) {
         snprintf(err, sizeof err, "expected one JOB id (see --help)");
         rc = -1;
-    } else if (rc == 0 && dq_client_parse_job(dq_config_positional(cfg, 0), &job, err,
-                                              sizeof err) != 0) {
+    } else if (rc == 0 &&
+               dq_client_parse_job(dq_config_positional(cfg, 0), &job, err, sizeof err) != 0) {
         rc = -1;
     }
     if (rc != 0) {

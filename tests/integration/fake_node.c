@@ -20,7 +20,7 @@
 #include "common/proto.h"
 
 #define MAX_SHARDS 8
-#define WINDOW DQ_PROTO_RESULT_WINDOW
+#define WINDOW     DQ_PROTO_RESULT_WINDOW
 
 typedef struct {
     uint64_t line, seed;
@@ -41,7 +41,7 @@ typedef struct {
 
 static volatile sig_atomic_t s_stop = 0;
 static void s_on_term(int sig) {
-    (void)sig;
+    (void) sig;
     s_stop = 1;
 }
 
@@ -79,28 +79,29 @@ static void s_connect(void) {
     zsock_set_linger(s_sock, 0);
     zsock_connect(s_sock, "%s", s_ep);
     dq_device_t dev = {.name = "cpu", .memory = 1u << 30};
-    char *models[1] = {(char *)s_model};
+    char *models[1] = {(char *) s_model};
     dq_msg_t m = {.cmd = DQ_CMD_READY};
     snprintf(m.ready.name, sizeof m.ready.name, "%s", s_name);
     snprintf(m.ready.version, sizeof m.ready.version, "fake_node");
     m.ready.ranks = 1;
-    m.ready.capacity = (uint32_t)s_cap;
+    m.ready.capacity = (uint32_t) s_cap;
     m.ready.devices = &dev;
     m.ready.n_devices = 1;
     m.ready.models = models;
     m.ready.n_models = 1;
     s_send(&m);
-    s_credit((uint32_t)(s_cap - s_n_shards));
+    s_credit((uint32_t) (s_cap - s_n_shards));
     /* Resend what was not acknowledged and renew what still runs (a restarted broker reclaims). */
-    for (int i = 0; i < s_n_unacked; i++) s_send(&s_unacked[i].msg);
+    for (int i = 0; i < s_n_unacked; i++)
+        s_send(&s_unacked[i].msg);
     for (int i = 0; i < s_n_shards; i++) {
         dq_msg_t p = {.cmd = DQ_CMD_PROGRESS};
         p.progress = (dq_msg_progress_t){s_shards[i].job, s_shards[i].shard, s_shards[i].att, 0, 1};
         s_send(&p);
     }
     s_last_recv = zclock_mono();
-    fprintf(stderr, "fake_node %s: connected to %s, resent %d results, %d shards running\n",
-            s_name, s_ep, s_n_unacked, s_n_shards);
+    fprintf(stderr, "fake_node %s: connected to %s, resent %d results, %d shards running\n", s_name,
+            s_ep, s_n_unacked, s_n_shards);
 }
 
 static void s_drop_shard(int i) {
@@ -114,7 +115,8 @@ static void s_drop_shard(int i) {
 
 static int s_unacked_of(uint64_t shard) {
     int n = 0;
-    for (int k = 0; k < s_n_unacked; k++) n += s_unacked[k].msg.result.shard == shard;
+    for (int k = 0; k < s_n_unacked; k++)
+        n += s_unacked[k].msg.result.shard == shard;
     return n;
 }
 
@@ -131,13 +133,13 @@ static void s_on_message(dq_msg_t *m) {
             s->reqs[s->n_reqs++] = (req_t){m->assign.requests[i].line, m->assign.requests[i].seed,
                                            m->assign.requests[i].image_count};
         fprintf(stderr, "fake_node %s: assign job=%llu shard=%llu attempt=%u requests=%u\n", s_name,
-                (unsigned long long)s->job, (unsigned long long)s->shard, s->att, s->n_reqs);
+                (unsigned long long) s->job, (unsigned long long) s->shard, s->att, s->n_reqs);
         break;
     }
     case DQ_CMD_RESULT_ACK:
         fprintf(stderr, "fake_node %s: ack shard=%llu attempt=%u chunk=%u stored=%d\n", s_name,
-                (unsigned long long)m->result_ack.shard, m->result_ack.attempt, m->result_ack.chunk,
-                m->result_ack.stored);
+                (unsigned long long) m->result_ack.shard, m->result_ack.attempt,
+                m->result_ack.chunk, m->result_ack.stored);
         for (int k = 0; k < s_n_unacked; k++) {
             dq_msg_result_t *r = &s_unacked[k].msg.result;
             if (r->shard == m->result_ack.shard && r->attempt == m->result_ack.attempt &&
@@ -150,8 +152,8 @@ static void s_on_message(dq_msg_t *m) {
         break;
     case DQ_CMD_STOP:
         fprintf(stderr, "fake_node %s: STOP shard=%llu attempt=%u reason=%s\n", s_name,
-                (unsigned long long)m->stop.shard, m->stop.attempt,
-                dq_proto_stop_reason_name((int)m->stop.reason));
+                (unsigned long long) m->stop.shard, m->stop.attempt,
+                dq_proto_stop_reason_name((int) m->stop.reason));
         for (int i = 0; i < s_n_shards; i++)
             if (s_shards[i].shard == m->stop.shard && s_shards[i].att == m->stop.attempt) {
                 s_drop_shard(i);
@@ -173,7 +175,8 @@ static void s_on_message(dq_msg_t *m) {
 static void s_render(shard_t *s) {
     req_t *r = &s->reqs[s->r];
     uint8_t rgb[8 * 8 * 3];
-    for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)(r->seed * 31 + s->img * 7 + i);
+    for (size_t i = 0; i < sizeof rgb; i++)
+        rgb[i] = (uint8_t) (r->seed * 31 + s->img * 7 + i);
     dq_msg_t m = {.cmd = DQ_CMD_RESULT};
     dq_msg_result_t *res = &m.result;
     char err[256];
@@ -188,7 +191,7 @@ static void s_render(shard_t *s) {
     res->line = r->line;
     res->image_index = s->img;
     res->seed = r->seed;
-    res->elapsed_ms = (uint32_t)s_delay;
+    res->elapsed_ms = (uint32_t) s_delay;
     s_send(&m);
     s_unacked[s_n_unacked++].msg = m;
     s_sent_total++;
@@ -199,19 +202,35 @@ static void s_render(shard_t *s) {
 }
 
 int main(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"broker", 1, 0, 'b'}, {"name", 1, 0, 'n'},       {"cap", 1, 0, 'c'}, {"delay-ms", 1, 0, 'd'},
-        {"hang-after", 1, 0, 'H'}, {"hang-ms", 1, 0, 'h'}, {"model", 1, 0, 'm'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"broker", 1, 0, 'b'},     {"name", 1, 0, 'n'},
+                                         {"cap", 1, 0, 'c'},        {"delay-ms", 1, 0, 'd'},
+                                         {"hang-after", 1, 0, 'H'}, {"hang-ms", 1, 0, 'h'},
+                                         {"model", 1, 0, 'm'},      {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
-        case 'b': s_ep = optarg; break;
-        case 'n': s_name = optarg; break;
-        case 'c': s_cap = atoi(optarg); break;
-        case 'd': s_delay = atoi(optarg); break;
-        case 'H': s_hang_after = atoi(optarg); break;
-        case 'h': s_hang_ms = atoi(optarg); break;
-        case 'm': s_model = optarg; break;
-        default: return 2;
+        case 'b':
+            s_ep = optarg;
+            break;
+        case 'n':
+            s_name = optarg;
+            break;
+        case 'c':
+            s_cap = atoi(optarg);
+            break;
+        case 'd':
+            s_delay = atoi(optarg);
+            break;
+        case 'H':
+            s_hang_after = atoi(optarg);
+            break;
+        case 'h':
+            s_hang_ms = atoi(optarg);
+            break;
+        case 'm':
+            s_model = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     if (!s_ep || s_cap < 1 || s_cap > MAX_SHARDS) {
@@ -227,7 +246,8 @@ int main(int argc, char **argv) {
         if (s_hang_after >= 0 && s_sent_total >= s_hang_after) {
             fprintf(stderr, "fake_node %s: hanging after %d results\n", s_name, s_sent_total);
             s_hang_after = -1;
-            for (int64_t end = zclock_mono() + s_hang_ms; !s_stop && (s_hang_ms == 0 || zclock_mono() < end);)
+            for (int64_t end = zclock_mono() + s_hang_ms;
+                 !s_stop && (s_hang_ms == 0 || zclock_mono() < end);)
                 zclock_sleep(50);
             fprintf(stderr, "fake_node %s: awake\n", s_name);
         }
@@ -262,7 +282,7 @@ int main(int argc, char **argv) {
                 d.shard_done = (dq_msg_shard_done_t){s->job, s->shard, s->att, s->chunk};
                 s_send(&d);
                 fprintf(stderr, "fake_node %s: shard done shard=%llu\n", s_name,
-                        (unsigned long long)s->shard);
+                        (unsigned long long) s->shard);
                 s_drop_shard(i--);
                 s_credit(1);
             }
@@ -270,8 +290,9 @@ int main(int argc, char **argv) {
         if (now >= next_progress) {
             for (int i = 0; i < s_n_shards; i++) {
                 dq_msg_t p = {.cmd = DQ_CMD_PROGRESS};
-                p.progress = (dq_msg_progress_t){s_shards[i].job, s_shards[i].shard, s_shards[i].att,
-                                                 s_shards[i].chunk, s_shards[i].chunk + 1};
+                p.progress =
+                    (dq_msg_progress_t){s_shards[i].job, s_shards[i].shard, s_shards[i].att,
+                                        s_shards[i].chunk, s_shards[i].chunk + 1};
                 s_send(&p);
             }
             next_progress = now + 1000;
@@ -281,7 +302,8 @@ int main(int argc, char **argv) {
             s_send(&hb);
         }
     }
-    for (int k = 0; k < s_n_unacked; k++) dq_msg_clear(&s_unacked[k].msg);
+    for (int k = 0; k < s_n_unacked; k++)
+        dq_msg_clear(&s_unacked[k].msg);
     zsock_destroy(&s_sock);
     return 0;
 }

@@ -12,7 +12,8 @@
 
 static void s_send_frames(zsock_t *sock, int n, const void *const *data, const size_t *sizes) {
     zmsg_t *m = zmsg_new();
-    for (int i = 0; i < n; i++) zmsg_addmem(m, data[i], sizes[i]);
+    for (int i = 0; i < n; i++)
+        zmsg_addmem(m, data[i], sizes[i]);
     if (zmsg_send(&m, sock) != 0) zmsg_destroy(&m);
 }
 
@@ -39,9 +40,17 @@ static int s_half_upload(zsock_t *sock, bool disconnect) {
     snprintf(m.submit_begin.model, sizeof m.submit_begin.model, "tiny");
     m.submit_begin.requests = 2;
     if (s_request(sock, &m, &reply) != 0 || reply.cmd != DQ_CMD_SUBMIT_READY) return 1;
-    dq_request_t req = {.line = 1, .image_count = 1, .prompt = "p", .negative_prompt = "",
-                        .seed = 1, .steps = 1, .guidance = 7.5, .width = 64, .height = 64,
-                        .scheduler = "model", .num_images = 1};
+    dq_request_t req = {.line = 1,
+                        .image_count = 1,
+                        .prompt = "p",
+                        .negative_prompt = "",
+                        .seed = 1,
+                        .steps = 1,
+                        .guidance = 7.5,
+                        .width = 64,
+                        .height = 64,
+                        .scheduler = "model",
+                        .num_images = 1};
     dq_msg_t c = {.cmd = DQ_CMD_SUBMIT_CHUNK};
     c.submit_chunk = (dq_msg_submit_chunk_t){reply.submit_ready.upload, 0, &req, 1};
     dq_msg_clear(&reply);
@@ -50,14 +59,16 @@ static int s_half_upload(zsock_t *sock, bool disconnect) {
     if (disconnect) {
         dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT, .peer = DQ_PEER_CLIENT};
         zmsg_t *zm = NULL;
-        if (dq_proto_encode(&bye, &zm, NULL, 0) != 0 || zmsg_send(&zm, sock) != 0) zmsg_destroy(&zm);
+        if (dq_proto_encode(&bye, &zm, NULL, 0) != 0 || zmsg_send(&zm, sock) != 0)
+            zmsg_destroy(&zm);
     }
     printf("upload half sent\n");
     return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc == 3 && (!strcmp(argv[2], "--half-upload") || !strcmp(argv[2], "--half-upload-disconnect"))) {
+    if (argc == 3 &&
+        (!strcmp(argv[2], "--half-upload") || !strcmp(argv[2], "--half-upload-disconnect"))) {
         zsys_handler_set(NULL);
         zsock_t *sock = zsock_new(ZMQ_DEALER);
         zsock_set_linger(sock, 1000);
@@ -75,8 +86,8 @@ int main(int argc, char **argv) {
     zsock_set_linger(sock, 1000);
     zsock_connect(sock, "%s", argv[1]);
     uint8_t cmd_status = DQ_CMD_STATUS, cmd_ready = DQ_CMD_READY, cmd_bad = 200;
-    static const uint8_t map0[] = {0x80};                    /* {} */
-    static const uint8_t trunc[] = {0x82, 0xa3, 'j', 'o'};   /* map of 2, cut short */
+    static const uint8_t map0[] = {0x80};                         /* {} */
+    static const uint8_t trunc[] = {0x82, 0xa3, 'j', 'o'};        /* map of 2, cut short */
     static const uint8_t liar[] = {0xdd, 0xff, 0xff, 0xff, 0xff}; /* array of 4G items, no data */
     size_t big = DQ_PROTO_MAX_BODY + 100;
     uint8_t *huge = calloc(1, big);

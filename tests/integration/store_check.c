@@ -25,7 +25,8 @@ static int s_event(void *arg, const dq_event_t *ev) {
     if (strcmp(ev->kind, "commit") != 0) return 0;
     for (int i = 0; i < c->n; i++)
         if (c->keys[i].line == ev->line && c->keys[i].image == ev->image) {
-            fprintf(stderr, "line %lld image %d committed twice\n", (long long)ev->line, ev->image);
+            fprintf(stderr, "line %lld image %d committed twice\n", (long long) ev->line,
+                    ev->image);
             c->dup++;
             return 0;
         }
@@ -57,10 +58,11 @@ static int s_row(void *arg, const dq_manifest_row_t *row) {
         unsigned len = 0;
         EVP_Digest(buf, n, md, &len, EVP_sha256(), NULL);
         char hex[65];
-        for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", md[k]);
-        if (strcmp(hex, row->sha256[i]) != 0 || (int64_t)n != row->sizes[i]) {
+        for (int k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        if (strcmp(hex, row->sha256[i]) != 0 || (int64_t) n != row->sizes[i]) {
             fprintf(stderr, "%s: sha256 %s size %zu, store says %s size %lld\n", path, hex, n,
-                    row->sha256[i], (long long)row->sizes[i]);
+                    row->sha256[i], (long long) row->sizes[i]);
             m->bad++;
         }
         m->files++;
@@ -93,11 +95,12 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/results.jsonl", st.out_dir);
     int lines = 0;
     FILE *f = fopen(path, "r");
-    for (int c; f && (c = fgetc(f)) != EOF;) lines += c == '\n';
+    for (int c; f && (c = fgetc(f)) != EOF;)
+        lines += c == '\n';
     if (f) fclose(f);
     printf("job %lld state=%s images=%lld commits=%d duplicates=%d files=%d bad=%d rows=%d "
            "manifest_lines=%d\n",
-           (long long)job, dq_store_job_state_name(st.state), (long long)st.n_images, commits.n,
+           (long long) job, dq_store_job_state_name(st.state), (long long) st.n_images, commits.n,
            commits.dup, m.files, m.bad, m.rows, lines);
     long want = argc > 3 ? atol(argv[3]) : st.n_images;
     int ok = commits.dup == 0 && m.bad == 0 && commits.n == want && m.files == want &&
