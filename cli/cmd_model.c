@@ -13,9 +13,6 @@
 #include "kernels/model_init.h"
 #include "kernels/tokenizer.h"
 
-#ifndef DQ_PKGDATADIR
-#define DQ_PKGDATADIR "/usr/local/share/diffq"
-#endif
 
 /* `--config` names the preset here, as in the documented synopsis; this shadows the generic
  * --config FILE of other commands (DIFFQ_CONFIG still names an options file). */
@@ -38,13 +35,11 @@ static const dq_option_t s_info_options[] = {
     {"verbose", 'v', NULL, DQ_OPT_BOOL, NULL, NULL, "also log which tensors were ignored"},
 };
 
-/* The merge file: --bpe, else where the tokenizer looks ($DIFFQ_DATA_DIR, then the install). */
+/* The merge file: --bpe, else where the tokenizer finds its built-in vocabulary. */
 static const char *s_bpe_path(const dq_config_t *cfg, char *buf, size_t len) {
     const char *bpe = dq_config_str(cfg, "bpe");
     if (bpe) return bpe;
-    const char *data = getenv(DQ_TOKENIZER_DATA_ENV);
-    snprintf(buf, len, "%s/clip/bpe_simple_vocab_16e6.txt.gz",
-             data && *data ? data : DQ_PKGDATADIR);
+    dq_tokenizer_builtin_path(buf, len);
     return buf;
 }
 
@@ -148,11 +143,23 @@ static void s_print_info(const dq_model_t *m) {
     s_print_list("block_out_channels", c->vae.block_out_channels, c->vae.n_blocks);
 
     bool inferred = m->layout == DQ_MODEL_SINGLE_FILE && !m->vocab_path && !m->tokenizer_json_path;
-    printf("scheduler: %s%s: %s betas %g..%g, %d train steps, steps_offset %d, prediction %s, "
-           "spacing %s\n",
-           c->scheduler.class_name, inferred ? " (SD 1.5 default)" : "", c->scheduler.beta_schedule,
-           c->scheduler.beta_start, c->scheduler.beta_end, c->scheduler.num_train_timesteps,
-           c->scheduler.steps_offset, c->scheduler.prediction_type, c->scheduler.timestep_spacing);
+    /* The values the model's own sampler runs with: the file's keys over its class defaults. */
+    const dq_scheduler_config_t *sc = &c->scheduler;
+    int kind = dq_scheduler_from_class(sc->class_name, &sc->sched);
+    if (kind < 0) {
+        printf("scheduler: %s%s (not implemented by the engine; requests must name a scheduler)\n",
+               sc->class_name, inferred ? " (SD 1.5 default)" : "");
+    } else {
+        dq_sched_config_t e;
+        dq_sched_config_for((dq_scheduler_t) kind, &sc->sched, &e);
+        static const char *const beta[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
+        printf("scheduler: %s%s: %s betas %g..%g, %d train steps, steps_offset %d, prediction %s, "
+               "spacing %s\n",
+               sc->class_name, inferred ? " (SD 1.5 default)" : "", beta[e.beta_schedule],
+               e.beta_start, e.beta_end, e.num_train_timesteps, e.steps_offset,
+               e.prediction_type == DQ_PREDICTION_EPSILON ? "epsilon" : "v_prediction",
+               dq_timestep_spacing_name(e.timestep_spacing));
+    }
     if (m->vocab_path)
         printf("tokenizer: %s, %s\n", m->vocab_path, m->merges_path);
     else if (m->tokenizer_json_path)

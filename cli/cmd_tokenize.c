@@ -13,6 +13,8 @@
 static const dq_option_t s_options[] = {
     {"model", 'm', "DIFFQ_MODEL", DQ_OPT_STRING, NULL, "DIR",
      "model folder (or its tokenizer/ folder); default: the built-in CLIP vocabulary"},
+    {"rules", 'r', "DIFFQ_TOKENIZER_RULES", DQ_OPT_STRING, "clip", "RULES",
+     "text cleanup: clip (OpenAI CLIP: ftfy, HTML entities) or transformers5"},
 };
 
 int dq_cmd_tokenize(int argc, char **argv) {
@@ -37,6 +39,14 @@ int dq_cmd_tokenize(int argc, char **argv) {
         dq_config_destroy(&cfg);
         return DQ_EXIT_USAGE;
     }
+    dq_tokenizer_rules_t rules;
+    const char *rules_name = dq_config_str(cfg, "rules");
+    if (dq_tokenizer_rules_parse(rules_name, &rules) != 0) {
+        fprintf(stderr, "diffq tokenize: --rules: expected clip or transformers5, got \"%s\"\n",
+                rules_name);
+        dq_config_destroy(&cfg);
+        return DQ_EXIT_USAGE;
+    }
     const char *model = dq_config_str(cfg, "model");
     dq_tokenizer_t *tok = dq_tokenizer_load(model, err, sizeof err);
     if (!tok) {
@@ -44,6 +54,7 @@ int dq_cmd_tokenize(int argc, char **argv) {
         dq_config_destroy(&cfg);
         return DQ_EXIT_FAILED;
     }
+    dq_tokenizer_set_rules(tok, rules);
     int status = DQ_EXIT_OK;
     for (int i = 0; i < dq_config_positional_count(cfg); i++) {
         int32_t ids[DQ_TOKENIZER_CONTEXT];

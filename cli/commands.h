@@ -20,6 +20,7 @@ enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
 
 /* diffq tokenize [--model DIR] TEXT...: CLIP token ids of each text (cli/cmd_tokenize.c). */
 int dq_cmd_tokenize(int argc, char **argv);
+int dq_cmd_render(int argc, char **argv);
 
 /* The broker client commands (cli/client.c holds their connection code). */
 /* diffq submit [--model M] [--out DIR] [--priority N] [--name N] [--wait] FILE|- (cmd_submit.c). */

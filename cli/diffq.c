@@ -21,6 +21,7 @@ static const dq_command_t s_commands[] = {
     {"retry", dq_cmd_retry, "queue a job's failed images again"},
     {"nodes", dq_cmd_nodes, "list the broker's nodes"},
     {"results", dq_cmd_results, "copy a job's images from the broker into a folder"},
+    {"render", dq_cmd_render, "render one prompt on this machine, without a broker"},
     {"tokenize", dq_cmd_tokenize, "print the CLIP token ids of prompts (one JSON array each)"},
     {"model", dq_cmd_model, "write a random-weight model folder, or describe a model"},
     {NULL, NULL, NULL},

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "kernels/clip_vocab.h"
+#include "kernels/tokenizer_bpe.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -11,33 +12,17 @@
 #include <string.h>
 #include <zlib.h>
 
-/* CLIP's byte -> printable code point table, in SimpleTokenizer's order: the printable Latin-1
- * bytes keep their code point, the other 68 bytes get 256, 257, ... in byte order. order[k] is the
- * code point of vocabulary entry k. */
-static void s_byte_symbols(unsigned order[256]) {
-    int k = 0, extra = 0;
-    for (unsigned b = '!'; b <= '~'; b++)
-        order[k++] = b;
-    for (unsigned b = 0xA1; b <= 0xAC; b++)
-        order[k++] = b;
-    for (unsigned b = 0xAE; b <= 0xFF; b++)
-        order[k++] = b;
-    for (unsigned b = 0; b < 256; b++) {
-        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-        if (!printable) order[k++] = 256 + (unsigned) extra++;
-    }
-}
-
-/* UTF-8 of a code point below 0x800. */
-static void s_utf8(unsigned cp, char out[3]) {
-    if (cp < 0x80) {
-        out[0] = (char) cp;
-        out[1] = '\0';
-    } else {
-        out[0] = (char) (0xC0 | (cp >> 6));
-        out[1] = (char) (0x80 | (cp & 0x3F));
-        out[2] = '\0';
-    }
+/* Writes the 256 byte symbols into vocab in bytes_to_unicode() order (printable bytes first, then
+ * the rest: ascending code point order), each followed by suffix ("" or "</w>"), from id *id on. */
+static void s_byte_symbols(json_t *vocab, const char *suffix, int *id) {
+    for (int printable = 1; printable >= 0; printable--)
+        for (unsigned b = 0; b < 256; b++) {
+            if ((dq_tokbpe_byte_codepoint((uint8_t) b) == (int32_t) b) != (printable == 1)) continue;
+            char sym[16];
+            size_t n = dq_tokbpe_byte_utf8((uint8_t) b, sym);
+            snprintf(sym + n, sizeof sym - n, "%s", suffix);
+            json_object_set_new(vocab, sym, json_integer((*id)++));
+        }
 }
 
 int dq_clip_vocab_write(const char *bpe_path, const char *vocab_path, const char *merges_path,
@@ -55,19 +40,9 @@ int dq_clip_vocab_write(const char *bpe_path, const char *vocab_path, const char
         goto done;
     }
     fputs("#version: 0.2\n", mf);
-    unsigned order[256];
-    s_byte_symbols(order);
-    char sym[8];
     int id = 0;
-    for (int k = 0; k < 256; k++) {
-        s_utf8(order[k], sym);
-        json_object_set_new(vocab, sym, json_integer(id++));
-    }
-    for (int k = 0; k < 256; k++) {
-        s_utf8(order[k], sym);
-        strcat(sym, "</w>");
-        json_object_set_new(vocab, sym, json_integer(id++));
-    }
+    s_byte_symbols(vocab, "", &id);
+    s_byte_symbols(vocab, DQ_TOKBPE_EOW, &id);
     char line[1024];
     if (!gzgets(gz, line, sizeof line)) { /* the header line */
         snprintf(err, errlen, "%s: empty or not gzip", bpe_path);

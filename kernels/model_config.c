@@ -587,60 +587,103 @@ json_t *dq_vae_config_to_json(const dq_vae_config_t *c) {
 
 /* ---- Scheduler */
 
-void dq_scheduler_config_defaults(dq_scheduler_config_t *cfg, const char *class_name) {
+/* SD 1.5's scheduler_config.json as published in 2022 (and written by the reference generator):
+ * it has no timestep_spacing and no prediction_type, so other samplers keep their own defaults. */
+void dq_scheduler_config_sd15(dq_scheduler_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    s_copy(cfg->class_name, class_name ? class_name : "PNDMScheduler");
-    cfg->num_train_timesteps = 1000;
-    cfg->beta_start = 0.0001;
-    cfg->beta_end = 0.02;
-    s_copy(cfg->beta_schedule, "linear");
-    s_copy(cfg->prediction_type, "epsilon");
-    cfg->clip_sample_range = 1.0;
-    /* The defaults that differ between classes (diffusers 0.42 __init__ signatures). */
-    bool ddim = !strcmp(cfg->class_name, "DDIMScheduler"),
-         ddpm = !strcmp(cfg->class_name, "DDPMScheduler");
-    bool leading = ddim || ddpm || !strcmp(cfg->class_name, "PNDMScheduler");
-    s_copy(cfg->timestep_spacing, leading ? "leading" : "linspace");
-    cfg->set_alpha_to_one = ddim;
-    cfg->clip_sample = ddim || ddpm;
+    s_copy(cfg->class_name, "PNDMScheduler");
+    dq_sched_config_sd15(&cfg->sched);
+    cfg->sched.has &= ~(unsigned) (DQ_SCHED_HAS_TIMESTEP_SPACING | DQ_SCHED_HAS_PREDICTION_TYPE);
 }
 
-void dq_scheduler_config_sd15(dq_scheduler_config_t *cfg) {
-    dq_scheduler_config_defaults(cfg, "PNDMScheduler");
-    cfg->beta_start = 0.00085;
-    cfg->beta_end = 0.012;
-    s_copy(cfg->beta_schedule, "scaled_linear");
-    cfg->steps_offset = 1;
-    cfg->skip_prk_steps = true;
-    cfg->set_alpha_to_one = false;
-    cfg->clip_sample = false;
+/* Reads an enumerated string key into *out with parse(); sets `bit` in *has when present. */
+static int s_enum(const json_t *o, const char *key, int (*parse)(const char *), int *out,
+                  unsigned *has, unsigned bit, const char *file, char *err, size_t errlen) {
+    char text[DQ_CONFIG_STR] = "";
+    if (s_str(o, key, text, file, err, errlen)) return -1;
+    if (!text[0]) return 0;
+    int v = parse(text);
+    if (v < 0) {
+        s_fail(err, errlen, file, "field \"%s\": \"%s\" is not supported", key, text);
+        return -1;
+    }
+    *out = v;
+    *has |= bit;
+    return 0;
+}
+
+/* Present-key bookkeeping for the numeric and boolean keys. */
+static int s_sched_int(const json_t *o, const char *key, int *out, unsigned *has, unsigned bit,
+                       const char *file, char *err, size_t errlen) {
+    if (!json_object_get(o, key) || json_is_null(json_object_get(o, key))) return 0;
+    *has |= bit;
+    return s_int(o, key, out, file, err, errlen);
+}
+
+static int s_sched_double(const json_t *o, const char *key, double *out, unsigned *has,
+                          unsigned bit, const char *file, char *err, size_t errlen) {
+    if (!json_object_get(o, key) || json_is_null(json_object_get(o, key))) return 0;
+    *has |= bit;
+    return s_double(o, key, out, file, err, errlen);
+}
+
+static int s_sched_bool(const json_t *o, const char *key, int *out, unsigned *has, unsigned bit,
+                        const char *file, char *err, size_t errlen) {
+    if (!json_object_get(o, key) || json_is_null(json_object_get(o, key))) return 0;
+    bool b = false;
+    if (s_bool(o, key, &b, file, err, errlen)) return -1;
+    *out = b;
+    *has |= bit;
+    return 0;
 }
 
 int dq_scheduler_config_from_json(dq_scheduler_config_t *cfg, const json_t *o, const char *file,
                                   char *err, size_t errlen) {
-    char cls[DQ_CONFIG_STR] = "";
-    if (s_str(o, "_class_name", cls, file, err, errlen)) return -1;
-    if (!cls[0]) {
+    memset(cfg, 0, sizeof *cfg);
+    dq_sched_config_init(&cfg->sched);
+    if (s_str(o, "_class_name", cfg->class_name, file, err, errlen)) return -1;
+    if (!cfg->class_name[0]) {
         s_fail(err, errlen, file, "missing \"_class_name\"");
         return -1;
     }
-    dq_scheduler_config_defaults(cfg, cls);
-    if (s_int(o, "num_train_timesteps", &cfg->num_train_timesteps, file, err, errlen) ||
-        s_double(o, "beta_start", &cfg->beta_start, file, err, errlen) ||
-        s_double(o, "beta_end", &cfg->beta_end, file, err, errlen) ||
-        s_str(o, "beta_schedule", cfg->beta_schedule, file, err, errlen) ||
-        s_int(o, "steps_offset", &cfg->steps_offset, file, err, errlen) ||
-        s_bool(o, "skip_prk_steps", &cfg->skip_prk_steps, file, err, errlen) ||
-        s_bool(o, "set_alpha_to_one", &cfg->set_alpha_to_one, file, err, errlen) ||
-        s_str(o, "prediction_type", cfg->prediction_type, file, err, errlen) ||
-        s_str(o, "timestep_spacing", cfg->timestep_spacing, file, err, errlen) ||
-        s_bool(o, "clip_sample", &cfg->clip_sample, file, err, errlen) ||
-        s_double(o, "clip_sample_range", &cfg->clip_sample_range, file, err, errlen) ||
-        s_bool(o, "use_karras_sigmas", &cfg->use_karras_sigmas, file, err, errlen))
+    dq_sched_config_t *s = &cfg->sched;
+    int beta = 0, pred = 0, spacing = 0;
+    if (s_sched_int(o, "num_train_timesteps", &s->num_train_timesteps, &s->has,
+                    DQ_SCHED_HAS_NUM_TRAIN_TIMESTEPS, file, err, errlen) ||
+        s_sched_double(o, "beta_start", &s->beta_start, &s->has, DQ_SCHED_HAS_BETA_START, file,
+                       err, errlen) ||
+        s_sched_double(o, "beta_end", &s->beta_end, &s->has, DQ_SCHED_HAS_BETA_END, file, err,
+                       errlen) ||
+        s_enum(o, "beta_schedule", dq_beta_schedule_parse, &beta, &s->has,
+               DQ_SCHED_HAS_BETA_SCHEDULE, file, err, errlen) ||
+        s_enum(o, "prediction_type", dq_prediction_type_parse, &pred, &s->has,
+               DQ_SCHED_HAS_PREDICTION_TYPE, file, err, errlen) ||
+        s_enum(o, "timestep_spacing", dq_timestep_spacing_parse, &spacing, &s->has,
+               DQ_SCHED_HAS_TIMESTEP_SPACING, file, err, errlen) ||
+        s_sched_int(o, "steps_offset", &s->steps_offset, &s->has, DQ_SCHED_HAS_STEPS_OFFSET, file,
+                    err, errlen) ||
+        s_sched_bool(o, "skip_prk_steps", &s->skip_prk_steps, &s->has,
+                     DQ_SCHED_HAS_SKIP_PRK_STEPS, file, err, errlen) ||
+        s_sched_bool(o, "set_alpha_to_one", &s->set_alpha_to_one, &s->has,
+                     DQ_SCHED_HAS_SET_ALPHA_TO_ONE, file, err, errlen) ||
+        s_sched_bool(o, "clip_sample", &s->clip_sample, &s->has, DQ_SCHED_HAS_CLIP_SAMPLE, file,
+                     err, errlen) ||
+        s_sched_double(o, "clip_sample_range", &s->clip_sample_range, &s->has,
+                       DQ_SCHED_HAS_CLIP_SAMPLE_RANGE, file, err, errlen) ||
+        s_sched_bool(o, "use_karras_sigmas", &s->use_karras_sigmas, &s->has,
+                     DQ_SCHED_HAS_USE_KARRAS_SIGMAS, file, err, errlen) ||
+        s_sched_int(o, "solver_order", &s->solver_order, &s->has, DQ_SCHED_HAS_SOLVER_ORDER, file,
+                    err, errlen) ||
+        s_sched_bool(o, "lower_order_final", &s->lower_order_final, &s->has,
+                     DQ_SCHED_HAS_LOWER_ORDER_FINAL, file, err, errlen) ||
+        s_sched_bool(o, "euler_at_final", &s->euler_at_final, &s->has,
+                     DQ_SCHED_HAS_EULER_AT_FINAL, file, err, errlen) ||
+        s_require_absent_or_null(o, "trained_betas", file, err, errlen))
         return -1;
-    const json_t *tb = json_object_get(o, "trained_betas");
-    cfg->has_trained_betas = tb && !json_is_null(tb);
-    if (cfg->num_train_timesteps <= 0) {
+    s->beta_schedule = (dq_beta_schedule_t) beta;
+    s->prediction_type = (dq_prediction_type_t) pred;
+    s->timestep_spacing = (dq_timestep_spacing_t) spacing;
+    if ((s->has & DQ_SCHED_HAS_NUM_TRAIN_TIMESTEPS) && s->num_train_timesteps <= 0) {
         s_fail(err, errlen, file, "num_train_timesteps must be positive");
         return -1;
     }
@@ -648,11 +691,48 @@ int dq_scheduler_config_from_json(dq_scheduler_config_t *cfg, const json_t *o, c
 }
 
 json_t *dq_scheduler_config_to_json(const dq_scheduler_config_t *c) {
-    return json_pack("{s:s, s:s, s:f, s:s, s:f, s:b, s:i, s:s, s:b, s:b, s:i, s:s, s:n}",
-                     "_class_name", c->class_name, "_diffusers_version", "0.42.1", "beta_end",
-                     c->beta_end, "beta_schedule", c->beta_schedule, "beta_start", c->beta_start,
-                     "clip_sample", c->clip_sample, "num_train_timesteps", c->num_train_timesteps,
-                     "prediction_type", c->prediction_type, "set_alpha_to_one", c->set_alpha_to_one,
-                     "skip_prk_steps", c->skip_prk_steps, "steps_offset", c->steps_offset,
-                     "timestep_spacing", c->timestep_spacing, "trained_betas");
+    const dq_sched_config_t *s = &c->sched;
+    json_t *o = json_pack("{s:s, s:s, s:n}", "_class_name", c->class_name, "_diffusers_version",
+                          "0.42.1", "trained_betas");
+    if (!o) return NULL;
+    static const char *const beta[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
+    static const char *const pred[] = {"epsilon", "v_prediction"};
+    /* Only the keys the configuration holds, so from_config behaves as it does on the source. */
+    int rc = 0;
+    if (s->has & DQ_SCHED_HAS_NUM_TRAIN_TIMESTEPS)
+        rc |= json_object_set_new(o, "num_train_timesteps", json_integer(s->num_train_timesteps));
+    if (s->has & DQ_SCHED_HAS_BETA_START)
+        rc |= json_object_set_new(o, "beta_start", json_real(s->beta_start));
+    if (s->has & DQ_SCHED_HAS_BETA_END)
+        rc |= json_object_set_new(o, "beta_end", json_real(s->beta_end));
+    if (s->has & DQ_SCHED_HAS_BETA_SCHEDULE)
+        rc |= json_object_set_new(o, "beta_schedule", json_string(beta[s->beta_schedule]));
+    if (s->has & DQ_SCHED_HAS_PREDICTION_TYPE)
+        rc |= json_object_set_new(o, "prediction_type", json_string(pred[s->prediction_type]));
+    if (s->has & DQ_SCHED_HAS_TIMESTEP_SPACING)
+        rc |= json_object_set_new(o, "timestep_spacing",
+                                  json_string(dq_timestep_spacing_name(s->timestep_spacing)));
+    if (s->has & DQ_SCHED_HAS_STEPS_OFFSET)
+        rc |= json_object_set_new(o, "steps_offset", json_integer(s->steps_offset));
+    if (s->has & DQ_SCHED_HAS_SKIP_PRK_STEPS)
+        rc |= json_object_set_new(o, "skip_prk_steps", json_boolean(s->skip_prk_steps));
+    if (s->has & DQ_SCHED_HAS_SET_ALPHA_TO_ONE)
+        rc |= json_object_set_new(o, "set_alpha_to_one", json_boolean(s->set_alpha_to_one));
+    if (s->has & DQ_SCHED_HAS_CLIP_SAMPLE)
+        rc |= json_object_set_new(o, "clip_sample", json_boolean(s->clip_sample));
+    if (s->has & DQ_SCHED_HAS_CLIP_SAMPLE_RANGE)
+        rc |= json_object_set_new(o, "clip_sample_range", json_real(s->clip_sample_range));
+    if (s->has & DQ_SCHED_HAS_USE_KARRAS_SIGMAS)
+        rc |= json_object_set_new(o, "use_karras_sigmas", json_boolean(s->use_karras_sigmas));
+    if (s->has & DQ_SCHED_HAS_SOLVER_ORDER)
+        rc |= json_object_set_new(o, "solver_order", json_integer(s->solver_order));
+    if (s->has & DQ_SCHED_HAS_LOWER_ORDER_FINAL)
+        rc |= json_object_set_new(o, "lower_order_final", json_boolean(s->lower_order_final));
+    if (s->has & DQ_SCHED_HAS_EULER_AT_FINAL)
+        rc |= json_object_set_new(o, "euler_at_final", json_boolean(s->euler_at_final));
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }

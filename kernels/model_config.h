@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "kernels/sched/sampler.h"
+
 /* Most UNet/VAE blocks a config may list (SD 1.x has 4). */
 #define DQ_MAX_BLOCKS 8
 /* Room for a block type or other short config string, NUL included. */
@@ -70,22 +72,12 @@ typedef struct {
     char act_fn[DQ_CONFIG_STR]; /* silu */
 } dq_vae_config_t;
 
-/* A diffusers scheduler config: the class name and the fields SD 1.x samplers read. Fields missing
- * from the file take that class's defaults in diffusers. */
+/* A model's scheduler_config.json: the class it names and its keys. Which keys the file held
+ * matters (sched.has): diffusers' from_config carries only those to another scheduler class, the
+ * rest take that class's defaults (see kernels/sched/sampler.h, dq_sched_config_for). */
 typedef struct {
     char class_name[DQ_CONFIG_STR]; /* "PNDMScheduler", "DDIMScheduler", ... */
-    int num_train_timesteps;
-    double beta_start, beta_end;
-    char beta_schedule[DQ_CONFIG_STR]; /* linear, scaled_linear, squaredcos_cap_v2 */
-    bool has_trained_betas; /* trained_betas was a non-null list (not supported by the engine) */
-    int steps_offset;
-    bool skip_prk_steps;
-    bool set_alpha_to_one;
-    char prediction_type[DQ_CONFIG_STR];  /* epsilon, v_prediction, sample */
-    char timestep_spacing[DQ_CONFIG_STR]; /* leading, linspace, trailing */
-    bool clip_sample;
-    double clip_sample_range;
-    bool use_karras_sigmas;
+    dq_sched_config_t sched;        /* the values, and in sched.has which keys were present */
 } dq_scheduler_config_t;
 
 /* The networks of a pipeline that have weights, in the order `diffq model info` lists them. */
@@ -110,7 +102,6 @@ int dq_model_preset(const char *name, dq_model_configs_t *out);
 void dq_clip_config_defaults(dq_clip_config_t *cfg);
 void dq_unet_config_defaults(dq_unet_config_t *cfg);
 void dq_vae_config_defaults(dq_vae_config_t *cfg);
-void dq_scheduler_config_defaults(dq_scheduler_config_t *cfg, const char *class_name);
 
 /* The SD 1.5 configs (runwayml/stable-diffusion-v1-5), used for single-file checkpoints and
  * `diffq model init --config sd15`. */

@@ -1,11 +1,14 @@
 /* kernels/tokenizer.c: the CLIP BPE tokenizer: special tokens, then cleanup (tokenizer_text),
  * words (tokenizer_split) and byte-level BPE (tokenizer_bpe) over a vocabulary (tokenizer_vocab).
- * Follows transformers 5.24 CLIPTokenizer as built from SD 1.5's tokenizer/ folder. */
+ * Follows OpenAI CLIP's simple_tokenizer.py (the default rules) or transformers 5.24
+ * CLIPTokenizer as built from SD 1.5's tokenizer/ folder. */
 #include "kernels/tokenizer.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "common/log.h"
@@ -14,8 +17,8 @@
 #include "kernels/tokenizer_text.h"
 #include "kernels/tokenizer_vocab.h"
 
-#ifndef DQ_CLIP_DATADIR
-#error "DQ_CLIP_DATADIR (the installed folder of bpe_simple_vocab_16e6.txt.gz) must be defined"
+#if !defined(DQ_CLIP_DATADIR) || !defined(DQ_CLIP_SOURCE_DIR)
+#error "DQ_CLIP_DATADIR and DQ_CLIP_SOURCE_DIR (installed and source folders of the merge file) must be defined"
 #endif
 
 /* A token transformers matches whole in the text before any other splitting: a special token
@@ -32,7 +35,34 @@ struct dq_tokenizer_t {
     int32_t ids[DQ_TOKVOCAB_SPECIAL_COUNT]; /* bos, eos, unk, pad */
     added_t *added;                         /* owned array; distinct texts */
     int added_count;
+    dq_tokenizer_rules_t rules;
+    /* The ids of "<|startoftext|>" and "<|endoftext|>" in the vocabulary (-1: absent), which
+     * CLIP's pattern matches itself under the clip rules. */
+    int32_t clip_special[2];
 };
+
+const char *const dq_tokenizer_rules_names[DQ_TOKENIZER_RULES_COUNT] = {"clip", "transformers5"};
+
+int dq_tokenizer_rules_parse(const char *name, dq_tokenizer_rules_t *rules) {
+    for (int i = 0; i < DQ_TOKENIZER_RULES_COUNT; i++) {
+        if (strcmp(name, dq_tokenizer_rules_names[i]) == 0) {
+            *rules = (dq_tokenizer_rules_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void dq_tokenizer_set_rules(dq_tokenizer_t *self, dq_tokenizer_rules_t rules) {
+    assert(rules >= 0 && rules < DQ_TOKENIZER_RULES_COUNT);
+    self->rules = rules;
+}
+
+dq_tokenizer_rules_t dq_tokenizer_get_rules(const dq_tokenizer_t *self) {
+    return self->rules;
+}
+
+static const char *const s_clip_special_text[2] = {"<|startoftext|>", "<|endoftext|>"};
 
 /* Sets how text is matched, replacing an earlier entry with the same text. */
 static void s_set_added(dq_tokenizer_t *self, const char *text, int32_t id, bool normalized) {
@@ -80,13 +110,26 @@ static dq_tokvocab_t *s_load_dir(const char *dir, char *err, size_t errlen) {
     return v;
 }
 
-static dq_tokvocab_t *s_load_builtin(char *err, size_t errlen) {
+void dq_tokenizer_builtin_path(char *out, size_t len) {
     const char *data = getenv(DQ_TOKENIZER_DATA_ENV);
+    if (data && *data) {
+        snprintf(out, len, "%s/clip/%s", data, DQ_TOKVOCAB_BPE_FILE);
+        return;
+    }
+    snprintf(out, len, "%s/%s", DQ_CLIP_SOURCE_DIR, DQ_TOKVOCAB_BPE_FILE);
+    if (access(out, R_OK) == 0) {
+        /* An installed copy wins over the source tree's. */
+        char installed[4096];
+        snprintf(installed, sizeof installed, "%s/%s", DQ_CLIP_DATADIR, DQ_TOKVOCAB_BPE_FILE);
+        if (access(installed, R_OK) == 0) snprintf(out, len, "%s", installed);
+        return;
+    }
+    snprintf(out, len, "%s/%s", DQ_CLIP_DATADIR, DQ_TOKVOCAB_BPE_FILE);
+}
+
+static dq_tokvocab_t *s_load_builtin(char *err, size_t errlen) {
     char path[4096];
-    if (data && *data)
-        snprintf(path, sizeof path, "%s/clip/%s", data, DQ_TOKVOCAB_BPE_FILE);
-    else
-        snprintf(path, sizeof path, "%s/%s", DQ_CLIP_DATADIR, DQ_TOKVOCAB_BPE_FILE);
+    dq_tokenizer_builtin_path(path, sizeof path);
     dq_tokvocab_t *v = dq_tokvocab_load_bpe_gz(path, err, errlen);
     size_t used = strlen(err);
     if (!v && used + 1 < errlen)
@@ -121,6 +164,11 @@ dq_tokenizer_t *dq_tokenizer_load(const char *dir, char *err, size_t errlen) {
     /* added_tokens_decoder comes last: its flags win (as transformers 5.24 does). */
     for (size_t i = 0; i < v->added_count; i++)
         s_set_added(self, v->added[i].text, v->added[i].id, v->added[i].normalized);
+    self->rules = DQ_TOKENIZER_RULES_CLIP;
+    for (int i = 0; i < 2; i++)
+        if (!dq_tokmap_get(v->vocab, s_clip_special_text[i], strlen(s_clip_special_text[i]),
+                           &self->clip_special[i]))
+            self->clip_special[i] = -1;
     dq_debug("tokenizer loaded source=%s vocab=%zu merges=%zu", dir ? dir : "built-in",
              dq_tokmap_size(v->vocab), dq_tokmap_size(v->merges));
     return self;
@@ -164,6 +212,23 @@ static int s_emit_word(void *ctx, const char *word, size_t len) {
                                  s_emit, ctx);
 }
 
+/* True for an added token that CLIP's pattern matches itself under the clip rules. */
+static bool s_is_clip_special(const dq_tokenizer_t *self, const added_t *a) {
+    for (int i = 0; i < 2; i++)
+        if (self->clip_special[i] >= 0 && strcmp(a->text, s_clip_special_text[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Emits the id of CLIP's special token which (clip rules); absent from the vocabulary, it is
+ * encoded as the text it is. */
+static int s_emit_clip_special(void *ctx, int which) {
+    sink_t *s = ctx;
+    if (s->tok->clip_special[which] >= 0) return s_emit(s, s->tok->clip_special[which]);
+    const char *t = s_clip_special_text[which];
+    return s_emit_word(ctx, t, strlen(t));
+}
+
 /* Finds the first special token of the given kind (normalized or raw) in text[0..len), the
  * longest one where several start at the same byte. Returns its offset (len when none) and sets
  * *which. */
@@ -173,6 +238,7 @@ static size_t s_find_added(const dq_tokenizer_t *self, const char *text, size_t 
         const added_t *best = NULL;
         for (int k = 0; k < self->added_count; k++) {
             const added_t *a = &self->added[k];
+            if (self->rules == DQ_TOKENIZER_RULES_CLIP && s_is_clip_special(self, a)) continue;
             if (a->normalized == normalized && a->len <= len - i &&
                 memcmp(text + i, a->text, a->len) == 0 && (!best || a->len > best->len))
                 best = a;
@@ -185,19 +251,23 @@ static size_t s_find_added(const dq_tokenizer_t *self, const char *text, size_t 
     return len;
 }
 
-/* Encodes a piece of raw text that holds no raw special token: normalizes it, then splits the
- * normalized text at the normalized special tokens (SD 1.5: "<|startoftext|>", so
- * "<|STARTOFTEXT|>" is BOS too, while "<|ENDOFTEXT|>" is plain text). Returns 0, 1 when the
- * ids are full, or -1 with a message in err. */
+/* Encodes a piece of raw text that holds no raw special token: cleans it by the rules, then
+ * splits the result at the normalized added tokens (transformers5 rules, SD 1.5:
+ * "<|startoftext|>", so "<|STARTOFTEXT|>" is BOS too, while "<|ENDOFTEXT|>" is plain text;
+ * clip rules: only a folder's extra added tokens, CLIP's pattern finding its own two) and
+ * each piece into words. Returns 0, 1 when the ids are full, or -1 with a message in err. */
 static int s_encode_segment(sink_t *s, const char *raw, size_t len, char *err, size_t errlen) {
     size_t norm_len = 0;
-    char *norm = dq_toktext_normalize(raw, len, &norm_len, err, errlen);
+    bool clip = s->tok->rules == DQ_TOKENIZER_RULES_CLIP;
+    char *norm = clip ? dq_toktext_clean_clip(raw, len, &norm_len, err, errlen)
+                      : dq_toktext_normalize(raw, len, &norm_len, err, errlen);
     if (!norm) return -1;
     int rc = 0;
     for (size_t at = 0; rc == 0;) {
         const added_t *special = NULL;
         size_t cut = at + s_find_added(s->tok, norm + at, norm_len - at, true, &special);
-        rc = dq_toksplit_words(norm + at, cut - at, s_emit_word, s);
+        rc = clip ? dq_toksplit_words_clip(norm + at, cut - at, s_emit_word, s_emit_clip_special, s)
+                  : dq_toksplit_words(norm + at, cut - at, s_emit_word, s);
         if (cut == norm_len) break;
         if (rc == 0) rc = s_emit(s, special->id);
         at = cut + special->len;

@@ -43,9 +43,22 @@ static size_t s_run(const char *text, size_t len, size_t at, char_class_t cls) {
     return end - at;
 }
 
-static bool s_starts(const char *text, size_t len, size_t at, const char *lit) {
-    size_t n = strlen(lit);
-    return len - at >= n && memcmp(text + at, lit, n) == 0;
+/* Length of the match of lit at text[at], 0 when none. With fold (the regex module's IGNORECASE
+ * on lowercased text), "s" also matches U+017F LATIN SMALL LETTER LONG S: the only character
+ * that a lowercase string can hold and that IGNORECASE equates with an ASCII letter. */
+static size_t s_match(const char *text, size_t len, size_t at, const char *lit, bool fold) {
+    size_t t = at;
+    for (const char *l = lit; *l; l++) {
+        if (t < len && text[t] == *l) {
+            t++;
+        } else if (fold && *l == 's' && len - t >= 2 && (unsigned char)text[t] == 0xc5 &&
+                   (unsigned char)text[t + 1] == 0xbf) {
+            t += 2;
+        } else {
+            return 0;
+        }
+    }
+    return t - at;
 }
 
 /* The special-token strings, as the first two alternatives of the pattern. */
@@ -53,7 +66,10 @@ static const char *const s_specials[] = {"<|startoftext|>", "<|endoftext|>"};
 /* The contractions, in the pattern's order ('s before 't ..., first match wins). */
 static const char *const s_contractions[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
 
-int dq_toksplit_words(const char *text, size_t len, dq_toksplit_fn fn, void *ctx) {
+/* The split; special == NULL: transformers 5.x, else OpenAI CLIP (see the header). */
+static int s_split(const char *text, size_t len, dq_toksplit_fn fn, dq_toksplit_special_fn special,
+                   void *ctx) {
+    bool fold = special != NULL;
     size_t at = 0;
     while (at < len) {
         int32_t cp;
@@ -65,21 +81,29 @@ int dq_toksplit_words(const char *text, size_t len, dq_toksplit_fn fn, void *ctx
         }
         size_t match = 0;
         for (size_t i = 0; i < 2 && !match; i++) {
-            if (!s_starts(text, len, at, s_specials[i])) continue;
+            size_t total = s_match(text, len, at, s_specials[i], fold);
+            if (!total) continue;
+            match = total;
+            if (special) {
+                /* OpenAI's bpe() knows the exact strings only; one spelled with U+017F is a
+                 * single word like any other. */
+                int rc = total == strlen(s_specials[i]) ? special(ctx, (int)i)
+                                                        : fn(ctx, text + at, total);
+                if (rc) return rc;
+                continue;
+            }
             /* GPT-2's pattern splits "<|name|>" into a symbol run, a letter run, a symbol run. */
-            size_t total = strlen(s_specials[i]);
             int rc = fn(ctx, text + at, 2);
             if (!rc) rc = fn(ctx, text + at + 2, total - 4);
             if (!rc) rc = fn(ctx, text + at + total - 2, 2);
             if (rc) return rc;
-            match = total;
         }
         if (match) {
             at += match;
             continue;
         }
         for (size_t i = 0; i < sizeof s_contractions / sizeof *s_contractions && !match; i++)
-            if (s_starts(text, len, at, s_contractions[i])) match = strlen(s_contractions[i]);
+            match = s_match(text, len, at, s_contractions[i], fold);
         if (!match) {
             if (cls == CLASS_NUMBER)
                 match = n; /* [\p{N}]: one character */
@@ -91,4 +115,13 @@ int dq_toksplit_words(const char *text, size_t len, dq_toksplit_fn fn, void *ctx
         at += match;
     }
     return 0;
+}
+
+int dq_toksplit_words(const char *text, size_t len, dq_toksplit_fn fn, void *ctx) {
+    return s_split(text, len, fn, NULL, ctx);
+}
+
+int dq_toksplit_words_clip(const char *text, size_t len, dq_toksplit_fn fn,
+                           dq_toksplit_special_fn special, void *ctx) {
+    return s_split(text, len, fn, special, ctx);
 }

@@ -16,4 +16,18 @@ typedef int (*dq_toksplit_fn)(void *ctx, const char *word, size_t len);
  * Calls fn for each word in order. Returns 0, or the first non-zero value fn returned. */
 int dq_toksplit_words(const char *text, size_t len, dq_toksplit_fn fn, void *ctx);
 
+/* Receives a special token that CLIP's pattern matched whole: 0 for "<|startoftext|>", 1 for
+ * "<|endoftext|>". A non-zero return stops the split. */
+typedef int (*dq_toksplit_special_fn)(void *ctx, int which);
+
+/* Splits text cleaned by dq_toktext_clean_clip with OpenAI CLIP's pattern (the same as above,
+ * compiled with IGNORECASE, so U+017F counts as "s") and no second split: a special-token string
+ * where a match starts is passed to special (spelled with U+017F it is one word for fn, as
+ * OpenAI's bpe() only knows the exact strings), every other match to fn. Unlike splitting the text
+ * at the special tokens first, a symbol run swallows one that follows it ("x!<|endoftext|>"
+ * gives "!<|", "endoftext", "|>"), as re.findall does in OpenAI's tokenizer.
+ * Returns 0, or the first non-zero value fn or special returned. */
+int dq_toksplit_words_clip(const char *text, size_t len, dq_toksplit_fn fn,
+                           dq_toksplit_special_fn special, void *ctx);
+
 #endif

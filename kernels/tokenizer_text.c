@@ -1,6 +1,7 @@
 /* kernels/tokenizer_text.c: the CLIP tokenizer's text cleanup, following the normalizer of
  * transformers 5.x CLIPTokenizer (tokenizers: NFC, Replace(\s+ -> " "), Lowercase).
- * Unicode data comes from utf8proc. */
+ * Unicode data comes from utf8proc. The OpenAI CLIP cleanup (dq_toktext_clean_clip) follows
+ * simple_tokenizer.py's basic_clean, whitespace_clean and str.lower. */
 #include "kernels/tokenizer_text.h"
 
 #include <stdio.h>
@@ -8,6 +9,11 @@
 #include <string.h>
 
 #include <utf8proc.h>
+
+#include "kernels/tokenizer_cps.h"
+#include "kernels/tokenizer_ftfy.h"
+#include "kernels/tokenizer_html.h"
+#include "kernels/tokenizer_tables.h"
 
 int dq_toktext_validate(const char *text, size_t len, char *err, size_t errlen) {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
@@ -95,4 +101,88 @@ char *dq_toktext_normalize(const char *text, size_t len, size_t *out_len, char *
     free(nfc);
     *out_len = o;
     return (char *)out;
+}
+
+/* str.isspace: Unicode White_Space and U+001C..U+001F (Python's str.strip removes these). */
+static bool s_py_isspace(int32_t cp) {
+    return dq_toktext_is_space(cp) || (cp >= 0x1c && cp <= 0x1f);
+}
+
+static int s_cmp_range(const void *key, const void *elem) {
+    int32_t cp = *(const int32_t *)key;
+    const dq_toktab_range_t *r = elem;
+    return cp < r->first ? -1 : cp > r->last ? 1 : 0;
+}
+
+static bool s_in(int32_t cp, const dq_toktab_range_t *table, size_t count) {
+    return bsearch(&cp, table, count, sizeof *table, s_cmp_range) != NULL;
+}
+
+/* Python's handle_capital_sigma (Objects/unicodeobject.c): U+03A3 at text[i] lowercases to
+ * final sigma when a cased character comes before it and none after it, skipping
+ * case-ignorable characters both ways. */
+static int32_t s_lower_sigma(const int32_t *text, size_t len, size_t i) {
+    size_t j = i;
+    while (j > 0 && s_in(text[j - 1], dq_toktab_case_ignorable, dq_toktab_case_ignorable_count))
+        j--;
+    if (j == 0 || !s_in(text[j - 1], dq_toktab_cased, dq_toktab_cased_count)) return 0x3c3;
+    for (j = i + 1; j < len; j++)
+        if (!s_in(text[j], dq_toktab_case_ignorable, dq_toktab_case_ignorable_count))
+            return s_in(text[j], dq_toktab_cased, dq_toktab_cased_count) ? 0x3c3 : 0x3c2;
+    return 0x3c2;
+}
+
+/* basic_clean's strip, whitespace_clean (regex \s+ -> " ", strip) and str.lower. */
+static void s_clip_tail(const dq_tokcps_t *in, dq_tokcps_t *out) {
+    size_t first = 0, end = in->len;
+    while (first < end && s_py_isspace(in->cp[first]))
+        first++;
+    while (end > first && s_py_isspace(in->cp[end - 1]))
+        end--;
+    dq_tokcps_t collapsed = {0};
+    for (size_t i = first; i < end; i++) {
+        if (!dq_toktext_is_space(in->cp[i])) {
+            dq_tokcps_push(&collapsed, in->cp[i]);
+        } else if (i == first || !dq_toktext_is_space(in->cp[i - 1])) {
+            dq_tokcps_push(&collapsed, ' ');
+        }
+    }
+    first = 0;
+    end = collapsed.len;
+    while (first < end && s_py_isspace(collapsed.cp[first]))
+        first++;
+    while (end > first && s_py_isspace(collapsed.cp[end - 1]))
+        end--;
+    for (size_t i = first; i < end; i++) {
+        int32_t cp = collapsed.cp[i];
+        if (cp == 0x130) {
+            dq_tokcps_push(out, 0x69);
+            dq_tokcps_push(out, 0x307);
+        } else if (cp == 0x3a3) {
+            dq_tokcps_push(out, s_lower_sigma(collapsed.cp + first, end - first, i - first));
+        } else {
+            dq_tokcps_push(out, utf8proc_tolower(cp));
+        }
+    }
+    if (collapsed.oom) out->oom = true;
+    dq_tokcps_free(&collapsed);
+}
+
+char *dq_toktext_clean_clip(const char *text, size_t len, size_t *out_len, char *err,
+                            size_t errlen) {
+    if (dq_toktext_validate(text, len, err, errlen) != 0) return NULL;
+    dq_tokcps_t a = {0}, b = {0};
+    dq_tokcps_push_utf8(&a, text, len);
+    dq_tokftfy_fix_text(a.cp, a.len, &b);
+    a.len = 0;
+    dq_tokhtml_unescape(b.cp, b.len, &a);
+    b.len = 0;
+    dq_tokhtml_unescape(a.cp, a.len, &b);
+    a.len = 0;
+    s_clip_tail(&b, &a);
+    char *out = a.oom || b.oom ? NULL : dq_tokcps_to_utf8(&a, out_len);
+    dq_tokcps_free(&a);
+    dq_tokcps_free(&b);
+    if (!out) snprintf(err, errlen, "out of memory cleaning %zu bytes of text", len);
+    return out;
 }

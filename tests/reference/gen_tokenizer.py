@@ -11,6 +11,7 @@ cases.jsonl      {"text", "ids", "truncated"[, "openai_ids"]} per prompt. "ids" 
                  tokenizer_config.json), called as diffusers does: truncation to 77, no padding.
                  "openai_ids" is present only where OpenAI CLIP's own tokenizer (ftfy + html
                  unescaping, re-implemented below from simple_tokenizer.py) gives other ids.
+                 diffq's default (clip) rules must give openai_ids, else ids.
 tiny/            a small tokenizer folder (all byte tokens, 300 merges, ids in reverse order,
                  pad token "!") for the folder-loading path, and tiny_cases.jsonl its ids.
 tiny_added/      the same vocabulary with an "added_tokens_decoder" table (as transformers 4.34+
@@ -113,8 +114,9 @@ class OpenAIClip:
             word = out
         return word
 
-    def encode(self, text):
-        text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+    def encode(self, text, fix_encoding=True):
+        text = ftfy.fix_text(text, fix_encoding=fix_encoding)
+        text = html.unescape(html.unescape(text)).strip()
         text = regex.sub(r"\s+", " ", text).strip().lower()
         ids = []
         for tok in regex.findall(self.pat, text):
@@ -186,6 +188,44 @@ def cases():
         "supercalifragilisticexpialidocious", "antidisestablishmentarianism", "aaaaaaaaaaaaaaaaaaaa",
         "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "qwxzjkvbnm", "pneumonoultramicroscopicsilicovolcanoconiosis",
     ]
+    # ftfy's fixes and OpenAI's cleanup, one at a time (all checked against ftfy 6.3.1 and
+    # Python's html.unescape by running them; see main()).
+    c += [
+        # ftfy unescape_html: all-caps names, numeric references and what html.unescape does
+        "&EACUTE;cole", "BUNDESSTRA&SZLIG;E", "&ntilde; &Ntilde; &NTILDE; &nTILDE;",
+        "&#65;&#x42;&#X43;", "&#0;x", "&#128;", "&#x80;&#x81;&#x9f;", "&#1;x", "&#59;", "&#xD800;",
+        "&#1114112;", "&#99999999999999999999;", "&#13;a", "&#x1F600;", "&#128512;", "&#65",
+        "&#x41g;", "&#xZZ;", "&#;", "&ampx", "&amp", "&notit;", "&copy2024", "&Jscr;ohn",
+        "&checkmark;", "&nGt;", "&NotEqualTilde;", "&bogus;", "a&b", "&amp;amp;amp;amp;",
+        "&amp;lt;b&amp;gt;", "&#38;#38;#38;", "e&#x301;", "&aacuteb", "&AMP;", "&LT;3",
+        "&abcdefghijklmnopqrstuvwxyz0123456789abcdefg;", "&x" * 3,
+        # ftfy turns HTML unescaping off for a line with "<" and for every line after it
+        "<b> &amp;amp;amp; &EACUTE;", "&EACUTE;\n<b>\n&EACUTE;", "<\n&EACUTE;", "a\n&EACUTE;<",
+        # quotes (before contractions), ligatures, widths
+        "don\u2019t", "IT\u2019S", "\u02bcokina", "\u201breversed\u201f", "\u2019s",
+        "\u0132ssel \u0133", "\u0149", "\u01c8ubljana", "\ufb05", "\ufb00", "\uff76\uff80\uff76\uff85",
+        "\uff35\uff80\uff70\uff9d", "\uffe5100", "\uff9e", "\u3000lead", "\uffe3", "\uffe8",
+        # line breaks, terminal escapes, control characters, C1 controls
+        "a\rb", "a\u2029b", "\x1b[31mred\x1b[0m", "\x1b[1;31mx", "\x1b[mx", "\x1b[\u0663mx",
+        "\x1bx", "\x1b[31", "a\u206ab", "a\ufffcb", "\ufeffbom", "a\x1c\x1d\x1e\x1fb",
+        "\x91quoted\x92", "\x93hi\x94", "a\x81b", "\x85", "caf\u00e9\x80", "\x9cuvre",
+        # lowercase: final sigma in context, the dotted capital I, long s under IGNORECASE
+        "\u03a3\u0391\u03a3 \u03a3\u039f\u03a6\u039f\u03a3", "\u03a3", "\u0391\u03a3.", "\u0391.\u03a3",
+        "\u0391\u03a3'\u0391", "\u0391\u03a3\u0301", "\u0391\u0301\u03a3", "\u0130\u0130",
+        "<|\u017ftartoftext|>", "it'\u017f", "\u017f",
+        # CLIP's pattern finds special tokens only where a word starts
+        "x!<|endoftext|>", "'<|startoftext|>", "<|ENDOFTEXT|>y", "a<|endoftext|>b<|STARTOFTEXT|>",
+        # mojibake that ftfy's fix_encoding repairs (and text it leaves alone)
+        "caf\u00c3\u00a9", "\u00e2\u20ac\u0153quoted\u00e2\u20ac\x9d", "voil\u00c3 le travail",
+        "\u00c3\u00a1rbol", "sch\u00c3\u00b6n", "\u00d0\u0178\u00d1\u20ac\u00d0\u00b8",
+        "\u00c3\u00a9t\u00c3\u00a9 \u2019", "\u00c3\u00a9",
+        "\u00c3 la mode", "fa\u00c3\u00a7ade \u00c3  la", "\u00e2\u20ac\u0153 like this \u00e2\u20ac\ufffd",
+        "\u00ed\u00a0\u00bd\u00ed\u00b8\u008d emoji", "\u0420\u045f\u0421\u0402\u0420\u0451\u0420\u0406\u0420\u00b5\u0421\u201a",
+        "\u00c9\u00b0", "\u00c3\u00a9 and \u201ccurly\u201d \u00e2\u20ac\u201d mixed", "\u221a\u00a9t\u221a\u00a9",
+        "\u00e2\u2022\u0090 box \u2502", "\u00c2\u00a1Hola!", "Ã\xa0", "na\u00efve \u00e0 la caf\u00e9",
+        "\u00c3\u0192\u00c2\u00a9", "se\u00c3\u00b1or \u00c3\u00b1", "\u00d0\u00b4\u00d0\u00b0",
+        "\u03a0\u00bb\u03a0", "\x80\x81\x8d text", "\u00c3\x9f", "caf\u00e9 \u00c3\u00a9",
+    ]
     # truncation: far over, exactly 75, 76 and 74 tokens of "a"
     c += ["a " * 100, ("a " * 75).strip(), ("a " * 76).strip(), ("a " * 74).strip()]
     c += ["1" * 80, "the quick brown fox jumps over the lazy dog " * 10]
@@ -196,7 +236,7 @@ def main():
     print(f"transformers {transformers.__version__}, ftfy {ftfy.__version__}", file=sys.stderr)
     vocab, merges = clip_vocab()
     oa = OpenAIClip(vocab, merges)
-    differ = 0
+    differ = gaps = 0
     with tempfile.TemporaryDirectory() as tmp:
         write_folder(tmp, {v: i for i, v in enumerate(vocab)}, merges, SD15_CONFIG)
         tok = CLIPTokenizer.from_pretrained(tmp)
@@ -210,8 +250,12 @@ def main():
                 if oa_ids != ids:
                     row["openai_ids"] = oa_ids
                     differ += 1
+                if oa.encode(text, fix_encoding=False) != oa_ids:
+                    gaps += 1
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(cases())} cases, {differ} where OpenAI CLIP differs", file=sys.stderr)
+    print(f"{len(cases())} cases, {differ} where OpenAI CLIP differs, "
+          f"{gaps} where ftfy's fix_encoding changes the ids",
+          file=sys.stderr)
 
     # The tiny folder: 512 byte tokens and the first 300 merges, ids in reverse order so a wrong
     # id source shows; "!" pads as in SD 2.x's tokenizer_config.json.

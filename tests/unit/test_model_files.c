@@ -117,8 +117,8 @@ static void test_init_then_load(void **state) {
     assert_string_equal(m->cfg.unet.up_block_types[1], "CrossAttnUpBlock2D");
     assert_int_equal(m->cfg.vae.block_out_channels[3], 64);
     assert_string_equal(m->cfg.scheduler.class_name, "PNDMScheduler");
-    assert_true(m->cfg.scheduler.skip_prk_steps);
-    assert_int_equal(m->cfg.scheduler.steps_offset, 1);
+    assert_true(m->cfg.scheduler.sched.skip_prk_steps);
+    assert_int_equal(m->cfg.scheduler.sched.steps_offset, 1);
     assert_non_null(strstr(m->vocab_path, "tokenizer/vocab.json"));
     /* Values follow the documented generator: N(0, 0.02) from seed ^ FNV(name); norms are 1, biases
      * 0. */
@@ -543,10 +543,26 @@ static void test_config_errors(void **state) {
     assert_int_equal(dq_clip_config_from_json(&c, j, "te.json", s_err, sizeof s_err), -1);
     assert_non_null(strstr(s_err, "not divisible"));
     json_decref(j);
+    /* A scheduler file records which keys it holds: from_config carries only those. */
     dq_scheduler_config_t s;
-    j = json_loads("{\"_class_name\": \"DDIMScheduler\"}", 0, NULL);
+    j = json_loads("{\"_class_name\": \"DDIMScheduler\", \"steps_offset\": 1, "
+                   "\"beta_schedule\": \"scaled_linear\", \"trained_betas\": null}", 0, NULL);
     assert_int_equal(dq_scheduler_config_from_json(&s, j, "s.json", s_err, sizeof s_err), 0);
-    assert_true(s.clip_sample && s.set_alpha_to_one); /* DDIM's own defaults */
+    assert_string_equal(s.class_name, "DDIMScheduler");
+    assert_int_equal(s.sched.has, DQ_SCHED_HAS_STEPS_OFFSET | DQ_SCHED_HAS_BETA_SCHEDULE);
+    assert_int_equal(s.sched.beta_schedule, DQ_BETA_SCALED_LINEAR);
+    json_t *back = dq_scheduler_config_to_json(&s);
+    assert_non_null(json_object_get(back, "steps_offset"));
+    assert_null(json_object_get(back, "timestep_spacing"));
+    json_decref(back);
+    json_decref(j);
+    j = json_loads("{\"_class_name\": \"PNDMScheduler\", \"beta_schedule\": \"cosine\"}", 0, NULL);
+    assert_int_equal(dq_scheduler_config_from_json(&s, j, "s.json", s_err, sizeof s_err), -1);
+    assert_non_null(strstr(s_err, "beta_schedule"));
+    json_decref(j);
+    j = json_loads("{\"_class_name\": \"PNDMScheduler\", \"trained_betas\": [0.1]}", 0, NULL);
+    assert_int_equal(dq_scheduler_config_from_json(&s, j, "s.json", s_err, sizeof s_err), -1);
+    assert_non_null(strstr(s_err, "trained_betas"));
     json_decref(j);
 }
 

@@ -45,8 +45,10 @@ static int s_group_teardown(void **state) {
     return 0;
 }
 
-/* Checks every {"text", "ids"[, "truncated"]} line of a fixture against tok; returns the count. */
-static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
+/* Checks every {"text", "ids"[, "truncated"]} line of a fixture against tok under rules: the
+ * transformers5 rules want "ids", the clip rules "openai_ids", else "ids". Returns the count. */
+static int s_check_cases(dq_tokenizer_t *tok, const char *rel, dq_tokenizer_rules_t rules) {
+    dq_tokenizer_set_rules(tok, rules);
     char path[2100];
     s_path(path, sizeof path, rel);
     FILE *f = fopen(path, "r");
@@ -60,6 +62,8 @@ static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
         assert_non_null(row);
         const char *text = json_string_value(json_object_get(row, "text"));
         json_t *want = json_object_get(row, "ids");
+        json_t *openai = json_object_get(row, "openai_ids");
+        if (rules == DQ_TOKENIZER_RULES_CLIP && openai) want = openai;
         assert_non_null(text);
         assert_true(json_is_array(want));
         int32_t ids[DQ_TOKENIZER_CONTEXT];
@@ -73,7 +77,8 @@ static int s_check_cases(dq_tokenizer_t *tok, const char *rel) {
         if (want_trunc && json_boolean_value(want_trunc) != truncated) same = false;
         if (!same) {
             failed++;
-            fprintf(stderr, "# %s:%d: text %s: got %d ids:", rel, count + 1, text, n);
+            fprintf(stderr, "# %s:%d (%s rules): text %s: got %d ids:", rel, count + 1,
+                    dq_tokenizer_rules_names[rules], text, n);
             for (int i = 0; i < n; i++)
                 fprintf(stderr, " %d", (int)ids[i]);
             char *w = json_dumps(want, JSON_COMPACT);
@@ -96,7 +101,29 @@ static void test_builtin_matches_transformers(void **state) {
     assert_int_equal(dq_tokenizer_bos(s_clip), 49406);
     assert_int_equal(dq_tokenizer_eos(s_clip), 49407);
     assert_int_equal(dq_tokenizer_pad_id(s_clip), 49407);
-    assert_true(s_check_cases(s_clip, "tests/fixtures/tokenizer/cases.jsonl") >= 100);
+    assert_int_equal(dq_tokenizer_get_rules(s_clip), DQ_TOKENIZER_RULES_TRANSFORMERS5 - 1);
+    assert_true(s_check_cases(s_clip, "tests/fixtures/tokenizer/cases.jsonl",
+                              DQ_TOKENIZER_RULES_TRANSFORMERS5) >= 250);
+    dq_tokenizer_set_rules(s_clip, DQ_TOKENIZER_RULES_CLIP);
+}
+
+/* The default rules: OpenAI CLIP's ids (ftfy, html.unescape, str.lower, its pattern). */
+static void test_builtin_matches_openai_clip(void **state) {
+    (void)state;
+    assert_true(s_check_cases(s_clip, "tests/fixtures/tokenizer/cases.jsonl",
+                              DQ_TOKENIZER_RULES_CLIP) >= 250);
+}
+
+static void test_rules_names(void **state) {
+    (void)state;
+    dq_tokenizer_rules_t r = DQ_TOKENIZER_RULES_COUNT;
+    assert_int_equal(dq_tokenizer_rules_parse("clip", &r), 0);
+    assert_int_equal(r, DQ_TOKENIZER_RULES_CLIP);
+    assert_int_equal(dq_tokenizer_rules_parse("transformers5", &r), 0);
+    assert_int_equal(r, DQ_TOKENIZER_RULES_TRANSFORMERS5);
+    assert_int_equal(dq_tokenizer_rules_parse("CLIP", &r), -1);
+    assert_int_equal(dq_tokenizer_rules_parse("", &r), -1);
+    assert_int_equal(r, DQ_TOKENIZER_RULES_TRANSFORMERS5); /* untouched on failure */
 }
 
 static void test_folder_matches_transformers(void **state) {
@@ -110,7 +137,8 @@ static void test_folder_matches_transformers(void **state) {
     assert_int_equal(dq_tokenizer_bos(tok), 1);
     assert_int_equal(dq_tokenizer_eos(tok), 0);
     assert_int_equal(dq_tokenizer_pad_id(tok), 813);
-    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_cases.jsonl") >= 5);
+    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_cases.jsonl",
+                              DQ_TOKENIZER_RULES_TRANSFORMERS5) >= 5);
     int32_t ids[DQ_TOKENIZER_CONTEXT];
     int n = dq_tokenizer_encode(tok, "a", ids, DQ_TOKENIZER_CONTEXT, NULL, s_err, sizeof s_err);
     assert_int_equal(dq_tokenizer_pad(tok, ids, n, DQ_TOKENIZER_CONTEXT), DQ_TOKENIZER_CONTEXT);
@@ -128,7 +156,8 @@ static void test_added_tokens_decoder_is_honoured(void **state) {
     if (!tok) fail_msg("%s", s_err);
     assert_int_equal(dq_tokenizer_vocab_size(tok), 816); /* two added words */
     assert_int_equal(dq_tokenizer_pad_id(tok), 0);
-    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_added_cases.jsonl") >= 8);
+    assert_true(s_check_cases(tok, "tests/fixtures/tokenizer/tiny_added_cases.jsonl",
+                              DQ_TOKENIZER_RULES_TRANSFORMERS5) >= 8);
     dq_tokenizer_destroy(&tok);
 }
 
@@ -262,6 +291,63 @@ static void test_normalize(void **state) {
     }
     assert_true(dq_toktext_is_space(0x85));
     assert_false(dq_toktext_is_space(0x1c)); /* Python's str.isspace() says yes; tokenizers no */
+}
+
+/* The clip rules' cleanup on its own (expected: ftfy 6.3.1, html.unescape, str.lower). */
+static void test_clean_clip(void **state) {
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        /* curly quotes, an all-caps entity (ftfy), three levels of &amp;, a ligature, strip */
+        {"  \xe2\x80\x9c" "Caf&EACUTE;\xe2\x80\x9d  &amp;amp;amp; \xef\xac\x81\n",
+         "\"caf\xc3\xa9\" & fi"},
+        /* full width, a terminal escape, a control character, final sigma before "." */
+        {"\xef\xbc\xa8\xef\xbd\x89\x1b[31m!\x01 \xce\x9f\xce\x94\xce\x9f\xce\xa3.",
+         "hi! \xce\xbf\xce\xb4\xce\xbf\xcf\x82."},
+        /* a line with "<": ftfy leaves entities alone, html.unescape does not know EACUTE */
+        {"<b>&EACUTE;</b>", "<b>&eacute;</b>"},
+        /* numeric references: 0x80 as Windows-1252, 0 and a surrogate as U+FFFD */
+        {"&#x80;&#0;&#xD800;", "\xe2\x82\xac\xef\xbf\xbd\xef\xbf\xbd"},
+        /* U+0130 -> i U+0307; a sigma before a letter is not final */
+        {"\xc4\xb0\xce\xa3\xce\x91", "i\xcc\x87\xcf\x83\xce\xb1"},
+        /* mojibake: UTF-8 read as Windows-1252 (ftfy's fix_encoding) */
+        {"caf\xc3\x83\xc2\xa9 \xc3\xa2\xe2\x82\xac\xc5\x93hi\xc3\xa2\xe2\x82\xac\xc2\x9d",
+         "caf\xc3\xa9 \"hi\""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = 0;
+        char *out =
+            dq_toktext_clean_clip(cases[i].in, strlen(cases[i].in), &len, s_err, sizeof s_err);
+        assert_non_null(out);
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(len, strlen(cases[i].out));
+        free(out);
+    }
+    size_t len = 0;
+    assert_null(dq_toktext_clean_clip("a\xff", 2, &len, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "invalid UTF-8"));
+}
+
+/* The clip rules take the special ids from the folder's vocabulary (the tiny one numbers
+ * them in reverse: BOS 1, EOS 0) and match them in any case where a word starts. */
+static void test_folder_clip_rules(void **state) {
+    (void)state;
+    char dir[2100];
+    s_path(dir, sizeof dir, "tests/fixtures/tokenizer/tiny");
+    dq_tokenizer_t *tok = dq_tokenizer_load(dir, s_err, sizeof s_err);
+    if (!tok) fail_msg("%s", s_err);
+    assert_int_equal(dq_tokenizer_get_rules(tok), DQ_TOKENIZER_RULES_CLIP);
+    int32_t ids[DQ_TOKENIZER_CONTEXT], plain[DQ_TOKENIZER_CONTEXT];
+    int n = dq_tokenizer_encode(tok, "A <|EndOfText|> <|STARTOFTEXT|>", ids, DQ_TOKENIZER_CONTEXT,
+                                NULL, s_err, sizeof s_err);
+    int m = dq_tokenizer_encode(tok, "a", plain, DQ_TOKENIZER_CONTEXT, NULL, s_err, sizeof s_err);
+    assert_int_equal(m, 3);
+    assert_int_equal(n, 5);
+    int32_t want[] = {1, plain[1], 0, 1, 0};
+    assert_memory_equal(ids, want, sizeof want);
+    dq_tokenizer_destroy(&tok);
 }
 
 /* Writes vocab.json, merges.txt and tokenizer_config.json (NULL: no such file) into a new
@@ -403,6 +489,8 @@ static void test_bad_builtin_data_gives_clean_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_matches_transformers),
+        cmocka_unit_test(test_builtin_matches_openai_clip),
+        cmocka_unit_test(test_rules_names),
         cmocka_unit_test(test_folder_matches_transformers),
         cmocka_unit_test(test_added_tokens_decoder_is_honoured),
         cmocka_unit_test(test_model_folder_uses_tokenizer_subfolder),
@@ -411,6 +499,8 @@ int main(void) {
         cmocka_unit_test(test_invalid_utf8_is_rejected),
         cmocka_unit_test(test_byte_characters),
         cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_clean_clip),
+        cmocka_unit_test(test_folder_clip_rules),
         cmocka_unit_test(test_small_folder_loads),
         cmocka_unit_test(test_bad_folders_give_clean_errors),
         cmocka_unit_test(test_bad_builtin_data_gives_clean_errors),

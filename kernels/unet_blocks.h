@@ -1,0 +1,98 @@
+/* kernels/unet_blocks.h: the building blocks of diffusers' UNet2DConditionModel (ResnetBlock2D,
+ * Transformer2DModel with BasicTransformerBlock, Downsample2D, Upsample2D, the sinusoidal
+ * timestep embedding), each with its weights looked up once by checkpoint name. */
+#ifndef DQ_UNET_BLOCKS_H
+#define DQ_UNET_BLOCKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kernels/arena.h"
+#include "kernels/backend.h"
+#include "kernels/tensor.h"
+#include "kernels/weights.h"
+
+/* What every block's forward needs: where to run and where temporaries come from. A forward
+ * takes temporaries above the arena's current position and returns it there. */
+typedef struct {
+    dq_backend_t *be; /* borrowed */
+    dq_arena_t *arena; /* borrowed: activations */
+} dq_unet_run_t;
+
+/* diffusers ResnetBlock2D (resnet_time_scale_shift "default", no up/down inside). All tensors are
+ * borrowed from a dq_weights_t. */
+typedef struct {
+    int in_ch, out_ch;
+    int groups;        /* norm_num_groups of both GroupNorms */
+    float eps;         /* norm_eps */
+    float out_scale;   /* output_scale_factor: output = (shortcut + h) / out_scale */
+    const dq_tensor_t *norm1_w, *norm1_b, *conv1_w, *conv1_b;
+    const dq_tensor_t *temb_w, *temb_b; /* time_emb_proj: [out_ch, temb_dim], [out_ch] */
+    const dq_tensor_t *norm2_w, *norm2_b, *conv2_w, *conv2_b;
+    const dq_tensor_t *short_w, *short_b; /* conv_shortcut 1x1, NULL when in_ch == out_ch */
+} dq_unet_resnet_t;
+
+/* Looks up `prefix`.norm1.weight ... Returns 0, or -1 with err naming the missing weight. */
+int dq_unet_resnet_init(dq_unet_resnet_t *r, const dq_weights_t *w, const char *prefix, int in_ch,
+                        int out_ch, int groups, float eps, float out_scale, char *err,
+                        size_t errlen);
+/* x: [N, in_ch, H, W]; temb_act: [N, temb_dim] = silu(time embedding); y: [N, out_ch, H, W],
+ * distinct from x. Returns 0, or -1 after the failing op logged. */
+int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
+                           const dq_tensor_t *x, const dq_tensor_t *temb_act, dq_tensor_t *y);
+
+/* One attention of a BasicTransformerBlock: to_q/to_k/to_v without bias, to_out.0 with bias. */
+typedef struct {
+    const dq_tensor_t *q_w, *k_w, *v_w, *out_w, *out_b;
+} dq_unet_attn_t;
+
+/* diffusers Transformer2DModel with one BasicTransformerBlock (SD 1.x/2.x: layer norms,
+ * self-attention, cross-attention, GEGLU feed-forward). */
+typedef struct {
+    int channels;      /* inner_dim = heads * head_dim = the block's channels */
+    int heads;
+    int groups;        /* GroupNorm groups (norm_num_groups); its eps is 1e-6 in diffusers */
+    bool linear_proj;  /* use_linear_projection: proj_in/out are Linear (SD 2.x), else 1x1 Conv */
+    const dq_tensor_t *norm_w, *norm_b;
+    const dq_tensor_t *proj_in_w, *proj_in_b, *proj_out_w, *proj_out_b; /* as stored */
+    const dq_tensor_t *ln1_w, *ln1_b, *ln2_w, *ln2_b, *ln3_w, *ln3_b;
+    dq_unet_attn_t attn1, attn2;
+    const dq_tensor_t *ff0_w, *ff0_b; /* ff.net.0.proj: [2*F, C] (GEGLU) */
+    const dq_tensor_t *ff2_w, *ff2_b; /* ff.net.2: [C, F] */
+    dq_tensor_t proj_in_2d, proj_out_2d; /* views of 4-D [C, C, 1, 1] weights as [C, C] (linear) */
+} dq_unet_transformer_t;
+
+/* Looks up `prefix`.norm.weight, `prefix`.transformer_blocks.0.... Returns 0 or -1 with err. */
+int dq_unet_transformer_init(dq_unet_transformer_t *t, const dq_weights_t *w, const char *prefix,
+                             int channels, int heads, int groups, bool linear_proj, char *err,
+                             size_t errlen);
+/* x: [N, C, H, W], updated in place (the block's residual is x itself); context: [N, L, D]. */
+int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_run_t *run,
+                                dq_tensor_t *x, const dq_tensor_t *context);
+
+/* Downsample2D / Upsample2D with their 3x3 conv (`prefix`.conv.weight/bias). */
+typedef struct {
+    const dq_tensor_t *conv_w, *conv_b;
+    int padding; /* downsample_padding (1 for SD) */
+} dq_unet_resample_t;
+
+int dq_unet_resample_init(dq_unet_resample_t *s, const dq_weights_t *w, const char *prefix,
+                          int padding, char *err, size_t errlen);
+/* Conv 3x3, stride 2: x [N, C, H, W] -> y [N, C, (H + 2p - 3)/2 + 1, (W + 2p - 3)/2 + 1]. */
+int dq_unet_downsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *run,
+                               const dq_tensor_t *x, dq_tensor_t *y);
+/* F.interpolate(x, size=(Ho, Wo), mode="nearest") then conv 3x3 pad 1: x [N, C, H, W] ->
+ * y [N, C, Ho, Wo] with Ho in {2H - 1, 2H} and Wo in {2W - 1, 2W} (the skip's size, which is
+ * what diffusers passes as upsample_size; for those sizes nearest's source index floor(i*H/Ho)
+ * equals i/2, so it is a x2 upsample cropped). Other sizes fail with a message. */
+int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *run,
+                             const dq_tensor_t *x, dq_tensor_t *y);
+
+/* diffusers get_timestep_embedding in float32 as torch computes it: for i < half = dim/2,
+ * freq_i = exp(-ln(10000) * i / (half - shift)), arg = t * freq_i, emb = [sin(arg), cos(arg)],
+ * halves swapped when flip_sin_to_cos. t: n values, out: [n, dim] row-major host memory.
+ * dim must be even and > 2*shift (checked by the caller's config). */
+void dq_unet_time_proj(const float *t, int n, int dim, bool flip_sin_to_cos, int shift,
+                       float *out);
+
+#endif

@@ -1,0 +1,168 @@
+/* node/backend_engine.c: the "engine" render backend: diffq's own Stable Diffusion 1.x pipeline
+ * (kernels/pipeline.h). A shard's requests are rendered in batches of batchable requests; the
+ * pipeline always renders a request's whole num_images_per_prompt (one generator draws the whole
+ * batch's noise, as in diffusers), and images outside the shard's range are not delivered. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/pipeline.h"
+#include "node/backend.h"
+
+typedef struct {
+    dq_pipeline_t *pipeline; /* owned; NULL before a model loads */
+} engine_t;
+
+/* One batch being rendered: maps the pipeline's callbacks onto the backend's. */
+typedef struct {
+    const dq_render_req_t *reqs; /* borrowed; the batch's first request in the shard */
+    size_t first;                /* index of reqs[0] in the shard */
+    const dq_render_cb_t *cb;
+    uint32_t done_before; /* steps of earlier batches */
+    uint32_t total;       /* steps of the shard, corrected as batches report theirs */
+    uint32_t estimated;   /* this batch's share of total before it reported */
+    int64_t started_ms;
+    int images; /* delivered in this batch */
+    int failed; /* the image callback failed */
+} batch_t;
+
+static int64_t s_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_on_step(void *ctx, int call, int total) {
+    batch_t *b = ctx;
+    if (b->estimated != (uint32_t) total) { /* the sampler's own count of UNet calls */
+        b->total = b->total - b->estimated + (uint32_t) total;
+        b->estimated = (uint32_t) total;
+    }
+    return b->cb->step(b->cb->user, b->done_before + (uint32_t) call, b->total);
+}
+
+static int s_on_image(void *ctx, int request, int image, const uint8_t *rgb, int width,
+                      int height) {
+    batch_t *b = ctx;
+    const dq_render_req_t *r = &b->reqs[request];
+    uint32_t index = (uint32_t) image;
+    if (index < r->image_first || index >= r->image_first + r->image_count) return 0;
+    b->images++;
+    uint32_t ms = (uint32_t) ((s_ms() - b->started_ms) / b->images);
+    if (b->cb->image(b->cb->user, b->first + (size_t) request, index, rgb, width, height, ms)) {
+        b->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The job form of a request; strings borrowed (never cleared). Returns -1 for a bad scheduler. */
+static int s_job_request(const dq_render_req_t *r, dq_request_t *out) {
+    int sched = DQ_SCHED_MODEL;
+    if (r->scheduler && *r->scheduler && strcmp(r->scheduler, "model") != 0)
+        sched = dq_scheduler_parse(r->scheduler);
+    if (sched < 0) return -1;
+    *out = (dq_request_t){.id = "",
+                          .prompt = (char *) r->prompt,
+                          .negative_prompt = (char *) r->negative_prompt,
+                          .seed = r->seed,
+                          .num_inference_steps = (int) r->steps,
+                          .guidance_scale = r->guidance,
+                          .width = (int) r->width,
+                          .height = (int) r->height,
+                          .num_images_per_prompt = (int) r->num_images,
+                          .scheduler = (dq_scheduler_t) sched,
+                          .line = (size_t) r->line};
+    return 0;
+}
+
+static int s_load(void *ctx, const char *spec, char *err, size_t errlen) {
+    engine_t *self = ctx;
+    dq_pipeline_destroy(&self->pipeline);
+    dq_pipeline_params_t params;
+    dq_pipeline_params_init(&params);
+    params.model_path = spec;
+    self->pipeline = dq_pipeline_new(&params, err, errlen);
+    if (self->pipeline) return DQ_RENDER_OK;
+    return strstr(err, "out of memory") ? DQ_RENDER_EOOM : DQ_RENDER_EMODEL;
+}
+
+static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_render_cb_t *cb,
+                    char *err, size_t errlen) {
+    engine_t *self = ctx;
+    if (!self->pipeline) {
+        snprintf(err, errlen, "engine backend: no model loaded");
+        return DQ_RENDER_EMODEL;
+    }
+    dq_request_t *job = calloc(n ? n : 1, sizeof *job);
+    if (!job) {
+        snprintf(err, errlen, "engine backend: out of memory");
+        return DQ_RENDER_EOOM;
+    }
+    int factor = dq_pipeline_latent_factor(self->pipeline);
+    uint32_t total = 0;
+    int rc = DQ_RENDER_OK;
+    for (size_t i = 0; i < n && rc == DQ_RENDER_OK; i++) {
+        total += reqs[i].steps;
+        if (s_job_request(&reqs[i], &job[i]) != 0) {
+            snprintf(err, errlen, "line %llu: unknown scheduler '%s'",
+                     (unsigned long long) reqs[i].line, reqs[i].scheduler);
+            rc = DQ_RENDER_EINPUT;
+        } else if (reqs[i].width % (uint32_t) factor || reqs[i].height % (uint32_t) factor) {
+            snprintf(err, errlen, "line %llu: %ux%u is not a multiple of %d pixels",
+                     (unsigned long long) reqs[i].line, reqs[i].width, reqs[i].height, factor);
+            rc = DQ_RENDER_EINPUT;
+        }
+    }
+    batch_t b = {.cb = cb, .total = total};
+    for (size_t i = 0; i < n && rc == DQ_RENDER_OK;) {
+        size_t k = i + 1;
+        while (k < n && dq_pipeline_batchable(&job[i], &job[k]))
+            k++;
+        b.reqs = reqs + i;
+        b.first = i;
+        b.estimated = 0;
+        for (size_t j = i; j < k; j++)
+            b.estimated += reqs[j].steps;
+        b.started_ms = s_ms();
+        b.images = 0;
+        dq_pipeline_sink_t sink = {&b, s_on_step, s_on_image, NULL};
+        int r = dq_pipeline_render(self->pipeline, job + i, (int) (k - i), &sink, err, errlen);
+        if (r == DQ_PIPELINE_STOPPED)
+            rc = b.failed ? DQ_RENDER_EINTERNAL : DQ_RENDER_STOPPED;
+        else if (r != 0)
+            rc = strstr(err, "out of memory") ? DQ_RENDER_EOOM : DQ_RENDER_EINTERNAL;
+        if (b.failed) snprintf(err, errlen, "engine backend: an image could not be delivered");
+        b.done_before += b.estimated;
+        i = k;
+    }
+    free(job);
+    return rc;
+}
+
+static void s_destroy(void *ctx) {
+    engine_t *self = ctx;
+    if (!self) return;
+    dq_pipeline_destroy(&self->pipeline);
+    free(self);
+}
+
+static const dq_render_ops_t s_engine_ops = {"engine", s_load, s_render, s_destroy};
+
+int dq_render_engine_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
+                            void **ctx, char *err, size_t errlen) {
+    if (params->device && strcmp(params->device, "cpu") != 0) {
+        snprintf(err, errlen, "engine backend: the pipeline runs on the CPU only so far, not %s",
+                 params->device);
+        return -1;
+    }
+    engine_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *ops = &s_engine_ops;
+    *ctx = self;
+    return 0;
+}

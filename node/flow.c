@@ -1,0 +1,56 @@
+/* node/flow.c: shard credit accounting and reconnect back-off. */
+#include "node/flow.h"
+
+#include "common/proto.h"
+
+void dq_credit_init(dq_credit_t *c, uint32_t capacity) {
+    c->capacity = capacity;
+    c->held = 0;
+    c->asked = 0;
+}
+
+void dq_credit_set_capacity(dq_credit_t *c, uint32_t capacity) {
+    c->capacity = capacity;
+}
+
+uint32_t dq_credit_wanted(const dq_credit_t *c) {
+    uint64_t used = (uint64_t) c->held + c->asked;
+    if (used >= c->capacity) return 0;
+    uint64_t free_slots = c->capacity - used;
+    return free_slots > DQ_PROTO_MAX_CREDIT ? DQ_PROTO_MAX_CREDIT : (uint32_t) free_slots;
+}
+
+void dq_credit_asked(dq_credit_t *c, uint32_t n) {
+    c->asked += n;
+}
+
+int dq_credit_take(dq_credit_t *c) {
+    if (c->asked == 0) return -1;
+    c->asked--;
+    c->held++;
+    return 0;
+}
+
+void dq_credit_release(dq_credit_t *c) {
+    if (c->held > 0) c->held--;
+}
+
+void dq_credit_reset(dq_credit_t *c) {
+    c->asked = 0;
+}
+
+void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms) {
+    b->initial_ms = initial_ms;
+    b->max_ms = max_ms < initial_ms ? initial_ms : max_ms;
+    b->next_ms = initial_ms;
+}
+
+uint32_t dq_backoff_next(dq_backoff_t *b) {
+    uint32_t d = b->next_ms;
+    b->next_ms = d > b->max_ms / 2 ? b->max_ms : d * 2;
+    return d;
+}
+
+void dq_backoff_reset(dq_backoff_t *b) {
+    b->next_ms = b->initial_ms;
+}

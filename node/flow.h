@@ -1,0 +1,43 @@
+/* node/flow.h: the node's small bookkeeping rules, kept apart so they can be tested alone:
+ * shard credit (never take unasked work) and the reconnect back-off schedule. */
+#ifndef DQ_NODE_FLOW_H
+#define DQ_NODE_FLOW_H
+
+#include <stdint.h>
+
+/* Credit: the broker sends at most as many ASSIGNs as the node asked for with CREDIT. The node
+ * asks only for slots that are free: capacity - held - asked. */
+typedef struct {
+    uint32_t capacity; /* batch slots of the ranks that are up */
+    uint32_t held;     /* shards the node holds (running, queued, or waiting for acks) */
+    uint32_t asked;    /* credit sent to the current broker connection and not yet used */
+} dq_credit_t;
+
+void dq_credit_init(dq_credit_t *c, uint32_t capacity);
+/* Changes the capacity (a rank went down or came back). Held shards stay held. */
+void dq_credit_set_capacity(dq_credit_t *c, uint32_t capacity);
+/* Credit to ask for now: the free slots not yet asked for, at most DQ_PROTO_MAX_CREDIT; 0 when
+ * none. The caller sends CREDIT with it and then calls dq_credit_asked. */
+uint32_t dq_credit_wanted(const dq_credit_t *c);
+void dq_credit_asked(dq_credit_t *c, uint32_t n);
+/* An ASSIGN arrived. Returns 0 and counts it held, or -1 when no credit was outstanding (the
+ * broker pushed unasked work; nothing changes). */
+int dq_credit_take(dq_credit_t *c);
+/* A held shard ended (done, failed, stopped, handed back). */
+void dq_credit_release(dq_credit_t *c);
+/* A new broker connection: credit asked of the old one is void. */
+void dq_credit_reset(dq_credit_t *c);
+
+/* Back-off: initial, doubled after each try, capped at max. */
+typedef struct {
+    uint32_t initial_ms, max_ms;
+    uint32_t next_ms; /* delay the next call returns */
+} dq_backoff_t;
+
+void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms);
+/* Returns the delay before the next try and doubles it for the one after (up to max). */
+uint32_t dq_backoff_next(dq_backoff_t *b);
+/* After a success: the next delay is the initial one again. */
+void dq_backoff_reset(dq_backoff_t *b);
+
+#endif

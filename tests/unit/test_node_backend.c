@@ -1,0 +1,274 @@
+/* tests/unit/test_node_backend.c: the render-backend interface with the null (simulated)
+ * backend: deterministic images, step callbacks, stopping, simulated failures, and the PNG bridge
+ * to common/png_out.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/backend.h"
+#include "node/png.h"
+#include "node/rank.h"
+#include "common/proto.h"
+
+static char s_err[512];
+
+typedef struct {
+    uint32_t steps_seen, last_step, last_total;
+    uint32_t stop_after; /* 0: never */
+    int images;
+    bool pixels_ok;
+    uint32_t w, h;
+    size_t last_req;
+    uint32_t last_index;
+} watch_t;
+
+static int s_step(void *user, uint32_t step, uint32_t steps) {
+    watch_t *w = user;
+    w->steps_seen++;
+    w->last_step = step;
+    w->last_total = steps;
+    return w->stop_after && step >= w->stop_after;
+}
+
+static uint64_t s_seeds[2] = {42, 7};
+
+static int s_image(void *user, size_t req, uint32_t index, const uint8_t *rgb, int width,
+                   int height, uint32_t ms) {
+    watch_t *w = user;
+    (void) ms;
+    w->images++;
+    w->w = (uint32_t) width;
+    w->h = (uint32_t) height;
+    w->last_req = req;
+    w->last_index = index;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            uint8_t want[3];
+            dq_null_pixel(s_seeds[req], index, (uint32_t) x, (uint32_t) y, want);
+            if (memcmp(want, rgb + ((size_t) y * (size_t) width + (size_t) x) * 3, 3) != 0)
+                w->pixels_ok = false;
+        }
+    return 0;
+}
+
+static dq_render_req_t s_req(uint64_t seed, uint32_t w, uint32_t h, uint32_t steps) {
+    return (dq_render_req_t){1, "a red fox", "", seed, steps, 7.5, w, h, "ddim", 2, 0, 2};
+}
+
+static void test_null_renders_deterministic_images(void **state) {
+    (void) state;
+    dq_render_params_t p = {"cpu", 0, ""};
+    dq_render_backend_t *b = dq_render_backend_new("null", &p, s_err, sizeof s_err);
+    assert_non_null(b);
+    assert_string_equal(dq_render_backend_name(b), "null");
+    assert_int_equal(dq_render_backend_load(b, "tiny", s_err, sizeof s_err), DQ_RENDER_OK);
+    dq_render_req_t reqs[2] = {s_req(42, 512, 24, 3), s_req(7, 16, 16, 2)};
+    reqs[1].image_first = 5;
+    reqs[1].image_count = 1;
+    watch_t w = {.pixels_ok = true};
+    dq_render_cb_t cb = {&w, s_step, s_image};
+    assert_int_equal(dq_render_backend_render(b, reqs, 2, &cb, s_err, sizeof s_err), DQ_RENDER_OK);
+    assert_int_equal(w.images, 3);
+    assert_true(w.pixels_ok);
+    assert_int_equal(w.steps_seen, 5);
+    assert_int_equal(w.last_step, 5);
+    assert_int_equal(w.last_total, 5);
+    assert_int_equal(w.last_req, 1);
+    assert_int_equal(w.last_index, 5);
+    assert_int_equal(w.w, 16);
+    dq_render_backend_destroy(&b);
+    assert_null(b);
+}
+
+static void test_null_size_is_capped(void **state) {
+    (void) state;
+    dq_render_params_t p = {"cpu", 0, ""};
+    dq_render_backend_t *b = dq_render_backend_new("null", &p, s_err, sizeof s_err);
+    dq_render_req_t req = s_req(42, 512, 24, 1);
+    watch_t w = {.pixels_ok = true};
+    dq_render_cb_t cb = {&w, s_step, s_image};
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err), DQ_RENDER_OK);
+    assert_int_equal(w.w, DQ_NULL_MAX_SIDE);
+    assert_int_equal(w.h, 24);
+    dq_render_backend_destroy(&b);
+}
+
+static void test_null_different_seeds_differ(void **state) {
+    (void) state;
+    uint8_t a[3], b[3], c[3];
+    dq_null_pixel(1, 0, 3, 4, a);
+    dq_null_pixel(2, 0, 3, 4, b);
+    dq_null_pixel(1, 1, 3, 4, c);
+    assert_memory_not_equal(a, b, 3);
+    assert_memory_not_equal(a, c, 3);
+}
+
+static void test_null_stops_at_a_step(void **state) {
+    (void) state;
+    dq_render_params_t p = {"cpu", 1, ""};
+    dq_render_backend_t *b = dq_render_backend_new("null", &p, s_err, sizeof s_err);
+    dq_render_req_t req = s_req(42, 64, 64, 50);
+    watch_t w = {.pixels_ok = true, .stop_after = 3};
+    dq_render_cb_t cb = {&w, s_step, s_image};
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_STOPPED);
+    assert_int_equal(w.steps_seen, 3);
+    assert_int_equal(w.images, 0);
+    dq_render_backend_destroy(&b);
+}
+
+static void test_null_simulated_failures(void **state) {
+    (void) state;
+    const char *names[] = {"oom", "model", "input", "internal"};
+    const int rcs[] = {DQ_RENDER_EOOM, DQ_RENDER_EMODEL, DQ_RENDER_EINPUT, DQ_RENDER_EINTERNAL};
+    const int classes[] = {DQ_FAIL_OOM, DQ_FAIL_MODEL, DQ_FAIL_INPUT, DQ_FAIL_INTERNAL};
+    for (int i = 0; i < 4; i++) {
+        dq_render_params_t p = {"cpu", 0, names[i]};
+        dq_render_backend_t *b = dq_render_backend_new("null", &p, s_err, sizeof s_err);
+        assert_non_null(b);
+        dq_render_req_t req = s_req(1, 8, 8, 1);
+        watch_t w = {.pixels_ok = true};
+        dq_render_cb_t cb = {&w, s_step, s_image};
+        assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err), rcs[i]);
+        assert_non_null(strstr(s_err, "simulated"));
+        assert_int_equal(dq_rank_fail_class(rcs[i]), classes[i]);
+        dq_render_backend_destroy(&b);
+    }
+    dq_render_params_t p = {"cpu", 0, "sometimes"};
+    assert_null(dq_render_backend_new("null", &p, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "--null-fail"));
+}
+
+static void test_unknown_backend(void **state) {
+    (void) state;
+    dq_render_params_t p = {"cpu", 0, ""};
+    assert_null(dq_render_backend_new("warp", &p, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "unknown backend 'warp' (known: engine, null)"));
+    dq_render_params_t gpu = {"cuda:0", 0, ""};
+    assert_null(dq_render_backend_new("engine", &gpu, s_err, sizeof s_err));
+    assert_non_null(strstr(s_err, "CPU only"));
+    assert_string_equal(dq_render_rc_name(DQ_RENDER_EOOM), "oom");
+    assert_string_equal(dq_render_rc_name(99), "unknown");
+}
+
+static void test_png_bridge(void **state) {
+    (void) state;
+    dq_render_req_t req = s_req(42, 64, 64, 20);
+    uint8_t rgb[8 * 8 * 3] = {0};
+    uint8_t *png = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), 0);
+    assert_true(len > 8);
+    assert_memory_equal(png, "\x89PNG", 4);
+    /* The parameters text is stored uncompressed (tEXt), so it can be found in the bytes. */
+    assert_non_null(memmem(png, len, "Seed: 42", 8));
+    assert_non_null(memmem(png, len, "Model: tiny", 11));
+    assert_non_null(memmem(png, len, "line-1", 6));
+    free(png);
+    req.scheduler = "warp";
+    assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), -1);
+    assert_non_null(strstr(s_err, "unknown scheduler 'warp'"));
+    assert_int_equal(
+        dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), -1);
+    assert_null(png);
+    req.scheduler = "";
+    assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), 0);
+}
+
+/* ---- The engine backend on the tiny fixture model (tests/fixtures/tiny-sd). */
+
+typedef struct {
+    int images;
+    uint32_t index, last_step, last_total;
+    uint32_t w, h;
+    uint8_t *rgb; /* owned copy of the last image */
+    uint32_t stop_after;
+} engine_watch_t;
+
+static int s_engine_step(void *user, uint32_t step, uint32_t steps) {
+    engine_watch_t *w = user;
+    w->last_step = step;
+    w->last_total = steps;
+    return w->stop_after && step >= w->stop_after;
+}
+
+static int s_engine_image(void *user, size_t req, uint32_t index, const uint8_t *rgb, int width,
+                          int height, uint32_t ms) {
+    engine_watch_t *w = user;
+    (void) req;
+    (void) ms;
+    w->images++;
+    w->index = index;
+    w->w = (uint32_t) width;
+    w->h = (uint32_t) height;
+    free(w->rgb);
+    w->rgb = malloc((size_t) width * (size_t) height * 3);
+    memcpy(w->rgb, rgb, (size_t) width * (size_t) height * 3);
+    return 0;
+}
+
+static void test_engine_renders_the_shards_images(void **state) {
+    (void) state;
+    char model[4096];
+    const char *top = getenv("top_srcdir");
+    snprintf(model, sizeof model, "%s/tests/fixtures/tiny-sd", top ? top : "..");
+    dq_render_params_t p = {"cpu", 0, NULL};
+    dq_render_backend_t *b = dq_render_backend_new("engine", &p, s_err, sizeof s_err);
+    assert_non_null(b);
+    assert_int_equal(dq_render_backend_load(b, "/no/such/model", s_err, sizeof s_err),
+                     DQ_RENDER_EMODEL);
+    dq_render_req_t req = s_req(42, 64, 48, 2);
+    engine_watch_t w1 = {0}, w2 = {0};
+    dq_render_cb_t cb = {&w1, s_engine_step, s_engine_image};
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_EMODEL); /* nothing loaded */
+    assert_int_equal(dq_render_backend_load(b, model, s_err, sizeof s_err), DQ_RENDER_OK);
+    /* Of a request's 2 images the shard holds only image 1. */
+    req.image_first = 1;
+    req.image_count = 1;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err), DQ_RENDER_OK);
+    assert_int_equal(w1.images, 1);
+    assert_int_equal(w1.index, 1);
+    assert_int_equal(w1.w, 64);
+    assert_int_equal(w1.h, 48);
+    assert_int_equal(w1.last_step, w1.last_total);
+    /* The same request renders the same pixels. */
+    cb.user = &w2;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err), DQ_RENDER_OK);
+    assert_memory_equal(w1.rgb, w2.rgb, 64 * 48 * 3);
+    /* Stopped after its first step, no image comes. */
+    engine_watch_t w3 = {.stop_after = 1};
+    cb.user = &w3;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_STOPPED);
+    assert_int_equal(w3.images, 0);
+    /* Sizes the model cannot take are the request's fault. */
+    req.width = 60;
+    assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
+                     DQ_RENDER_EINPUT);
+    free(w1.rgb);
+    free(w2.rgb);
+    free(w3.rgb);
+    dq_render_backend_destroy(&b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_null_renders_deterministic_images),
+        cmocka_unit_test(test_null_size_is_capped),
+        cmocka_unit_test(test_null_different_seeds_differ),
+        cmocka_unit_test(test_null_stops_at_a_step),
+        cmocka_unit_test(test_null_simulated_failures),
+        cmocka_unit_test(test_unknown_backend),
+        cmocka_unit_test(test_png_bridge),
+        cmocka_unit_test(test_engine_renders_the_shards_images),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

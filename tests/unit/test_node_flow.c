@@ -1,0 +1,88 @@
+/* tests/unit/test_node_flow.c: diffq-node's credit accounting and reconnect back-off schedule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/proto.h"
+#include "node/flow.h"
+
+static void test_credit_asks_only_free_slots(void **state) {
+    (void) state;
+    dq_credit_t c;
+    dq_credit_init(&c, 4);
+    assert_int_equal(dq_credit_wanted(&c), 4);
+    dq_credit_asked(&c, 4);
+    assert_int_equal(dq_credit_wanted(&c), 0); /* asked already: do not ask twice */
+    assert_int_equal(dq_credit_take(&c), 0);
+    assert_int_equal(dq_credit_take(&c), 0);
+    assert_int_equal(dq_credit_wanted(&c), 0); /* 2 held + 2 asked */
+    dq_credit_release(&c);
+    assert_int_equal(dq_credit_wanted(&c), 1);
+}
+
+static void test_credit_refuses_unasked_work(void **state) {
+    (void) state;
+    dq_credit_t c;
+    dq_credit_init(&c, 2);
+    assert_int_equal(dq_credit_take(&c), -1);
+    assert_int_equal(c.held, 0);
+    dq_credit_asked(&c, 1);
+    assert_int_equal(dq_credit_take(&c), 0);
+    assert_int_equal(dq_credit_take(&c), -1);
+    assert_int_equal(c.held, 1);
+}
+
+static void test_credit_reconnect_and_capacity(void **state) {
+    (void) state;
+    dq_credit_t c;
+    dq_credit_init(&c, 3);
+    dq_credit_asked(&c, 3);
+    assert_int_equal(dq_credit_take(&c), 0);
+    dq_credit_reset(&c); /* new connection: the old credit is void, held stays */
+    assert_int_equal(c.held, 1);
+    assert_int_equal(dq_credit_wanted(&c), 2);
+    dq_credit_set_capacity(&c, 0); /* every rank down */
+    assert_int_equal(dq_credit_wanted(&c), 0);
+    dq_credit_release(&c);
+    dq_credit_release(&c); /* extra releases do not wrap */
+    assert_int_equal(c.held, 0);
+    dq_credit_set_capacity(&c, 5000);
+    assert_int_equal(dq_credit_wanted(&c), DQ_PROTO_MAX_CREDIT);
+}
+
+static void test_backoff_doubles_to_cap(void **state) {
+    (void) state;
+    dq_backoff_t b;
+    dq_backoff_init(&b, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
+    const uint32_t want[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_int_equal(dq_backoff_next(&b), want[i]);
+    dq_backoff_reset(&b);
+    assert_int_equal(dq_backoff_next(&b), 1000);
+}
+
+static void test_backoff_odd_cap(void **state) {
+    (void) state;
+    dq_backoff_t b;
+    dq_backoff_init(&b, 300, 1000);
+    assert_int_equal(dq_backoff_next(&b), 300);
+    assert_int_equal(dq_backoff_next(&b), 600);
+    assert_int_equal(dq_backoff_next(&b), 1000);
+    assert_int_equal(dq_backoff_next(&b), 1000);
+    dq_backoff_init(&b, 0xF0000000u, 0xFFFFFFFFu); /* no overflow near the top */
+    assert_int_equal(dq_backoff_next(&b), 0xF0000000u);
+    assert_int_equal(dq_backoff_next(&b), 0xFFFFFFFFu);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_credit_asks_only_free_slots),
+        cmocka_unit_test(test_credit_refuses_unasked_work),
+        cmocka_unit_test(test_credit_reconnect_and_capacity),
+        cmocka_unit_test(test_backoff_doubles_to_cap),
+        cmocka_unit_test(test_backoff_odd_cap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
