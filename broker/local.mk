@@ -64,5 +64,6 @@ tests_integration_store_check_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
 DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_restart.sh \
 	tests/integration/broker_silent.sh tests/integration/broker_junk.sh tests/integration/broker_badjob.sh \
 	tests/integration/broker_writefail.sh tests/integration/broker_upload.sh \
-	tests/integration/broker_control.sh tests/integration/broker_e2e.sh
+	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
+	tests/integration/broker_retry.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
