@@ -67,3 +67,9 @@ DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_re
 	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
 	tests/integration/broker_retry.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
+
+check_PROGRAMS += tests/unit/test_broker_req
+tests_unit_test_broker_req_SOURCES = tests/unit/test_broker_req.c broker/server_req.c
+tests_unit_test_broker_req_CFLAGS = $(DQ_UNIT_CFLAGS) $(CZMQ_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_broker_req_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_broker_req
