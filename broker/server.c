@@ -107,6 +107,8 @@ dq_server_t *dq_server_new(const dq_server_params_t *params, char *err, size_t e
     zsock_set_router_mandatory(self->router, 1);
     zsock_set_maxmsgsize(self->router, (int64_t) DQ_PROTO_MAX_PNG + 4096);
     zsock_set_sndhwm(self->router, 10000);
+    zsock_set_sndtimeo(self->router, 0); /* a peer that does not read must not block the loop:
+                                            its message is dropped (EAGAIN) instead */
     zsock_set_linger(self->router, 500);
     if (zsock_bind(self->router, "%s", self->bind) < 0) {
         snprintf(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));

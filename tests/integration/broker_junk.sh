@@ -3,9 +3,11 @@
 # the broker goes on serving clients and nodes.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/broker_lib.sh"
-plan 6
+plan 7
 start_broker
-ok "the broker answers STATUS after the junk" "$JUNK_SENDER" "$EP"
+ok "the broker answers STATUS after the junk" bash -c "'$JUNK_SENDER' '$EP' >'$DQ_SCRATCH/junk.out'"
+ok "it answered the client of another version with ERROR, the node without READY with DISCONNECT" \
+    bash -c "grep -q 'reply ERROR' '$DQ_SCRATCH/junk.out' && grep -q 'reply DISCONNECT' '$DQ_SCRATCH/junk.out'"
 ok "each of the 9 bad messages is logged as dropped" bash -c "[ \$(grep -c 'dropped a bad message' '$DQ_SCRATCH/broker.log') = 9 ]"
 ok "the oversized body is among them" grep -q "dropped a bad message: STATUS: body of [0-9]* bytes, limit" "$DQ_SCRATCH/broker.log"
 ok "the broker is still running" kill -0 "$BROKER_PID"
