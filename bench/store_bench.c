@@ -57,7 +57,7 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
     double t0 = s_now_s();
     if (dq_store_job_begin(st, &jp, now, &job)) s_die(st, "begin");
     enum { PIECE = 1000 };
-    static dq_request_t reqs[PIECE];
+    static dq_store_request_t reqs[PIECE];
     static char json[PIECE][160];
     for (long base = 0; base < n_req; base += PIECE) {
         int k = 0;
@@ -67,7 +67,7 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
                      "{\"prompt\":\"a photo of object %ld on a table\",\"seed\":%ld,"
                      "\"num_inference_steps\":20,\"width\":512,\"height\":512}",
                      line, line);
-            reqs[k] = (dq_request_t){.line = line,
+            reqs[k] = (dq_store_request_t){.line = line,
                                      .json = json[k],
                                      .seed = (uint64_t)line,
                                      .num_images = IMAGES,
@@ -123,7 +123,7 @@ static void s_run(const char *dir, long n, bool sync_full, int batch) {
     }
     double t3 = s_now_s(), cpu = s_cpu_s() - cpu0;
     dq_job_status_t js;
-    if (dq_store_job_status(st, job, now, 60000, &js) || js.state != DQ_JOB_DONE)
+    if (dq_store_job_status(st, job, now, 60000, &js) || js.state != DQ_STORE_JOB_DONE)
         s_die(st, "job not done");
     double batched_s = (t3 - t2) - single_s;
     long batched = done - single;

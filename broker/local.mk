@@ -40,3 +40,36 @@ tests_unit_test_store_durable_SOURCES = tests/unit/test_store_durable.c \
 tests_unit_test_store_durable_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_durable_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_store_durable
+
+# The daemon: options and signals (main.c), the event loop and socket (server.c), nodes, clients,
+# result files and manifests, requests as stored JSON.
+sbin_PROGRAMS += diffq-broker
+diffq_broker_SOURCES = broker/main.c broker/server.h broker/server_int.h broker/server.c \
+	broker/server_node.c broker/server_client.c broker/server_result.c broker/server_req.c
+diffq_broker_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+diffq_broker_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
+
+# Integration tests: real broker and CLI processes on loopback with fake nodes (test helpers).
+check_PROGRAMS += tests/integration/fake_node tests/integration/junk_sender \
+	tests/integration/store_check
+tests_integration_fake_node_SOURCES = tests/integration/fake_node.c
+tests_integration_fake_node_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS)
+tests_integration_fake_node_LDADD = $(DQ_COMMON_LIBS)
+tests_integration_junk_sender_SOURCES = tests/integration/junk_sender.c
+tests_integration_junk_sender_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS)
+tests_integration_junk_sender_LDADD = $(DQ_COMMON_LIBS)
+tests_integration_store_check_SOURCES = tests/integration/store_check.c
+tests_integration_store_check_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
+tests_integration_store_check_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
+DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_restart.sh \
+	tests/integration/broker_silent.sh tests/integration/broker_junk.sh tests/integration/broker_badjob.sh \
+	tests/integration/broker_writefail.sh tests/integration/broker_upload.sh \
+	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
+	tests/integration/broker_retry.sh
+EXTRA_DIST += tests/integration/broker_lib.sh
+
+check_PROGRAMS += tests/unit/test_broker_req
+tests_unit_test_broker_req_SOURCES = tests/unit/test_broker_req.c broker/server_req.c
+tests_unit_test_broker_req_CFLAGS = $(DQ_UNIT_CFLAGS) $(CZMQ_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_broker_req_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_broker_req

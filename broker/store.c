@@ -8,7 +8,7 @@
 
 static const char *const s_rc_names[DQ_STORE_RC_COUNT] = {"ok",        "duplicate", "stale",
                                                           "not found", "invalid",   "database"};
-static const char *const s_job_states[DQ_JOB_STATE_COUNT] = {
+static const char *const s_job_states[DQ_STORE_JOB_STATE_COUNT] = {
     "staging", "queued", "running", "paused", "cancelled", "done", "failed"};
 static const char *const s_shard_states[DQ_SHARD_STATE_COUNT] = {"queued", "leased", "done",
                                                                  "failed", "cancelled"};
@@ -16,16 +16,16 @@ static const char *const s_shard_states[DQ_SHARD_STATE_COUNT] = {"queued", "leas
 const char *dq_store_rc_name(dq_store_rc_t rc) {
     return (unsigned)rc < DQ_STORE_RC_COUNT ? s_rc_names[rc] : "?";
 }
-const char *dq_job_state_name(dq_job_state_t state) {
-    return (unsigned)state < DQ_JOB_STATE_COUNT ? s_job_states[state] : "?";
+const char *dq_store_job_state_name(dq_store_job_state_t state) {
+    return (unsigned)state < DQ_STORE_JOB_STATE_COUNT ? s_job_states[state] : "?";
 }
 const char *dq_shard_state_name(dq_shard_state_t state) {
     return (unsigned)state < DQ_SHARD_STATE_COUNT ? s_shard_states[state] : "?";
 }
-dq_job_state_t dq_store__job_state_parse(const char *name) {
-    for (int i = 0; i < DQ_JOB_STATE_COUNT; i++)
-        if (name && strcmp(name, s_job_states[i]) == 0) return (dq_job_state_t)i;
-    return DQ_JOB_STATE_COUNT;
+dq_store_job_state_t dq_store__job_state_parse(const char *name) {
+    for (int i = 0; i < DQ_STORE_JOB_STATE_COUNT; i++)
+        if (name && strcmp(name, s_job_states[i]) == 0) return (dq_store_job_state_t)i;
+    return DQ_STORE_JOB_STATE_COUNT;
 }
 
 void dq_store_params_init(dq_store_params_t *params) {
@@ -289,22 +289,22 @@ dq_store_rc_t dq_store__job_settle(dq_store_t *self, int64_t job, int64_t now) {
     if (r < 0) return DQ_STORE_DB;
     if (r == 0)
         return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job);
-    dq_job_state_t state = dq_store__job_state_parse((const char *)sqlite3_column_text(stmt, 0));
+    dq_store_job_state_t state = dq_store__job_state_parse((const char *)sqlite3_column_text(stmt, 0));
     int64_t queued = sqlite3_column_int64(stmt, 1), leased = sqlite3_column_int64(stmt, 2);
     int64_t failed = sqlite3_column_int64(stmt, 3);
     sqlite3_reset(stmt);
-    dq_job_state_t next = state;
-    if (state == DQ_JOB_QUEUED || state == DQ_JOB_RUNNING || state == DQ_JOB_PAUSED) {
+    dq_store_job_state_t next = state;
+    if (state == DQ_STORE_JOB_QUEUED || state == DQ_STORE_JOB_RUNNING || state == DQ_STORE_JOB_PAUSED) {
         if (queued == 0 && leased == 0)
-            next = failed ? DQ_JOB_FAILED : DQ_JOB_DONE;
-        else if (state == DQ_JOB_QUEUED && leased > 0)
-            next = DQ_JOB_RUNNING;
+            next = failed ? DQ_STORE_JOB_FAILED : DQ_STORE_JOB_DONE;
+        else if (state == DQ_STORE_JOB_QUEUED && leased > 0)
+            next = DQ_STORE_JOB_RUNNING;
     }
     if (next == state) return DQ_STORE_OK;
     dq_store_rc_t rc =
-        dq_store__run(self, s_sql_job_set_state, "sii", dq_job_state_name(next), now, job);
-    if (rc == DQ_STORE_OK && (next == DQ_JOB_DONE || next == DQ_JOB_FAILED))
-        rc = dq_store__event(self, now, "done", job, 0, 0, NULL, 0, -1, dq_job_state_name(next));
+        dq_store__run(self, s_sql_job_set_state, "sii", dq_store_job_state_name(next), now, job);
+    if (rc == DQ_STORE_OK && (next == DQ_STORE_JOB_DONE || next == DQ_STORE_JOB_FAILED))
+        rc = dq_store__event(self, now, "done", job, 0, 0, NULL, 0, -1, dq_store_job_state_name(next));
     return rc;
 }
 

@@ -26,16 +26,16 @@ typedef enum {
 const char *dq_store_rc_name(dq_store_rc_t rc);
 
 typedef enum {
-    DQ_JOB_STAGING, /* being submitted; invisible to scheduling; discarded by abort or recover */
-    DQ_JOB_QUEUED,  /* committed, no shard leased yet */
-    DQ_JOB_RUNNING,
-    DQ_JOB_PAUSED,    /* no new leases; leased shards run to the end */
-    DQ_JOB_CANCELLED, /* terminal */
-    DQ_JOB_DONE,      /* terminal: every shard done */
-    DQ_JOB_FAILED,    /* every shard done or failed, at least one failed; `retry` reopens it */
-    DQ_JOB_STATE_COUNT
-} dq_job_state_t;
-const char *dq_job_state_name(dq_job_state_t state);
+    DQ_STORE_JOB_STAGING, /* being submitted; invisible to scheduling; discarded by abort or recover */
+    DQ_STORE_JOB_QUEUED,  /* committed, no shard leased yet */
+    DQ_STORE_JOB_RUNNING,
+    DQ_STORE_JOB_PAUSED,    /* no new leases; leased shards run to the end */
+    DQ_STORE_JOB_CANCELLED, /* terminal */
+    DQ_STORE_JOB_DONE,      /* terminal: every shard done */
+    DQ_STORE_JOB_FAILED,    /* every shard done or failed, at least one failed; `retry` reopens it */
+    DQ_STORE_JOB_STATE_COUNT
+} dq_store_job_state_t;
+const char *dq_store_job_state_name(dq_store_job_state_t state);
 
 typedef enum {
     DQ_SHARD_QUEUED,
@@ -101,7 +101,7 @@ typedef struct {
     int width, height; /* shard key: requests of one shard share a batch */
     int steps;
     const char *scheduler; /* borrowed */
-} dq_request_t;
+} dq_store_request_t;
 
 /* Creates a staging job and writes its id into *job_id. INVALID for bad params. */
 dq_store_rc_t dq_store_job_begin(dq_store_t *self, const dq_job_params_t *params, int64_t now,
@@ -110,7 +110,7 @@ dq_store_rc_t dq_store_job_begin(dq_store_t *self, const dq_job_params_t *params
  * the same key (width, height, steps, scheduler) that has room, else in a new shard; shards are
  * fixed here, in file order. On any error (duplicate line, unsafe id, two requests naming the
  * same output file, ...) none of the n requests is added and the job stays staging. */
-dq_store_rc_t dq_store_job_add(dq_store_t *self, int64_t job_id, const dq_request_t *reqs,
+dq_store_rc_t dq_store_job_add(dq_store_t *self, int64_t job_id, const dq_store_request_t *reqs,
                                size_t n);
 /* Makes a staging job queued (schedulable) and records the submit event. INVALID if the job
  * is not staging or has no requests. After OK the job survives any crash. */
@@ -166,7 +166,7 @@ bool dq_store_node_blocked(dq_store_t *self, int64_t job_id, const char *node);
 
 /* Calls fn for each request of a shard in line order (the ASSIGN payload). Strings are
  * borrowed for the call only. Stops and returns fn's nonzero value as INVALID. */
-typedef int(dq_store_request_fn)(void *arg, const dq_request_t *req);
+typedef int(dq_store_request_fn)(void *arg, const dq_store_request_t *req);
 dq_store_rc_t dq_store_shard_requests(dq_store_t *self, int64_t shard, dq_store_request_fn *fn,
                                       void *arg);
 
@@ -241,7 +241,7 @@ typedef struct {
     char model[512];
     char out_dir[1024];
     int priority;
-    dq_job_state_t state;
+    dq_store_job_state_t state;
     int64_t created_ms, updated_ms;
     int64_t n_requests, n_images, n_shards;
     int64_t requests_queued, requests_running, requests_done, requests_failed, requests_cancelled;

@@ -7,7 +7,7 @@
 static const char s_sql_job_state[] = "SELECT state FROM jobs WHERE id = ?";
 
 /* Reads a job's state inside the transaction; NOT_FOUND for unknown and staging jobs. */
-static dq_store_rc_t s_job_state(dq_store_t *self, int64_t job, dq_job_state_t *state) {
+static dq_store_rc_t s_job_state(dq_store_t *self, int64_t job, dq_store_job_state_t *state) {
     sqlite3_stmt *stmt;
     int r = dq_store__get(self, &stmt, s_sql_job_state, "i", job);
     if (r < 0) return DQ_STORE_DB;
@@ -15,15 +15,15 @@ static dq_store_rc_t s_job_state(dq_store_t *self, int64_t job, dq_job_state_t *
         *state = dq_store__job_state_parse((const char *)sqlite3_column_text(stmt, 0));
         sqlite3_reset(stmt);
     }
-    if (r == 0 || *state == DQ_JOB_STAGING)
+    if (r == 0 || *state == DQ_STORE_JOB_STAGING)
         return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job);
     return DQ_STORE_OK;
 }
 
 static dq_store_rc_t s_wrong_state(dq_store_t *self, const char *what, int64_t job,
-                                   dq_job_state_t state) {
+                                   dq_store_job_state_t state) {
     return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "%s: job %lld is %s", what, (long long)job,
-                         dq_job_state_name(state));
+                         dq_store_job_state_name(state));
 }
 
 static const char s_sql_set_state[] = "UPDATE jobs SET state = ?, updated_ms = ? WHERE id = ?";
@@ -37,9 +37,9 @@ static const char s_sql_cancel_shards[] =
 dq_store_rc_t dq_store_cancel(dq_store_t *self, int64_t job_id, int64_t now) {
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
-    dq_job_state_t state = DQ_JOB_STAGING;
+    dq_store_job_state_t state = DQ_STORE_JOB_STAGING;
     rc = s_job_state(self, job_id, &state);
-    if (!rc && state != DQ_JOB_QUEUED && state != DQ_JOB_RUNNING && state != DQ_JOB_PAUSED)
+    if (!rc && state != DQ_STORE_JOB_QUEUED && state != DQ_STORE_JOB_RUNNING && state != DQ_STORE_JOB_PAUSED)
         rc = s_wrong_state(self, "cancel", job_id, state);
     if (!rc) rc = dq_store__run(self, s_sql_cancel_attempts, "ii", now, job_id);
     if (!rc) rc = dq_store__run(self, s_sql_cancel_shards, "i", job_id);
@@ -53,9 +53,9 @@ dq_store_rc_t dq_store_cancel(dq_store_t *self, int64_t job_id, int64_t now) {
 dq_store_rc_t dq_store_pause(dq_store_t *self, int64_t job_id, int64_t now) {
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
-    dq_job_state_t state = DQ_JOB_STAGING;
+    dq_store_job_state_t state = DQ_STORE_JOB_STAGING;
     rc = s_job_state(self, job_id, &state);
-    if (!rc && state != DQ_JOB_QUEUED && state != DQ_JOB_RUNNING)
+    if (!rc && state != DQ_STORE_JOB_QUEUED && state != DQ_STORE_JOB_RUNNING)
         rc = s_wrong_state(self, "pause", job_id, state);
     if (!rc) rc = dq_store__run(self, s_sql_set_state, "sii", "paused", now, job_id);
     if (!rc) rc = dq_store__event(self, now, "pause", job_id, 0, 0, NULL, 0, -1, NULL);
@@ -69,10 +69,10 @@ static const char s_sql_started[] =
 dq_store_rc_t dq_store_resume(dq_store_t *self, int64_t job_id, int64_t now) {
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
-    dq_job_state_t state = DQ_JOB_STAGING;
+    dq_store_job_state_t state = DQ_STORE_JOB_STAGING;
     int64_t started = 0;
     rc = s_job_state(self, job_id, &state);
-    if (!rc && state != DQ_JOB_PAUSED) rc = s_wrong_state(self, "resume", job_id, state);
+    if (!rc && state != DQ_STORE_JOB_PAUSED) rc = s_wrong_state(self, "resume", job_id, state);
     if (!rc && dq_store__get_i64(self, &started, s_sql_started, "i", job_id) != 1) rc = DQ_STORE_DB;
     if (!rc)
         rc = dq_store__run(self, s_sql_set_state, "sii", started ? "running" : "queued", now,
@@ -91,14 +91,14 @@ dq_store_rc_t dq_store_retry(dq_store_t *self, int64_t job_id, int64_t now, int 
     if (n) *n = 0;
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
-    dq_job_state_t state = DQ_JOB_STAGING;
+    dq_store_job_state_t state = DQ_STORE_JOB_STAGING;
     rc = s_job_state(self, job_id, &state);
-    if (!rc && state != DQ_JOB_RUNNING && state != DQ_JOB_PAUSED && state != DQ_JOB_FAILED)
+    if (!rc && state != DQ_STORE_JOB_RUNNING && state != DQ_STORE_JOB_PAUSED && state != DQ_STORE_JOB_FAILED)
         rc = s_wrong_state(self, "retry", job_id, state);
     if (!rc) rc = dq_store__run(self, s_sql_retry_shards, "i", job_id);
     int count = rc ? 0 : sqlite3_changes(self->db);
     if (!rc) rc = dq_store__run(self, s_sql_unblock, "i", job_id);
-    if (!rc && state == DQ_JOB_FAILED)
+    if (!rc && state == DQ_STORE_JOB_FAILED)
         rc = dq_store__run(self, s_sql_set_state, "sii", "running", now, job_id);
     char detail[64];
     snprintf(detail, sizeof detail, "%d shards requeued", count);
@@ -141,7 +141,7 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
         out->images_committed = sqlite3_column_int64(stmt, 11);
         sqlite3_reset(stmt);
     }
-    if (r == 0 || out->state == DQ_JOB_STAGING) {
+    if (r == 0 || out->state == DQ_STORE_JOB_STAGING) {
         memset(out, 0, sizeof *out);
         return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job_id);
     }
@@ -170,9 +170,9 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
         return DQ_STORE_DB;
     out->images_per_s = now > since ? (double)recent * 1000.0 / (double)(now - since) : 0.0;
     int64_t left = out->n_images - out->images_committed;
-    if (out->state == DQ_JOB_DONE || left == 0)
+    if (out->state == DQ_STORE_JOB_DONE || left == 0)
         out->eta_s = 0.0;
-    else if (out->state == DQ_JOB_RUNNING && out->images_per_s > 0.0)
+    else if (out->state == DQ_STORE_JOB_RUNNING && out->images_per_s > 0.0)
         out->eta_s = (double)left / out->images_per_s;
     else
         out->eta_s = -1.0;

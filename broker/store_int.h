@@ -67,6 +67,6 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
 #define DQ_STORE_SCHEMA_VERSION 1
 dq_store_rc_t dq_store__schema_apply(dq_store_t *self);
 
-dq_job_state_t dq_store__job_state_parse(const char *name);
+dq_store_job_state_t dq_store__job_state_parse(const char *name);
 
 #endif

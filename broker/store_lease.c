@@ -256,7 +256,7 @@ dq_store_rc_t dq_store_shard_requests(dq_store_t *self, int64_t shard, dq_store_
     dq_store_rc_t rc = DQ_STORE_OK;
     int r, rows = 0;
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {
-        dq_request_t q = {
+        dq_store_request_t q = {
             .line = sqlite3_column_int64(stmt, 0),
             .json = (const char *)sqlite3_column_text(stmt, 1),
             .id = (const char *)sqlite3_column_text(stmt, 2),

@@ -94,7 +94,7 @@ static dq_store_rc_t s_staging_job(dq_store_t *self, int64_t job_id, int64_t *sh
 }
 
 static dq_store_rc_t s_add_one(dq_store_t *self, int64_t job, int64_t shard_size,
-                               const dq_request_t *q) {
+                               const dq_store_request_t *q) {
     char stem[DQ_STORE_MAX_ID + 1];
     long long line = (long long)q->line;
     if (q->line < 1)
@@ -151,7 +151,7 @@ static dq_store_rc_t s_add_one(dq_store_t *self, int64_t job, int64_t shard_size
     return dq_store__run(self, s_sql_shard_grow, "ni", q->num_images, shard);
 }
 
-dq_store_rc_t dq_store_job_add(dq_store_t *self, int64_t job_id, const dq_request_t *reqs,
+dq_store_rc_t dq_store_job_add(dq_store_t *self, int64_t job_id, const dq_store_request_t *reqs,
                                size_t n) {
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;

@@ -22,4 +22,20 @@ enum { DQ_EXIT_OK = 0, DQ_EXIT_FAILED = 1, DQ_EXIT_USAGE = 2 };
 int dq_cmd_tokenize(int argc, char **argv);
 int dq_cmd_render(int argc, char **argv);
 
+/* The broker client commands (cli/client.c holds their connection code). */
+/* diffq submit [--model M] [--out DIR] [--priority N] [--name N] [--wait] FILE|- (cmd_submit.c). */
+int dq_cmd_submit(int argc, char **argv);
+/* diffq status [JOB] [--json] [--watch] (cmd_status.c). */
+int dq_cmd_status(int argc, char **argv);
+/* diffq wait JOB (cmd_wait.c). */
+int dq_cmd_wait(int argc, char **argv);
+/* diffq cancel|pause|resume|retry JOB, diffq nodes (cmd_control.c). */
+int dq_cmd_cancel(int argc, char **argv);
+int dq_cmd_pause(int argc, char **argv);
+int dq_cmd_resume(int argc, char **argv);
+int dq_cmd_retry(int argc, char **argv);
+int dq_cmd_nodes(int argc, char **argv);
+/* diffq results JOB --to DIR (cmd_results.c). */
+int dq_cmd_results(int argc, char **argv);
+
 #endif

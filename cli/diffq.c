@@ -12,6 +12,15 @@
 
 /* Subcommands, in the order "diffq --help" lists them. */
 static const dq_command_t s_commands[] = {
+    {"submit", dq_cmd_submit, "queue a JSONL job file on the broker; prints the job id"},
+    {"status", dq_cmd_status, "jobs (counts, rate, ETA) and nodes, once or --watch"},
+    {"wait", dq_cmd_wait, "follow a job until it ends; non-zero if any image failed"},
+    {"cancel", dq_cmd_cancel, "cancel a job"},
+    {"pause", dq_cmd_pause, "pause a job (running shards finish)"},
+    {"resume", dq_cmd_resume, "resume a paused job"},
+    {"retry", dq_cmd_retry, "queue a job's failed images again"},
+    {"nodes", dq_cmd_nodes, "list the broker's nodes"},
+    {"results", dq_cmd_results, "copy a job's images from the broker into a folder"},
     {"render", dq_cmd_render, "render one prompt on this machine, without a broker"},
     {"tokenize", dq_cmd_tokenize, "print the CLIP token ids of prompts (one JSON array each)"},
     {"model", dq_cmd_model, "write a random-weight model folder, or describe a model"},

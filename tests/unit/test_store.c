@@ -18,7 +18,7 @@ static void test_open_and_schema_version(void **state) {
     assert_int_equal(dq_store_schema_version(), 1);
     assert_string_equal(dq_store_rc_name(DQ_STORE_STALE), "stale");
     assert_string_equal(dq_store_rc_name(DQ_STORE_RC_COUNT), "?");
-    assert_string_equal(dq_job_state_name(DQ_JOB_PAUSED), "paused");
+    assert_string_equal(dq_store_job_state_name(DQ_STORE_JOB_PAUSED), "paused");
     assert_string_equal(dq_shard_state_name(DQ_SHARD_LEASED), "leased");
     dq_store_destroy(&env.store);
     assert_null(env.store);
@@ -78,7 +78,7 @@ typedef struct {
     int64_t lines[16];
 } s_lines_t;
 
-static int s_collect_lines(void *arg, const dq_request_t *req) {
+static int s_collect_lines(void *arg, const dq_store_request_t *req) {
     s_lines_t *l = arg;
     l->lines[l->n++] = req->line;
     return 0;
@@ -92,7 +92,7 @@ static void test_submit_splits_into_shards(void **state) {
     int64_t job;
     assert_int_equal(dq_store_job_begin(env.store, &p, T0, &job), DQ_STORE_OK);
     /* Lines 1..6 alternate between two sizes; shards hold 2 requests of one key each. */
-    dq_request_t reqs[6];
+    dq_store_request_t reqs[6];
     char json[6][64];
     for (int i = 0; i < 6; i++) {
         reqs[i] = tu_request(i + 1, 1, i % 2 ? 768 : 512);
@@ -114,7 +114,7 @@ static void test_submit_splits_into_shards(void **state) {
     assert_int_equal(st.n_requests, 6);
     assert_int_equal(st.n_shards, 4); /* 512: {1,3},{5}; 768: {2,4},{6} */
     assert_int_equal(st.requests_queued, 6);
-    assert_int_equal(st.state, DQ_JOB_QUEUED);
+    assert_int_equal(st.state, DQ_STORE_JOB_QUEUED);
     assert_string_equal(st.name, "mix");
 
     assert_int_equal(dq_store_lease(env.store, "A", 8, T0, 1000, l, &n), DQ_STORE_OK);
@@ -134,7 +134,7 @@ static void test_submit_splits_into_shards(void **state) {
         assert_int_equal(l[i].attempt, 1);
     }
     assert_int_equal(dq_store_job_status(env.store, job, T0, 60000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_RUNNING);
+    assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     assert_int_equal(st.requests_running, 6);
     assert_int_equal(dq_store_shard_requests(env.store, 999, s_collect_lines, &(s_lines_t){0}),
                      DQ_STORE_NOT_FOUND);
@@ -148,7 +148,7 @@ static void test_submit_rejects_bad_pieces_whole(void **state) {
     dq_job_params_t p = {.name = "bad", .model = "sd15", .out_dir = "/o", .shard_size = 4};
     int64_t job;
     assert_int_equal(dq_store_job_begin(env.store, &p, T0, &job), DQ_STORE_OK);
-    dq_request_t q[3];
+    dq_store_request_t q[3];
     for (int i = 0; i < 3; i++)
         q[i] = tu_request(i + 1, 1, 512);
     q[2].id = "../x";
@@ -175,7 +175,7 @@ static void test_submit_rejects_bad_pieces_whole(void **state) {
     assert_int_equal(st.n_requests, 3);
     assert_int_equal(st.n_shards, 1);
     /* A committed job takes no more requests; bad params are refused with a reason. */
-    dq_request_t more = tu_request(9, 1, 512);
+    dq_store_request_t more = tu_request(9, 1, 512);
     assert_int_equal(dq_store_job_add(env.store, job, &more, 1), DQ_STORE_INVALID);
     assert_int_equal(dq_store_job_add(env.store, 77, &more, 1), DQ_STORE_NOT_FOUND);
     p.shard_size = 0;
@@ -194,7 +194,7 @@ static void test_abort_and_startup_discard_staging(void **state) {
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "gone", .model = "sd15", .out_dir = "/o", .shard_size = 1};
     int64_t job;
-    dq_request_t q = tu_request(1, 1, 512);
+    dq_store_request_t q = tu_request(1, 1, 512);
     assert_int_equal(dq_store_job_begin(env.store, &p, T0, &job), DQ_STORE_OK);
     assert_int_equal(dq_store_job_add(env.store, job, &q, 1), DQ_STORE_OK);
     assert_int_equal(dq_store_job_abort(env.store, job), DQ_STORE_OK);
@@ -250,7 +250,7 @@ static void test_commit_finishes_shard_and_job(void **state) {
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
     assert_int_equal(tu_commit_shard(env.store, &l, T0 + 400), 2);
     assert_int_equal(dq_store_job_status(env.store, job, T0 + 1000, 60000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_DONE);
+    assert_int_equal(st.state, DQ_STORE_JOB_DONE);
     assert_int_equal(st.requests_done, 3);
     assert_int_equal(st.requests_running + st.requests_queued + st.requests_failed, 0);
     assert_int_equal(st.images_committed, 6);
@@ -292,7 +292,7 @@ static void test_exactly_once_and_batches(void **state) {
     assert_int_equal(tu_commit_shard(env.store, &l, T0), 0); /* all duplicates now */
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
     assert_int_equal(st.images_committed, 4);
-    assert_int_equal(st.state, DQ_JOB_DONE);
+    assert_int_equal(st.state, DQ_STORE_JOB_DONE);
     assert_int_equal(tu_count_events(env.store, job, "commit"), 4);
     assert_int_equal(tu_count_events(env.store, job, "duplicate"), 7);
     tu_env_end(&env);
@@ -327,7 +327,7 @@ static void test_manifest_rows(void **state) {
     dq_job_params_t p = {.name = "m", .model = "sd15", .out_dir = "/o", .shard_size = 8};
     int64_t job;
     assert_int_equal(dq_store_job_begin(env.store, &p, T0, &job), DQ_STORE_OK);
-    dq_request_t q[3] = {tu_request(1, 2, 512), tu_request(2, 2, 512), tu_request(3, 2, 512)};
+    dq_store_request_t q[3] = {tu_request(1, 2, 512), tu_request(2, 2, 512), tu_request(3, 2, 512)};
     q[0].json = q[1].json = q[2].json = "{}";
     q[1].id = "cat";
     q[2].seed = UINT64_MAX; /* seeds keep all 64 bits */
@@ -378,7 +378,7 @@ static void test_cancel(void **state) {
     assert_int_equal(tu_lease1(env.store, "A", T0, &l), 0);
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_CANCELLED);
+    assert_int_equal(st.state, DQ_STORE_JOB_CANCELLED);
     assert_int_equal(st.requests_cancelled, 3);
     assert_int_equal(dq_store_cancel(env.store, job, T0), DQ_STORE_INVALID);
     assert_non_null(strstr(dq_store_errmsg(env.store), "is cancelled"));
@@ -405,12 +405,12 @@ static void test_pause_and_resume(void **state) {
     assert_int_equal(tu_commit_shard(env.store, &l, T0 + 20), 1);
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_PAUSED);
+    assert_int_equal(st.state, DQ_STORE_JOB_PAUSED);
     assert_true(st.eta_s < 0.0);
     assert_int_equal(dq_store_resume(env.store, job, T0), DQ_STORE_OK);
     assert_int_equal(dq_store_resume(env.store, job, T0), DQ_STORE_INVALID);
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_RUNNING);
+    assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     assert_int_equal(tu_lease1(env.store, "B", T0, &l2), 1);
     assert_int_equal(tu_count_events(env.store, job, "pause"), 1);
     assert_int_equal(tu_count_events(env.store, job, "resume"), 1);

@@ -84,9 +84,9 @@ static void test_reopen_after_close_and_after_crash(void **state) {
     s_make_history(env.store, jobs);
     s_jobs_t before = s_snapshot(env.store, T0 + 100);
     assert_int_equal(before.n, 3);
-    assert_int_equal(before.st[0].state, DQ_JOB_DONE);
+    assert_int_equal(before.st[0].state, DQ_STORE_JOB_DONE);
     assert_int_equal(before.st[1].images_committed, 1);
-    assert_int_equal(before.st[2].state, DQ_JOB_PAUSED);
+    assert_int_equal(before.st[2].state, DQ_STORE_JOB_PAUSED);
     int events = 0;
     assert_int_equal(dq_store_events(env.store, 0, s_count_all, &events), DQ_STORE_OK);
 
@@ -138,7 +138,7 @@ static void test_faults_in_job_creation(void **state) {
     tu_env_t env;
     tu_env_begin(&env, NULL);
     dq_job_params_t p = {.name = "f", .model = "sd15", .out_dir = "/o", .shard_size = 2};
-    dq_request_t q[6];
+    dq_store_request_t q[6];
     for (int i = 0; i < 6; i++)
         q[i] = tu_request(i + 1, 1, i < 3 ? 512 : 768);
     for (int i = 0; i < 6; i++)
@@ -229,7 +229,7 @@ static void test_faults_in_commit_result(void **state) {
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
     assert_int_equal(st.images_committed, 3);
-    assert_int_equal(st.state, DQ_JOB_DONE);
+    assert_int_equal(st.state, DQ_STORE_JOB_DONE);
     assert_true(fired > 10);
     tu_env_end(&env);
 }
@@ -354,7 +354,7 @@ static void test_event_log_properties(void **state) {
             for (int j = 0; j < JOBS; j++) {
                 dq_job_status_t st;
                 assert_int_equal(dq_store_job_status(env.store, jobs[j], now, 1000, &st), 0);
-                if (st.state == DQ_JOB_FAILED)
+                if (st.state == DQ_STORE_JOB_FAILED)
                     assert_int_equal(dq_store_retry(env.store, jobs[j], now, NULL), DQ_STORE_OK);
             }
         }
@@ -364,7 +364,7 @@ static void test_event_log_properties(void **state) {
         for (int j = 0; j < JOBS; j++) {
             dq_job_status_t st;
             assert_int_equal(dq_store_job_status(env.store, jobs[j], now, 1000, &st), 0);
-            if (st.state == DQ_JOB_FAILED)
+            if (st.state == DQ_STORE_JOB_FAILED)
                 assert_int_equal(dq_store_retry(env.store, jobs[j], now, NULL), DQ_STORE_OK);
         }
         now += 2 * LEASE_MS;
@@ -376,7 +376,7 @@ static void test_event_log_properties(void **state) {
     for (int j = 0; j < JOBS; j++) {
         dq_job_status_t st;
         assert_int_equal(dq_store_job_status(env.store, jobs[j], now, 1000, &st), 0);
-        assert_int_equal(st.state, DQ_JOB_DONE);
+        assert_int_equal(st.state, DQ_STORE_JOB_DONE);
         assert_int_equal(st.images_committed, REQS * IMGS);
     }
     assert_int_equal(ok, JOBS * REQS * IMGS);

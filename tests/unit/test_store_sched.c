@@ -60,7 +60,7 @@ static void test_fencing_refuses_older_attempts(void **state) {
     assert_int_equal(dq_store_commit_result(env.store, &r, T0 + 42000), DQ_STORE_OK);
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, T0 + 42000, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_DONE);
+    assert_int_equal(st.state, DQ_STORE_JOB_DONE);
     assert_int_equal(st.images_committed, 2);
     tu_env_end(&env);
 }
@@ -83,7 +83,7 @@ static void test_expiry_up_to_max_attempts(void **state) {
     assert_int_equal(tu_lease1(env.store, "A", now, &l), 0);
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, now, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_FAILED);
+    assert_int_equal(st.state, DQ_STORE_JOB_FAILED);
     assert_int_equal(st.requests_failed, 1);
     assert_int_equal(tu_count_events(env.store, job, "expire"), 3);
     assert_int_equal(tu_count_events(env.store, job, "fail"), 1);
@@ -92,7 +92,7 @@ static void test_expiry_up_to_max_attempts(void **state) {
     assert_int_equal(dq_store_retry(env.store, job, now, &n), DQ_STORE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(dq_store_job_status(env.store, job, now, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_RUNNING);
+    assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     assert_int_equal(st.requests_queued, 1);
     for (int attempt = 4; attempt <= 6; attempt++) {
         assert_int_equal(tu_lease1(env.store, "A", now, &l), 1);
@@ -103,7 +103,7 @@ static void test_expiry_up_to_max_attempts(void **state) {
     }
     assert_int_equal(tu_commit_shard(env.store, &l, now), 1);
     assert_int_equal(dq_store_job_status(env.store, job, now, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_DONE);
+    assert_int_equal(st.state, DQ_STORE_JOB_DONE);
     assert_int_equal(dq_store_retry(env.store, job, now, NULL), DQ_STORE_INVALID);
     tu_env_end(&env);
 }
@@ -163,7 +163,7 @@ static void test_fail_at_max_attempts_keeps_error(void **state) {
     assert_int_equal(dq_store_fail(env.store, l.shard, 2, "A", "oom", "second", T0), 0);
     dq_job_status_t st;
     assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_FAILED);
+    assert_int_equal(st.state, DQ_STORE_JOB_FAILED);
     tu_env_end(&env);
 }
 
@@ -280,7 +280,7 @@ static void test_restart_grace_and_reclaim(void **state) {
     assert_int_equal(tu_commit_shard(s2, &l[1], grace_end), 1);
     assert_int_equal(tu_commit_shard(s2, &x, grace_end), 1);
     assert_int_equal(dq_store_job_status(s2, job, grace_end, 1000, &st), DQ_STORE_OK);
-    assert_int_equal(st.state, DQ_JOB_DONE);
+    assert_int_equal(st.state, DQ_STORE_JOB_DONE);
     dq_store_destroy(&s2);
     tu_env_end(&env);
 }

@@ -38,11 +38,11 @@ void tu_env_end(tu_env_t *env) {
     rmdir(env->dir);
 }
 
-dq_request_t tu_request(int64_t line, int num_images, int width) {
+dq_store_request_t tu_request(int64_t line, int num_images, int width) {
     static char json[128];
     snprintf(json, sizeof json, "{\"prompt\":\"p%lld\",\"seed\":%lld}", (long long)line,
              (long long)line * 7);
-    dq_request_t q = {.line = line,
+    dq_store_request_t q = {.line = line,
                       .json = json,
                       .id = NULL,
                       .seed = (uint64_t)line * 7,
@@ -64,7 +64,7 @@ int64_t tu_job(dq_store_t *store, const char *name, int priority, int shard_size
     int64_t job = 0;
     assert_int_equal(dq_store_job_begin(store, &p, now, &job), DQ_STORE_OK);
     for (int i = 1; i <= n; i++) {
-        dq_request_t q = tu_request(i, num_images, 512);
+        dq_store_request_t q = tu_request(i, num_images, 512);
         char id[32];
         snprintf(id, sizeof id, "r%d", i);
         if (with_ids) q.id = id;
@@ -83,7 +83,7 @@ typedef struct {
     int ok;
 } s_commit_ctx_t;
 
-static int s_commit_req(void *arg, const dq_request_t *req) {
+static int s_commit_req(void *arg, const dq_store_request_t *req) {
     s_commit_ctx_t *c = arg;
     for (int k = 0; k < req->num_images; k++) {
         dq_result_t res = {.job = c->lease->job,

@@ -29,7 +29,7 @@ dq_store_t *tu_reopen(tu_env_t *env, const dq_store_params_t *params);
 int64_t tu_job(dq_store_t *store, const char *name, int priority, int shard_size, int n,
                int num_images, bool with_ids, int64_t now);
 /* A request for line `line` (shared static text buffers; copy before the next call). */
-dq_request_t tu_request(int64_t line, int num_images, int width);
+dq_store_request_t tu_request(int64_t line, int num_images, int width);
 
 /* Commits every image of a leased shard with its attempt; returns how many were OK. */
 int tu_commit_shard(dq_store_t *store, const dq_lease_t *lease, int64_t now);

@@ -1,0 +1,128 @@
+/* broker/server_int.h: the broker's in-memory state shared by its source files (server.c: loop
+ * and timers; server_node.c: nodes; server_client.c: clients; server_result.c: image files and
+ * manifests; server_req.c: requests as stored JSON). Not a public API. */
+#ifndef DQ_BROKER_SERVER_INT_H
+#define DQ_BROKER_SERVER_INT_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/server.h"
+#include "broker/store.h"
+#include "common/proto.h"
+
+#define DQ_BROKER_MAX_NODES        DQ_PROTO_MAX_NODES
+#define DQ_BROKER_MAX_UPLOADS      64  /* staged uploads at once; more get ERROR limit */
+#define DQ_BROKER_BATCH            256 /* RESULTs committed in one transaction at most */
+#define DQ_BROKER_LEASE_PER_CREDIT 8   /* shards leased per dispatch round per node */
+
+/* One shard attempt a node runs, as the broker assigned it (or it reclaimed). */
+typedef struct {
+    int64_t shard, job;
+    int attempt;
+} dq_held_t;
+
+/* A node that sent READY. */
+typedef struct {
+    zframe_t *identity;   /* owned; ROUTER routing id of its DEALER */
+    dq_msg_ready_t ready; /* owned (dq_msg_t-style members): name, devices, models */
+    uint32_t credit;      /* ASSIGNs it asked for and has not been sent */
+    int64_t last_recv_ms, last_send_ms;
+    dq_held_t held[DQ_PROTO_MAX_NODE_SHARDS];
+    int n_held;
+} dq_bnode_t;
+
+/* A client's job upload between SUBMIT_BEGIN and SUBMIT_COMMIT (and a while after, so a retried
+ * COMMIT gets the same answer). */
+typedef struct {
+    uint64_t id;         /* upload id sent in SUBMIT_READY */
+    int64_t job;         /* the store's staging (then queued) job */
+    uint32_t next_seq;   /* the chunk expected next */
+    uint64_t n_requests; /* requests stored so far */
+    uint64_t expected;   /* requests SUBMIT_BEGIN announced */
+    bool committed;
+    int64_t last_ms;    /* last chunk, for the idle timeout */
+    uint8_t owner[256]; /* routing id of the client that began it (DISCONNECT drops it) */
+    size_t owner_len;
+} dq_upload_t;
+
+/* A RESULT waiting for the end of the loop iteration, when the batch is committed. */
+typedef struct {
+    zframe_t *identity; /* owned; who sent it */
+    dq_msg_t msg;       /* owned; cmd RESULT */
+} dq_pending_t;
+
+struct dq_server {
+    dq_server_params_t params; /* strings below are owned copies */
+    char *bind, *state_dir;
+    int lock_fd;                            /* flock()ed state/lock */
+    dq_store_t *store;                      /* owned */
+    zsock_t *router;                        /* owned */
+    dq_bnode_t *nodes[DQ_BROKER_MAX_NODES]; /* owned */
+    int n_nodes;
+    dq_upload_t uploads[DQ_BROKER_MAX_UPLOADS];
+    int n_uploads;
+    uint64_t next_upload;
+    dq_pending_t pending[DQ_BROKER_BATCH];
+    int n_pending;
+    int64_t grace_end_ms;
+    int64_t next_expire_ms;
+    bool dispatch_due; /* new work or new credit: try to lease */
+    bool closing;      /* shutting down: leave leases for the next broker's grace period */
+};
+
+/* Milliseconds since the epoch (wall clock: the store's times survive restarts). */
+int64_t dq_server_now(void);
+
+/* Sends msg to a peer. On EHOSTUNREACH (peer gone) a node is forgotten; returns -1 then, and for
+ * encoding failures (logged: our bug). */
+int dq_server_send(dq_server_t *self, zframe_t *identity, const dq_msg_t *msg);
+/* Replies ERROR code/message to a client. */
+void dq_server_error(dq_server_t *self, zframe_t *identity, dq_err_code_t code, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- server_node.c ---- */
+dq_bnode_t *dq_server_node_find(dq_server_t *self, zframe_t *identity);
+/* Handles one decoded node message; takes ownership of msg's members when it keeps them. */
+void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg);
+/* Leases shards to nodes with credit and sends the ASSIGNs. */
+void dq_server_dispatch(dq_server_t *self);
+/* Heartbeats, liveness (silent nodes are forgotten). */
+void dq_server_nodes_tick(dq_server_t *self, int64_t now);
+/* Removes a node; with requeue its shards go back to the queue (store.node_forget). */
+void dq_server_node_drop(dq_server_t *self, dq_bnode_t *node, bool requeue, const char *why);
+/* Sends STOP for every shard of job held by any node and forgets them (cancel). */
+void dq_server_nodes_stop_job(dq_server_t *self, int64_t job, dq_stop_reason_t reason);
+/* Index of (shard, attempt) in node->held, or -1. */
+int dq_server_node_holds(const dq_bnode_t *node, int64_t shard, int attempt);
+void dq_server_node_release(dq_bnode_t *node, int64_t shard);
+/* True when node holds (shard, attempt), reclaiming it after a restart if the store agrees;
+ * false when the attempt is stale. */
+bool dq_server_node_check(dq_server_t *self, dq_bnode_t *node, uint64_t job, uint64_t shard,
+                          uint32_t attempt);
+/* Fills a wire node description (owned members). */
+int dq_server_node_info(const dq_bnode_t *node, int64_t now, dq_node_info_t *out);
+void dq_server_node_free(dq_bnode_t **node_p);
+
+/* ---- server_client.c ---- */
+void dq_server_client_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg);
+/* Discards uploads idle past the timeout. */
+void dq_server_uploads_tick(dq_server_t *self, int64_t now);
+
+/* ---- server_result.c ---- */
+/* Writes, commits and acknowledges every pending RESULT (one store transaction). */
+void dq_server_results_flush(dq_server_t *self);
+/* Writes <out_dir>/results.jsonl for a job from the store, atomically. Returns 0 or -1 (logged). */
+int dq_server_write_manifest(dq_server_t *self, int64_t job);
+/* After a job may have finished: writes its manifest when it is done, failed or cancelled. */
+void dq_server_job_maybe_finished(dq_server_t *self, int64_t job);
+dq_job_state_t dq_server_wire_state(dq_store_job_state_t state);
+
+/* ---- server_req.c: requests travel as wire structs and are stored as JSON ---- */
+/* Canonical JSON of a wire request (job-file field names). Returns malloc'd text or NULL. */
+char *dq_server_req_to_json(const dq_request_t *req);
+/* Parses what dq_server_req_to_json wrote into *out (owned strings). Returns 0 or -1. */
+int dq_server_req_from_json(const char *json, uint64_t line, dq_request_t *out);
+
+#endif

@@ -1,0 +1,326 @@
+/* broker/server_node.c: the node side of the broker: READY, credit and ASSIGN, lease renewal,
+ * shard outcomes, heartbeats and liveness. RESULTs go through server_result.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/server_int.h"
+#include "common/log.h"
+
+dq_bnode_t *dq_server_node_find(dq_server_t *self, zframe_t *identity) {
+    for (int i = 0; i < self->n_nodes; i++)
+        if (zframe_eq(self->nodes[i]->identity, identity)) return self->nodes[i];
+    return NULL;
+}
+
+static dq_bnode_t *s_find_name(dq_server_t *self, const char *name) {
+    for (int i = 0; i < self->n_nodes; i++)
+        if (strcmp(self->nodes[i]->ready.name, name) == 0) return self->nodes[i];
+    return NULL;
+}
+
+void dq_server_node_free(dq_bnode_t **node_p) {
+    if (!node_p || !*node_p) return;
+    dq_bnode_t *node = *node_p;
+    zframe_destroy(&node->identity);
+    dq_msg_t m = {.cmd = DQ_CMD_READY};
+    m.ready = node->ready; /* dq_msg_clear frees READY's owned members */
+    dq_msg_clear(&m);
+    free(node);
+    *node_p = NULL;
+}
+
+void dq_server_node_drop(dq_server_t *self, dq_bnode_t *node, bool requeue, const char *why) {
+    int i = 0;
+    while (i < self->n_nodes && self->nodes[i] != node)
+        i++;
+    if (i == self->n_nodes) return;
+    self->nodes[i] = self->nodes[--self->n_nodes];
+    if (requeue && !self->closing) {
+        int n = 0;
+        if (dq_store_node_forget(self->store, node->ready.name, dq_server_now(), &n) != DQ_STORE_OK)
+            dq_error("forgetting node %s: %s", node->ready.name, dq_store_errmsg(self->store));
+        dq_info("node gone node=%s why=\"%s\" requeued=%d", node->ready.name, why ? why : "", n);
+        if (n > 0) self->dispatch_due = true;
+    }
+    dq_server_node_free(&node);
+}
+
+int dq_server_node_holds(const dq_bnode_t *node, int64_t shard, int attempt) {
+    for (int i = 0; i < node->n_held; i++)
+        if (node->held[i].shard == shard && node->held[i].attempt == attempt) return i;
+    return -1;
+}
+
+void dq_server_node_release(dq_bnode_t *node, int64_t shard) {
+    for (int i = 0; i < node->n_held; i++)
+        if (node->held[i].shard == shard) {
+            node->held[i] = node->held[--node->n_held];
+            return;
+        }
+}
+
+static void s_hold(dq_bnode_t *node, int64_t job, int64_t shard, int attempt) {
+    dq_server_node_release(node, shard);
+    if (node->n_held < DQ_PROTO_MAX_NODE_SHARDS)
+        node->held[node->n_held++] = (dq_held_t){.shard = shard, .job = job, .attempt = attempt};
+}
+
+static void s_stop(dq_server_t *self, zframe_t *identity, uint64_t job, uint64_t shard,
+                   uint32_t attempt, dq_stop_reason_t reason) {
+    dq_msg_t m = {.cmd = DQ_CMD_STOP};
+    m.stop = (dq_msg_stop_t){.job = job, .shard = shard, .attempt = attempt, .reason = reason};
+    dq_server_send(self, identity, &m);
+}
+
+void dq_server_nodes_stop_job(dq_server_t *self, int64_t job, dq_stop_reason_t reason) {
+    for (int i = 0; i < self->n_nodes; i++) {
+        dq_bnode_t *node = self->nodes[i];
+        for (int k = node->n_held - 1; k >= 0; k--) {
+            dq_held_t h = node->held[k];
+            if (h.job != job) continue;
+            node->held[k] = node->held[--node->n_held];
+            s_stop(self, node->identity, (uint64_t) h.job, (uint64_t) h.shard, (uint32_t) h.attempt,
+                   reason);
+        }
+    }
+}
+
+/* Collects a shard's requests into an ASSIGN. */
+typedef struct {
+    dq_msg_assign_t *a;
+    int failed;
+} s_assign_ctx_t;
+
+static int s_add_request(void *arg, const dq_store_request_t *req) {
+    s_assign_ctx_t *ctx = arg;
+    if (ctx->a->n_requests >= DQ_PROTO_MAX_REQUESTS) return 1;
+    dq_request_t *out = &ctx->a->requests[ctx->a->n_requests];
+    if (dq_server_req_from_json(req->json, (uint64_t) req->line, out) != 0) return 1;
+    ctx->a->n_requests++;
+    return 0;
+}
+
+/* Sends one leased shard. On failure the lease stays and expires (the shard is then requeued). */
+static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *lease) {
+    dq_msg_t m = {.cmd = DQ_CMD_ASSIGN};
+    dq_msg_assign_t *a = &m.assign;
+    a->job = (uint64_t) lease->job;
+    a->shard = (uint64_t) lease->shard;
+    a->attempt = (uint32_t) lease->attempt;
+    a->lease_ms = (uint32_t) self->params.lease_ms;
+    snprintf(a->model, sizeof a->model, "%s", lease->model);
+    a->requests = calloc(DQ_PROTO_MAX_REQUESTS, sizeof *a->requests);
+    s_assign_ctx_t ctx = {a, 0};
+    if (!a->requests ||
+        dq_store_shard_requests(self->store, lease->shard, s_add_request, &ctx) != DQ_STORE_OK ||
+        a->n_requests == 0) {
+        dq_error("cannot build ASSIGN job=%lld shard=%lld: %s", (long long) lease->job,
+                 (long long) lease->shard, dq_store_errmsg(self->store));
+        dq_msg_clear(&m);
+        return;
+    }
+    s_hold(node, lease->job, lease->shard, lease->attempt);
+    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u", (long long) lease->job,
+            (long long) lease->shard, lease->attempt, node->ready.name, a->n_requests);
+    dq_server_send(self, node->identity, &m); /* may drop the node (unreachable) */
+    dq_msg_clear(&m);
+}
+
+void dq_server_dispatch(dq_server_t *self) {
+    self->dispatch_due = false;
+    int64_t now = dq_server_now();
+    /* Nodes may vanish while we send, so walk by name snapshot. */
+    for (int i = 0; i < self->n_nodes; i++) {
+        dq_bnode_t *node = self->nodes[i];
+        if (node->credit == 0) continue;
+        int want = node->credit < DQ_BROKER_LEASE_PER_CREDIT ? (int) node->credit
+                                                             : DQ_BROKER_LEASE_PER_CREDIT;
+        dq_lease_t leases[DQ_BROKER_LEASE_PER_CREDIT];
+        int got = 0;
+        if (dq_store_lease(self->store, node->ready.name, want, now, self->params.lease_ms, leases,
+                           &got) != DQ_STORE_OK) {
+            dq_error("lease for node %s: %s", node->ready.name, dq_store_errmsg(self->store));
+            return;
+        }
+        node->credit -= (uint32_t) got;
+        if (got == want && node->credit > 0) self->dispatch_due = true; /* more next round */
+        char name[DQ_PROTO_MAX_NAME + 1];
+        snprintf(name, sizeof name, "%s", node->ready.name);
+        for (int k = 0; k < got; k++) {
+            dq_bnode_t *n = s_find_name(self, name);
+            if (!n) break; /* dropped while sending: the leases expire or were forgotten */
+            s_assign(self, n, &leases[k]);
+        }
+        if (i < self->n_nodes && self->nodes[i] != node) i--; /* the array changed under us */
+    }
+}
+
+static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
+    dq_bnode_t *node = dq_server_node_find(self, identity);
+    dq_bnode_t *same = s_find_name(self, msg->ready.name);
+    if (node) {
+        /* READY again on a live connection: the node started over and holds nothing. */
+        dq_server_node_drop(self, node, true, "sent READY again");
+    } else if (same) {
+        /* The same node on a new connection: keep its leases, which it may still renew. */
+        dq_server_node_drop(self, same, false, NULL);
+    } else if (self->n_nodes == DQ_BROKER_MAX_NODES) {
+        dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
+        snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason, "too many nodes (%d)",
+                 DQ_BROKER_MAX_NODES);
+        dq_server_send(self, identity, &bye);
+        return;
+    }
+    node = calloc(1, sizeof *node);
+    if (!node) return;
+    node->identity = zframe_dup(identity);
+    node->ready = msg->ready;
+    memset(&msg->ready, 0, sizeof msg->ready); /* ownership moved */
+    node->last_recv_ms = node->last_send_ms = dq_server_now();
+    self->nodes[self->n_nodes++] = node;
+    dq_info("node ready node=%s ranks=%u cap=%u models=%u", node->ready.name, node->ready.ranks,
+            node->ready.capacity, node->ready.n_models);
+}
+
+/* A node's message about a shard attempt it does not hold here: after a broker restart it may
+ * reclaim it (store.renew also reclaims an orphan lease); otherwise it is stale. */
+bool dq_server_node_check(dq_server_t *self, dq_bnode_t *node, uint64_t job, uint64_t shard,
+                          uint32_t attempt) {
+    if (dq_server_node_holds(node, (int64_t) shard, (int) attempt) >= 0) return true;
+    dq_store_rc_t rc = dq_store_reclaim(self->store, node->ready.name, (int64_t) shard,
+                                        (int) attempt, dq_server_now(), self->params.lease_ms);
+    if (rc == DQ_STORE_OK) {
+        s_hold(node, (int64_t) job, (int64_t) shard, (int) attempt);
+        dq_info("reclaimed job=%llu shard=%llu attempt=%u node=%s", (unsigned long long) job,
+                (unsigned long long) shard, attempt, node->ready.name);
+        return true;
+    }
+    return false;
+}
+
+void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
+    dq_bnode_t *node = dq_server_node_find(self, identity);
+    int64_t now = dq_server_now();
+    if (msg->cmd == DQ_CMD_READY) {
+        s_ready(self, identity, msg);
+        return;
+    }
+    if (!node) {
+        /* Unknown peer (e.g. the broker restarted): tell it to start over with READY. */
+        if (msg->cmd == DQ_CMD_DISCONNECT) return;
+        dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
+        snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason,
+                 "%s before READY: send READY first", dq_proto_command_name(msg->cmd));
+        dq_debug("%s", bye.disconnect.reason);
+        dq_server_send(self, identity, &bye);
+        return;
+    }
+    node->last_recv_ms = now;
+    switch (msg->cmd) {
+    case DQ_CMD_HEARTBEAT:
+        break;
+    case DQ_CMD_CREDIT: {
+        uint64_t c = (uint64_t) node->credit + msg->credit.credit;
+        node->credit = c > DQ_PROTO_MAX_CREDIT ? DQ_PROTO_MAX_CREDIT : (uint32_t) c;
+        self->dispatch_due = true;
+        break;
+    }
+    case DQ_CMD_PROGRESS: {
+        dq_msg_progress_t *p = &msg->progress;
+        dq_store_rc_t rc = dq_store_renew(self->store, (int64_t) p->shard, (int) p->attempt,
+                                          node->ready.name, now, self->params.lease_ms);
+        if (rc == DQ_STORE_OK) {
+            if (dq_server_node_holds(node, (int64_t) p->shard, (int) p->attempt) < 0)
+                dq_info("reclaimed job=%llu shard=%llu attempt=%u node=%s",
+                        (unsigned long long) p->job, (unsigned long long) p->shard, p->attempt,
+                        node->ready.name); /* after a restart, or on a new connection */
+            s_hold(node, (int64_t) p->job, (int64_t) p->shard, (int) p->attempt);
+        } else if (rc == DQ_STORE_STALE || rc == DQ_STORE_NOT_FOUND) {
+            dq_info("stale progress job=%llu shard=%llu attempt=%u node=%s: stop",
+                    (unsigned long long) p->job, (unsigned long long) p->shard, p->attempt,
+                    node->ready.name);
+            dq_server_node_release(node, (int64_t) p->shard);
+            s_stop(self, identity, p->job, p->shard, p->attempt, DQ_STOP_FENCED);
+        } else {
+            dq_error("renew: %s", dq_store_errmsg(self->store));
+        }
+        break;
+    }
+    case DQ_CMD_SHARD_DONE: {
+        dq_msg_shard_done_t *d = &msg->shard_done;
+        dq_info("shard done job=%llu shard=%llu attempt=%u node=%s images=%u",
+                (unsigned long long) d->job, (unsigned long long) d->shard, d->attempt,
+                node->ready.name, d->images);
+        dq_server_node_release(node, (int64_t) d->shard);
+        break;
+    }
+    case DQ_CMD_SHARD_FAILED: {
+        dq_msg_shard_failed_t *f = &msg->shard_failed;
+        dq_store_rc_t rc =
+            dq_store_fail(self->store, (int64_t) f->shard, (int) f->attempt, node->ready.name,
+                          dq_proto_fail_class_name((int) f->fail_class), f->message, now);
+        dq_warn("shard failed job=%llu shard=%llu attempt=%u node=%s class=%s: %s (%s)",
+                (unsigned long long) f->job, (unsigned long long) f->shard, f->attempt,
+                node->ready.name, dq_proto_fail_class_name((int) f->fail_class), f->message,
+                dq_store_rc_name(rc));
+        dq_server_node_release(node, (int64_t) f->shard);
+        self->dispatch_due = true;
+        dq_server_job_maybe_finished(self, (int64_t) f->job);
+        break;
+    }
+    case DQ_CMD_DISCONNECT:
+        dq_server_node_drop(self, node, true, msg->disconnect.reason);
+        break;
+    default: {
+        dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
+        snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason, "unexpected %s",
+                 dq_proto_command_name(msg->cmd));
+        dq_warn("node %s sent %s: disconnecting it", node->ready.name,
+                dq_proto_command_name(msg->cmd));
+        dq_server_send(self, identity, &bye);
+        dq_server_node_drop(self, node, true, bye.disconnect.reason);
+    }
+    }
+}
+
+void dq_server_nodes_tick(dq_server_t *self, int64_t now) {
+    for (int i = self->n_nodes - 1; i >= 0 && i < self->n_nodes; i--) {
+        dq_bnode_t *node = self->nodes[i];
+        if (now - node->last_recv_ms >
+            DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS) {
+            dq_warn("node silent for %lld ms node=%s: forgetting it",
+                    (long long) (now - node->last_recv_ms), node->ready.name);
+            dq_server_node_drop(self, node, true, "silent");
+            continue;
+        }
+        if (now - node->last_send_ms >= DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
+            dq_msg_t hb = {.cmd = DQ_CMD_HEARTBEAT};
+            dq_server_send(self, node->identity, &hb);
+        }
+    }
+}
+
+int dq_server_node_info(const dq_bnode_t *node, int64_t now, dq_node_info_t *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", node->ready.name);
+    out->ranks = node->ready.ranks;
+    out->capacity = node->ready.capacity;
+    out->last_seen_ms = (uint64_t) (now - node->last_recv_ms);
+    out->alive = out->last_seen_ms <= DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS;
+    out->devices = calloc(node->ready.n_devices + 1, sizeof *out->devices);
+    out->models = calloc(node->ready.n_models + 1, sizeof *out->models);
+    out->shards = calloc((size_t) node->n_held + 1, sizeof *out->shards);
+    if (!out->devices || !out->models || !out->shards) return -1;
+    for (uint32_t i = 0; i < node->ready.n_devices; i++)
+        out->devices[i] = node->ready.devices[i];
+    out->n_devices = node->ready.n_devices;
+    for (uint32_t i = 0; i < node->ready.n_models; i++) {
+        out->models[i] = strdup(node->ready.models[i]);
+        if (!out->models[i]) return -1;
+        out->n_models++;
+    }
+    for (int i = 0; i < node->n_held; i++)
+        out->shards[i] = (uint64_t) node->held[i].shard;
+    out->n_shards = (uint32_t) node->n_held;
+    return 0;
+}

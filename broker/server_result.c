@@ -1,0 +1,279 @@
+/* broker/server_result.c: RESULT handling in batches (PNG written atomically, SHA-256, one store
+ * transaction, then RESULT_ACKs) and each job's results.jsonl manifest. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* common/job.h (through png_out.h) and common/proto.h both name their request type
+ * dq_request_t; this file needs only dq_png_save_bytes, so job.h's is renamed here. */
+#define dq_request_t dq_job_request_t
+#include "common/png_out.h"
+#undef dq_request_t
+
+#include "broker/server_int.h"
+#include "common/log.h"
+
+dq_job_state_t dq_server_wire_state(dq_store_job_state_t state) {
+    switch (state) {
+    case DQ_STORE_JOB_RUNNING:
+        return DQ_JOB_RUNNING;
+    case DQ_STORE_JOB_PAUSED:
+        return DQ_JOB_PAUSED;
+    case DQ_STORE_JOB_CANCELLED:
+        return DQ_JOB_CANCELLED;
+    case DQ_STORE_JOB_DONE:
+        return DQ_JOB_DONE;
+    case DQ_STORE_JOB_FAILED:
+        return DQ_JOB_FAILED;
+    default:
+        return DQ_JOB_QUEUED;
+    }
+}
+
+static int s_sha256(const uint8_t *data, size_t size, char hex[65]) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest(data, size, md, &len, EVP_sha256(), NULL) || len != 32) return -1;
+    for (unsigned i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+/* Per-result scratch while a batch is written and committed. */
+typedef struct {
+    bool send_ack, stored, stop;       /* what to answer */
+    bool in_batch;                     /* passed to commit_results */
+    bool retry_later;                  /* its node must resend its un-acknowledged results */
+    char path[DQ_PROTO_MAX_PATH + 64]; /* final file */
+    char temp[DQ_PROTO_MAX_PATH + 80]; /* "" or where it was written because path existed */
+    char name[160];
+    char sha[65];
+} s_item_t;
+
+/* Writes one image's file: straight to its name when there is none yet, else beside it (an
+ * earlier attempt's file may be the committed one; it is replaced only after our commit). */
+static int s_write(const dq_job_status_t *job, const dq_msg_result_t *r, s_item_t *it) {
+    if (dq_store_output_name(NULL, (int64_t) r->line, (int) r->image_index, it->name,
+                             sizeof it->name) != 0)
+        return -1;
+    snprintf(it->path, sizeof it->path, "%s/%s", job->out_dir, it->name);
+    struct stat st;
+    const char *target = it->path;
+    if (stat(it->path, &st) == 0) {
+        snprintf(it->temp, sizeof it->temp, "%s/.%s.a%u", job->out_dir, it->name, r->attempt);
+        target = it->temp;
+    }
+    char err[512];
+    if (mkdir(job->out_dir, 0755) != 0 && errno != EEXIST) {
+        dq_error("cannot create output folder %s: %s", job->out_dir, strerror(errno));
+        return -1;
+    }
+    if (dq_png_save_bytes(target, r->png, r->png_size, err, sizeof err) != 0) {
+        dq_error("cannot write image job=%" PRIu64 " line=%" PRIu64 " image=%u: %s", r->job,
+                 r->line, r->image_index, err);
+        return -1;
+    }
+    return s_sha256(r->png, r->png_size, it->sha);
+}
+
+static void s_ack(dq_server_t *self, dq_pending_t *p, bool stored) {
+    dq_msg_t ack = {.cmd = DQ_CMD_RESULT_ACK};
+    const dq_msg_result_t *r = &p->msg.result;
+    ack.result_ack = (dq_msg_result_ack_t){.job = r->job,
+                                           .shard = r->shard,
+                                           .attempt = r->attempt,
+                                           .chunk = r->chunk,
+                                           .stored = stored};
+    dq_server_send(self, p->identity, &ack);
+}
+
+void dq_server_results_flush(dq_server_t *self) {
+    int n = self->n_pending;
+    if (n == 0) return;
+    static s_item_t items[DQ_BROKER_BATCH];
+    static dq_result_t results[DQ_BROKER_BATCH];
+    static int index_of[DQ_BROKER_BATCH];
+    int64_t jobs_touched[DQ_BROKER_BATCH];
+    int n_jobs = 0, n_res = 0;
+    dq_job_status_t job;
+    int64_t job_id = 0;
+    int64_t now = dq_server_now();
+    for (int i = 0; i < n; i++) {
+        dq_pending_t *p = &self->pending[i];
+        const dq_msg_result_t *r = &p->msg.result;
+        s_item_t *it = &items[i];
+        memset(it, 0, sizeof *it);
+        dq_bnode_t *node = dq_server_node_find(self, p->identity);
+        if (!node) continue; /* gone since: its window is gone too */
+        if (!dq_server_node_check(self, node, r->job, r->shard, r->attempt)) {
+            dq_info("stale result refused job=%" PRIu64 " shard=%" PRIu64 " attempt=%u node=%s",
+                    r->job, r->shard, r->attempt, node->ready.name);
+            it->send_ack = true;
+            it->stop = true;
+            continue;
+        }
+        if ((int64_t) r->job != job_id &&
+            dq_store_job_status(self->store, (int64_t) r->job, now, 1000, &job) != DQ_STORE_OK) {
+            it->send_ack = true; /* no such job any more: drop it */
+            it->stop = true;
+            continue;
+        }
+        job_id = (int64_t) r->job;
+        if (s_write(&job, r, it) != 0) continue; /* not acknowledged: the node sends it again */
+        results[n_res] = (dq_result_t){.job = (int64_t) r->job,
+                                       .line = (int64_t) r->line,
+                                       .image = (int) r->image_index,
+                                       .attempt = (int) r->attempt,
+                                       .path = it->name,
+                                       .sha256 = it->sha,
+                                       .size = (int64_t) r->png_size};
+        index_of[n_res++] = i;
+        it->in_batch = true;
+    }
+    bool committed = true;
+    if (n_res > 0 &&
+        dq_store_commit_results(self->store, results, (size_t) n_res, now) != DQ_STORE_OK) {
+        dq_error("cannot commit %d results: %s", n_res, dq_store_errmsg(self->store));
+        committed = false;
+    }
+    for (int k = 0; k < n_res; k++) {
+        s_item_t *it = &items[index_of[k]];
+        if (!committed) {
+            if (it->temp[0]) unlink(it->temp); /* not acknowledged: the node sends it again */
+            continue;
+        }
+        dq_store_rc_t rc = results[k].rc;
+        it->send_ack = true;
+        if (rc == DQ_STORE_OK) {
+            it->stored = true;
+            if (it->temp[0] && rename(it->temp, it->path) != 0)
+                dq_error("cannot rename %s: %s", it->temp, strerror(errno));
+            int64_t j = results[k].job;
+            int seen = 0;
+            for (int q = 0; q < n_jobs; q++)
+                seen |= jobs_touched[q] == j;
+            if (!seen) jobs_touched[n_jobs++] = j;
+        } else if (rc == DQ_STORE_DUPLICATE) {
+            it->stored = true; /* committed before: acknowledged and ignored */
+            if (it->temp[0]) unlink(it->temp);
+        } else {
+            /* Stale or unknown: refuse. A file we created for it was never committed. */
+            unlink(it->temp[0] ? it->temp : it->path);
+            it->stop = rc == DQ_STORE_STALE;
+            dq_warn("result refused (%s) job=%lld line=%lld image=%d", dq_store_rc_name(rc),
+                    (long long) results[k].job, (long long) results[k].line, results[k].image);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dq_pending_t *p = &self->pending[i];
+        if (!items[i].send_ack && !items[i].retry_later) {
+            /* Not stored (disk full, database fault): make the node send it again later. */
+            for (int q = 0; q < n; q++)
+                if (zframe_eq(self->pending[q].identity, p->identity)) items[q].retry_later = true;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dq_pending_t *p = &self->pending[i];
+        if (items[i].send_ack) s_ack(self, p, items[i].stored);
+        if (items[i].stop) {
+            dq_msg_t m = {.cmd = DQ_CMD_STOP};
+            const dq_msg_result_t *r = &p->msg.result;
+            m.stop = (dq_msg_stop_t){
+                .job = r->job, .shard = r->shard, .attempt = r->attempt, .reason = DQ_STOP_FENCED};
+            dq_server_send(self, p->identity, &m);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dq_pending_t *p = &self->pending[i];
+        dq_bnode_t *node = items[i].retry_later ? dq_server_node_find(self, p->identity) : NULL;
+        if (node) {
+            /* The protocol's way to have un-acknowledged results resent: the node reconnects
+             * with back-off and sends them again. Its leases stay (it renews them). */
+            dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
+            snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason,
+                     "the broker could not store a result; send it again later");
+            dq_warn("could not store results of node %s: disconnecting it so it resends them",
+                    node->ready.name);
+            dq_server_send(self, p->identity, &bye);
+            dq_server_node_drop(self, node, false, NULL);
+        }
+        zframe_destroy(&p->identity);
+        dq_msg_clear(&p->msg);
+    }
+    self->n_pending = 0;
+    for (int q = 0; q < n_jobs; q++)
+        dq_server_job_maybe_finished(self, jobs_touched[q]);
+    if (n_res > 0) self->dispatch_due = true;
+}
+
+/* ---- results.jsonl ---- */
+
+static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
+    FILE *f = arg;
+    json_t *o =
+        json_pack("{s:I, s:I}", "line", (json_int_t) row->line, "seed", (json_int_t) row->seed);
+    if (!o) return 1;
+    if (row->id) json_object_set_new(o, "id", json_string(row->id));
+    json_object_set_new(o, "num_images", json_integer(row->num_images));
+    json_t *files = json_array();
+    for (int i = 0; i < row->n_files; i++)
+        json_array_append_new(files, json_pack("{s:i, s:s, s:s, s:I}", "image", row->images[i],
+                                               "path", row->paths[i], "sha256", row->sha256[i],
+                                               "size", (json_int_t) row->sizes[i]));
+    json_object_set_new(o, "images", files);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!line) return 1;
+    int rc = fprintf(f, "%s\n", line) < 0;
+    free(line);
+    return rc;
+}
+
+int dq_server_write_manifest(dq_server_t *self, int64_t job_id) {
+    dq_job_status_t job;
+    if (dq_store_job_status(self->store, job_id, dq_server_now(), 1000, &job) != DQ_STORE_OK)
+        return -1;
+    char path[sizeof job.out_dir + 32], temp[sizeof job.out_dir + 32];
+    snprintf(path, sizeof path, "%s/results.jsonl", job.out_dir);
+    snprintf(temp, sizeof temp, "%s/.results.jsonl.tmp", job.out_dir);
+    mkdir(job.out_dir, 0755);
+    FILE *f = fopen(temp, "w");
+    if (!f) {
+        dq_error("cannot write %s: %s", temp, strerror(errno));
+        return -1;
+    }
+    int rc = dq_store_manifest(self->store, job_id, s_manifest_row, f) == DQ_STORE_OK ? 0 : -1;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = -1;
+    if (fclose(f) != 0) rc = -1;
+    if (rc == 0 && rename(temp, path) != 0) rc = -1;
+    if (rc == 0) {
+        int dfd = open(job.out_dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            fsync(dfd); /* the rename itself survives a crash */
+            close(dfd);
+        }
+        dq_info("manifest written job=%lld path=%s", (long long) job_id, path);
+    } else {
+        dq_error("cannot write %s: %s", path, strerror(errno));
+        unlink(temp);
+    }
+    return rc;
+}
+
+void dq_server_job_maybe_finished(dq_server_t *self, int64_t job_id) {
+    dq_job_status_t job;
+    if (dq_store_job_status(self->store, job_id, dq_server_now(), 1000, &job) != DQ_STORE_OK)
+        return;
+    if (job.state == DQ_STORE_JOB_DONE || job.state == DQ_STORE_JOB_FAILED ||
+        job.state == DQ_STORE_JOB_CANCELLED) {
+        dq_info("job finished job=%lld state=%s", (long long) job_id,
+                dq_store_job_state_name(job.state));
+        dq_server_write_manifest(self, job_id);
+    }
+}
