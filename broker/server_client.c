@@ -127,7 +127,7 @@ static void s_submit_chunk(dq_server_t *self, zframe_t *id, const dq_msg_submit_
     char *json[DQ_PROTO_MAX_REQUESTS] = {0};
     bool bad = false;
     for (uint32_t i = 0; i < c->n_requests; i++) {
-        const dq_request_t *r = &c->requests[i];
+        const dq_wire_request_t *r = &c->requests[i];
         json[i] = dq_server_req_to_json(r);
         bad |= !json[i];
         reqs[i] = (dq_store_request_t){.line = (int64_t) r->line,

@@ -121,8 +121,8 @@ dq_job_state_t dq_server_wire_state(dq_store_job_state_t state);
 
 /* ---- server_req.c: requests travel as wire structs and are stored as JSON ---- */
 /* Canonical JSON of a wire request (job-file field names). Returns malloc'd text or NULL. */
-char *dq_server_req_to_json(const dq_request_t *req);
+char *dq_server_req_to_json(const dq_wire_request_t *req);
 /* Parses what dq_server_req_to_json wrote into *out (owned strings). Returns 0 or -1. */
-int dq_server_req_from_json(const char *json, uint64_t line, dq_request_t *out);
+int dq_server_req_from_json(const char *json, uint64_t line, dq_wire_request_t *out);
 
 #endif

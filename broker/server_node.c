@@ -94,7 +94,7 @@ typedef struct {
 static int s_add_request(void *arg, const dq_store_request_t *req) {
     s_assign_ctx_t *ctx = arg;
     if (ctx->a->n_requests >= DQ_PROTO_MAX_REQUESTS) return 1;
-    dq_request_t *out = &ctx->a->requests[ctx->a->n_requests];
+    dq_wire_request_t *out = &ctx->a->requests[ctx->a->n_requests];
     if (dq_server_req_from_json(req->json, (uint64_t) req->line, out) != 0) return 1;
     ctx->a->n_requests++;
     return 0;

@@ -6,7 +6,7 @@
 
 #include "broker/server_int.h"
 
-char *dq_server_req_to_json(const dq_request_t *req) {
+char *dq_server_req_to_json(const dq_wire_request_t *req) {
     json_t *o = json_object();
     if (!o) return NULL;
     /* The seed is kept as its signed 64-bit pattern: JSON integers in jansson are signed. */
@@ -33,7 +33,7 @@ static int s_uint(json_t *o, const char *key, uint32_t *out) {
     return 0;
 }
 
-int dq_server_req_from_json(const char *json, uint64_t line, dq_request_t *out) {
+int dq_server_req_from_json(const char *json, uint64_t line, dq_wire_request_t *out) {
     memset(out, 0, sizeof *out);
     json_t *o = json_loads(json, 0, NULL);
     if (!o) return -1;

@@ -10,11 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* common/job.h (through png_out.h) and common/proto.h both name their request type
- * dq_request_t; this file needs only dq_png_save_bytes, so job.h's is renamed here. */
-#define dq_request_t dq_job_request_t
 #include "common/png_out.h"
-#undef dq_request_t
 
 #include "broker/server_int.h"
 #include "common/log.h"

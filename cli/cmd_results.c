@@ -7,10 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* common/job.h (through png_out.h) and common/proto.h both name their request dq_request_t. */
-#define dq_request_t dq_job_request_t
 #include "common/png_out.h"
-#undef dq_request_t
 
 #include "cli/client.h"
 #include "cli/commands.h"

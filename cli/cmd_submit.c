@@ -8,11 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* common/job.h and common/proto.h both name their request type dq_request_t: here the job
- * file's is dq_job_request_t and the wire's keeps the name. */
-#define dq_request_t dq_job_request_t
 #include "common/job.h"
-#undef dq_request_t
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -32,7 +28,7 @@ static const dq_option_t s_options[] = {
 };
 
 /* The wire form of a parsed request; strings borrowed from src. */
-static void s_to_wire(const dq_job_request_t *src, dq_request_t *dst) {
+static void s_to_wire(const dq_request_t *src, dq_wire_request_t *dst) {
     memset(dst, 0, sizeof *dst);
     dst->line = src->line;
     dst->image_first = 0;
@@ -52,7 +48,7 @@ static void s_to_wire(const dq_job_request_t *src, dq_request_t *dst) {
 static size_t s_check_wire(const char *path, const dq_jobfile_t *file) {
     size_t bad = 0;
     for (size_t i = 0; i < dq_jobfile_count(file); i++) {
-        const dq_job_request_t *r = dq_jobfile_get(file, i);
+        const dq_request_t *r = dq_jobfile_get(file, i);
         size_t p = strlen(r->prompt), n = strlen(r->negative_prompt);
         if (p > DQ_PROTO_MAX_PROMPT || n > DQ_PROTO_MAX_PROMPT) {
             fprintf(stderr, "%s:%zu: %s is %zu bytes; the broker accepts at most %d\n", path,
@@ -84,7 +80,7 @@ static int s_upload(dq_client_t *client, const dq_jobfile_t *file, const dq_conf
     uint64_t upload = reply.submit_ready.upload;
     uint32_t max = reply.submit_ready.max_requests;
     dq_msg_clear(&reply);
-    dq_request_t wire[DQ_PROTO_MAX_REQUESTS];
+    dq_wire_request_t wire[DQ_PROTO_MAX_REQUESTS];
     uint32_t seq = 0;
     for (size_t i = 0; i < count; seq++) {
         dq_msg_t chunk = {.cmd = DQ_CMD_SUBMIT_CHUNK};

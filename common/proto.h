@@ -183,7 +183,7 @@ typedef struct {
     uint32_t width, height;  /* pixels, 8..DQ_PROTO_MAX_SIDE */
     char scheduler[DQ_PROTO_MAX_NAME + 1]; /* "ddim", "euler", ... */
     uint32_t num_images;     /* num_images_per_prompt, 1..DQ_PROTO_MAX_IMAGES_PER_PROMPT */
-} dq_request_t;
+} dq_wire_request_t;
 
 typedef struct {
     char key[DQ_PROTO_MAX_META_KEY + 1];
@@ -244,7 +244,7 @@ typedef struct {
     uint32_t attempt;    /* fencing token: results of an older attempt are dropped */
     uint32_t lease_ms;   /* the lease; renewed by PROGRESS */
     char model[DQ_PROTO_MAX_NAME + 1];
-    dq_request_t *requests; /* owned */
+    dq_wire_request_t *requests; /* owned */
     uint32_t n_requests;    /* 1..DQ_PROTO_MAX_REQUESTS */
 } dq_msg_assign_t;
 
@@ -313,7 +313,7 @@ typedef struct {
 typedef struct {
     uint64_t upload;
     uint32_t seq;         /* chunk number from 0, no gaps */
-    dq_request_t *requests; /* owned */
+    dq_wire_request_t *requests; /* owned */
     uint32_t n_requests;  /* 1..DQ_PROTO_MAX_REQUESTS */
 } dq_msg_submit_chunk_t;
 

@@ -38,20 +38,20 @@ static const dq_field_t s_device_f[] = {
 SCHEMA(s_device, "device", dq_device_t, s_device_f);
 
 static const dq_field_t s_request_f[] = {
-    F_U64("line", dq_request_t, line, 1, UINT64_MAX),
-    F_U32("img0", dq_request_t, image_first, 0, DQ_PROTO_MAX_IMAGES_PER_PROMPT - 1),
-    F_U32("imgn", dq_request_t, image_count, 1, DQ_PROTO_MAX_IMAGES_PER_PROMPT),
-    F_TEXT("prompt", dq_request_t, prompt, DQ_PROTO_MAX_PROMPT),
-    F_TEXT("neg", dq_request_t, negative_prompt, DQ_PROTO_MAX_PROMPT),
-    F_ID("seed", dq_request_t, seed),
-    F_U32("steps", dq_request_t, steps, 1, DQ_PROTO_MAX_STEPS),
-    F_F64("cfg", dq_request_t, guidance, 0.0, DQ_PROTO_MAX_GUIDANCE),
-    F_U32("w", dq_request_t, width, 8, DQ_PROTO_MAX_SIDE),
-    F_U32("h", dq_request_t, height, 8, DQ_PROTO_MAX_SIDE),
-    F_STR("sched", dq_request_t, scheduler),
-    F_U32("n", dq_request_t, num_images, 1, DQ_PROTO_MAX_IMAGES_PER_PROMPT),
+    F_U64("line", dq_wire_request_t, line, 1, UINT64_MAX),
+    F_U32("img0", dq_wire_request_t, image_first, 0, DQ_PROTO_MAX_IMAGES_PER_PROMPT - 1),
+    F_U32("imgn", dq_wire_request_t, image_count, 1, DQ_PROTO_MAX_IMAGES_PER_PROMPT),
+    F_TEXT("prompt", dq_wire_request_t, prompt, DQ_PROTO_MAX_PROMPT),
+    F_TEXT("neg", dq_wire_request_t, negative_prompt, DQ_PROTO_MAX_PROMPT),
+    F_ID("seed", dq_wire_request_t, seed),
+    F_U32("steps", dq_wire_request_t, steps, 1, DQ_PROTO_MAX_STEPS),
+    F_F64("cfg", dq_wire_request_t, guidance, 0.0, DQ_PROTO_MAX_GUIDANCE),
+    F_U32("w", dq_wire_request_t, width, 8, DQ_PROTO_MAX_SIDE),
+    F_U32("h", dq_wire_request_t, height, 8, DQ_PROTO_MAX_SIDE),
+    F_STR("sched", dq_wire_request_t, scheduler),
+    F_U32("n", dq_wire_request_t, num_images, 1, DQ_PROTO_MAX_IMAGES_PER_PROMPT),
 };
-SCHEMA(s_request, "request", dq_request_t, s_request_f);
+SCHEMA(s_request, "request", dq_wire_request_t, s_request_f);
 
 static const dq_field_t s_job_info_f[] = {
     F_ID("id", dq_job_info_t, id),

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One request of a batch, as the backend sees it. Deliberately neither common/proto.h's nor
- * common/job.h's request type (the two headers both define dq_request_t and cannot meet in one
- * file): the rank converts the wire form into this, node/png.c converts this into the job form. */
+/* One request of a batch, as the backend sees it: the rank converts the wire form
+ * (dq_wire_request_t) into this, node/png.c converts this into the job form (dq_request_t).
+ * TODO(issue 5): use dq_request_t plus the image range directly, now that the two meet. */
 typedef struct {
     uint64_t line;               /* job-file line, for messages */
     const char *prompt;          /* borrowed */

@@ -204,7 +204,7 @@ static void s_render_next(rank_t *self) {
         rc = DQ_RENDER_EOOM;
     }
     for (uint32_t i = 0; rc == DQ_RENDER_OK && i < a->n_requests; i++) {
-        const dq_request_t *w = &a->requests[i];
+        const dq_wire_request_t *w = &a->requests[i];
         self->reqs[i] = (dq_render_req_t){
             w->line,  w->prompt, w->negative_prompt, w->seed,       w->steps,       w->guidance,
             w->width, w->height, w->scheduler,       w->num_images, w->image_first, w->image_count};

@@ -19,8 +19,8 @@ static void s_copy(char *dst, size_t cap, const char *src) {
 }
 #define COPY(dst, src) s_copy(dst, sizeof dst, src)
 
-static dq_request_t *s_requests(uint32_t n) {
-    dq_request_t *r = calloc(n, sizeof *r);
+static dq_wire_request_t *s_requests(uint32_t n) {
+    dq_wire_request_t *r = calloc(n, sizeof *r);
     if (!r) return NULL;
     for (uint32_t i = 0; i < n; i++) {
         r[i].line = 10 + i;

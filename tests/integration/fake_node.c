@@ -12,10 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* common/job.h (through png_out.h) and common/proto.h both name their request dq_request_t. */
-#define dq_request_t dq_job_request_t
 #include "common/png_out.h"
-#undef dq_request_t
 
 #include "common/proto.h"
 

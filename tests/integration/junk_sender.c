@@ -40,7 +40,7 @@ static int s_half_upload(zsock_t *sock, bool disconnect) {
     snprintf(m.submit_begin.model, sizeof m.submit_begin.model, "tiny");
     m.submit_begin.requests = 2;
     if (s_request(sock, &m, &reply) != 0 || reply.cmd != DQ_CMD_SUBMIT_READY) return 1;
-    dq_request_t req = {.line = 1,
+    dq_wire_request_t req = {.line = 1,
                         .image_count = 1,
                         .prompt = "p",
                         .negative_prompt = "",

@@ -212,9 +212,9 @@ static int s_wait_exit(fb_t *fb, int ms) {
                                       : 128 + WTERMSIG(fb->node_status);
 }
 
-static void s_request(dq_request_t *r, uint64_t line, uint64_t seed, uint32_t img0, uint32_t imgn,
+static void s_request(dq_wire_request_t *r, uint64_t line, uint64_t seed, uint32_t img0, uint32_t imgn,
                       uint32_t n, uint32_t w, uint32_t h, uint32_t steps) {
-    *r = (dq_request_t){.line = line,
+    *r = (dq_wire_request_t){.line = line,
                         .image_first = img0,
                         .image_count = imgn,
                         .prompt = "a red fox",
@@ -228,7 +228,7 @@ static void s_request(dq_request_t *r, uint64_t line, uint64_t seed, uint32_t im
     snprintf(r->scheduler, sizeof r->scheduler, "euler");
 }
 
-static void s_assign(fb_t *fb, uint64_t shard, dq_request_t *reqs, uint32_t n, const char *model) {
+static void s_assign(fb_t *fb, uint64_t shard, dq_wire_request_t *reqs, uint32_t n, const char *model) {
     dq_msg_t m = {.cmd = DQ_CMD_ASSIGN};
     m.assign = (dq_msg_assign_t){.job = 7,
                                  .shard = shard,
@@ -337,7 +337,7 @@ static void s_handshake(fb_t *fb, unsigned cap) {
 
 static void s_basic(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t reqs[2];
+    dq_wire_request_t reqs[2];
     s_request(&reqs[0], 1, 42, 0, 3, 3, 32, 48, 2);
     s_request(&reqs[1], 2, 99, 1, 2, 4, 512, 512, 3);
     s_assign(fb, 3, reqs, 2, "tiny");
@@ -406,7 +406,7 @@ static void s_basic(fb_t *fb) {
 
 static void s_stop(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1000); /* 1000 steps x 50 ms: 50 s if not stopped */
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
@@ -464,7 +464,7 @@ static void s_ranks(fb_t *fb) {
     s_handshake_ranks(fb, 2, 4);
     pid_t pids[4];
     s_ok(fb, s_rank_pids(fb->node, pids, 4) == 2, "two rank processes run");
-    dq_request_t req;
+    dq_wire_request_t req;
     for (uint64_t shard = 1; shard <= 4; shard++) {
         s_request(&req, shard, shard, 0, 1, 1, 16, 16, 40); /* 40 x 50 ms each */
         s_assign(fb, shard, &req, 1, "tiny");
@@ -491,7 +491,7 @@ static void s_ranks(fb_t *fb) {
 
 static void s_fail(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1);
     s_assign(fb, 1, &req, 1, "no-such-model");
     dq_msg_t m;
@@ -520,7 +520,7 @@ static pid_t s_rank_pid(pid_t node) {
 
 static void s_crash(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1000);
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
@@ -553,7 +553,7 @@ static void s_crash(fb_t *fb) {
 
 static void s_reconnect(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 11, 0, 2, 2, 16, 16, 1);
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t a, b, m;
@@ -597,7 +597,7 @@ static void s_reconnect(fb_t *fb) {
 
 static void s_drain(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 20); /* 20 x 50 ms */
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
@@ -621,7 +621,7 @@ static void s_drain(fb_t *fb) {
 /* A second signal does not wait for the running shard: DISCONNECT hands it back at once. */
 static void s_handback(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1000); /* 50 s */
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
@@ -645,7 +645,7 @@ static void s_handback(fb_t *fb) {
 /* --drain-timeout bounds a drain: the long shard is handed back when it runs out. */
 static void s_draintimeout(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1000); /* 50 s, far past the 1 s drain timeout */
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t m;
@@ -666,7 +666,7 @@ static void s_draintimeout(fb_t *fb) {
 /* A shard waiting for its acknowledgements keeps its lease: PROGRESS repeats every 10 s. */
 static void s_lease(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 1, 5, 0, 1, 1, 16, 16, 2);
     s_assign(fb, 1, &req, 1, "tiny");
     dq_msg_t res, m;
@@ -691,7 +691,7 @@ static void s_lease(fb_t *fb) {
 /* The engine backend on the tiny fixture model: a real render through the whole daemon. */
 static void s_engine(fb_t *fb) {
     s_handshake(fb, 1);
-    dq_request_t req;
+    dq_wire_request_t req;
     s_request(&req, 3, 42, 1, 1, 2, 64, 48, 2); /* image 1 of 2 */
     s_assign(fb, 1, &req, 1, "tiny-sd");
     dq_msg_t m;

@@ -11,10 +11,10 @@
 
 #include "broker/server_int.h"
 
-static void s_roundtrip(const dq_request_t *in) {
+static void s_roundtrip(const dq_wire_request_t *in) {
     char *json = dq_server_req_to_json(in);
     assert_non_null(json);
-    dq_request_t out;
+    dq_wire_request_t out;
     assert_int_equal(dq_server_req_from_json(json, in->line, &out), 0);
     assert_int_equal(out.line, in->line);
     assert_int_equal(out.image_first, 0);
@@ -35,7 +35,7 @@ static void s_roundtrip(const dq_request_t *in) {
 
 static void test_roundtrip(void **state) {
     (void)state;
-    dq_request_t r = {.line = 7, .image_first = 0, .image_count = 3, .prompt = "a cat",
+    dq_wire_request_t r = {.line = 7, .image_first = 0, .image_count = 3, .prompt = "a cat",
                       .negative_prompt = "", .seed = 42, .steps = 30, .guidance = 7.5,
                       .width = 512, .height = 768, .scheduler = "euler_a", .num_images = 3};
     s_roundtrip(&r);
@@ -62,7 +62,7 @@ static void test_bad_json(void **state) {
         "\"scheduler\":\"ddim\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        dq_request_t out;
+        dq_wire_request_t out;
         memset(&out, 0x5a, sizeof out);
         assert_int_equal(dq_server_req_from_json(bad[i], 1, &out), -1);
         assert_null(out.prompt); /* cleared, nothing to free */

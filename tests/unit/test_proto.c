@@ -38,7 +38,7 @@ static void s_eq_models(char **a, char **b, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) s_eq_str(a[i], b[i]);
 }
 
-static void s_eq_requests(const dq_request_t *a, const dq_request_t *b, uint32_t n) {
+static void s_eq_requests(const dq_wire_request_t *a, const dq_wire_request_t *b, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         assert_int_equal(a[i].line, b[i].line);
         assert_int_equal(a[i].image_first, b[i].image_first);
@@ -732,11 +732,11 @@ static void test_largest_messages_fit(void **state) {
     m.cmd = DQ_CMD_SUBMIT_CHUNK;
     m.submit_chunk.upload = UINT64_MAX;
     m.submit_chunk.seq = UINT32_MAX;
-    m.submit_chunk.requests = calloc(DQ_PROTO_MAX_REQUESTS, sizeof(dq_request_t));
+    m.submit_chunk.requests = calloc(DQ_PROTO_MAX_REQUESTS, sizeof(dq_wire_request_t));
     assert_non_null(m.submit_chunk.requests);
     m.submit_chunk.n_requests = DQ_PROTO_MAX_REQUESTS;
     for (int i = 0; i < DQ_PROTO_MAX_REQUESTS; i++) {
-        dq_request_t *r = &m.submit_chunk.requests[i];
+        dq_wire_request_t *r = &m.submit_chunk.requests[i];
         r->line = UINT64_MAX;
         r->image_first = DQ_PROTO_MAX_IMAGES_PER_PROMPT - 1;
         r->image_count = DQ_PROTO_MAX_IMAGES_PER_PROMPT;
