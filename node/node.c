@@ -227,8 +227,11 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
         return;
     }
     const dq_node_model_t *model = NULL;
+    /* A job names a model as the node announces it, or by the same path it was given. */
     for (uint32_t i = 0; i < self->p.n_models; i++)
-        if (strcmp(self->p.models[i].name, a->model) == 0) model = &self->p.models[i];
+        if (strcmp(self->p.models[i].name, a->model) == 0 ||
+            strcmp(self->p.models[i].spec, a->model) == 0)
+            model = &self->p.models[i];
     shard_t *sh = model ? calloc(1, sizeof *sh) : NULL;
     if (!sh) {
         char why[DQ_PROTO_MAX_MESSAGE];
