@@ -8,23 +8,31 @@ STATE="$DQ_SCRATCH/state"
 dq_pids=""
 trap 'for p in $dq_pids; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$DQ_SCRATCH"' EXIT
 
-# start_broker [BIND [OPTIONS...]]: starts diffq-broker on $STATE; sets BROKER_PID and EP (the
-# real endpoint, read from its log when BIND ends in ":*").
+# start_broker [BIND [OPTIONS...]]: starts diffq-broker on $STATE; sets BROKER_PID and EP. Without
+# BIND it takes a random free port below the kernel's ephemeral range (32768 and up): a node
+# reconnecting to a closed ephemeral port can be handed that very port as its own source port and
+# connect to itself, and a restarted broker could then not bind it again.
 start_broker() {
-    local bind=${1:-tcp://127.0.0.1:*}
-    [ -n "$bind" ] || bind="tcp://127.0.0.1:*"
+    local bind=${1:-}
     shift || true
-    "$BROKER" --state "$STATE" --bind "$bind" "$@" 2>>"$DQ_SCRATCH/broker.log" &
-    BROKER_PID=$!
-    dq_pids="$dq_pids $BROKER_PID"
-    local n=0
-    EP=""
-    while [ -z "$EP" ] && [ $n -lt 100 ]; do
-        EP=$(grep -o "serving bind=tcp://[0-9.:]*" "$DQ_SCRATCH/broker.log" | tail -1 | cut -d= -f2)
-        [ -n "$EP" ] && [ "$(grep -c 'serving bind' "$DQ_SCRATCH/broker.log")" -ge "${BROKER_STARTS:-1}" ] || EP=""
-        n=$((n + 1))
-        sleep 0.1
+    local tries=0
+    while :; do
+        local ep=$bind
+        [ -n "$ep" ] || ep="tcp://127.0.0.1:$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))"
+        "$BROKER" --state "$STATE" --bind "$ep" "$@" 2>>"$DQ_SCRATCH/broker.log" &
+        BROKER_PID=$!
+        local n=0 up=""
+        while [ -z "$up" ] && [ $n -lt 100 ] && kill -0 "$BROKER_PID" 2>/dev/null; do
+            [ "$(grep -c 'serving bind' "$DQ_SCRATCH/broker.log")" -ge "${BROKER_STARTS:-1}" ] && up=1
+            n=$((n + 1))
+            [ -n "$up" ] || sleep 0.1
+        done
+        if [ -n "$up" ] || [ -n "$bind" ] || [ $tries -ge 20 ]; then break; fi
+        wait "$BROKER_PID" 2>/dev/null # the port was taken: try another
+        tries=$((tries + 1))
     done
+    dq_pids="$dq_pids $BROKER_PID"
+    EP=$(grep -o "serving bind=tcp://[0-9.:]*" "$DQ_SCRATCH/broker.log" | tail -1 | cut -d= -f2)
     BROKER_STARTS=$(( ${BROKER_STARTS:-1} + 1 ))
     export DIFFQ_BROKER="$EP"
 }
