@@ -65,8 +65,13 @@ DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_re
 	tests/integration/broker_silent.sh tests/integration/broker_junk.sh tests/integration/broker_badjob.sh \
 	tests/integration/broker_writefail.sh tests/integration/broker_upload.sh \
 	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
-	tests/integration/broker_retry.sh
+	tests/integration/broker_retry.sh tests/integration/broker_e2e300.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
+# Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
+check_PROGRAMS += tests/integration/png_pixels
+tests_integration_png_pixels_SOURCES = tests/integration/png_pixels.c
+tests_integration_png_pixels_CFLAGS = $(AM_CFLAGS) $(PNG_CFLAGS)
+tests_integration_png_pixels_LDADD = $(PNG_LIBS)
 
 check_PROGRAMS += tests/unit/test_broker_req
 tests_unit_test_broker_req_SOURCES = tests/unit/test_broker_req.c broker/server_req.c
