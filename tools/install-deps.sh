@@ -4,7 +4,7 @@
 set -eu
 packages="build-essential autoconf automake pkg-config git ca-certificates
   libzmq3-dev libczmq-dev libmsgpack-dev libpng-dev zlib1g-dev libjansson-dev libsqlite3-dev
-  libopenblas-dev libutf8proc-dev libssl-dev libcmocka-dev
+  libopenblas-openmp-dev libutf8proc-dev libssl-dev libcmocka-dev
   clang libclang-rt-dev python3"
 missing=""
 for p in $packages; do
