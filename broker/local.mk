@@ -9,7 +9,8 @@ libdqbroker_a_SOURCES = \
 	broker/store_submit.c \
 	broker/store_lease.c \
 	broker/store_result.c \
-	broker/store_admin.c
+	broker/store_admin.c \
+	broker/store_serve.c
 libdqbroker_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 # What a program that links the store adds to its LDADD (before DQ_COMMON_LIBS).
 DQ_BROKER_LIBS = libdqbroker.a $(SQLITE_LIBS)
@@ -33,6 +34,13 @@ tests_unit_test_store_sched_SOURCES = tests/unit/test_store_sched.c tests/unit/t
 tests_unit_test_store_sched_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_sched_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_store_sched
+
+check_PROGRAMS += tests/unit/test_store_serve
+tests_unit_test_store_serve_SOURCES = tests/unit/test_store_serve.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h
+tests_unit_test_store_serve_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_serve_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store_serve
 
 check_PROGRAMS += tests/unit/test_store_durable
 tests_unit_test_store_durable_SOURCES = tests/unit/test_store_durable.c \

@@ -34,7 +34,11 @@ static const dq_option_t s_options[] = {
      "discard an unfinished upload idle this long"},
     {"shard-size", 0, NULL, DQ_OPT_INT, "4", "N", "requests per shard (1..256)"},
     {"max-attempts", 0, NULL, DQ_OPT_INT, "3", "N", "leases per shard before it fails"},
+    {"unserved-timeout", 0, NULL, DQ_OPT_DOUBLE, "120", "SECONDS",
+     "fail a job's queued images when nodes are connected but none has served its model for"
+     " this long"},
 };
+_Static_assert(DQ_BROKER_UNSERVED_DEFAULT_MS == 120 * 1000, "update --unserved-timeout's default");
 
 int main(int argc, char **argv) {
     char err[1024] = "";
@@ -61,6 +65,8 @@ int main(int argc, char **argv) {
     params.upload_timeout_ms = dq_config_int(cfg, "upload-timeout-ms");
     params.shard_size = (int) dq_config_int(cfg, "shard-size");
     params.max_attempts = (int) dq_config_int(cfg, "max-attempts");
+    double unserved = dq_config_double(cfg, "unserved-timeout");
+    params.unserved_ms = (int64_t) (unserved * 1000);
     const char *bad = level < 0             ? "--log-level: expected error, warn, info or debug"
                       : !params.state_dir   ? "--state DIR is required"
                       : params.grace_ms < 0 ? "--grace-ms: expected a number >= 0"
@@ -70,7 +76,9 @@ int main(int argc, char **argv) {
                       : params.shard_size < 1 || params.shard_size > DQ_PROTO_MAX_REQUESTS
                           ? "--shard-size: expected 1..256"
                       : params.max_attempts < 1 ? "--max-attempts: expected >= 1"
-                                                : NULL;
+                      : !(unserved >= 0 && unserved <= 86400.0 * 365)
+                          ? "--unserved-timeout: expected 0 .. 31536000 seconds"
+                          : NULL;
     if (bad) {
         fprintf(stderr, "diffq-broker: %s (see --help)\n", bad);
         dq_config_destroy(&cfg);

@@ -14,7 +14,7 @@
 #include "broker/server_int.h"
 #include "common/log.h"
 
-#define DQ_BROKER_EXPIRE_EVERY_MS 1000 /* lease expiry sweep period */
+#define DQ_BROKER_EXPIRE_EVERY_MS 1000 /* lease expiry and serving check period */
 #define DQ_BROKER_RECV_BURST      512  /* messages handled before the batch is committed */
 
 void dq_server_params_init(dq_server_params_t *p) {
@@ -26,6 +26,7 @@ void dq_server_params_init(dq_server_params_t *p) {
     p->upload_timeout_ms = DQ_PROTO_UPLOAD_TIMEOUT_MS;
     p->shard_size = 4;
     p->max_attempts = 3;
+    p->unserved_ms = DQ_BROKER_UNSERVED_DEFAULT_MS;
 }
 
 int64_t dq_server_now(void) {
@@ -267,6 +268,7 @@ int dq_server_run(dq_server_t *self, volatile int *stop) {
                 dq_info("requeued %d shards whose lease ran out", expired);
                 self->dispatch_due = true;
             }
+            dq_server_check_serving(self, now);
             self->next_expire_ms = now + DQ_BROKER_EXPIRE_EVERY_MS;
         }
         dq_server_nodes_tick(self, now);

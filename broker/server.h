@@ -18,10 +18,16 @@ typedef struct {
     int64_t upload_timeout_ms; /* a staged upload idle this long is discarded */
     int shard_size;            /* requests per shard, 1..DQ_PROTO_MAX_REQUESTS */
     int max_attempts;          /* leases per shard before it fails */
+    int64_t unserved_ms;       /* nodes connected but none serves a job's model this long: its
+                                  queued shards fail (dq_store_check_serving) */
 } dq_server_params_t;
 
 /* Fills the defaults (bind on DQ_PROTO_DEFAULT_PORT, grace 15 s, lease DQ_PROTO_LEASE_DEFAULT_MS,
- * upload timeout DQ_PROTO_UPLOAD_TIMEOUT_MS, shards of 4 requests, 3 attempts). */
+ * upload timeout DQ_PROTO_UPLOAD_TIMEOUT_MS, shards of 4 requests, 3 attempts, unserved jobs
+ * fail after DQ_BROKER_UNSERVED_DEFAULT_MS). */
+#define DQ_BROKER_UNSERVED_DEFAULT_MS 120000 /* ms; 2 min: longer than a node takes to start and
+                                                announce itself, short enough that a typo in a
+                                                model name is reported before anyone waits long */
 void dq_server_params_init(dq_server_params_t *params);
 
 /* Exit codes of diffq-broker, one per distinct failure (man diffq-broker(8)). */

@@ -208,6 +208,7 @@ static void s_job_info(const dq_job_status_t *s, dq_job_info_t *j) {
     j->queued = (uint64_t) left;
     j->images_per_s = s->images_per_s;
     j->eta_s = s->eta_s;
+    if (j->failed > 0) snprintf(j->error, sizeof j->error, "%s", s->last_error);
 }
 
 typedef struct {

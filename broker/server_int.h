@@ -88,6 +88,9 @@ dq_bnode_t *dq_server_node_find(dq_server_t *self, zframe_t *identity);
 void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg);
 /* Leases shards to nodes with credit and sends the ASSIGNs. */
 void dq_server_dispatch(dq_server_t *self);
+/* The serving rules (dq_store_check_serving) over the connected nodes: jobs nobody serves, or
+ * whose every serving node is blocked, fail instead of waiting forever. */
+void dq_server_check_serving(dq_server_t *self, int64_t now);
 /* Heartbeats, liveness (silent nodes are forgotten). */
 void dq_server_nodes_tick(dq_server_t *self, int64_t now);
 /* Removes a node; with requeue its shards go back to the queue (store.node_forget). */

@@ -126,6 +126,31 @@ static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *leas
     dq_msg_clear(&m);
 }
 
+/* The store's view of a node: borrows the READY's model names and paths. */
+static dq_store_node_t s_store_node(const dq_bnode_t *node) {
+    return (dq_store_node_t){
+        .name = node->ready.name,
+        .models = (const char *const *) node->ready.models,
+        .paths = node->ready.n_paths ? (const char *const *) node->ready.paths : NULL,
+        .n_models = (int) node->ready.n_models,
+    };
+}
+
+static void s_on_unserved(void *arg, int64_t job, const char *message) {
+    dq_server_t *self = arg;
+    dq_warn("job's queued shards failed job=%lld: %s", (long long) job, message);
+    dq_server_job_maybe_finished(self, job);
+}
+
+void dq_server_check_serving(dq_server_t *self, int64_t now) {
+    dq_store_node_t nodes[DQ_BROKER_MAX_NODES];
+    for (int i = 0; i < self->n_nodes; i++)
+        nodes[i] = s_store_node(self->nodes[i]);
+    if (dq_store_check_serving(self->store, nodes, self->n_nodes, now, self->params.unserved_ms,
+                               s_on_unserved, self, NULL) != DQ_STORE_OK)
+        dq_error("serving check: %s", dq_store_errmsg(self->store));
+}
+
 void dq_server_dispatch(dq_server_t *self) {
     self->dispatch_due = false;
     int64_t now = dq_server_now();
@@ -137,8 +162,9 @@ void dq_server_dispatch(dq_server_t *self) {
                                                              : DQ_BROKER_LEASE_PER_CREDIT;
         dq_lease_t leases[DQ_BROKER_LEASE_PER_CREDIT];
         int got = 0;
-        if (dq_store_lease(self->store, node->ready.name, want, now, self->params.lease_ms, leases,
-                           &got) != DQ_STORE_OK) {
+        dq_store_node_t served = s_store_node(node);
+        if (dq_store_lease_node(self->store, &served, want, now, self->params.lease_ms, leases,
+                                &got) != DQ_STORE_OK) {
             dq_error("lease for node %s: %s", node->ready.name, dq_store_errmsg(self->store));
             return;
         }
@@ -170,6 +196,16 @@ static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
                  DQ_BROKER_MAX_NODES);
         dq_server_send(self, identity, &bye);
         return;
+    }
+    if (msg->ready.n_paths != 0 && msg->ready.n_paths != msg->ready.n_models) {
+        /* Paths name the models by position; a list of another length means nothing. */
+        dq_warn("node %s: READY has %u paths for %u models: paths ignored", msg->ready.name,
+                msg->ready.n_paths, msg->ready.n_models);
+        for (uint32_t i = 0; i < msg->ready.n_paths; i++)
+            free(msg->ready.paths[i]);
+        free(msg->ready.paths);
+        msg->ready.paths = NULL;
+        msg->ready.n_paths = 0;
     }
     node = calloc(1, sizeof *node);
     if (!node) return;

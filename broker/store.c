@@ -273,6 +273,7 @@ void dq_store_destroy(dq_store_t **self_p) {
     for (int i = 0; i < self->n_stmt; i++)
         sqlite3_finalize(self->stmt[i]);
     if (self->db) sqlite3_close(self->db);
+    free(self->unserved);
     free(self);
     *self_p = NULL;
 }

@@ -120,6 +120,20 @@ dq_store_rc_t dq_store_job_abort(dq_store_t *self, int64_t job_id);
 
 /* ---- Scheduling: leases with fencing by attempt number. ---- */
 
+/* A connected node as leasing and the serving rules see it: its name and the models it serves.
+ * A job's model (as submitted) is served when it equals one of the names or paths. */
+#define DQ_STORE_MAX_NODE_MODELS 16 /* models per node (DQ_PROTO_MAX_MODELS) */
+typedef struct {
+    const char *name;          /* borrowed; 1..255 bytes */
+    const char *const *models; /* borrowed; [n_models] model names */
+    const char *const *paths;  /* borrowed; NULL, or [n_models] the path each model was given
+                                  by (NULL or "" for a model given by name) */
+    int n_models;              /* 0..DQ_STORE_MAX_NODE_MODELS */
+} dq_store_node_t;
+
+/* True when node serves `model` (a name or a path of one of its models). */
+bool dq_store_node_serves(const dq_store_node_t *node, const char *model);
+
 typedef struct {
     int64_t shard;
     int64_t job;
@@ -140,6 +154,29 @@ typedef struct {
  * nothing is queued. */
 dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards, int64_t now,
                              int64_t lease_ms, dq_lease_t *out, int *n_out);
+/* As dq_store_lease, but only shards of jobs whose model the node serves (jobs of other models
+ * are skipped, not waited for). INVALID for a node with more than DQ_STORE_MAX_NODE_MODELS
+ * models. */
+dq_store_rc_t dq_store_lease_node(dq_store_t *self, const dq_store_node_t *node, int max_shards,
+                                  int64_t now, int64_t lease_ms, dq_lease_t *out, int *n_out);
+
+/* The serving rules, which keep a job from waiting forever for a node that will never take it.
+ * The broker calls this about once a second with the nodes connected now:
+ *  - no node connected: nothing fails (under Slurm nodes may start after the broker);
+ *  - a queued or running job with queued shards whose model no connected node serves, for
+ *    unserved_ms in a row, has its queued shards failed with "no connected node serves model
+ *    'X'; nodes serve: a, b". The time is measured from the first call that saw it so and kept
+ *    in memory only: a broker restart, or a call with no node connected, starts it over;
+ *  - a job for which every connected node that serves its model is blocked (repeated failures)
+ *    has its queued shards failed at once, each with its last error (the job's latest when the
+ *    shard has none) and the reason it was not retried.
+ * Leased shards and paused jobs are left alone; `retry` requeues what failed here. For each job
+ * whose shards were failed, fn (may be NULL) is called after the job's transaction committed,
+ * with the message. Writes the number of shards failed into *n_failed (may be NULL). */
+typedef void(dq_store_unserved_fn)(void *arg, int64_t job, const char *message);
+dq_store_rc_t dq_store_check_serving(dq_store_t *self, const dq_store_node_t *nodes, int n_nodes,
+                                     int64_t now, int64_t unserved_ms, dq_store_unserved_fn *fn,
+                                     void *arg, int *n_failed);
 /* Extends a lease to now + lease_ms. STALE unless the shard is leased to `node` with exactly
  * this attempt (an older attempt is fenced off); NOT_FOUND for an unknown shard. */
 dq_store_rc_t dq_store_renew(dq_store_t *self, int64_t shard, int attempt, const char *node,
@@ -248,6 +285,7 @@ typedef struct {
     int64_t images_committed;
     double images_per_s; /* over the window given to dq_store_job_status */
     double eta_s;        /* remaining images / rate; -1 when unknown (no rate yet) */
+    char last_error[1024]; /* the error of the job's latest failed shard; "" when none */
 } dq_job_status_t;
 
 /* Fills *out for one job. Rate over the last window_ms (or since the job was created, if

@@ -115,6 +115,10 @@ static const char s_sql_job_row[] =
     " n_images, n_shards, requests_done, images_committed FROM jobs WHERE id = ?";
 static const char s_sql_left_by_state[] =
     "SELECT state, sum(n_requests - requests_done) FROM shards WHERE job = ? GROUP BY state";
+/* The latest failed shard's error: max(id) reads the end of the index range, no sort. */
+static const char s_sql_last_error[] =
+    "SELECT last_error FROM shards WHERE id ="
+    " (SELECT max(id) FROM shards WHERE job = ? AND state = 'failed')";
 static const char s_sql_recent[] =
     "SELECT count(*) FROM results WHERE job = ? AND committed_ms > ?";
 
@@ -162,6 +166,15 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
     }
     sqlite3_reset(stmt);
     if (r != SQLITE_DONE) return DQ_STORE_DB;
+    if (out->requests_failed > 0) {
+        r = dq_store__get(self, &stmt, s_sql_last_error, "i", job_id);
+        if (r < 0) return DQ_STORE_DB;
+        if (r == 1) {
+            const char *e = (const char *)sqlite3_column_text(stmt, 0);
+            snprintf(out->last_error, sizeof out->last_error, "%s", e ? e : "");
+            sqlite3_reset(stmt);
+        }
+    }
     /* The window never reaches back before the job existed, so a young job's rate is honest. */
     int64_t since = now - window_ms;
     if (since < out->created_ms) since = out->created_ms;

@@ -11,6 +11,12 @@
 #define DQ_STORE_MAX_NODE  255 /* bytes in a node name (lease refuses longer ones) */
 #define DQ_STORE_MAX_STMTS 96  /* cached prepared statements; the store uses about 60 */
 
+/* A job its model's nodes do not serve, and since when (dq_store_check_serving). */
+typedef struct {
+    int64_t job;
+    int64_t since_ms;
+} dq_store_unserved_t;
+
 struct dq_store {
     sqlite3 *db; /* owned */
     dq_store_params_t params;
@@ -19,6 +25,9 @@ struct dq_store {
     int n_stmt;
     char err[512];       /* last error message */
     int fault_countdown; /* > 0: the step that brings it to 0 fails (fault injection) */
+    dq_store_unserved_t *unserved; /* owned; jobs no connected node serves (in memory only:
+                                      the time measures live connections) */
+    int n_unserved;
 };
 
 /* Records a message (printf-style) with the source line and returns rc. */

@@ -12,6 +12,17 @@ static const char s_sql_pick_job[] =
     "shards_queued > 0"
     " AND NOT EXISTS (SELECT 1 FROM blocklist b WHERE b.job = jobs.id AND b.node = ?)"
     " ORDER BY priority DESC, shards_leased, id LIMIT 1";
+/* The same for a node that says which models it serves: ?1 the node, ?2..?17 its model names
+ * and ?18..?33 their paths (unused ones bound to NULL, which matches nothing). A fixed list keeps
+ * one prepared statement that still reads the index. */
+static const char s_sql_pick_job_models[] =
+    "SELECT id, model FROM jobs INDEXED BY jobs_lease WHERE state IN ('queued','running') AND "
+    "shards_queued > 0"
+    " AND model IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+    " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)"
+    " AND NOT EXISTS (SELECT 1 FROM blocklist b WHERE b.job = jobs.id AND b.node = ?1)"
+    " ORDER BY priority DESC, shards_leased, id LIMIT 1";
+_Static_assert(DQ_STORE_MAX_NODE_MODELS == 16, "s_sql_pick_job_models binds 16 names + 16 paths");
 /* The oldest queued shard of the job this node has not attempted, else the oldest. */
 static const char s_sql_pick_shard_new[] =
     "SELECT id FROM shards s WHERE job = ? AND state = 'queued'"
@@ -26,11 +37,41 @@ static const char s_sql_shard_take[] =
 static const char s_sql_attempt_insert[] =
     "INSERT INTO attempts(shard, attempt, job, node, start_ms) VALUES (?, ?, ?, ?, ?)";
 
-static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, int64_t now, int64_t lease_ms,
-                                 dq_lease_t *out, bool *found) {
+bool dq_store_node_serves(const dq_store_node_t *node, const char *model) {
+    for (int i = 0; model && i < node->n_models; i++) {
+        const char *path = node->paths ? node->paths[i] : NULL;
+        if ((node->models[i] && strcmp(node->models[i], model) == 0) ||
+            (path && path[0] && strcmp(path, model) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* The next job to lease from: any model (served NULL), or one the node serves. 1 with the
+ * statement on its row, 0 none, -1 error (as dq_store__get). */
+static int s_pick_job(dq_store_t *self, const char *node, const dq_store_node_t *served,
+                      sqlite3_stmt **stmt) {
+    if (!served) return dq_store__get(self, stmt, s_sql_pick_job, "s", node);
+    *stmt = dq_store__prep(self, s_sql_pick_job_models);
+    if (!*stmt) return -1;
+    sqlite3_bind_text(*stmt, 1, node, -1, SQLITE_STATIC);
+    for (int i = 0; i < served->n_models; i++) {
+        const char *path = served->paths ? served->paths[i] : NULL;
+        sqlite3_bind_text(*stmt, 2 + i, served->models[i], -1, SQLITE_STATIC);
+        if (path && path[0])
+            sqlite3_bind_text(*stmt, 2 + DQ_STORE_MAX_NODE_MODELS + i, path, -1, SQLITE_STATIC);
+    }
+    int r = dq_store__step(self, *stmt);
+    if (r == SQLITE_ROW) return 1;
+    sqlite3_reset(*stmt);
+    return r == SQLITE_DONE ? 0 : -1;
+}
+
+static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, const dq_store_node_t *served,
+                                 int64_t now, int64_t lease_ms, dq_lease_t *out, bool *found) {
     *found = false;
     sqlite3_stmt *stmt;
-    int r = dq_store__get(self, &stmt, s_sql_pick_job, "s", node);
+    int r = s_pick_job(self, node, served, &stmt);
     if (r <= 0) return r < 0 ? DQ_STORE_DB : DQ_STORE_OK;
     memset(out, 0, sizeof *out);
     out->job = sqlite3_column_int64(stmt, 0);
@@ -68,8 +109,9 @@ static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, int64_t now
     return rc;
 }
 
-dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards, int64_t now,
-                             int64_t lease_ms, dq_lease_t *out, int *n_out) {
+static dq_store_rc_t s_lease(dq_store_t *self, const char *node, const dq_store_node_t *served,
+                             int max_shards, int64_t now, int64_t lease_ms, dq_lease_t *out,
+                             int *n_out) {
     *n_out = 0;
     self->err[0] = '\0';
     if (!node || !node[0] || strlen(node) > DQ_STORE_MAX_NODE || max_shards < 0 || lease_ms <= 0)
@@ -77,16 +119,30 @@ dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards,
                              "lease: node name (1..%d bytes), max_shards >= 0 and lease_ms > 0"
                              " required",
                              DQ_STORE_MAX_NODE);
+    if (served && (served->n_models < 0 || served->n_models > DQ_STORE_MAX_NODE_MODELS ||
+                   (served->n_models > 0 && !served->models)))
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "lease: node %s: %d models, expected 0..%d",
+                             node, served->n_models, DQ_STORE_MAX_NODE_MODELS);
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
     int n = 0;
     for (bool found = true; n < max_shards && found && rc == DQ_STORE_OK;) {
-        rc = s_lease_one(self, node, now, lease_ms, &out[n], &found);
+        rc = s_lease_one(self, node, served, now, lease_ms, &out[n], &found);
         if (found) n++;
     }
     rc = dq_store__end(self, rc);
     *n_out = rc ? 0 : n;
     return rc;
+}
+
+dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards, int64_t now,
+                             int64_t lease_ms, dq_lease_t *out, int *n_out) {
+    return s_lease(self, node, NULL, max_shards, now, lease_ms, out, n_out);
+}
+
+dq_store_rc_t dq_store_lease_node(dq_store_t *self, const dq_store_node_t *node, int max_shards,
+                                  int64_t now, int64_t lease_ms, dq_lease_t *out, int *n_out) {
+    return s_lease(self, node ? node->name : NULL, node, max_shards, now, lease_ms, out, n_out);
 }
 
 static const char s_sql_shard_exists[] = "SELECT job FROM shards WHERE id = ?";

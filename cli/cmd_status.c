@@ -30,13 +30,14 @@ static void s_print_json(const dq_msg_status_reply_t *r) {
     json_t *jobs = json_array(), *nodes = json_array();
     for (uint32_t i = 0; i < r->n_jobs; i++) {
         const dq_job_info_t *j = &r->jobs[i];
-        json_array_append_new(
-            jobs, json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f}", "id",
-                            (json_int_t) j->id, "name", j->name, "model", j->model, "state",
-                            dq_proto_job_state_name((int) j->state), "priority", j->priority,
-                            "queued", (json_int_t) j->queued, "running", (json_int_t) j->running,
-                            "done", (json_int_t) j->done, "failed", (json_int_t) j->failed,
-                            "images_per_s", j->images_per_s, "eta_s", j->eta_s));
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f}", "id",
+                              (json_int_t) j->id, "name", j->name, "model", j->model, "state",
+                              dq_proto_job_state_name((int) j->state), "priority", j->priority,
+                              "queued", (json_int_t) j->queued, "running", (json_int_t) j->running,
+                              "done", (json_int_t) j->done, "failed", (json_int_t) j->failed,
+                              "images_per_s", j->images_per_s, "eta_s", j->eta_s);
+        if (o && j->error[0]) json_object_set_new(o, "error", json_string(j->error));
+        json_array_append_new(jobs, o);
     }
     for (uint32_t i = 0; i < r->n_nodes; i++) {
         const dq_node_info_t *n = &r->nodes[i];
@@ -79,6 +80,7 @@ static void s_print_tables(const dq_msg_status_reply_t *r) {
                (unsigned long long) j->id, j->name, dq_proto_job_state_name((int) j->state),
                j->priority, (unsigned long long) j->queued, (unsigned long long) j->running,
                (unsigned long long) j->done, (unsigned long long) j->failed, j->images_per_s, eta);
+        if (j->error[0]) printf("       error: %s\n", j->error);
     }
     printf("\n");
     dq_cli_print_nodes(r->nodes, r->n_nodes);

@@ -81,6 +81,8 @@ int dq_client_wait_job(dq_client_t *self, uint64_t job) {
             fprintf(f, "job %llu %s: %llu images done, %llu failed\n", (unsigned long long) job,
                     dq_proto_job_state_name((int) j.state), (unsigned long long) j.done,
                     (unsigned long long) j.failed);
+            if (j.failed > 0 && j.error[0])
+                fprintf(f, "job %llu error: %s\n", (unsigned long long) job, j.error);
             return j.state == DQ_JOB_DONE && j.failed == 0 ? DQ_EXIT_OK : DQ_EXIT_FAILED;
         }
         zclock_sleep(DQ_WAIT_POLL_MS);

@@ -12,7 +12,7 @@
  * command) bumps DQ_PROTO_VERSION and so both header strings. Adding a command or an optional key
  * that old peers may ignore bumps only DQ_PROTO_MINOR, which READY carries. */
 #define DQ_PROTO_VERSION 1
-#define DQ_PROTO_MINOR 0
+#define DQ_PROTO_MINOR 1 /* 1: READY.paths, job.error */
 #define DQ_PROTO_HEADER_NODE "DQPN01"   /* node <-> broker */
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
@@ -199,6 +199,8 @@ typedef struct {
     uint64_t queued, running, done, failed; /* image counts */
     double images_per_s; /* recent throughput */
     double eta_s;        /* seconds to finish; -1 when unknown */
+    char error[DQ_PROTO_MAX_MESSAGE + 1]; /* why images failed (the latest failed shard's
+                                             error); "" when none. Optional (minor 1) */
 } dq_job_info_t;
 
 typedef struct {
@@ -233,6 +235,9 @@ typedef struct {
     uint32_t n_devices;
     char **models;            /* owned; model names it can serve */
     uint32_t n_models;
+    char **paths;             /* owned; optional (minor 1): n_models entries, the path each model
+                                 was given by ("" for one given by name), or none at all */
+    uint32_t n_paths;         /* 0 or n_models */
 } dq_msg_ready_t;
 
 typedef struct {

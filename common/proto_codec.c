@@ -211,11 +211,32 @@ static int s_enc_field(dq_proto_ctx_t *ctx, const char *path, const dq_field_t *
     return dq_proto_fail(ctx, path, DQ_PROTO_ETYPE, "bad field table");
 }
 
+/* True for an optional field holding nothing ("", NULL, no entries): it is not sent, so a peer
+ * of an older minor version sees exactly the body it knows. */
+static bool s_enc_skip(const dq_field_t *f, const char *base) {
+    if (!f->optional) return false;
+    const char *m = base + f->off;
+    switch (f->type) {
+    case DQ_F_STR:
+        return m[0] == '\0';
+    case DQ_F_TEXT: {
+        const char *s = *(char *const *) (const void *) m;
+        return !s || !s[0];
+    }
+    default:
+        return f->count_off && *(const uint32_t *) (const void *) (base + f->count_off) == 0;
+    }
+}
+
 static int s_enc_struct(dq_proto_ctx_t *ctx, const char *path, const dq_schema_t *schema,
                         const void *base, msgpack_packer *pk) {
-    PK(msgpack_pack_map(pk, (uint32_t) schema->n_fields));
+    uint32_t n = 0;
+    for (size_t i = 0; i < schema->n_fields; i++)
+        n += !s_enc_skip(&schema->fields[i], base);
+    PK(msgpack_pack_map(pk, n));
     for (size_t i = 0; i < schema->n_fields; i++) {
         const dq_field_t *f = &schema->fields[i];
+        if (s_enc_skip(f, base)) continue;
         char sub[PATH_MAX_LEN];
         s_child(sub, path, f->key);
         size_t klen = strlen(f->key);
@@ -587,7 +608,7 @@ static int s_dec_struct(dq_proto_ctx_t *ctx, const char *path, const dq_schema_t
         if (rc != 0) return rc;
     }
     for (size_t fi = 0; fi < schema->n_fields; fi++)
-        if (!(seen & (UINT64_C(1) << fi))) {
+        if (!(seen & (UINT64_C(1) << fi)) && !schema->fields[fi].optional) {
             char sub[PATH_MAX_LEN];
             s_child(sub, path, schema->fields[fi].key);
             return dq_proto_fail(ctx, sub, DQ_PROTO_EMISSING, "required key missing");

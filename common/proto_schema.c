@@ -28,6 +28,12 @@
 #define F_META(k, T, m, cnt)                                                                       \
     {.key = k, .type = DQ_F_META, .off = offsetof(T, m), .count_off = offsetof(T, cnt),           \
      .max = DQ_PROTO_MAX_META}
+/* Optional fields (added by a minor version; see dq_field_t.optional). */
+#define F_OPT_STR(k, T, m)                                                                         \
+    {.key = k, .type = DQ_F_STR, .off = offsetof(T, m), .max = MEMBER_CAP(T, m), .optional = true}
+#define F_OPT_TEXTLIST(k, T, m, cnt, hi, len)                                                      \
+    {.key = k, .type = DQ_F_TEXTLIST, .off = offsetof(T, m), .count_off = offsetof(T, cnt),       \
+     .max = hi, .elem_max = len, .optional = true}
 #define SCHEMA(var, nm, T, arr) static const dq_schema_t var = {nm, sizeof(T), arr, N_OF(arr)}
 
 /* ---- Shared element types. */
@@ -65,6 +71,7 @@ static const dq_field_t s_job_info_f[] = {
     F_ID("failed", dq_job_info_t, failed),
     F_F64("ips", dq_job_info_t, images_per_s, 0.0, 1e9),
     F_F64("eta", dq_job_info_t, eta_s, -1.0, 1e12),
+    F_OPT_STR("error", dq_job_info_t, error), /* minor 1 */
 };
 SCHEMA(s_job_info, "job", dq_job_info_t, s_job_info_f);
 
@@ -98,6 +105,8 @@ static const dq_field_t s_ready_f[] = {
     F_U32("cap", dq_msg_ready_t, capacity, 1, DQ_PROTO_MAX_CREDIT),
     F_LIST("devs", dq_msg_ready_t, devices, n_devices, 1, DQ_PROTO_MAX_DEVICES, s_device),
     F_TEXTLIST("models", dq_msg_ready_t, models, n_models, 1, DQ_PROTO_MAX_MODELS, DQ_PROTO_MAX_NAME),
+    F_OPT_TEXTLIST("paths", dq_msg_ready_t, paths, n_paths, DQ_PROTO_MAX_MODELS,
+                   DQ_PROTO_MAX_PATH), /* minor 1 */
 };
 SCHEMA(s_ready, "READY", dq_msg_ready_t, s_ready_f);
 

@@ -39,6 +39,8 @@ typedef struct {
     double dmin, dmax;        /* DQ_F_F64 range */
     const dq_schema_t *elem;  /* DQ_F_LIST element schema */
     size_t elem_max;          /* DQ_F_TEXTLIST: bytes per string */
+    bool optional;            /* added by a minor version: may be absent (then zero, "" or an
+                                 empty list); the encoder leaves it out when it is empty */
 } dq_field_t;
 
 struct dq_schema {

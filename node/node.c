@@ -97,9 +97,15 @@ static void s_send(dq_node_t *self, const dq_msg_t *msg) {
 }
 
 static void s_send_ready(dq_node_t *self) {
-    char *models[DQ_PROTO_MAX_MODELS];
-    for (uint32_t i = 0; i < self->p.n_models; i++)
+    /* A job may name a model by its name or by the path it was given here (see s_on_assign),
+     * so both are announced: the broker leases a job only to nodes that serve its model. */
+    char *models[DQ_PROTO_MAX_MODELS], *paths[DQ_PROTO_MAX_MODELS];
+    for (uint32_t i = 0; i < self->p.n_models; i++) {
         models[i] = self->p.models[i].name;
+        paths[i] = strcmp(self->p.models[i].spec, self->p.models[i].name) == 0
+                       ? ""
+                       : self->p.models[i].spec;
+    }
     dq_msg_t m = {.cmd = DQ_CMD_READY};
     snprintf(m.ready.name, sizeof m.ready.name, "%s", self->p.name);
     snprintf(m.ready.version, sizeof m.ready.version, "diffq %s", PACKAGE_VERSION);
@@ -110,6 +116,8 @@ static void s_send_ready(dq_node_t *self) {
     m.ready.n_devices = self->p.n_devices;
     m.ready.models = models;
     m.ready.n_models = self->p.n_models;
+    m.ready.paths = paths;
+    m.ready.n_paths = self->p.n_models;
     s_send(self, &m);
 }
 

@@ -31,3 +31,5 @@ EXTRA_DIST += tests/fixtures \
 	tests/reference/ldm_keys.py tests/reference/fx_tokenizer.py tests/reference/fx_text_encoder.py \
 	tests/reference/fx_vae.py tests/reference/fx_unet.py tests/reference/fx_latents.py \
 	tests/reference/fx_schedulers.py tests/reference/fx_pipeline.py
+# Model-aware leasing: the real broker and nodes (null backend), jobs of served and unserved models.
+DQ_SCRIPT_TESTS += tests/integration/broker_models.sh

@@ -111,6 +111,7 @@ static dq_job_info_t *s_jobs(void) {
         j[i].queued = 100, j[i].running = 8, j[i].done = 1234, j[i].failed = 2;
         j[i].images_per_s = 3.25;
         j[i].eta_s = i ? -1.0 : 33.5;
+        COPY(j[i].error, i ? "" : "no connected node serves model 'sd21'; nodes serve: sd15");
     }
     return j;
 }
@@ -136,7 +137,13 @@ int dq_test_proto_sample(dq_cmd_t cmd, dq_msg_t *msg) {
         m->n_devices = 2;
         m->models = s_models();
         m->n_models = 2;
-        return m->devices && m->models ? 0 : -1;
+        m->paths = calloc(2, sizeof *m->paths);
+        if (m->paths) {
+            m->paths[0] = s_dup("/models/sd15.safetensors");
+            m->paths[1] = s_dup(""); /* given by name */
+            m->n_paths = 2;
+        }
+        return m->devices && m->models && m->paths && m->paths[0] && m->paths[1] ? 0 : -1;
     }
     case DQ_CMD_CREDIT:
         msg->credit.credit = 5;

@@ -93,6 +93,7 @@ static void s_eq_jobs(const dq_job_info_t *a, uint32_t na, const dq_job_info_t *
         assert_int_equal(a[i].id, b[i].id);
         s_eq_str(a[i].name, b[i].name);
         s_eq_str(a[i].model, b[i].model);
+        s_eq_str(a[i].error, b[i].error);
         assert_int_equal(a[i].state, b[i].state);
         assert_int_equal(a[i].priority, b[i].priority);
         assert_int_equal(a[i].queued, b[i].queued);
@@ -116,6 +117,8 @@ static void s_eq_msg(const dq_msg_t *a, const dq_msg_t *b) {
         EQ(ready.n_devices), EQ(ready.n_models);
         s_eq_devices(a->ready.devices, b->ready.devices, a->ready.n_devices);
         s_eq_models(a->ready.models, b->ready.models, a->ready.n_models);
+        EQ(ready.n_paths);
+        s_eq_models(a->ready.paths, b->ready.paths, a->ready.n_paths);
         break;
     case DQ_CMD_CREDIT: EQ(credit.credit); break;
     case DQ_CMD_ASSIGN:
@@ -547,6 +550,43 @@ static void test_unknown_keys_are_ignored(void **state) {
     msgpack_sbuffer_destroy(&s_sb);
 }
 
+/* Keys added by a minor version are optional: a body without them (an older peer's) decodes,
+ * and the encoder leaves them out when empty, so an older peer gets the body it knows. */
+static void test_optional_keys(void **state) {
+    (void) state;
+    dq_msg_t in, out;
+    dq_proto_frames_t f;
+    assert_int_equal(dq_test_proto_sample(DQ_CMD_READY, &in), 0);
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_non_null(memmem(f.data[2], f.size[2], "paths", 5));
+    dq_proto_frames_free(&f);
+    for (uint32_t i = 0; i < in.ready.n_paths; i++) free(in.ready.paths[i]);
+    free(in.ready.paths);
+    in.ready.paths = NULL;
+    in.ready.n_paths = 0;
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_null(memmem(f.data[2], f.size[2], "paths", 5));
+    assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err), 0);
+    assert_int_equal(out.ready.n_paths, 0);
+    assert_null(out.ready.paths);
+    assert_int_equal(out.ready.n_models, 2);
+    dq_msg_clear(&out);
+    dq_proto_frames_free(&f);
+    dq_msg_clear(&in);
+    /* A job without an error sends no "error" key; one with it round-trips (sample job 0). */
+    assert_int_equal(dq_test_proto_sample(DQ_CMD_STATUS_REPLY, &in), 0);
+    in.status_reply.n_jobs = 1;
+    in.status_reply.jobs[0].error[0] = '\0';
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_null(memmem(f.data[2], f.size[2], "error", 5));
+    assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err), 0);
+    assert_string_equal(out.status_reply.jobs[0].error, "");
+    dq_msg_clear(&out);
+    dq_proto_frames_free(&f);
+    in.status_reply.n_jobs = 2;
+    dq_msg_clear(&in);
+}
+
 static void test_counts_over_limit(void **state) {
     (void) state;
     /* ASSIGN with one request more than allowed: rejected on the count, before the entries. */
@@ -839,6 +879,7 @@ int main(void) {
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_missing_and_duplicate_keys),
         cmocka_unit_test(test_unknown_keys_are_ignored),
+        cmocka_unit_test(test_optional_keys),
         cmocka_unit_test(test_counts_over_limit),
         cmocka_unit_test(test_strings_too_long_or_not_utf8),
         cmocka_unit_test(test_integers_out_of_range),
