@@ -26,7 +26,7 @@ DQ_UNIT_TESTS += tests/unit/test_store
 check_PROGRAMS += bench/store_bench
 bench_store_bench_SOURCES = bench/store_bench.c
 bench_store_bench_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
-bench_store_bench_LDADD = $(DQ_BROKER_LIBS)
+bench_store_bench_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
 
 check_PROGRAMS += tests/unit/test_store_sched
 tests_unit_test_store_sched_SOURCES = tests/unit/test_store_sched.c tests/unit/test_store_util.c \
@@ -50,10 +50,10 @@ tests_unit_test_store_durable_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_store_durable
 
 # The daemon: options and signals (main.c), the event loop and socket (server.c), nodes, clients,
-# result files and manifests, requests as stored JSON.
+# result files and manifests.
 sbin_PROGRAMS += diffq-broker
 diffq_broker_SOURCES = broker/main.c broker/server.h broker/server_int.h broker/server.c \
-	broker/server_node.c broker/server_client.c broker/server_result.c broker/server_req.c
+	broker/server_node.c broker/server_client.c broker/server_result.c
 diffq_broker_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 diffq_broker_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
 
@@ -81,8 +81,9 @@ tests_integration_png_pixels_SOURCES = tests/integration/png_pixels.c
 tests_integration_png_pixels_CFLAGS = $(AM_CFLAGS) $(PNG_CFLAGS)
 tests_integration_png_pixels_LDADD = $(PNG_LIBS)
 
-check_PROGRAMS += tests/unit/test_broker_req
-tests_unit_test_broker_req_SOURCES = tests/unit/test_broker_req.c broker/server_req.c
-tests_unit_test_broker_req_CFLAGS = $(DQ_UNIT_CFLAGS) $(CZMQ_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_broker_req_LDADD = $(DQ_UNIT_LIBS)
-DQ_UNIT_TESTS += tests/unit/test_broker_req
+# The one stored form of a request: the wire form to the job form and back (common/job_wire.c).
+check_PROGRAMS += tests/unit/test_job_wire
+tests_unit_test_job_wire_SOURCES = tests/unit/test_job_wire.c
+tests_unit_test_job_wire_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_job_wire_LDADD = $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_job_wire

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "broker/server_int.h"
+#include "common/job_wire.h"
 #include "common/log.h"
 
 #define DQ_BROKER_RATE_WINDOW_MS 30000 /* images/s is measured over the last 30 s */
@@ -123,31 +124,43 @@ static void s_submit_chunk(dq_server_t *self, zframe_t *id, const dq_msg_submit_
                         c->upload, up->expected);
         return;
     }
+    /* Each request is checked as a job file's line would be and stored as its canonical JSON:
+     * the job form is the only stored form (common/job_wire.h). */
     dq_store_request_t reqs[DQ_PROTO_MAX_REQUESTS];
+    dq_request_t parsed[DQ_PROTO_MAX_REQUESTS];
     char *json[DQ_PROTO_MAX_REQUESTS] = {0};
-    bool bad = false;
-    for (uint32_t i = 0; i < c->n_requests; i++) {
-        const dq_wire_request_t *r = &c->requests[i];
-        json[i] = dq_server_req_to_json(r);
-        bad |= !json[i];
-        reqs[i] = (dq_store_request_t){.line = (int64_t) r->line,
-                                       .json = json[i],
-                                       .id = NULL, /* the wire names requests by line */
-                                       .seed = r->seed,
-                                       .num_images = (int) r->num_images,
-                                       .width = (int) r->width,
-                                       .height = (int) r->height,
-                                       .steps = (int) r->steps,
-                                       .scheduler = r->scheduler};
+    char name[48], why[DQ_PROTO_MAX_MESSAGE - 64] = "";
+    snprintf(name, sizeof name, "job %lld", (long long) up->job);
+    uint32_t n = 0;
+    for (; n < c->n_requests; n++) {
+        dq_request_t *q = &parsed[n];
+        if (dq_request_from_wire(name, &c->requests[n], NULL, q, NULL, NULL, why, sizeof why) != 0)
+            break;
+        if (!(json[n] = dq_request_to_json(q))) {
+            snprintf(why, sizeof why, "out of memory");
+            dq_request_clear(q);
+            break;
+        }
+        reqs[n] = (dq_store_request_t){.line = (int64_t) q->line,
+                                       .json = json[n],
+                                       .id = q->id_assigned ? NULL : q->id,
+                                       .seed = q->seed,
+                                       .num_images = q->num_images_per_prompt,
+                                       .width = q->width,
+                                       .height = q->height,
+                                       .steps = q->num_inference_steps,
+                                       .scheduler = dq_scheduler_name(q->scheduler)};
     }
-    dq_store_rc_t rc =
-        bad ? DQ_STORE_DB : dq_store_job_add(self->store, up->job, reqs, c->n_requests);
-    for (uint32_t i = 0; i < c->n_requests; i++)
+    dq_store_rc_t rc = n < c->n_requests ? DQ_STORE_INVALID
+                                         : dq_store_job_add(self->store, up->job, reqs, n);
+    for (uint32_t i = 0; i < n; i++) {
         free(json[i]);
+        dq_request_clear(&parsed[i]);
+    }
     if (rc != DQ_STORE_OK) {
         dq_server_error(self, id, rc == DQ_STORE_DB ? DQ_ERR_INTERNAL : DQ_ERR_BAD_REQUEST,
                         "upload %" PRIu64 " chunk %u: %s", c->upload, c->seq,
-                        bad ? "out of memory" : dq_store_errmsg(self->store));
+                        why[0] ? why : dq_store_errmsg(self->store));
         return;
     }
     up->next_seq++;

@@ -1,6 +1,7 @@
 /* broker/server_int.h: the broker's in-memory state shared by its source files (server.c: loop
  * and timers; server_node.c: nodes; server_client.c: clients; server_result.c: image files and
- * manifests; server_req.c: requests as stored JSON). Not a public API. */
+ * manifests). Requests are stored as their job form's canonical JSON (common/job_wire.h converts
+ * the wire form). Not a public API. */
 #ifndef DQ_BROKER_SERVER_INT_H
 #define DQ_BROKER_SERVER_INT_H
 
@@ -121,11 +122,5 @@ int dq_server_write_manifest(dq_server_t *self, int64_t job);
 /* After a job may have finished: writes its manifest when it is done, failed or cancelled. */
 void dq_server_job_maybe_finished(dq_server_t *self, int64_t job);
 dq_job_state_t dq_server_wire_state(dq_store_job_state_t state);
-
-/* ---- server_req.c: requests travel as wire structs and are stored as JSON ---- */
-/* Canonical JSON of a wire request (job-file field names). Returns malloc'd text or NULL. */
-char *dq_server_req_to_json(const dq_wire_request_t *req);
-/* Parses what dq_server_req_to_json wrote into *out (owned strings). Returns 0 or -1. */
-int dq_server_req_from_json(const char *json, uint64_t line, dq_wire_request_t *out);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/server_int.h"
+#include "common/job_wire.h"
 #include "common/log.h"
 
 dq_bnode_t *dq_server_node_find(dq_server_t *self, zframe_t *identity) {
@@ -91,13 +92,30 @@ typedef struct {
     int failed;
 } s_assign_ctx_t;
 
+/* The stored canonical JSON, read back with the job format's own parser, into the wire form;
+ * the id travels when the request had one. */
 static int s_add_request(void *arg, const dq_store_request_t *req) {
     s_assign_ctx_t *ctx = arg;
     if (ctx->a->n_requests >= DQ_PROTO_MAX_REQUESTS) return 1;
     dq_wire_request_t *out = &ctx->a->requests[ctx->a->n_requests];
-    if (dq_server_req_from_json(req->json, (uint64_t) req->line, out) != 0) return 1;
-    ctx->a->n_requests++;
-    return 0;
+    dq_job_limits_t limits;
+    dq_job_limits_init(&limits);
+    dq_request_t q;
+    char err[DQ_PROTO_MAX_MESSAGE];
+    if (dq_request_from_json("stored request", (size_t) req->line, req->json, &limits, &q, err,
+                             sizeof err) != 0) {
+        dq_error("%s", err);
+        return 1;
+    }
+    q.id_assigned = req->id == NULL; /* the JSON says "line-N" for a request without one */
+    dq_request_to_wire(&q, 0, (uint32_t) q.num_images_per_prompt, out);
+    /* The message owns its strings (dq_msg_clear frees them); q's are cleared below. */
+    out->prompt = strdup(q.prompt);
+    out->negative_prompt = strdup(q.negative_prompt);
+    int bad = !out->prompt || !out->negative_prompt;
+    dq_request_clear(&q);
+    ctx->a->n_requests++; /* counted even when bad, so dq_msg_clear frees what was made */
+    return bad;
 }
 
 /* Sends one leased shard. On failure the lease stays and expires (the shard is then requeued). */

@@ -54,10 +54,16 @@ typedef struct {
 
 /* Writes one image's file: straight to its name when there is none yet, else beside it (an
  * earlier attempt's file may be the committed one; it is replaced only after our commit). */
-static int s_write(const dq_job_status_t *job, const dq_msg_result_t *r, s_item_t *it) {
-    if (dq_store_output_name(NULL, (int64_t) r->line, (int) r->image_index, it->name,
-                             sizeof it->name) != 0)
-        return -1;
+static int s_write(dq_server_t *self, const dq_job_status_t *job, const dq_msg_result_t *r,
+                   s_item_t *it) {
+    /* Named by the request's id (or its line), as recorded when the job was submitted. */
+    dq_store_rc_t rc = dq_store_image_name(self->store, (int64_t) r->job, (int64_t) r->line,
+                                           (int) r->image_index, it->name, sizeof it->name);
+    if (rc != DQ_STORE_OK) {
+        dq_warn("result job=%" PRIu64 " line=%" PRIu64 " image=%u: %s", r->job, r->line,
+                r->image_index, dq_store_errmsg(self->store));
+        return rc == DQ_STORE_DB ? -1 : 1;
+    }
     snprintf(it->path, sizeof it->path, "%s/%s", job->out_dir, it->name);
     struct stat st;
     const char *target = it->path;
@@ -121,7 +127,12 @@ void dq_server_results_flush(dq_server_t *self) {
             continue;
         }
         job_id = (int64_t) r->job;
-        if (s_write(&job, r, it) != 0) continue; /* not acknowledged: the node sends it again */
+        int w = s_write(self, &job, r, it);
+        if (w > 0) { /* no such request or image: nothing to store, ever */
+            it->send_ack = true;
+            continue;
+        }
+        if (w < 0) continue; /* not acknowledged: the node sends it again */
         results[n_res] = (dq_result_t){.job = (int64_t) r->job,
                                        .line = (int64_t) r->line,
                                        .image = (int) r->image_index,
@@ -212,8 +223,7 @@ void dq_server_results_flush(dq_server_t *self) {
 
 static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
     FILE *f = arg;
-    json_t *o =
-        json_pack("{s:I, s:I}", "line", (json_int_t) row->line, "seed", (json_int_t) row->seed);
+    json_t *o = json_object();
     if (!o) return 1;
     if (row->id) json_object_set_new(o, "id", json_string(row->id));
     json_object_set_new(o, "num_images", json_integer(row->num_images));
@@ -226,7 +236,10 @@ static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line) return 1;
-    int rc = fprintf(f, "%s\n", line) < 0;
+    /* line and seed are written by hand: jansson's integers are signed, and a seed may use all
+     * 64 bits. The rest ("{...}") follows them. */
+    int rc = fprintf(f, "{\"line\":%lld,\"seed\":%" PRIu64 ",%s\n", (long long) row->line,
+                     row->seed, line + 1) < 0;
     free(line);
     return rc;
 }

@@ -94,7 +94,8 @@ typedef struct {
 
 typedef struct {
     int64_t line;      /* 1-based line number in the submitted file; unique in the job */
-    const char *json;  /* borrowed; canonical request JSON text sent to nodes */
+    const char *json;  /* borrowed; the request's canonical JSON (common/job.h,
+                          dq_request_to_json): the one stored form of a request */
     const char *id;    /* borrowed; request id or NULL (then the line names the files) */
     uint64_t seed;     /* the request's seed (recorded in the manifest) */
     int num_images;    /* images per request, >= 1 */
@@ -256,6 +257,11 @@ dq_store_rc_t dq_store_manifest(dq_store_t *self, int64_t job_id, dq_store_manif
  * safe file name (empty, over 128 bytes, leading '.', or a byte outside [A-Za-z0-9._-]) or buf
  * is too small. */
 int dq_store_output_name(const char *id, int64_t line, int image, char *buf, size_t size);
+/* The file name of image `image` of the job's request on `line`, as dq_store_output_name made
+ * it from the request's id when it was added. NOT_FOUND for no such request, INVALID for a
+ * negative image or a buffer too small. */
+dq_store_rc_t dq_store_image_name(dq_store_t *self, int64_t job, int64_t line, int image,
+                                  char *buf, size_t size);
 
 /* ---- Operator actions. ---- */
 

@@ -73,7 +73,7 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
                                 bool count_attempt);
 
 /* The schema: creates or upgrades to DQ_STORE_SCHEMA_VERSION (store_schema.c). */
-#define DQ_STORE_SCHEMA_VERSION 1
+#define DQ_STORE_SCHEMA_VERSION 2
 dq_store_rc_t dq_store__schema_apply(dq_store_t *self);
 
 dq_store_job_state_t dq_store__job_state_parse(const char *name);

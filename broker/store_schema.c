@@ -110,10 +110,25 @@ static const char s_schema_v1[] =
     " image INTEGER NOT NULL DEFAULT -1, detail TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX events_job ON events(job, seq);";
 
+/* Version 2: requests.json holds the request's canonical job JSON (common/job.h), the one form
+ * the broker both checks and reads back. Version 1 stored the broker's own JSON, which differs in
+ * two ways: "scheduler":"model" for the model's own scheduler (the job form leaves it out), and
+ * seeds above INT64_MAX as their negative two's-complement pattern. Both are rewritten here;
+ * 2^63 is added to a negative seed in two 9-digit halves, as SQLite integers stop at 2^63-1. */
+static const char s_schema_v2[] =
+    "UPDATE requests SET json = json_remove(json, '$.scheduler')"
+    " WHERE json_valid(json) AND json_extract(json, '$.scheduler') = 'model';"
+    "UPDATE requests SET json = json_set(json, '$.seed', json("
+    " (SELECT (hi + 9223372036 + (lo + 854775808) / 1000000000)"
+    "   || printf('%09d', (lo + 854775808) % 1000000000)"
+    "  FROM (SELECT y / 1000000000 AS hi, y % 1000000000 AS lo"
+    "   FROM (SELECT json_extract(json, '$.seed') + 9223372036854775807 + 1 AS y)))))"
+    " WHERE json_valid(json) AND json_extract(json, '$.seed') < 0;";
+
 /* s_steps[v] upgrades a version-v database to v+1 (s_steps[0] creates the schema). To change
  * the schema: append a step, bump DQ_STORE_SCHEMA_VERSION, update docs/queue-store.md, and add
  * a test that opens a database written by the previous version. */
-static const char *const s_steps[DQ_STORE_SCHEMA_VERSION] = {s_schema_v1};
+static const char *const s_steps[DQ_STORE_SCHEMA_VERSION] = {s_schema_v1, s_schema_v2};
 
 dq_store_rc_t dq_store__schema_apply(dq_store_t *self) {
     int64_t version = 0;

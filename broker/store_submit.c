@@ -3,33 +3,14 @@
 #include <string.h>
 
 #include "broker/store_int.h"
+#include "common/job.h"
 
-#define DQ_STORE_MAX_ID     128 /* bytes in a request id used as a file stem */
+#define DQ_STORE_MAX_ID     DQ_JOB_ID_MAX /* bytes in a request id used as a file stem */
 #define DQ_STORE_MAX_IMAGES 256 /* images per request; far above any batch a GPU holds */
 
-static bool s_safe_stem(const char *id) {
-    size_t n = strlen(id);
-    if (n == 0 || n > DQ_STORE_MAX_ID || id[0] == '.') return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
-/* The stem alone: the id, or the line zero-padded to 6 digits. -1 if unsafe or too long. */
+/* The stem alone: the id, or the line zero-padded to 6 digits (common/job.h keeps the rule). */
 static int s_stem(const char *id, int64_t line, char *buf, size_t size) {
-    int n;
-    if (id) {
-        if (!s_safe_stem(id)) return -1;
-        n = snprintf(buf, size, "%s", id);
-    } else {
-        if (line < 0) return -1;
-        n = snprintf(buf, size, "%06lld", (long long)line);
-    }
-    return n < 0 || (size_t)n >= size ? -1 : 0;
+    return line < 1 ? -1 : dq_job_output_stem(id, (uint64_t)line, buf, size);
 }
 
 int dq_store_output_name(const char *id, int64_t line, int image, char *buf, size_t size) {
@@ -37,6 +18,24 @@ int dq_store_output_name(const char *id, int64_t line, int image, char *buf, siz
     if (image < 0 || s_stem(id, line, stem, sizeof stem)) return -1;
     int n = snprintf(buf, size, "%s-%d.png", stem, image);
     return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static const char s_sql_stem[] = "SELECT stem FROM requests WHERE job = ? AND line = ?";
+
+dq_store_rc_t dq_store_image_name(dq_store_t *self, int64_t job, int64_t line, int image,
+                                  char *buf, size_t size) {
+    sqlite3_stmt *stmt;
+    int r = dq_store__get(self, &stmt, s_sql_stem, "ii", job, line);
+    if (r < 0) return DQ_STORE_DB;
+    if (r == 0)
+        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld: no request at line %lld",
+                             (long long)job, (long long)line);
+    int n = snprintf(buf, size, "%s-%d.png", (const char *)sqlite3_column_text(stmt, 0), image);
+    sqlite3_reset(stmt);
+    if (image < 0 || n < 0 || (size_t)n >= size)
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "job %lld line %lld: image %d has no name",
+                             (long long)job, (long long)line, image);
+    return DQ_STORE_OK;
 }
 
 static const char s_sql_job_insert[] =

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/job.h"
+#include "common/job_wire.h"
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -26,23 +27,6 @@ static const dq_option_t s_options[] = {
      "job name in listings (default: the file name)"},
     {"wait", 'w', NULL, DQ_OPT_BOOL, NULL, NULL, "wait for the job to finish, as 'diffq wait'"},
 };
-
-/* The wire form of a parsed request; strings borrowed from src. */
-static void s_to_wire(const dq_request_t *src, dq_wire_request_t *dst) {
-    memset(dst, 0, sizeof *dst);
-    dst->line = src->line;
-    dst->image_first = 0;
-    dst->image_count = (uint32_t) src->num_images_per_prompt;
-    dst->prompt = src->prompt;
-    dst->negative_prompt = src->negative_prompt;
-    dst->seed = src->seed;
-    dst->steps = (uint32_t) src->num_inference_steps;
-    dst->guidance = src->guidance_scale;
-    dst->width = (uint32_t) src->width;
-    dst->height = (uint32_t) src->height;
-    snprintf(dst->scheduler, sizeof dst->scheduler, "%s", dq_scheduler_name(src->scheduler));
-    dst->num_images = (uint32_t) src->num_images_per_prompt;
-}
 
 /* What the wire cannot carry is an error of the file too, found before anything is sent. */
 static size_t s_check_wire(const char *path, const dq_jobfile_t *file) {
@@ -87,8 +71,11 @@ static int s_upload(dq_client_t *client, const dq_jobfile_t *file, const dq_conf
         chunk.submit_chunk.upload = upload;
         chunk.submit_chunk.seq = seq;
         chunk.submit_chunk.requests = wire; /* borrowed for encoding */
-        while (i < count && chunk.submit_chunk.n_requests < max)
-            s_to_wire(dq_jobfile_get(file, i++), &wire[chunk.submit_chunk.n_requests++]);
+        while (i < count && chunk.submit_chunk.n_requests < max) {
+            const dq_request_t *r = dq_jobfile_get(file, i++);
+            dq_request_to_wire(r, 0, (uint32_t) r->num_images_per_prompt,
+                               &wire[chunk.submit_chunk.n_requests++]);
+        }
         if (dq_client_request(client, &chunk, &reply, true, err, errlen) != 0) return -1;
         if (reply.cmd != DQ_CMD_SUBMIT_CHUNK_OK) {
             dq_client_error_text(&reply, err, errlen);

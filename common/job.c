@@ -581,7 +581,7 @@ static int s_get_string(s_ctx_t *ctx, const char *key, const json_t *v, const s_
     return 0;
 }
 
-static bool s_id_valid(const char *id) {
+bool dq_job_id_valid(const char *id) {
     size_t n = strlen(id);
     if (n < 1 || n > DQ_JOB_ID_MAX || id[0] == '.') return false;
     for (size_t i = 0; i < n; i++) {
@@ -593,6 +593,18 @@ static bool s_id_valid(const char *id) {
     return true;
 }
 
+int dq_job_output_stem(const char *id, uint64_t line, char *buf, size_t size) {
+    int n;
+    if (id) {
+        if (!dq_job_id_valid(id)) return -1;
+        n = snprintf(buf, size, "%s", id);
+    } else {
+        if (line < 1) return -1;
+        n = snprintf(buf, size, "%06" PRIu64, line);
+    }
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
 /* Checks one member and stores it in *req. */
 static void s_field(s_ctx_t *ctx, s_field_t f, const char *key, const json_t *v,
                     const s_span_t *span, dq_request_t *req) {
@@ -601,7 +613,7 @@ static void s_field(s_ctx_t *ctx, s_field_t f, const char *key, const json_t *v,
     switch (f) {
     case F_ID:
         if (s_get_string(ctx, key, v, span, &req->id) < 0) return;
-        if (!s_id_valid(req->id))
+        if (!dq_job_id_valid(req->id))
             s_error(ctx,
                     "field \"id\": expected 1 to %d characters from A-Z a-z 0-9 . _ - not "
                     "starting with '.', got %s",
@@ -741,6 +753,7 @@ struct dq_jobparser_t {
     dq_job_limits_t limits; /* copy */
     dq_errlist_t *errors;   /* borrowed */
     json_t *ids;            /* owned: id -> line number it first appeared on */
+    json_t *stems;          /* owned: output file stem -> line number that names files so */
     size_t lines;           /* lines fed */
     size_t requests;        /* good requests returned */
     size_t bad_lines;       /* lines with errors */
@@ -752,7 +765,8 @@ dq_jobparser_t *dq_jobparser_new(const char *name, const dq_job_limits_t *limits
     if (!self) return NULL;
     self->name = strdup(name);
     self->ids = json_object();
-    if (!self->name || !self->ids) {
+    self->stems = json_object();
+    if (!self->name || !self->ids || !self->stems) {
         dq_jobparser_destroy(&self);
         return NULL;
     }
@@ -765,6 +779,7 @@ void dq_jobparser_destroy(dq_jobparser_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_jobparser_t *self = *self_p;
     json_decref(self->ids);
+    json_decref(self->stems);
     free(self->name);
     free(self);
     *self_p = NULL;
@@ -806,7 +821,27 @@ static void s_complete(dq_jobparser_t *self, s_ctx_t *ctx, dq_request_t *req, bo
                 json_integer_value(first));
         return;
     }
-    if (json_object_set_new(self->ids, req->id, json_integer((json_int_t)ctx->line)) < 0)
+    if (json_object_set_new(self->ids, req->id, json_integer((json_int_t)ctx->line)) < 0) {
+        s_error(ctx, "out of memory");
+        return;
+    }
+    /* Files are named by the id, or by the zero-padded line when there is none: an id such as
+     * "000012" would name the same files as line 12 without an id. */
+    char stem[DQ_JOB_ID_MAX + 1];
+    if (dq_job_output_stem(req->id_assigned ? NULL : req->id, ctx->line, stem, sizeof stem) != 0)
+        return; /* cannot happen: the id was checked */
+    first = json_object_get(self->stems, stem);
+    if (first && req->id_assigned)
+        s_error(ctx,
+                "the line has no \"id\", so its files are named %s-K.png, but line %" JSON_INTEGER_FORMAT
+                " has \"id\": \"%s\", which names the same files",
+                stem, json_integer_value(first), stem);
+    else if (first)
+        s_error(ctx,
+                "field \"id\": \"%s\" names the same files (%s-K.png) as line %" JSON_INTEGER_FORMAT
+                ", which has no \"id\"",
+                stem, stem, json_integer_value(first));
+    else if (json_object_set_new(self->stems, stem, json_integer((json_int_t)ctx->line)) < 0)
         s_error(ctx, "out of memory");
 }
 
@@ -863,6 +898,36 @@ int dq_jobparser_line(dq_jobparser_t *self, const char *line, size_t len, size_t
     *out = req;
     self->requests++;
     return 1;
+}
+
+int dq_request_from_json(const char *name, size_t line, const char *text,
+                         const dq_job_limits_t *limits, dq_request_t *out, char *err,
+                         size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (line < 1 || !text) {
+        snprintf(err, errlen, "%s: line numbers start at 1", name);
+        return -1;
+    }
+    dq_errlist_t *errors = dq_errlist_new(1);
+    dq_jobparser_t *parser = errors ? dq_jobparser_new(name, limits, errors) : NULL;
+    int rc = -1;
+    if (!parser) {
+        snprintf(err, errlen, "%s:%zu: out of memory", name, line);
+    } else {
+        parser->lines = line - 1; /* the next line fed is `line` */
+        size_t len = strlen(text);
+        int r = dq_jobparser_line(parser, text, len, len, out);
+        if (r == 1)
+            rc = 0;
+        else if (r == 0)
+            snprintf(err, errlen, "%s:%zu: no request (blank)", name, line);
+        else
+            snprintf(err, errlen, "%s", dq_errlist_kept(errors) ? dq_errlist_get(errors, 0)
+                                                                : "invalid request");
+    }
+    dq_jobparser_destroy(&parser);
+    dq_errlist_destroy(&errors);
+    return rc;
 }
 
 int dq_jobparser_finish(dq_jobparser_t *self) {

@@ -61,6 +61,15 @@ void dq_job_limits_init(dq_job_limits_t *limits);
 /* Longest id, in bytes. */
 #define DQ_JOB_ID_MAX 128
 
+/* True when id is a valid request id: 1..DQ_JOB_ID_MAX bytes of A-Z a-z 0-9 . _ -, not starting
+ * with '.', so it is a safe file name on every system. */
+bool dq_job_id_valid(const char *id);
+
+/* The stem of a request's output files ("<stem>-<image>.png", results.jsonl): the id, or the
+ * line zero-padded to 6 digits when id is NULL (the line had none). Returns 0, or -1 for an
+ * invalid id, line 0, or a buffer too small. */
+int dq_job_output_stem(const char *id, uint64_t line, char *buf, size_t size);
+
 /* One render request: one line of a job file, with every default applied. */
 typedef struct {
     char *id;              /* owned; names the output file(s); never NULL once parsed */
@@ -97,6 +106,14 @@ int dq_request_copy(dq_request_t *dst, const dq_request_t *src);
  * request back (with id_assigned and seed_drawn false). Returns a malloc'd string the caller
  * frees, or NULL when out of memory. */
 char *dq_request_to_json(const dq_request_t *req);
+
+/* Parses one request given as JSON text (such as dq_request_to_json's) with every check a job
+ * file's line gets, as line `line` of a file called `name`. Returns 0 with *out filled (caller
+ * clears it), or -1 with *out zeroed and the first error in err ("name:12: field ..."). The id
+ * rules across lines (unique ids and output names) need the whole file: dq_jobparser_t. */
+int dq_request_from_json(const char *name, size_t line, const char *text,
+                         const dq_job_limits_t *limits, dq_request_t *out, char *err,
+                         size_t errlen);
 
 /* Formats a double the way Python's repr() does: the shortest text that reads back to the same
  * value, with ".0" added to whole numbers ("7.5", "7.0", "0.1"). Writes at most len bytes

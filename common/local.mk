@@ -3,7 +3,7 @@ noinst_LIBRARIES += libdqcommon.a
 libdqcommon_a_SOURCES = \
 	common/log.c common/log.h \
 	common/config.c common/config.h \
-	common/job.c common/job.h \
+	common/job.c common/job.h common/job_wire.c common/job_wire.h \
 	common/png_out.c common/png_out.h \
 	common/proto.c common/proto.h \
 	common/proto_schema.c common/proto_schema.h \

@@ -12,7 +12,7 @@
  * command) bumps DQ_PROTO_VERSION and so both header strings. Adding a command or an optional key
  * that old peers may ignore bumps only DQ_PROTO_MINOR, which READY carries. */
 #define DQ_PROTO_VERSION 1
-#define DQ_PROTO_MINOR 1 /* 1: READY.paths, job.error */
+#define DQ_PROTO_MINOR 2 /* 1: READY.paths, job.error; 2: request.id */
 #define DQ_PROTO_HEADER_NODE "DQPN01"   /* node <-> broker */
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
@@ -183,6 +183,8 @@ typedef struct {
     uint32_t width, height;  /* pixels, 8..DQ_PROTO_MAX_SIDE */
     char scheduler[DQ_PROTO_MAX_NAME + 1]; /* "ddim", "euler", ... */
     uint32_t num_images;     /* num_images_per_prompt, 1..DQ_PROTO_MAX_IMAGES_PER_PROMPT */
+    char id[DQ_PROTO_MAX_NAME + 1]; /* the job file's "id"; "" when the line had none (then the
+                                       line number names its files). Optional (minor 2) */
 } dq_wire_request_t;
 
 typedef struct {

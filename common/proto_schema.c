@@ -56,6 +56,7 @@ static const dq_field_t s_request_f[] = {
     F_U32("h", dq_wire_request_t, height, 8, DQ_PROTO_MAX_SIDE),
     F_STR("sched", dq_wire_request_t, scheduler),
     F_U32("n", dq_wire_request_t, num_images, 1, DQ_PROTO_MAX_IMAGES_PER_PROMPT),
+    F_OPT_STR("id", dq_wire_request_t, id), /* minor 2 */
 };
 SCHEMA(s_request, "request", dq_wire_request_t, s_request_f);
 

@@ -8,20 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One request of a batch, as the backend sees it: the rank converts the wire form
- * (dq_wire_request_t) into this, node/png.c converts this into the job form (dq_request_t).
- * TODO(issue 5): use dq_request_t plus the image range directly, now that the two meet. */
+#include "common/job.h"
+
+/* One request of a batch, as the backend sees it: the job file's request (common/job.h; the rank
+ * makes it from ASSIGN's wire form, already checked) and which of its images this shard renders.
+ * Backends only read it; whoever filled it clears it. */
 typedef struct {
-    uint64_t line;               /* job-file line, for messages */
-    const char *prompt;          /* borrowed */
-    const char *negative_prompt; /* borrowed; "" for none */
-    uint64_t seed;
-    uint32_t steps; /* denoising steps */
-    double guidance;
-    uint32_t width, height; /* requested pixels */
-    const char *scheduler;  /* borrowed; "" or "model": the model's own */
-    uint32_t num_images;    /* num_images_per_prompt of the job line */
-    uint32_t image_first;   /* render images image_first .. image_first+image_count-1 */
+    dq_request_t req;     /* the request: prompt, seed, size, steps, scheduler, line, id */
+    uint32_t image_first; /* render images image_first .. image_first+image_count-1 */
     uint32_t image_count;
 } dq_render_req_t;
 

@@ -57,26 +57,6 @@ static int s_on_image(void *ctx, int request, int image, const uint8_t *rgb, int
     return 0;
 }
 
-/* The job form of a request; strings borrowed (never cleared). Returns -1 for a bad scheduler. */
-static int s_job_request(const dq_render_req_t *r, dq_request_t *out) {
-    int sched = DQ_SCHED_MODEL;
-    if (r->scheduler && *r->scheduler && strcmp(r->scheduler, "model") != 0)
-        sched = dq_scheduler_parse(r->scheduler);
-    if (sched < 0) return -1;
-    *out = (dq_request_t){.id = "",
-                          .prompt = (char *) r->prompt,
-                          .negative_prompt = (char *) r->negative_prompt,
-                          .seed = r->seed,
-                          .num_inference_steps = (int) r->steps,
-                          .guidance_scale = r->guidance,
-                          .width = (int) r->width,
-                          .height = (int) r->height,
-                          .num_images_per_prompt = (int) r->num_images,
-                          .scheduler = (dq_scheduler_t) sched,
-                          .line = (size_t) r->line};
-    return 0;
-}
-
 static int s_load(void *ctx, const char *spec, char *err, size_t errlen) {
     engine_t *self = ctx;
     dq_pipeline_destroy(&self->pipeline);
@@ -104,14 +84,12 @@ static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_r
     uint32_t total = 0;
     int rc = DQ_RENDER_OK;
     for (size_t i = 0; i < n && rc == DQ_RENDER_OK; i++) {
-        total += reqs[i].steps;
-        if (s_job_request(&reqs[i], &job[i]) != 0) {
-            snprintf(err, errlen, "line %llu: unknown scheduler '%s'",
-                     (unsigned long long) reqs[i].line, reqs[i].scheduler);
-            rc = DQ_RENDER_EINPUT;
-        } else if (reqs[i].width % (uint32_t) factor || reqs[i].height % (uint32_t) factor) {
-            snprintf(err, errlen, "line %llu: %ux%u is not a multiple of %d pixels",
-                     (unsigned long long) reqs[i].line, reqs[i].width, reqs[i].height, factor);
+        const dq_request_t *q = &reqs[i].req;
+        job[i] = *q; /* a shallow copy the pipeline reads; never cleared here */
+        total += (uint32_t) q->num_inference_steps;
+        if (q->width % factor || q->height % factor) {
+            snprintf(err, errlen, "line %zu: %dx%d is not a multiple of %d pixels", q->line,
+                     q->width, q->height, factor);
             rc = DQ_RENDER_EINPUT;
         }
     }
@@ -124,7 +102,7 @@ static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_r
         b.first = i;
         b.estimated = 0;
         for (size_t j = i; j < k; j++)
-            b.estimated += reqs[j].steps;
+            b.estimated += (uint32_t) reqs[j].req.num_inference_steps;
         b.started_ms = s_ms();
         b.images = 0;
         dq_pipeline_sink_t sink = {&b, s_on_step, s_on_image, NULL};

@@ -54,15 +54,17 @@ static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_r
     }
     uint32_t total = 0, done = 0;
     for (size_t i = 0; i < n; i++)
-        total += reqs[i].steps;
+        total += (uint32_t) reqs[i].req.num_inference_steps;
     for (size_t i = 0; i < n; i++) {
         const dq_render_req_t *r = &reqs[i];
-        for (uint32_t s = 0; s < r->steps; s++) {
+        uint32_t steps = (uint32_t) r->req.num_inference_steps;
+        uint32_t width = (uint32_t) r->req.width, height = (uint32_t) r->req.height;
+        for (uint32_t s = 0; s < steps; s++) {
             if (self->step_ms) s_sleep_ms(self->step_ms);
             if (cb->step(cb->user, ++done, total)) return DQ_RENDER_STOPPED;
         }
-        int w = (int) (r->width < DQ_NULL_MAX_SIDE ? r->width : DQ_NULL_MAX_SIDE);
-        int h = (int) (r->height < DQ_NULL_MAX_SIDE ? r->height : DQ_NULL_MAX_SIDE);
+        int w = (int) (width < DQ_NULL_MAX_SIDE ? width : DQ_NULL_MAX_SIDE);
+        int h = (int) (height < DQ_NULL_MAX_SIDE ? height : DQ_NULL_MAX_SIDE);
         uint8_t *rgb = malloc((size_t) w * (size_t) h * 3);
         if (!rgb) {
             snprintf(err, errlen, "null backend: out of memory for a %dx%d image", w, h);
@@ -72,12 +74,12 @@ static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_r
             uint32_t index = r->image_first + k;
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++)
-                    dq_null_pixel(r->seed, index, (uint32_t) x, (uint32_t) y,
+                    dq_null_pixel(r->req.seed, index, (uint32_t) x, (uint32_t) y,
                                   rgb + ((size_t) y * (size_t) w + (size_t) x) * 3);
-            if (cb->image(cb->user, i, index, rgb, w, h, self->step_ms * r->steps)) {
+            if (cb->image(cb->user, i, index, rgb, w, h, self->step_ms * steps)) {
                 free(rgb);
                 snprintf(err, errlen, "line %llu image %u could not be delivered",
-                         (unsigned long long) r->line, index);
+                         (unsigned long long) r->req.line, index);
                 return DQ_RENDER_EINTERNAL;
             }
         }

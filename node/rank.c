@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/job_wire.h"
 #include "common/log.h"
 #include "common/proto.h"
 #include "node/backend.h"
@@ -163,13 +164,13 @@ static int s_on_image(void *user, size_t req, uint32_t image_index, const uint8_
                                  .shard = self->cur->shard,
                                  .attempt = self->cur->attempt,
                                  .chunk = self->chunk,
-                                 .line = r->line,
+                                 .line = r->req.line,
                                  .image_index = image_index,
-                                 .seed = r->seed,
+                                 .seed = r->req.seed,
                                  .elapsed_ms = elapsed_ms,
                                  .meta = meta,
                                  .n_meta = 3};
-    if (dq_node_png_encode(r, self->cur_model, image_index, rgb, width, height, &m.result.png,
+    if (dq_node_png_encode(&r->req, self->cur_model, image_index, rgb, width, height, &m.result.png,
                            &m.result.png_size, self->err, sizeof self->err) != 0)
         return -1;
     s_send(self, &m);
@@ -203,12 +204,15 @@ static void s_render_next(rank_t *self) {
         snprintf(self->err, sizeof self->err, "out of memory");
         rc = DQ_RENDER_EOOM;
     }
+    /* The job form of each request, with the job file's checks: a bad one is the input's fault. */
+    char name[48];
+    snprintf(name, sizeof name, "job %" PRIu64, a->job);
+    dq_job_limits_t limits; /* the broker applied the job limits; the node takes what it sent */
+    dq_job_limits_wire(&limits);
     for (uint32_t i = 0; rc == DQ_RENDER_OK && i < a->n_requests; i++) {
-        const dq_wire_request_t *w = &a->requests[i];
-        self->reqs[i] = (dq_render_req_t){
-            w->line,  w->prompt, w->negative_prompt, w->seed,       w->steps,       w->guidance,
-            w->width, w->height, w->scheduler,       w->num_images, w->image_first, w->image_count};
-        if (dq_node_png_check(&self->reqs[i], self->err, sizeof self->err) != 0)
+        dq_render_req_t *r = &self->reqs[i];
+        if (dq_request_from_wire(name, &a->requests[i], &limits, &r->req, &r->image_first,
+                                 &r->image_count, self->err, sizeof self->err) != 0)
             rc = DQ_RENDER_EINPUT;
     }
     if (rc == DQ_RENDER_OK) {
@@ -230,6 +234,8 @@ static void s_render_next(rank_t *self) {
                 dq_proto_fail_class_name(dq_rank_fail_class(rc)));
         s_send_failed(self, a, dq_rank_fail_class(rc), self->err);
     }
+    for (uint32_t i = 0; self->reqs && i < a->n_requests; i++)
+        dq_request_clear(&self->reqs[i].req);
     free(self->reqs);
     self->reqs = NULL;
     self->cur = NULL;

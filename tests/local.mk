@@ -33,3 +33,5 @@ EXTRA_DIST += tests/fixtures \
 	tests/reference/fx_schedulers.py tests/reference/fx_pipeline.py
 # Model-aware leasing: the real broker and nodes (null backend), jobs of served and unserved models.
 DQ_SCRIPT_TESTS += tests/integration/broker_models.sh
+# Request ids on the wire: output names, results.jsonl and PNG metadata with the real node.
+DQ_SCRIPT_TESTS += tests/integration/broker_ids.sh

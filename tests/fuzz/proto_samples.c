@@ -35,6 +35,7 @@ static dq_wire_request_t *s_requests(uint32_t n) {
         r[i].height = 768;
         COPY(r[i].scheduler, "euler_a");
         r[i].num_images = 4;
+        COPY(r[i].id, i == 0 ? "fox-01" : ""); /* with an id, and without */
     }
     return r;
 }

@@ -13,8 +13,8 @@ OUT="$DQ_SCRATCH/images"
 ok "submit prints the job id" bash -c "'$DQ' submit --model tiny --out '$OUT' --name cats \
     '$DQ_SCRATCH/job.jsonl' >'$DQ_SCRATCH/id' && [ \"\$(cat '$DQ_SCRATCH/id')\" = 1 ]"
 ok "wait exits 0 when every image is done" "$DQ" wait 1
-ok "files are named by line and image" bash -c "cd '$OUT' && ls *.png | tr '\n' ' ' | \
-    grep -qx '000001-0.png 000001-1.png 000002-0.png 000004-0.png '"
+ok "files are named by id, else by line, and image" bash -c "cd '$OUT' && ls *.png | tr '\n' ' ' | \
+    grep -qx '000001-0.png 000001-1.png 000004-0.png dog-0.png '"
 ok "results.jsonl lists every request with its files" bash -c "[ \$(wc -l <'$OUT/results.jsonl') = 3 ] \
     && grep -q '\"line\":4,\"seed\":3,\"num_images\":1,\"images\":\[{\"image\":0,\"path\":\"000004-0.png\"' '$OUT/results.jsonl'"
 ok "status --json shows the job done" bash -c "'$DQ' status --json | grep -q '\"state\": \"done\"'"

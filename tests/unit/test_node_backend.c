@@ -57,8 +57,21 @@ static int s_image(void *user, size_t req, uint32_t index, const uint8_t *rgb, i
     return 0;
 }
 
+/* Line 1 without an id, images 0 and 1 of 2; strings are literals (never cleared). */
 static dq_render_req_t s_req(uint64_t seed, uint32_t w, uint32_t h, uint32_t steps) {
-    return (dq_render_req_t){1, "a red fox", "", seed, steps, 7.5, w, h, "ddim", 2, 0, 2};
+    dq_request_t q = {.id = (char *) "line-1",
+                      .id_assigned = true,
+                      .prompt = (char *) "a red fox",
+                      .negative_prompt = (char *) "",
+                      .seed = seed,
+                      .num_inference_steps = (int) steps,
+                      .guidance_scale = 7.5,
+                      .width = (int) w,
+                      .height = (int) h,
+                      .num_images_per_prompt = 2,
+                      .scheduler = DQ_SCHED_DDIM,
+                      .line = 1};
+    return (dq_render_req_t){.req = q, .image_first = 0, .image_count = 2};
 }
 
 static void test_null_renders_deterministic_images(void **state) {
@@ -164,7 +177,7 @@ static void test_png_bridge(void **state) {
     uint8_t *png = NULL;
     size_t len = 0;
     assert_int_equal(
-        dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), 0);
+        dq_node_png_encode(&req.req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), 0);
     assert_true(len > 8);
     assert_memory_equal(png, "\x89PNG", 4);
     /* The parameters text is stored uncompressed (tEXt), so it can be found in the bytes. */
@@ -172,14 +185,14 @@ static void test_png_bridge(void **state) {
     assert_non_null(memmem(png, len, "Model: tiny", 11));
     assert_non_null(memmem(png, len, "line-1", 6));
     free(png);
-    req.scheduler = "warp";
-    assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), -1);
-    assert_non_null(strstr(s_err, "unknown scheduler 'warp'"));
+    /* A request with an id carries it into the image's request JSON. */
+    req.req.id = (char *) "fox-01";
+    req.req.id_assigned = false;
     assert_int_equal(
-        dq_node_png_encode(&req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), -1);
-    assert_null(png);
-    req.scheduler = "";
-    assert_int_equal(dq_node_png_check(&req, s_err, sizeof s_err), 0);
+        dq_node_png_encode(&req.req, "tiny", 1, rgb, 8, 8, &png, &len, s_err, sizeof s_err), 0);
+    assert_non_null(memmem(png, len, "\"id\":\"fox-01\"", 13));
+    assert_null(memmem(png, len, "line-1", 6));
+    free(png);
 }
 
 /* ---- The engine backend on the tiny fixture model (tests/fixtures/tiny-sd). */
@@ -250,7 +263,7 @@ static void test_engine_renders_the_shards_images(void **state) {
                      DQ_RENDER_STOPPED);
     assert_int_equal(w3.images, 0);
     /* Sizes the model cannot take are the request's fault. */
-    req.width = 60;
+    req.req.width = 60;
     assert_int_equal(dq_render_backend_render(b, &req, 1, &cb, s_err, sizeof s_err),
                      DQ_RENDER_EINPUT);
     free(w1.rgb);

@@ -52,6 +52,7 @@ static void s_eq_requests(const dq_wire_request_t *a, const dq_wire_request_t *b
         assert_int_equal(a[i].height, b[i].height);
         s_eq_str(a[i].scheduler, b[i].scheduler);
         assert_int_equal(a[i].num_images, b[i].num_images);
+        s_eq_str(a[i].id, b[i].id);
     }
 }
 
@@ -788,6 +789,7 @@ static void test_largest_messages_fit(void **state) {
         r->width = r->height = DQ_PROTO_MAX_SIDE;
         memset(r->scheduler, 's', DQ_PROTO_MAX_NAME);
         r->num_images = DQ_PROTO_MAX_IMAGES_PER_PROMPT;
+        memset(r->id, 'i', DQ_PROTO_MAX_NAME);
     }
     s_round_trip_big(&m);
     dq_msg_clear(&m);

@@ -15,7 +15,7 @@ static void test_open_and_schema_version(void **state) {
     (void)state;
     tu_env_t env;
     tu_env_begin(&env, NULL);
-    assert_int_equal(dq_store_schema_version(), 1);
+    assert_int_equal(dq_store_schema_version(), 2);
     assert_string_equal(dq_store_rc_name(DQ_STORE_STALE), "stale");
     assert_string_equal(dq_store_rc_name(DQ_STORE_RC_COUNT), "?");
     assert_string_equal(dq_store_job_state_name(DQ_STORE_JOB_PAUSED), "paused");
@@ -24,7 +24,7 @@ static void test_open_and_schema_version(void **state) {
     assert_null(env.store);
     dq_store_destroy(&env.store); /* idempotent */
 
-    /* The file is in WAL mode (persistent) at schema version 1. */
+    /* The file is in WAL mode (persistent) at the current schema version. */
     sqlite3 *db;
     sqlite3_stmt *stmt;
     assert_int_equal(sqlite3_open(env.path, &db), SQLITE_OK);
@@ -34,7 +34,7 @@ static void test_open_and_schema_version(void **state) {
     sqlite3_finalize(stmt);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(stmt, 0), 1);
+    assert_int_equal(sqlite3_column_int(stmt, 0), 2);
     sqlite3_finalize(stmt);
     /* A database from a newer diffq is refused and left alone. */
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
@@ -51,6 +51,56 @@ static void test_open_and_schema_version(void **state) {
     p.max_attempts = 0;
     assert_null(dq_store_open("/tmp/never.db", &p, err, sizeof err));
     assert_non_null(strstr(err, "max_attempts"));
+}
+
+/* Collects a shard's stored request texts. */
+static int s_collect_json(void *arg, const dq_store_request_t *req) {
+    char (*out)[256] = arg;
+    snprintf(out[req->line - 1], sizeof out[0], "%s", req->json);
+    return 0;
+}
+
+/* Version 1 stored the broker's own request JSON; opening such a database rewrites it into the
+ * job form: no "scheduler":"model", seeds above INT64_MAX unsigned. */
+static void test_upgrade_from_v1_rewrites_requests(void **state) {
+    (void)state;
+    tu_env_t env;
+    tu_env_begin(&env, NULL);
+    dq_job_params_t p = {.name = "old", .model = "sd15", .out_dir = "/out", .shard_size = 4};
+    int64_t job = 0;
+    assert_int_equal(dq_store_job_begin(env.store, &p, T0, &job), DQ_STORE_OK);
+    static const char *const v1[3] = {
+        "{\"prompt\":\"a\",\"negative_prompt\":\"\",\"seed\":-1,\"num_inference_steps\":2,"
+        "\"guidance_scale\":7.5,\"width\":64,\"height\":64,\"num_images_per_prompt\":1,"
+        "\"scheduler\":\"model\"}",
+        "{\"prompt\":\"b\",\"seed\":-9223372036854775808,\"scheduler\":\"ddim\"}",
+        "{\"prompt\":\"c\",\"seed\":42,\"scheduler\":\"euler\"}"};
+    for (int i = 0; i < 3; i++) {
+        dq_store_request_t q = tu_request(i + 1, 1, 512);
+        q.json = v1[i];
+        assert_int_equal(dq_store_job_add(env.store, job, &q, 1), DQ_STORE_OK);
+    }
+    assert_int_equal(dq_store_job_commit(env.store, job, T0), DQ_STORE_OK);
+    dq_store_destroy(&env.store);
+    /* The schema itself did not change from 1 to 2: marking the file 1 makes it a v1 file. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(env.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    env.store = tu_reopen(&env, NULL);
+    dq_lease_t l;
+    assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
+    char json[3][256];
+    assert_int_equal(dq_store_shard_requests(env.store, l.shard, s_collect_json, json),
+                     DQ_STORE_OK);
+    assert_string_equal(json[0], "{\"prompt\":\"a\",\"negative_prompt\":\"\",\"seed\":"
+                                 "18446744073709551615,\"num_inference_steps\":2,"
+                                 "\"guidance_scale\":7.5,\"width\":64,\"height\":64,"
+                                 "\"num_images_per_prompt\":1}");
+    assert_string_equal(json[1], "{\"prompt\":\"b\",\"seed\":9223372036854775808,"
+                                 "\"scheduler\":\"ddim\"}");
+    assert_string_equal(json[2], v1[2]); /* nothing to change */
+    tu_env_end(&env);
 }
 
 static void test_output_names(void **state) {
@@ -420,6 +470,7 @@ static void test_pause_and_resume(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_and_schema_version),
+        cmocka_unit_test(test_upgrade_from_v1_rewrites_requests),
         cmocka_unit_test(test_output_names),
         cmocka_unit_test(test_submit_splits_into_shards),
         cmocka_unit_test(test_submit_rejects_bad_pieces_whole),
