@@ -45,9 +45,10 @@ DQ_UNIT_TESTS += tests/unit/test_store_durable
 # result files and manifests, requests as stored JSON.
 sbin_PROGRAMS += diffq-broker
 diffq_broker_SOURCES = broker/main.c broker/server.h broker/server_int.h broker/server.c \
-	broker/server_node.c broker/server_client.c broker/server_result.c broker/server_req.c
+	broker/server_node.c broker/server_client.c broker/server_result.c broker/server_req.c \
+	broker/file_batch.c broker/file_batch.h
 diffq_broker_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
-diffq_broker_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
+diffq_broker_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS) -lpthread
 
 # Integration tests: real broker and CLI processes on loopback with fake nodes (test helpers).
 check_PROGRAMS += tests/integration/fake_node tests/integration/junk_sender \
@@ -78,3 +79,9 @@ tests_unit_test_broker_req_SOURCES = tests/unit/test_broker_req.c broker/server_
 tests_unit_test_broker_req_CFLAGS = $(DQ_UNIT_CFLAGS) $(CZMQ_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_broker_req_LDADD = $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_broker_req
+
+check_PROGRAMS += tests/unit/test_file_batch
+tests_unit_test_file_batch_SOURCES = tests/unit/test_file_batch.c broker/file_batch.c
+tests_unit_test_file_batch_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_file_batch_LDADD = $(DQ_UNIT_LIBS) -lpthread
+DQ_UNIT_TESTS += tests/unit/test_file_batch

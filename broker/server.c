@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "broker/file_batch.h"
 #include "broker/server_int.h"
 #include "common/log.h"
 
@@ -98,6 +99,12 @@ dq_server_t *dq_server_new(const dq_server_params_t *params, char *err, size_t e
         dq_info("recovered: %d shards stay leased for %lld ms so their nodes can reclaim them",
                 orphans, (long long) params->grace_ms);
     self->next_upload = (uint64_t) now; /* grows across restarts: ids are never reused */
+    self->files = dq_file_batch_new(DQ_BROKER_FILE_THREADS);
+    if (!self->files) {
+        snprintf(err, errlen, "cannot start the file writer threads");
+        *exit_code = DQ_BROKER_EXIT_FAILED;
+        goto fail;
+    }
     self->router = zsock_new(ZMQ_ROUTER);
     if (!self->router) {
         snprintf(err, errlen, "cannot create a ZeroMQ socket");
@@ -139,6 +146,7 @@ void dq_server_destroy(dq_server_t **self_p) {
         dq_msg_clear(&self->pending[i].msg);
     }
     zsock_destroy(&self->router);
+    dq_file_batch_destroy(&self->files);
     dq_store_destroy(&self->store);
     if (self->lock_fd >= 0) close(self->lock_fd);
     free(self->bind);

@@ -16,6 +16,7 @@
 #define DQ_BROKER_MAX_UPLOADS      64  /* staged uploads at once; more get ERROR limit */
 #define DQ_BROKER_BATCH            256 /* RESULTs committed in one transaction at most */
 #define DQ_BROKER_LEASE_PER_CREDIT 8   /* shards leased per dispatch round per node */
+#define DQ_BROKER_FILE_THREADS     8   /* threads that write and sync a batch's images */
 
 /* One shard attempt a node runs, as the broker assigned it (or it reclaimed). */
 typedef struct {
@@ -66,6 +67,7 @@ struct dq_server {
     uint64_t next_upload;
     dq_pending_t pending[DQ_BROKER_BATCH];
     int n_pending;
+    struct dq_file_batch *files; /* owned; writes a batch's images (broker/file_batch.h) */
     int64_t grace_end_ms;
     int64_t next_expire_ms;
     bool dispatch_due; /* new work or new credit: try to lease */
