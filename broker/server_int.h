@@ -22,6 +22,7 @@
 typedef struct {
     int64_t shard, job;
     int attempt;
+    int64_t renewed_ms; /* when the store's lease was last written (assign, reclaim, renew) */
 } dq_held_t;
 
 /* A node that sent READY. */

@@ -62,7 +62,8 @@ void dq_server_node_release(dq_bnode_t *node, int64_t shard) {
 static void s_hold(dq_bnode_t *node, int64_t job, int64_t shard, int attempt) {
     dq_server_node_release(node, shard);
     if (node->n_held < DQ_PROTO_MAX_NODE_SHARDS)
-        node->held[node->n_held++] = (dq_held_t){.shard = shard, .job = job, .attempt = attempt};
+        node->held[node->n_held++] = (dq_held_t){
+            .shard = shard, .job = job, .attempt = attempt, .renewed_ms = dq_server_now()};
 }
 
 static void s_stop(dq_server_t *self, zframe_t *identity, uint64_t job, uint64_t shard,
@@ -227,6 +228,11 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     }
     case DQ_CMD_PROGRESS: {
         dq_msg_progress_t *p = &msg->progress;
+        /* The store's lease is written again only once a quarter of it has passed: a renewal
+         * is a durable transaction, and a node reports every denoising step. Until then the
+         * stored lease cannot run out, and a cancel stops held shards by itself. */
+        int h = dq_server_node_holds(node, (int64_t) p->shard, (int) p->attempt);
+        if (h >= 0 && now - node->held[h].renewed_ms < self->params.lease_ms / 4) break;
         dq_store_rc_t rc = dq_store_renew(self->store, (int64_t) p->shard, (int) p->attempt,
                                           node->ready.name, now, self->params.lease_ms);
         if (rc == DQ_STORE_OK) {
