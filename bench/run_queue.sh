@@ -7,6 +7,9 @@
 #
 # Usage: bench/run_queue.sh BUILD_DIR [REQUESTS] [NODES] [RANKS] [SHARD_SIZE]
 #   defaults: 100000 requests, 10 nodes x 10 ranks = 100 simulated ranks, shards of 16
+# Environment: BENCH_DIR (default /tmp): where the state folder (queue.db, images) goes: the
+#   results/s depend on that file system as much as on the broker; KEEP=1 keeps it;
+#   BROKER_LOG=debug logs each result batch's write/rename/commit times.
 set -eu
 build=${1:?usage: run_queue.sh BUILD_DIR [REQUESTS] [NODES] [RANKS] [SHARD_SIZE]}
 requests=${2:-100000}
@@ -15,7 +18,7 @@ ranks=${4:-10}
 shard=${5:-16}
 build=$(cd "$build" && pwd)
 make -C "$build" diffq diffq-broker diffq-node >/dev/null
-work=$(mktemp -d /tmp/queue_bench.XXXXXX)
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/queue_bench.XXXXXX")
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 port=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
@@ -24,6 +27,16 @@ export DIFFQ_BROKER="tcp://127.0.0.1:$port"
 # rss_kib PID FIELD: VmRSS (now) or VmHWM (peak) of PID, in KiB.
 rss_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 now_ms() { date +%s%3N; }
+# cpu_ms PID...: user+system CPU time the processes used so far, in ms.
+cpu_ms() {
+    local hz total=0 p t
+    hz=$(getconf CLK_TCK)
+    for p in "$@"; do
+        t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo $((total * 1000 / hz))
+}
 
 awk -v n="$requests" 'BEGIN { for (i = 1; i <= n; i++)
     printf "{\"prompt\":\"bench prompt %d\",\"seed\":%d,\"num_inference_steps\":2,\"width\":64,\"height\":64}\n", i, i }' \
@@ -58,13 +71,19 @@ while [ $i -le "$nodes" ]; do
     i=$((i + 1))
 done
 t2=$(now_ms)
+broker_cpu0=$(cpu_ms $broker)
 "$build/diffq" wait "$job" >/dev/null 2>&1 || { echo "wait failed"; tail -5 "$work/broker.log"; exit 1; }
 t3=$(now_ms)
+broker_cpu=$(( $(cpu_ms $broker) - broker_cpu0 ))
+node_pids=$(for p in $pids; do [ "$p" = "$broker" ] || echo "$p $(pgrep -P "$p" | tr '\n' ' ')"; done)
+nodes_cpu=$(cpu_ms $node_pids)
 "$build/diffq" wait "$small" >/dev/null 2>&1 || true
 done=$("$build/diffq" status --json "$job" | sed -n 's/.*"done": \([0-9]*\).*/\1/p' | head -1)
 peak=$(rss_kib $broker VmHWM)
 ms=$((t3 - t2))
 echo "render: $done images committed in $ms ms (nodes started -> wait returned)"
 awk -v n="$done" -v ms="$ms" 'BEGIN { printf "throughput: %.0f committed results/s\n", n * 1000 / ms }'
+echo "CPU: broker $broker_cpu ms while rendering, nodes and ranks $nodes_cpu ms in all"
+awk -v n="$done" -v ms="$broker_cpu" 'BEGIN { if (ms > 0) printf "broker alone: %.0f results per CPU second (what one core of broker could commit)\n", n * 1000 / ms }'
 echo "broker peak RSS: $peak KiB; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$done" -eq "$requests" ] || { echo "MISSING: $done of $requests images"; exit 1; }

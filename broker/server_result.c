@@ -159,7 +159,7 @@ void dq_server_results_flush(dq_server_t *self) {
             continue;
         }
         if ((int64_t) r->job != job_id &&
-            dq_store_job_status(self->store, (int64_t) r->job, now, 1000, &job) != DQ_STORE_OK) {
+            dq_store_job_brief(self->store, (int64_t) r->job, &job) != DQ_STORE_OK) {
             it->send_ack = true; /* no such job any more: drop it */
             it->stop = true;
             continue;
@@ -325,7 +325,7 @@ static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
 
 int dq_server_write_manifest(dq_server_t *self, int64_t job_id) {
     dq_job_status_t job;
-    if (dq_store_job_status(self->store, job_id, dq_server_now(), 1000, &job) != DQ_STORE_OK)
+    if (dq_store_job_brief(self->store, job_id, &job) != DQ_STORE_OK)
         return -1;
     char path[sizeof job.out_dir + 32], temp[sizeof job.out_dir + 32];
     snprintf(path, sizeof path, "%s/results.jsonl", job.out_dir);
@@ -356,7 +356,7 @@ int dq_server_write_manifest(dq_server_t *self, int64_t job_id) {
 
 void dq_server_job_maybe_finished(dq_server_t *self, int64_t job_id) {
     dq_job_status_t job;
-    if (dq_store_job_status(self->store, job_id, dq_server_now(), 1000, &job) != DQ_STORE_OK)
+    if (dq_store_job_brief(self->store, job_id, &job) != DQ_STORE_OK)
         return;
     if (job.state == DQ_STORE_JOB_DONE || job.state == DQ_STORE_JOB_FAILED ||
         job.state == DQ_STORE_JOB_CANCELLED) {

@@ -254,6 +254,10 @@ typedef struct {
  * later). NOT_FOUND for unknown or staging jobs. */
 dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
                                   dq_job_status_t *out);
+/* The job's own row only (name, model, out_dir, priority, state, sizes, requests_done,
+ * images_committed): no per-state counts, rate or ETA (those stay 0). O(1), for hot paths such
+ * as result commits. NOT_FOUND for unknown or staging jobs. */
+dq_store_rc_t dq_store_job_brief(dq_store_t *self, int64_t job_id, dq_job_status_t *out);
 typedef int(dq_store_job_fn)(void *arg, const dq_job_status_t *status);
 /* Calls fn for each non-staging job, oldest first. fn returning nonzero stops (INVALID). */
 dq_store_rc_t dq_store_job_list(dq_store_t *self, int64_t now, int64_t window_ms,

@@ -118,8 +118,7 @@ static const char s_sql_left_by_state[] =
 static const char s_sql_recent[] =
     "SELECT count(*) FROM results WHERE job = ? AND committed_ms > ?";
 
-dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
-                                  dq_job_status_t *out) {
+dq_store_rc_t dq_store_job_brief(dq_store_t *self, int64_t job_id, dq_job_status_t *out) {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *stmt;
     int r = dq_store__get(self, &stmt, s_sql_job_row, "i", job_id);
@@ -145,7 +144,15 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
         memset(out, 0, sizeof *out);
         return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job_id);
     }
-    stmt = dq_store__prep(self, s_sql_left_by_state);
+    return DQ_STORE_OK;
+}
+
+dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
+                                  dq_job_status_t *out) {
+    dq_store_rc_t rc = dq_store_job_brief(self, job_id, out);
+    if (rc) return rc;
+    int r;
+    sqlite3_stmt *stmt = dq_store__prep(self, s_sql_left_by_state);
     if (!stmt) return DQ_STORE_DB;
     sqlite3_bind_int64(stmt, 1, job_id);
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {

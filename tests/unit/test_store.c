@@ -136,6 +136,15 @@ static void test_submit_splits_into_shards(void **state) {
     assert_int_equal(dq_store_job_status(env.store, job, T0, 60000, &st), DQ_STORE_OK);
     assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     assert_int_equal(st.requests_running, 6);
+    /* The brief form: the same row, without the per-state counts. */
+    dq_job_status_t brief;
+    assert_int_equal(dq_store_job_brief(env.store, job, &brief), DQ_STORE_OK);
+    assert_int_equal(brief.state, DQ_STORE_JOB_RUNNING);
+    assert_string_equal(brief.name, "mix");
+    assert_string_equal(brief.out_dir, st.out_dir);
+    assert_int_equal(brief.n_shards, 4);
+    assert_int_equal(brief.requests_running, 0);
+    assert_int_equal(dq_store_job_brief(env.store, 999, &brief), DQ_STORE_NOT_FOUND);
     assert_int_equal(dq_store_shard_requests(env.store, 999, s_collect_lines, &(s_lines_t){0}),
                      DQ_STORE_NOT_FOUND);
     tu_env_end(&env);
