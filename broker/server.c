@@ -258,7 +258,12 @@ int dq_server_run(dq_server_t *self, volatile int *stop) {
             dq_error("poll failed: %s", zmq_strerror(zmq_errno()));
             return DQ_BROKER_EXIT_FAILED;
         }
-        for (int i = 0; n > 0 && i < DQ_BROKER_RECV_BURST && !*stop; i++) {
+        bool drained = true; /* every message that had arrived is read */
+        for (int i = 0; n > 0 && !*stop; i++) {
+            if (i == DQ_BROKER_RECV_BURST) {
+                drained = false;
+                break;
+            }
             zmsg_t *zm = zmsg_recv_nowait(self->router);
             if (!zm) break;
             s_receive(self, zm);
@@ -277,7 +282,7 @@ int dq_server_run(dq_server_t *self, volatile int *stop) {
             }
             self->next_expire_ms = now + DQ_BROKER_EXPIRE_EVERY_MS;
         }
-        dq_server_nodes_tick(self, now);
+        dq_server_nodes_tick(self, now, drained);
         dq_server_uploads_tick(self, now);
         if (self->dispatch_due) dq_server_dispatch(self);
     }

@@ -71,6 +71,7 @@ struct dq_server {
     struct dq_file_batch *files; /* owned; writes a batch's images (broker/file_batch.h) */
     int64_t grace_end_ms;
     int64_t next_expire_ms;
+    int64_t last_tick_ms; /* the previous dq_server_nodes_tick, to tell the broker's own stalls */
     bool dispatch_due; /* new work or new credit: try to lease */
     bool closing;      /* shutting down: leave leases for the next broker's grace period */
 };
@@ -91,8 +92,9 @@ dq_bnode_t *dq_server_node_find(dq_server_t *self, zframe_t *identity);
 void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg);
 /* Leases shards to nodes with credit and sends the ASSIGNs. */
 void dq_server_dispatch(dq_server_t *self);
-/* Heartbeats, liveness (silent nodes are forgotten). */
-void dq_server_nodes_tick(dq_server_t *self, int64_t now);
+/* Heartbeats, liveness (silent nodes are forgotten). drained: the socket had nothing more to
+ * read, so a node's silence is its own (after a cut-short read, nobody is judged silent). */
+void dq_server_nodes_tick(dq_server_t *self, int64_t now, bool drained);
 /* Removes a node; with requeue its shards go back to the queue (store.node_forget). */
 void dq_server_node_drop(dq_server_t *self, dq_bnode_t *node, bool requeue, const char *why);
 /* Sends STOP for every shard of job held by any node and forgets them (cancel). */

@@ -289,11 +289,18 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     }
 }
 
-void dq_server_nodes_tick(dq_server_t *self, int64_t now) {
+void dq_server_nodes_tick(dq_server_t *self, int64_t now, bool drained) {
+    /* A loop iteration that took longer than a heartbeat interval (a slow disk under a commit)
+     * was the broker's silence, not the nodes': that time does not count against them. */
+    int64_t away = self->last_tick_ms ? now - self->last_tick_ms : 0;
+    self->last_tick_ms = now;
+    for (int i = 0; away > DQ_PROTO_HEARTBEAT_INTERVAL_MS && i < self->n_nodes; i++)
+        self->nodes[i]->last_recv_ms += away;
     for (int i = self->n_nodes - 1; i >= 0 && i < self->n_nodes; i--) {
         dq_bnode_t *node = self->nodes[i];
-        if (now - node->last_recv_ms >
-            DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS) {
+        /* Silence is judged only once every message that arrived has been read. */
+        if (drained && now - node->last_recv_ms >
+                           DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS) {
             dq_warn("node silent for %lld ms node=%s: forgetting it",
                     (long long) (now - node->last_recv_ms), node->ready.name);
             dq_server_node_drop(self, node, true, "silent");
