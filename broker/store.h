@@ -246,6 +246,8 @@ typedef struct {
     int64_t n_requests, n_images, n_shards;
     int64_t requests_queued, requests_running, requests_done, requests_failed, requests_cancelled;
     int64_t images_committed;
+    /* Images not committed yet, by their shard's state (exact: shards count their images). */
+    int64_t images_queued, images_running, images_failed, images_cancelled;
     double images_per_s; /* over the window given to dq_store_job_status */
     double eta_s;        /* remaining images / rate; -1 when unknown (no rate yet) */
 } dq_job_status_t;

@@ -114,7 +114,8 @@ static const char s_sql_job_row[] =
     "SELECT name, model, out_dir, priority, state, created_ms, updated_ms, n_requests,"
     " n_images, n_shards, requests_done, images_committed FROM jobs WHERE id = ?";
 static const char s_sql_left_by_state[] =
-    "SELECT state, sum(n_requests - requests_done) FROM shards WHERE job = ? GROUP BY state";
+    "SELECT state, sum(n_requests - requests_done), sum(n_images - images_committed)"
+    " FROM shards WHERE job = ? GROUP BY state";
 static const char s_sql_recent[] =
     "SELECT count(*) FROM results WHERE job = ? AND committed_ms > ?";
 
@@ -157,15 +158,20 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
     sqlite3_bind_int64(stmt, 1, job_id);
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {
         const char *state = (const char *)sqlite3_column_text(stmt, 0);
-        int64_t left = sqlite3_column_int64(stmt, 1);
-        if (strcmp(state, "queued") == 0)
+        int64_t left = sqlite3_column_int64(stmt, 1), images = sqlite3_column_int64(stmt, 2);
+        if (strcmp(state, "queued") == 0) {
             out->requests_queued += left;
-        else if (strcmp(state, "leased") == 0)
+            out->images_queued += images;
+        } else if (strcmp(state, "leased") == 0) {
             out->requests_running += left;
-        else if (strcmp(state, "failed") == 0)
+            out->images_running += images;
+        } else if (strcmp(state, "failed") == 0) {
             out->requests_failed += left;
-        else if (strcmp(state, "cancelled") == 0)
+            out->images_failed += images;
+        } else if (strcmp(state, "cancelled") == 0) {
             out->requests_cancelled += left;
+            out->images_cancelled += images;
+        }
     }
     sqlite3_reset(stmt);
     if (r != SQLITE_DONE) return DQ_STORE_DB;

@@ -114,6 +114,8 @@ static void test_submit_splits_into_shards(void **state) {
     assert_int_equal(st.n_requests, 6);
     assert_int_equal(st.n_shards, 4); /* 512: {1,3},{5}; 768: {2,4},{6} */
     assert_int_equal(st.requests_queued, 6);
+    assert_int_equal(st.images_queued, 6);
+    assert_int_equal(st.images_running, 0);
     assert_int_equal(st.state, DQ_STORE_JOB_QUEUED);
     assert_string_equal(st.name, "mix");
 
@@ -136,6 +138,8 @@ static void test_submit_splits_into_shards(void **state) {
     assert_int_equal(dq_store_job_status(env.store, job, T0, 60000, &st), DQ_STORE_OK);
     assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     assert_int_equal(st.requests_running, 6);
+    assert_int_equal(st.images_running, 6);
+    assert_int_equal(st.images_queued, 0);
     /* The brief form: the same row, without the per-state counts. */
     dq_job_status_t brief;
     assert_int_equal(dq_store_job_brief(env.store, job, &brief), DQ_STORE_OK);
@@ -352,6 +356,12 @@ static void test_manifest_rows(void **state) {
                      .sha256 = SHA_A,
                      .size = 5};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_OK);
+    /* Images by state are exact (2 images per request): 6 in the one leased shard, 1 done. */
+    dq_job_status_t st;
+    assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
+    assert_int_equal(st.images_committed, 1);
+    assert_int_equal(st.images_running, 5);
+    assert_int_equal(st.images_queued, 0);
     r.image = 0;
     r.path = "/o/cat-0.png";
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_OK);
