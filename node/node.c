@@ -719,8 +719,15 @@ dq_node_t *dq_node_new(const dq_node_params_t *params, char *err, size_t errlen)
         snprintf(r->device, sizeof r->device, "%s", params->rank_devices[i]);
         dq_backoff_init(&r->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
     }
+    /* CPU ranks share the machine's cores instead of each starting a thread per core. */
+    uint32_t cpu_ranks = 0;
+    for (uint32_t i = 0; i < params->n_ranks; i++)
+        cpu_ranks += strcmp(params->rank_devices[i], "cpu") == 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int per_rank = cpu_ranks && cores > 0 ? (int) (cores / cpu_ranks) : 0;
     self->hello = (dq_rank_hello_t){params->exe, params->backend, params->null_step_ms,
-                                    params->null_fail, params->models[0].spec};
+                                    params->null_fail, params->models[0].spec,
+                                    cpu_ranks ? (per_rank > 0 ? per_rank : 1) : 0};
     dq_credit_init(&self->credit, 0);
     dq_backoff_init(&self->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
     return self;
