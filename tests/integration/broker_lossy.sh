@@ -12,7 +12,7 @@ N=60
 plan 8
 echo "# proxy seed $SEED"
 start_broker '' --shard-size 2 --lease-ms 11000 --max-attempts 10
-"$PROXY" --front 'tcp://127.0.0.1:*' --back "$EP" --seed "$SEED" --drop 0.05 --dup 0.05 \
+"$PROXY" --front 'tcp://127.0.0.1:*' --back "$EP" --seed "$SEED" --drop 0.04 --dup 0.04 \
     --delay 0.1 --max-delay-ms 300 --cut 0.01 >"$DQ_SCRATCH/proxy.out" 2>"$DQ_SCRATCH/proxy.log" &
 PROXY_PID=$!
 dq_pids="$dq_pids $PROXY_PID"

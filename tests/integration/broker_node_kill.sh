@@ -8,10 +8,10 @@
 plan 9
 start_broker '' --shard-size 2
 write_job "$DQ_SCRATCH/job.jsonl" 24
-start_dq_node k1 --cpu-ranks 2 --null-step-ms 400
+start_dq_node k1 --cpu-ranks 2 --null-step-ms 2000
 K1=$NODE_PID
 ok "submit" "$DQ" submit --model tiny "$DQ_SCRATCH/job.jsonl"
-# Each shard takes 1.6 s and k1 alone needs 10 s for the job: once its first image is in, k1 is
+# Each shard takes 8 s and k1 alone would need 48 s for the job: once its first image is in, k1 is
 # in the middle of two shards.
 k1_busy() {
     [ "$(grep -c 'assign job=1 .* node=k1' "$DQ_SCRATCH/broker.log")" -ge 2 ] && images_at_least 1 1

@@ -9,10 +9,10 @@
 plan 14
 start_broker '' --shard-size 8 --lease-ms 4000
 write_job "$DQ_SCRATCH/job.jsonl" 16
-start_dq_node s1 --null-step-ms 300
+start_dq_node s1 --null-step-ms 500
 S1=$NODE_PID
 ok "submit" "$DQ" submit --model tiny "$DQ_SCRATCH/job.jsonl"
-# A shard is 8 requests of 2 steps, 4.8 s: after its first image s1 is in the middle of it (its
+# A shard is 8 requests of 2 steps, 8 s: after its first image s1 is in the middle of it (its
 # rank, a process of its own, goes on rendering while s1 is stopped).
 ok "s1 renders a first image" eventually 60 images_at_least 1 1
 kill -STOP "$S1"
