@@ -53,9 +53,10 @@ DQ_UNIT_TESTS += tests/unit/test_store_durable
 # result files and manifests.
 sbin_PROGRAMS += diffq-broker
 diffq_broker_SOURCES = broker/main.c broker/server.h broker/server_int.h broker/server.c \
-	broker/server_node.c broker/server_client.c broker/server_result.c
+	broker/server_node.c broker/server_client.c broker/server_result.c \
+	broker/file_batch.c broker/file_batch.h
 diffq_broker_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
-diffq_broker_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS)
+diffq_broker_LDADD = $(DQ_BROKER_LIBS) $(DQ_COMMON_LIBS) -lpthread
 
 # Integration tests: real broker and CLI processes on loopback with fake nodes (test helpers).
 check_PROGRAMS += tests/integration/fake_node tests/integration/junk_sender \
@@ -74,6 +75,7 @@ DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_re
 	tests/integration/broker_writefail.sh tests/integration/broker_upload.sh \
 	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
 	tests/integration/broker_retry.sh tests/integration/broker_e2e300.sh
+DQ_SCRIPT_TESTS += tests/integration/broker_diskfull.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
 # Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
 check_PROGRAMS += tests/integration/png_pixels
@@ -87,3 +89,9 @@ tests_unit_test_job_wire_SOURCES = tests/unit/test_job_wire.c
 tests_unit_test_job_wire_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_job_wire_LDADD = $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_job_wire
+
+check_PROGRAMS += tests/unit/test_file_batch
+tests_unit_test_file_batch_SOURCES = tests/unit/test_file_batch.c broker/file_batch.c
+tests_unit_test_file_batch_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_file_batch_LDADD = $(DQ_UNIT_LIBS) -lpthread
+DQ_UNIT_TESTS += tests/unit/test_file_batch

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "broker/file_batch.h"
 #include "broker/server_int.h"
 #include "common/log.h"
 
@@ -99,6 +100,12 @@ dq_server_t *dq_server_new(const dq_server_params_t *params, char *err, size_t e
         dq_info("recovered: %d shards stay leased for %lld ms so their nodes can reclaim them",
                 orphans, (long long) params->grace_ms);
     self->next_upload = (uint64_t) now; /* grows across restarts: ids are never reused */
+    self->files = dq_file_batch_new(DQ_BROKER_FILE_THREADS);
+    if (!self->files) {
+        snprintf(err, errlen, "cannot start the file writer threads");
+        *exit_code = DQ_BROKER_EXIT_FAILED;
+        goto fail;
+    }
     self->router = zsock_new(ZMQ_ROUTER);
     if (!self->router) {
         snprintf(err, errlen, "cannot create a ZeroMQ socket");
@@ -140,6 +147,7 @@ void dq_server_destroy(dq_server_t **self_p) {
         dq_msg_clear(&self->pending[i].msg);
     }
     zsock_destroy(&self->router);
+    dq_file_batch_destroy(&self->files);
     dq_store_destroy(&self->store);
     if (self->lock_fd >= 0) close(self->lock_fd);
     free(self->bind);
@@ -251,7 +259,12 @@ int dq_server_run(dq_server_t *self, volatile int *stop) {
             dq_error("poll failed: %s", zmq_strerror(zmq_errno()));
             return DQ_BROKER_EXIT_FAILED;
         }
-        for (int i = 0; n > 0 && i < DQ_BROKER_RECV_BURST && !*stop; i++) {
+        bool drained = true; /* every message that had arrived is read */
+        for (int i = 0; n > 0 && !*stop; i++) {
+            if (i == DQ_BROKER_RECV_BURST) {
+                drained = false;
+                break;
+            }
             zmsg_t *zm = zmsg_recv_nowait(self->router);
             if (!zm) break;
             s_receive(self, zm);
@@ -271,7 +284,7 @@ int dq_server_run(dq_server_t *self, volatile int *stop) {
             dq_server_check_serving(self, now);
             self->next_expire_ms = now + DQ_BROKER_EXPIRE_EVERY_MS;
         }
-        dq_server_nodes_tick(self, now);
+        dq_server_nodes_tick(self, now, drained);
         dq_server_uploads_tick(self, now);
         if (self->dispatch_due) dq_server_dispatch(self);
     }

@@ -207,18 +207,10 @@ static void s_job_info(const dq_job_status_t *s, dq_job_info_t *j) {
     snprintf(j->model, sizeof j->model, "%.128s", s->model);
     j->state = dq_server_wire_state(s->state);
     j->priority = s->priority;
-    /* The store counts requests by state; the wire counts images. Requests of one job carry
-     * about n_images / n_requests images each. */
-    double per = s->n_requests > 0 ? (double) s->n_images / (double) s->n_requests : 1.0;
     j->done = (uint64_t) s->images_committed;
-    j->failed = (uint64_t) ((double) s->requests_failed * per + 0.5);
-    j->running = (uint64_t) ((double) s->requests_running * per + 0.5);
-    int64_t left = s->n_images - s->images_committed - (int64_t) j->failed - (int64_t) j->running -
-                   (int64_t) ((double) s->requests_cancelled * per + 0.5);
-    if (s->state == DQ_STORE_JOB_CANCELLED || left < 0) left = 0;
-    if ((int64_t) j->running > s->n_images - s->images_committed)
-        j->running = (uint64_t) (s->n_images - s->images_committed);
-    j->queued = (uint64_t) left;
+    j->failed = (uint64_t) s->images_failed;
+    j->running = (uint64_t) s->images_running;
+    j->queued = s->state == DQ_STORE_JOB_CANCELLED ? 0 : (uint64_t) s->images_queued;
     j->images_per_s = s->images_per_s;
     j->eta_s = s->eta_s;
     if (j->failed > 0) snprintf(j->error, sizeof j->error, "%s", s->last_error);

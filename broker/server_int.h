@@ -17,11 +17,13 @@
 #define DQ_BROKER_MAX_UPLOADS      64  /* staged uploads at once; more get ERROR limit */
 #define DQ_BROKER_BATCH            256 /* RESULTs committed in one transaction at most */
 #define DQ_BROKER_LEASE_PER_CREDIT 8   /* shards leased per dispatch round per node */
+#define DQ_BROKER_FILE_THREADS     8   /* threads that write and sync a batch's images */
 
 /* One shard attempt a node runs, as the broker assigned it (or it reclaimed). */
 typedef struct {
     int64_t shard, job;
     int attempt;
+    int64_t renewed_ms; /* when the store's lease was last written (assign, reclaim, renew) */
 } dq_held_t;
 
 /* A node that sent READY. */
@@ -67,8 +69,10 @@ struct dq_server {
     uint64_t next_upload;
     dq_pending_t pending[DQ_BROKER_BATCH];
     int n_pending;
+    struct dq_file_batch *files; /* owned; writes a batch's images (broker/file_batch.h) */
     int64_t grace_end_ms;
     int64_t next_expire_ms;
+    int64_t last_tick_ms; /* the previous dq_server_nodes_tick, to tell the broker's own stalls */
     bool dispatch_due; /* new work or new credit: try to lease */
     bool closing;      /* shutting down: leave leases for the next broker's grace period */
 };
@@ -92,8 +96,9 @@ void dq_server_dispatch(dq_server_t *self);
 /* The serving rules (dq_store_check_serving) over the connected nodes: jobs nobody serves, or
  * whose every serving node is blocked, fail instead of waiting forever. */
 void dq_server_check_serving(dq_server_t *self, int64_t now);
-/* Heartbeats, liveness (silent nodes are forgotten). */
-void dq_server_nodes_tick(dq_server_t *self, int64_t now);
+/* Heartbeats, liveness (silent nodes are forgotten). drained: the socket had nothing more to
+ * read, so a node's silence is its own (after a cut-short read, nobody is judged silent). */
+void dq_server_nodes_tick(dq_server_t *self, int64_t now, bool drained);
 /* Removes a node; with requeue its shards go back to the queue (store.node_forget). */
 void dq_server_node_drop(dq_server_t *self, dq_bnode_t *node, bool requeue, const char *why);
 /* Sends STOP for every shard of job held by any node and forgets them (cancel). */

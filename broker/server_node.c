@@ -63,7 +63,8 @@ void dq_server_node_release(dq_bnode_t *node, int64_t shard) {
 static void s_hold(dq_bnode_t *node, int64_t job, int64_t shard, int attempt) {
     dq_server_node_release(node, shard);
     if (node->n_held < DQ_PROTO_MAX_NODE_SHARDS)
-        node->held[node->n_held++] = (dq_held_t){.shard = shard, .job = job, .attempt = attempt};
+        node->held[node->n_held++] = (dq_held_t){
+            .shard = shard, .job = job, .attempt = attempt, .renewed_ms = dq_server_now()};
 }
 
 static void s_stop(dq_server_t *self, zframe_t *identity, uint64_t job, uint64_t shard,
@@ -281,6 +282,11 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     }
     case DQ_CMD_PROGRESS: {
         dq_msg_progress_t *p = &msg->progress;
+        /* The store's lease is written again only once a quarter of it has passed: a renewal
+         * is a durable transaction, and a node reports every denoising step. Until then the
+         * stored lease cannot run out, and a cancel stops held shards by itself. */
+        int h = dq_server_node_holds(node, (int64_t) p->shard, (int) p->attempt);
+        if (h >= 0 && now - node->held[h].renewed_ms < self->params.lease_ms / 4) break;
         dq_store_rc_t rc = dq_store_renew(self->store, (int64_t) p->shard, (int) p->attempt,
                                           node->ready.name, now, self->params.lease_ms);
         if (rc == DQ_STORE_OK) {
@@ -337,11 +343,18 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     }
 }
 
-void dq_server_nodes_tick(dq_server_t *self, int64_t now) {
+void dq_server_nodes_tick(dq_server_t *self, int64_t now, bool drained) {
+    /* A loop iteration that took longer than a heartbeat interval (a slow disk under a commit)
+     * was the broker's silence, not the nodes': that time does not count against them. */
+    int64_t away = self->last_tick_ms ? now - self->last_tick_ms : 0;
+    self->last_tick_ms = now;
+    for (int i = 0; away > DQ_PROTO_HEARTBEAT_INTERVAL_MS && i < self->n_nodes; i++)
+        self->nodes[i]->last_recv_ms += away;
     for (int i = self->n_nodes - 1; i >= 0 && i < self->n_nodes; i--) {
         dq_bnode_t *node = self->nodes[i];
-        if (now - node->last_recv_ms >
-            DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS) {
+        /* Silence is judged only once every message that arrived has been read. */
+        if (drained && now - node->last_recv_ms >
+                           DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS) {
             dq_warn("node silent for %lld ms node=%s: forgetting it",
                     (long long) (now - node->last_recv_ms), node->ready.name);
             dq_server_node_drop(self, node, true, "silent");

@@ -1,4 +1,4 @@
-/* broker/server_result.c: RESULT handling in batches (PNG written atomically, SHA-256, one store
+/* broker/server_result.c: RESULT handling in batches (PNGs written and synced in parallel, renamed; SHA-256; one store
  * transaction, then RESULT_ACKs) and each job's results.jsonl manifest. */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/png_out.h"
 
+#include "broker/file_batch.h"
 #include "broker/server_int.h"
 #include "common/log.h"
 
@@ -46,17 +48,32 @@ typedef struct {
     bool send_ack, stored, stop;       /* what to answer */
     bool in_batch;                     /* passed to commit_results */
     bool retry_later;                  /* its node must resend its un-acknowledged results */
+    bool replace;                      /* the final name exists (an earlier attempt's file) */
+    const char *dir;                   /* the job's output folder (in dirs[]) */
     char path[DQ_PROTO_MAX_PATH + 64]; /* final file */
-    char temp[DQ_PROTO_MAX_PATH + 80]; /* "" or where it was written because path existed */
+    char temp[DQ_PROTO_MAX_PATH + 96]; /* where the bytes were written; "" once renamed */
     char name[160];
     char sha[65];
 } s_item_t;
 
-/* Writes one image's file: straight to its name when there is none yet, else beside it (an
- * earlier attempt's file may be the committed one; it is replaced only after our commit). */
-static int s_write(dq_server_t *self, const dq_job_status_t *job, const dq_msg_result_t *r,
-                   s_item_t *it) {
-    /* Named by the request's id (or its line), as recorded when the job was submitted. */
+/* The output folders one batch writes into (usually one). */
+typedef struct {
+    char dir[DQ_BROKER_BATCH][DQ_PROTO_MAX_PATH];
+    int n;
+} s_dirs_t;
+
+static const char *s_dirs_add(s_dirs_t *d, const char *dir) {
+    for (int i = 0; i < d->n; i++)
+        if (strcmp(d->dir[i], dir) == 0) return d->dir[i];
+    snprintf(d->dir[d->n], sizeof d->dir[0], "%s", dir);
+    return d->dir[d->n++];
+}
+
+/* Names one image's files: its final name (by the request's id, or its line, as recorded at
+ * submit) and the temporary one it is written to first. Returns 0, -1 when it may work later
+ * (database, folder), 1 when it never will (no such request or image). */
+static int s_name(dq_server_t *self, const dq_job_status_t *job, const dq_msg_result_t *r,
+                  unsigned serial, s_item_t *it) {
     dq_store_rc_t rc = dq_store_image_name(self->store, (int64_t) r->job, (int64_t) r->line,
                                            (int) r->image_index, it->name, sizeof it->name);
     if (rc != DQ_STORE_OK) {
@@ -65,23 +82,43 @@ static int s_write(dq_server_t *self, const dq_job_status_t *job, const dq_msg_r
         return rc == DQ_STORE_DB ? -1 : 1;
     }
     snprintf(it->path, sizeof it->path, "%s/%s", job->out_dir, it->name);
+    snprintf(it->temp, sizeof it->temp, "%s/.%s.a%u.%u.tmp", job->out_dir, it->name, r->attempt,
+             serial);
     struct stat st;
-    const char *target = it->path;
-    if (stat(it->path, &st) == 0) {
-        snprintf(it->temp, sizeof it->temp, "%s/.%s.a%u", job->out_dir, it->name, r->attempt);
-        target = it->temp;
-    }
-    char err[512];
+    it->replace = stat(it->path, &st) == 0;
     if (mkdir(job->out_dir, 0755) != 0 && errno != EEXIST) {
         dq_error("cannot create output folder %s: %s", job->out_dir, strerror(errno));
         return -1;
     }
-    if (dq_png_save_bytes(target, r->png, r->png_size, err, sizeof err) != 0) {
-        dq_error("cannot write image job=%" PRIu64 " line=%" PRIu64 " image=%u: %s", r->job,
-                 r->line, r->image_index, err);
-        return -1;
-    }
     return s_sha256(r->png, r->png_size, it->sha);
+}
+
+/* fsync() of each folder: makes the batch's new names durable. */
+static int s_sync_dirs(const s_dirs_t *d) {
+    for (int i = 0; i < d->n; i++) {
+        int dfd = open(d->dir[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int rc = dfd < 0 ? -1 : fsync(dfd);
+        int saved = errno;
+        if (dfd >= 0) close(dfd);
+        if (rc != 0) {
+            dq_error("cannot sync folder %s: %s", d->dir[i], strerror(saved));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Drops an item from the batch: its temporary file goes, and it is not acknowledged. */
+static void s_unwrite(s_item_t *it) {
+    if (it->temp[0]) unlink(it->temp);
+    it->temp[0] = '\0';
+    it->in_batch = false;
+}
+
+static int64_t s_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void s_ack(dq_server_t *self, dq_pending_t *p, bool stored) {
@@ -101,8 +138,15 @@ void dq_server_results_flush(dq_server_t *self) {
     static s_item_t items[DQ_BROKER_BATCH];
     static dq_result_t results[DQ_BROKER_BATCH];
     static int index_of[DQ_BROKER_BATCH];
+    int64_t t_start = s_mono_us();
+    static s_dirs_t dirs;
+    static dq_file_item_t files[DQ_BROKER_BATCH];
+    static int file_of[DQ_BROKER_BATCH];
+    int n_files = 0;
+    static unsigned serial; /* tells apart one process's temporaries of the same attempt */
     int64_t jobs_touched[DQ_BROKER_BATCH];
     int n_jobs = 0, n_res = 0;
+    dirs.n = 0;
     dq_job_status_t job;
     int64_t job_id = 0;
     int64_t now = dq_server_now();
@@ -121,18 +165,63 @@ void dq_server_results_flush(dq_server_t *self) {
             continue;
         }
         if ((int64_t) r->job != job_id &&
-            dq_store_job_status(self->store, (int64_t) r->job, now, 1000, &job) != DQ_STORE_OK) {
+            dq_store_job_brief(self->store, (int64_t) r->job, &job) != DQ_STORE_OK) {
             it->send_ack = true; /* no such job any more: drop it */
             it->stop = true;
             continue;
         }
         job_id = (int64_t) r->job;
-        int w = s_write(self, &job, r, it);
-        if (w > 0) { /* no such request or image: nothing to store, ever */
+        int named = s_name(self, &job, r, ++serial, it);
+        if (named > 0) { /* no such request or image: nothing to store, ever */
             it->send_ack = true;
             continue;
         }
-        if (w < 0) continue; /* not acknowledged: the node sends it again */
+        if (named < 0) continue; /* not acknowledged: sent again */
+        it->dir = s_dirs_add(&dirs, job.out_dir);
+        it->in_batch = true;
+        files[n_files++] = (dq_file_item_t){.path = it->temp, .bytes = r->png, .size = r->png_size};
+        file_of[n_files - 1] = i;
+    }
+    /* Durable before committed: file data first (written and synced in parallel), then the new
+     * names (renames and one fsync per folder). A file that replaces an earlier attempt's is
+     * renamed only after the commit, below, so a committed file is never replaced by an
+     * uncommitted one. */
+    dq_file_batch_write(self->files, files, (size_t) n_files);
+    int64_t t_written = s_mono_us();
+    for (int f = 0; f < n_files; f++) {
+        if (!files[f].what) continue;
+        s_item_t *it = &items[file_of[f]];
+        const dq_msg_result_t *r = &self->pending[file_of[f]].msg.result;
+        dq_error("cannot write image job=%" PRIu64 " line=%" PRIu64 " image=%u: cannot %s %s: %s",
+                 r->job, r->line, r->image_index, files[f].what, it->temp,
+                 strerror(files[f].error));
+        it->temp[0] = '\0'; /* removed by the writer */
+        s_unwrite(it);
+    }
+    for (int i = 0; i < n; i++) {
+        s_item_t *it = &items[i];
+        if (!it->in_batch) continue;
+        if (!it->replace) {
+            /* NOREPLACE: another result of this batch for the same image may have taken the
+             * name a moment ago; then this one waits for the commit like any replacement. */
+            if (renameat2(AT_FDCWD, it->temp, AT_FDCWD, it->path, RENAME_NOREPLACE) == 0) {
+                it->temp[0] = '\0';
+            } else if (errno == EEXIST) {
+                it->replace = true;
+            } else {
+                dq_error("cannot rename %s: %s", it->temp, strerror(errno));
+                s_unwrite(it);
+            }
+        }
+    }
+    if (s_sync_dirs(&dirs) != 0) {
+        for (int i = 0; i < n; i++)
+            if (items[i].in_batch) s_unwrite(&items[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        s_item_t *it = &items[i];
+        if (!it->in_batch) continue;
+        const dq_msg_result_t *r = &self->pending[i].msg.result;
         results[n_res] = (dq_result_t){.job = (int64_t) r->job,
                                        .line = (int64_t) r->line,
                                        .image = (int) r->image_index,
@@ -141,14 +230,17 @@ void dq_server_results_flush(dq_server_t *self) {
                                        .sha256 = it->sha,
                                        .size = (int64_t) r->png_size};
         index_of[n_res++] = i;
-        it->in_batch = true;
     }
+    int64_t t_synced = s_mono_us();
     bool committed = true;
     if (n_res > 0 &&
         dq_store_commit_results(self->store, results, (size_t) n_res, now) != DQ_STORE_OK) {
         dq_error("cannot commit %d results: %s", n_res, dq_store_errmsg(self->store));
         committed = false;
     }
+    dq_debug("results batch=%d stored=%d write_us=%lld rename_us=%lld commit_us=%lld", n, n_res,
+             (long long) (t_written - t_start), (long long) (t_synced - t_written),
+             (long long) (s_mono_us() - t_synced));
     for (int k = 0; k < n_res; k++) {
         s_item_t *it = &items[index_of[k]];
         if (!committed) {
@@ -246,7 +338,7 @@ static int s_manifest_row(void *arg, const dq_manifest_row_t *row) {
 
 int dq_server_write_manifest(dq_server_t *self, int64_t job_id) {
     dq_job_status_t job;
-    if (dq_store_job_status(self->store, job_id, dq_server_now(), 1000, &job) != DQ_STORE_OK)
+    if (dq_store_job_brief(self->store, job_id, &job) != DQ_STORE_OK)
         return -1;
     char path[sizeof job.out_dir + 32], temp[sizeof job.out_dir + 32];
     snprintf(path, sizeof path, "%s/results.jsonl", job.out_dir);
@@ -277,7 +369,7 @@ int dq_server_write_manifest(dq_server_t *self, int64_t job_id) {
 
 void dq_server_job_maybe_finished(dq_server_t *self, int64_t job_id) {
     dq_job_status_t job;
-    if (dq_store_job_status(self->store, job_id, dq_server_now(), 1000, &job) != DQ_STORE_OK)
+    if (dq_store_job_brief(self->store, job_id, &job) != DQ_STORE_OK)
         return;
     if (job.state == DQ_STORE_JOB_DONE || job.state == DQ_STORE_JOB_FAILED ||
         job.state == DQ_STORE_JOB_CANCELLED) {

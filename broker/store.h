@@ -289,6 +289,8 @@ typedef struct {
     int64_t n_requests, n_images, n_shards;
     int64_t requests_queued, requests_running, requests_done, requests_failed, requests_cancelled;
     int64_t images_committed;
+    /* Images not committed yet, by their shard's state (exact: shards count their images). */
+    int64_t images_queued, images_running, images_failed, images_cancelled;
     double images_per_s; /* over the window given to dq_store_job_status */
     double eta_s;        /* remaining images / rate; -1 when unknown (no rate yet) */
     char last_error[1024]; /* the error of the job's latest failed shard; "" when none */
@@ -298,6 +300,10 @@ typedef struct {
  * later). NOT_FOUND for unknown or staging jobs. */
 dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
                                   dq_job_status_t *out);
+/* The job's own row only (name, model, out_dir, priority, state, sizes, requests_done,
+ * images_committed): no per-state counts, rate or ETA (those stay 0). O(1), for hot paths such
+ * as result commits. NOT_FOUND for unknown or staging jobs. */
+dq_store_rc_t dq_store_job_brief(dq_store_t *self, int64_t job_id, dq_job_status_t *out);
 typedef int(dq_store_job_fn)(void *arg, const dq_job_status_t *status);
 /* Calls fn for each non-staging job, oldest first. fn returning nonzero stops (INVALID). */
 dq_store_rc_t dq_store_job_list(dq_store_t *self, int64_t now, int64_t window_ms,

@@ -114,7 +114,8 @@ static const char s_sql_job_row[] =
     "SELECT name, model, out_dir, priority, state, created_ms, updated_ms, n_requests,"
     " n_images, n_shards, requests_done, images_committed FROM jobs WHERE id = ?";
 static const char s_sql_left_by_state[] =
-    "SELECT state, sum(n_requests - requests_done) FROM shards WHERE job = ? GROUP BY state";
+    "SELECT state, sum(n_requests - requests_done), sum(n_images - images_committed)"
+    " FROM shards WHERE job = ? GROUP BY state";
 /* The latest failed shard's error: max(id) reads the end of the index range, no sort. */
 static const char s_sql_last_error[] =
     "SELECT last_error FROM shards WHERE id ="
@@ -122,8 +123,7 @@ static const char s_sql_last_error[] =
 static const char s_sql_recent[] =
     "SELECT count(*) FROM results WHERE job = ? AND committed_ms > ?";
 
-dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
-                                  dq_job_status_t *out) {
+dq_store_rc_t dq_store_job_brief(dq_store_t *self, int64_t job_id, dq_job_status_t *out) {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *stmt;
     int r = dq_store__get(self, &stmt, s_sql_job_row, "i", job_id);
@@ -149,20 +149,33 @@ dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now,
         memset(out, 0, sizeof *out);
         return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job_id);
     }
-    stmt = dq_store__prep(self, s_sql_left_by_state);
+    return DQ_STORE_OK;
+}
+
+dq_store_rc_t dq_store_job_status(dq_store_t *self, int64_t job_id, int64_t now, int64_t window_ms,
+                                  dq_job_status_t *out) {
+    dq_store_rc_t rc = dq_store_job_brief(self, job_id, out);
+    if (rc) return rc;
+    int r;
+    sqlite3_stmt *stmt = dq_store__prep(self, s_sql_left_by_state);
     if (!stmt) return DQ_STORE_DB;
     sqlite3_bind_int64(stmt, 1, job_id);
     while ((r = dq_store__step(self, stmt)) == SQLITE_ROW) {
         const char *state = (const char *)sqlite3_column_text(stmt, 0);
-        int64_t left = sqlite3_column_int64(stmt, 1);
-        if (strcmp(state, "queued") == 0)
+        int64_t left = sqlite3_column_int64(stmt, 1), images = sqlite3_column_int64(stmt, 2);
+        if (strcmp(state, "queued") == 0) {
             out->requests_queued += left;
-        else if (strcmp(state, "leased") == 0)
+            out->images_queued += images;
+        } else if (strcmp(state, "leased") == 0) {
             out->requests_running += left;
-        else if (strcmp(state, "failed") == 0)
+            out->images_running += images;
+        } else if (strcmp(state, "failed") == 0) {
             out->requests_failed += left;
-        else if (strcmp(state, "cancelled") == 0)
+            out->images_failed += images;
+        } else if (strcmp(state, "cancelled") == 0) {
             out->requests_cancelled += left;
+            out->images_cancelled += images;
+        }
     }
     sqlite3_reset(stmt);
     if (r != SQLITE_DONE) return DQ_STORE_DB;

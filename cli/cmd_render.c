@@ -35,6 +35,9 @@ static const dq_option_t s_options[] = {
      "output PNG; with --batch N > 1, -K is added before .png for image K"},
     {"json", 0, NULL, DQ_OPT_BOOL, NULL, NULL, "progress and results as JSON lines on stdout"},
     {"threads", 't', "DIFFQ_THREADS", DQ_OPT_INT, "0", "N", "CPU threads (0: all)"},
+    {"device", 'd', "DIFFQ_DEVICE", DQ_OPT_STRING, "cpu", "DEV", "cpu, cuda or cuda:N"},
+    {"precision", 0, "DIFFQ_PRECISION", DQ_OPT_STRING, NULL, "P",
+     "f32 or f16 (default: f32 on the CPU, f16 on CUDA)"},
 };
 
 /* Builds the request through the job format's own validation, as if it were a JSONL line. */
@@ -150,7 +153,7 @@ int dq_cmd_render(int argc, char **argv) {
     dq_pipeline_t *pipeline = NULL;
     dq_config_t *cfg = dq_config_new(
         "diffq render", "--model PATH --prompt TEXT [OPTIONS]",
-        "Renders one prompt on this machine through the engine (CPU backend), without a broker,\n"
+        "Renders one prompt on this machine through the engine (CPU or CUDA), without a broker,\n"
         "and writes PNGs with the generation parameters embedded. Progress goes to the terminal,\n"
         "or as JSON lines with --json.",
         s_options, sizeof s_options / sizeof s_options[0]);
@@ -177,6 +180,8 @@ int dq_cmd_render(int argc, char **argv) {
     params.model_path = dq_config_str(cfg, "model");
     params.config_dir = dq_config_str(cfg, "configs");
     params.threads = (int) dq_config_int(cfg, "threads");
+    params.device = dq_config_str(cfg, "device");
+    params.precision = dq_config_str(cfg, "precision");
     pipeline = dq_pipeline_new(&params, err, sizeof err);
     if (!pipeline) {
         fprintf(stderr, "diffq render: %s\n", err);

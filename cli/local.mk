@@ -14,3 +14,4 @@ diffq_SOURCES += cli/client.c cli/client.h cli/cmd_submit.c cli/cmd_status.c cli
 	cli/cmd_control.c cli/cmd_results.c
 diffq_CFLAGS += $(CZMQ_CFLAGS) $(ZMQ_CFLAGS)
 DQ_SCRIPT_TESTS += tests/integration/cli_render.sh
+DQ_SCRIPT_TESTS += tests/integration/cli_status_watch.sh

@@ -757,6 +757,7 @@ struct dq_jobparser_t {
     size_t lines;           /* lines fed */
     size_t requests;        /* good requests returned */
     size_t bad_lines;       /* lines with errors */
+    bool over_limit;        /* max_requests was passed (reported once, at the first line over) */
 };
 
 dq_jobparser_t *dq_jobparser_new(const char *name, const dq_job_limits_t *limits,
@@ -873,7 +874,10 @@ int dq_jobparser_line(dq_jobparser_t *self, const char *line, size_t len, size_t
         return -1;
     }
     if (self->requests >= self->limits.max_requests) {
-        s_error(&ctx, "too many requests: the limit is %zu per file", self->limits.max_requests);
+        if (!self->over_limit)
+            s_error(&ctx, "too many requests: the limit is %zu per file (split it into several "
+                          "jobs)", self->limits.max_requests);
+        self->over_limit = true;
         self->bad_lines++;
         return -1;
     }

@@ -1,6 +1,9 @@
 /* kernels/pipeline.c: text to image, as diffusers' StableDiffusionPipeline.__call__. */
+#include "config.h"
+
 #include "kernels/pipeline.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,9 @@
 #include "kernels/arena.h"
 #include "kernels/clip_text.h"
 #include "kernels/cpu/backend_cpu.h"
+#ifdef DQ_HAVE_CUDA
+#include "kernels/cuda/backend_cuda.h"
+#endif
 #include "kernels/image.h"
 #include "kernels/model_files.h"
 #include "kernels/rng.h"
@@ -26,6 +32,8 @@ struct dq_pipeline {
     dq_scheduler_config_t sched;   /* the model's scheduler_config.json */
     int latent_channels;           /* 4 for SD 1.x */
     char model_name[256];
+    char device[16];               /* "cpu" or "cuda:N" */
+    char precision[4];             /* "f32" or "f16" */
 };
 
 /* Per-request state during a render. */
@@ -40,6 +48,63 @@ typedef struct {
 
 void dq_pipeline_params_init(dq_pipeline_params_t *params) { memset(params, 0, sizeof *params); }
 
+/* Parses "cpu", "cuda" or "cuda:N" into -1 (the CPU) or a CUDA device index. */
+static int s_device_index(const char *device, int *index, char *err, size_t errlen) {
+    *index = -1;
+    if (!device || strcmp(device, "cpu") == 0) return 0;
+    if (strcmp(device, "cuda") == 0) {
+        *index = 0;
+        return 0;
+    }
+    if (strncmp(device, "cuda:", 5) == 0 && device[5] >= '0' && device[5] <= '9') {
+        char *end;
+        errno = 0;
+        long v = strtol(device + 5, &end, 10);
+        if (!*end && !errno && v < 1024) {
+            *index = (int) v;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "device '%s': expected cpu, cuda or cuda:N", device);
+    return -1;
+}
+
+/* Creates the backend the params ask for and says which dtype its matrices are kept in. */
+static int s_backend_new(dq_pipeline_t *self, const dq_pipeline_params_t *params,
+                         dq_dtype_t *matrices, char *err, size_t errlen) {
+    int device;
+    if (s_device_index(params->device, &device, err, errlen) < 0) return -1;
+    const char *prec = params->precision ? params->precision : device < 0 ? "f32" : "f16";
+    if (strcmp(prec, "f32") != 0 && strcmp(prec, "f16") != 0) {
+        snprintf(err, errlen, "precision '%s': expected f32 or f16", prec);
+        return -1;
+    }
+    snprintf(self->precision, sizeof self->precision, "%s", prec);
+    *matrices = strcmp(prec, "f16") == 0 ? DQ_DTYPE_F16 : DQ_DTYPE_F32;
+    if (device < 0) {
+        if (*matrices != DQ_DTYPE_F32) {
+            snprintf(err, errlen, "precision f16 needs a CUDA device; the CPU backend computes f32");
+            return -1;
+        }
+        snprintf(self->device, sizeof self->device, "cpu");
+        self->be = dq_backend_cpu_new(0, params->threads);
+        if (!self->be) snprintf(err, errlen, "out of memory creating the CPU backend");
+        return self->be ? 0 : -1;
+    }
+#ifdef DQ_HAVE_CUDA
+    snprintf(self->device, sizeof self->device, "cuda:%d", device);
+    self->be = dq_backend_cuda_new(device, 0,
+                                   *matrices == DQ_DTYPE_F16 ? DQ_CUDA_PRECISION_F16
+                                                             : DQ_CUDA_PRECISION_F32,
+                                   err, errlen);
+    return self->be ? 0 : -1;
+#else
+    snprintf(err, errlen, "device '%s': this diffq was built without the CUDA backend "
+                          "(configure --with-cuda)", params->device);
+    return -1;
+#endif
+}
+
 dq_pipeline_t *dq_pipeline_new(const dq_pipeline_params_t *params, char *err, size_t errlen) {
     if (!params->model_path) {
         snprintf(err, errlen, "no model given");
@@ -48,20 +113,20 @@ dq_pipeline_t *dq_pipeline_new(const dq_pipeline_params_t *params, char *err, si
     dq_pipeline_t *self = calloc(1, sizeof *self);
     dq_model_t *model = NULL;
     if (!self) goto oom;
+    dq_dtype_t matrices = DQ_DTYPE_F32;
+    if (s_backend_new(self, params, &matrices, err, errlen) < 0) goto fail;
     model = dq_model_load_with_configs(params->model_path, params->config_dir, err, errlen);
     if (!model) goto fail;
-    self->be = dq_backend_cpu_new(0, params->threads);
-    if (!self->be) goto oom;
     /* The tokenizer of a folder model is its tokenizer/; a single file uses the config folder's,
      * else CLIP's built-in vocabulary (what every SD 1.x checkpoint was trained with). */
     const char *tok_dir = model->layout == DQ_MODEL_DIFFUSERS ? params->model_path : params->config_dir;
     self->tokenizer = dq_tokenizer_load(tok_dir, err, errlen);
     if (!self->tokenizer) goto fail;
-    self->text_encoder = dq_clip_text_new(self->be, model, DQ_DTYPE_F32, err, errlen);
+    self->text_encoder = dq_clip_text_new(self->be, model, matrices, err, errlen);
     if (!self->text_encoder) goto fail;
-    self->unet = dq_unet_new(self->be, model, err, errlen);
+    self->unet = dq_unet_new_dtype(self->be, model, matrices, err, errlen);
     if (!self->unet) goto fail;
-    self->vae = dq_vae_decoder_new(self->be, model, DQ_DTYPE_F32, err, errlen);
+    self->vae = dq_vae_decoder_new(self->be, model, matrices, err, errlen);
     if (!self->vae) goto fail;
     self->sched = model->cfg.scheduler;
     self->latent_channels = dq_vae_decoder_latent_channels(self->vae);
@@ -94,6 +159,8 @@ void dq_pipeline_destroy(dq_pipeline_t **self_p) {
 }
 
 const char *dq_pipeline_model_name(const dq_pipeline_t *self) { return self->model_name; }
+const char *dq_pipeline_device(const dq_pipeline_t *self) { return self->device; }
+const char *dq_pipeline_precision(const dq_pipeline_t *self) { return self->precision; }
 
 int dq_pipeline_latent_factor(const dq_pipeline_t *self) {
     return dq_vae_decoder_factor(self->vae);

@@ -17,17 +17,26 @@ typedef struct {
                                diffusers folder (diffusers' from_single_file(config=DIR)); NULL:
                                SD 1.x defaults and the built-in CLIP vocabulary */
     int threads;            /* CPU threads; 0 keeps what the environment says */
+    const char *device;     /* borrowed: "cpu" (or NULL), "cuda" (device 0) or "cuda:N" */
+    const char *precision;  /* borrowed: "f32" or "f16" (NULL: f32 on the CPU, f16 on CUDA).
+                               f16 keeps the matrices in f16 and multiplies them on tensor cores
+                               with f32 accumulation; the CPU backend computes f32 only */
 } dq_pipeline_params_t;
 
-/* Defaults: no model, no config folder, threads 0. */
+/* Defaults: no model, no config folder, threads 0, the CPU, its default precision. */
 void dq_pipeline_params_init(dq_pipeline_params_t *params);
 
-/* Loads the model and builds every network on the CPU backend. Returns NULL with err set when the
- * model cannot be loaded (the message names the file and tensor) or memory runs out. */
+/* Loads the model and builds every network on the device's backend. Returns NULL with err set
+ * when the device or precision is not one this build offers, the model cannot be loaded (the
+ * message names the file and tensor) or memory runs out. */
 dq_pipeline_t *dq_pipeline_new(const dq_pipeline_params_t *params, char *err, size_t errlen);
 
 /* Frees everything. Idempotent; nulls *self_p. */
 void dq_pipeline_destroy(dq_pipeline_t **self_p);
+
+/* "cpu" or "cuda:N", and "f32" or "f16": what the pipeline runs on (borrowed). */
+const char *dq_pipeline_device(const dq_pipeline_t *self);
+const char *dq_pipeline_precision(const dq_pipeline_t *self);
 
 /* The model's name for PNG metadata: the folder's or file's base name (borrowed). */
 const char *dq_pipeline_model_name(const dq_pipeline_t *self);

@@ -82,9 +82,9 @@ int dq_render_backend_render(dq_render_backend_t *self, const dq_render_req_t *r
 /* Name of a dq_render_rc_t ("oom"); "unknown" when out of range. */
 const char *dq_render_rc_name(int rc);
 
-/* ---- The engine backend: kernels/pipeline.h on the CPU ("cpu" device only, for now). Creates
- * its ops and context (*ctx); the model loads with the first load call. Returns 0, or -1 with a
- * message in err. */
+/* ---- The engine backend: kernels/pipeline.h on the rank's device ("cpu" or "cuda:N", at the
+ * pipeline's default precision for it). Creates its ops and context (*ctx); the model loads
+ * with the first load call. Returns 0, or -1 with a message in err. */
 int dq_render_engine_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
                             void **ctx, char *err, size_t errlen);
 

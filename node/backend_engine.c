@@ -12,6 +12,7 @@
 
 typedef struct {
     dq_pipeline_t *pipeline; /* owned; NULL before a model loads */
+    char device[64];         /* "cpu" or "cuda:N": where the pipeline runs */
 } engine_t;
 
 /* One batch being rendered: maps the pipeline's callbacks onto the backend's. */
@@ -63,6 +64,7 @@ static int s_load(void *ctx, const char *spec, char *err, size_t errlen) {
     dq_pipeline_params_t params;
     dq_pipeline_params_init(&params);
     params.model_path = spec;
+    params.device = self->device;
     self->pipeline = dq_pipeline_new(&params, err, errlen);
     if (self->pipeline) return DQ_RENDER_OK;
     return strstr(err, "out of memory") ? DQ_RENDER_EOOM : DQ_RENDER_EMODEL;
@@ -130,16 +132,13 @@ static const dq_render_ops_t s_engine_ops = {"engine", s_load, s_render, s_destr
 
 int dq_render_engine_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
                             void **ctx, char *err, size_t errlen) {
-    if (params->device && strcmp(params->device, "cpu") != 0) {
-        snprintf(err, errlen, "engine backend: the pipeline runs on the CPU only so far, not %s",
-                 params->device);
-        return -1;
-    }
     engine_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* The device is checked when the model loads (dq_pipeline_new names a bad one). */
+    snprintf(self->device, sizeof self->device, "%s", params->device ? params->device : "cpu");
     *ops = &s_engine_ops;
     *ctx = self;
     return 0;

@@ -19,6 +19,16 @@
 
 #define TICK_MS              100  /* poll timeout: timers are checked at least this often */
 #define DISCONNECT_LINGER_MS 2000 /* how long a final DISCONNECT may take to leave */
+/* A RESULT not acknowledged this long is sent again: the RESULT or its RESULT_ACK was lost, and
+ * without a resend the window would stay full forever. A live broker acknowledges within a
+ * liveness period; a late original is harmless, the broker acknowledges repeats as duplicates. */
+#define RESULT_RESEND_MS (DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS)
+/* Credit outstanding this long without an ASSIGN makes the node reconnect, which starts the
+ * broker's count of its credit over (READY, then CREDIT for the free slots): a lost CREDIT or a
+ * lost ASSIGN would otherwise leave the broker believing the node wants nothing, forever. The
+ * node cannot tell that from an empty queue, so the interval doubles while no work comes. */
+#define CREDIT_RESYNC_MS     5000
+#define CREDIT_RESYNC_MAX_MS 60000
 
 typedef enum {
     SH_WAITING,   /* accepted, not yet given to a rank */
@@ -37,6 +47,7 @@ typedef enum { RES_UNSENT, RES_SENT, RES_DONE } res_state_t;
 typedef struct {
     dq_msg_t msg; /* owned RESULT; cleared once acknowledged or dropped */
     res_state_t state;
+    int64_t sent_at; /* ms: last sent (RES_SENT), for the resend timeout */
 } result_t;
 
 typedef struct shard_t {
@@ -69,6 +80,8 @@ struct dq_node_t {
     int64_t sent_at;    /* ms: last message sent */
     int64_t reconnect_at;
     dq_backoff_t backoff;
+    int64_t credit_at;           /* ms: last CREDIT sent or ASSIGN received */
+    dq_backoff_t credit_backoff; /* CREDIT_RESYNC_MS doubling: when to resynchronise credit */
     bool draining;
     int64_t drain_deadline; /* ms; 0: none */
     bool done;
@@ -228,6 +241,15 @@ static void s_fail_now(dq_node_t *self, const dq_msg_assign_t *a, int cls, const
 
 static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
     const dq_msg_assign_t *a = &msg->assign;
+    /* The same attempt twice (a repeated message) is one shard: running it twice would answer
+     * only one copy's RESULT_ACKs and keep the other's window full. */
+    if (s_find(self, a->job, a->shard, a->attempt)) {
+        dq_info("ignoring a repeated ASSIGN job=%" PRIu64 " shard=%" PRIu64 " attempt=%u",
+                a->job, a->shard, a->attempt);
+        return;
+    }
+    self->credit_at = dq_now_ms();
+    dq_backoff_reset(&self->credit_backoff);
     if (dq_credit_take(&self->credit) != 0) {
         dq_error("broker assigned a shard without credit job=%" PRIu64 " shard=%" PRIu64, a->job,
                  a->shard);
@@ -438,7 +460,7 @@ static void s_on_rank_msg(dq_node_t *self, dq_rank_t *r, dq_msg_t *msg) {
             sh->cap_res = cap;
         }
         msg->result.chunk = (uint32_t) sh->n_res;
-        sh->res[sh->n_res++] = (result_t){*msg, RES_UNSENT};
+        sh->res[sh->n_res++] = (result_t){*msg, RES_UNSENT, 0};
         memset(msg, 0, sizeof *msg);
         sh->unsent++;
         return;
@@ -550,6 +572,7 @@ static void s_pump(dq_node_t *self) {
             if (sh->res[i].state != RES_UNSENT) continue;
             s_send(self, &sh->res[i].msg);
             sh->res[i].state = RES_SENT;
+            sh->res[i].sent_at = dq_now_ms();
             sh->unsent--;
             sh->inflight++;
             self->inflight++;
@@ -580,6 +603,7 @@ static void s_pump(dq_node_t *self) {
         m.credit.credit = want;
         s_send(self, &m);
         dq_credit_asked(&self->credit, want);
+        self->credit_at = dq_now_ms();
     }
 }
 
@@ -608,6 +632,32 @@ static void s_on_signal(dq_node_t *self) {
             dq_info("signal %d again: handing the shards back now", sigs[i]);
             s_finish_drain(self, "second signal");
             return;
+        }
+    }
+}
+
+/* RESULTs not acknowledged within RESULT_RESEND_MS: sent again while their shard is wanted;
+ * a stopped or failed shard's are given up (as on a reconnect), so the shard can end. */
+static void s_resend_results(dq_node_t *self, int64_t now) {
+    if (!self->dealer) return; /* the reconnect resends them */
+    for (shard_t *sh = self->shards; sh; sh = sh->next) {
+        bool wanted = sh->state == SH_RENDERING || sh->state == SH_RENDERED;
+        for (size_t i = sh->first_open; i < sh->n_res && sh->inflight; i++) {
+            result_t *r = &sh->res[i];
+            if (r->state != RES_SENT || now - r->sent_at < RESULT_RESEND_MS) continue;
+            if (wanted) {
+                dq_info("no RESULT_ACK for %lld ms; sending again job=%" PRIu64 " shard=%" PRIu64
+                        " attempt=%u chunk=%zu",
+                        (long long) (now - r->sent_at), sh->assign.assign.job,
+                        sh->assign.assign.shard, sh->assign.assign.attempt, i);
+                s_send(self, &r->msg);
+                r->sent_at = now;
+            } else {
+                dq_msg_clear(&r->msg);
+                r->state = RES_DONE;
+                sh->inflight--;
+                self->inflight--;
+            }
         }
     }
 }
@@ -644,6 +694,17 @@ static void s_timers(dq_node_t *self) {
         if ((sh->state == SH_WAITING || sh->state == SH_RENDERING || sh->state == SH_RENDERED) &&
             now - sh->progress_at >= DQ_PROTO_PROGRESS_INTERVAL_MS)
             s_progress(self, sh);
+    s_resend_results(self, now);
+    if (self->dealer && !self->draining && self->credit.asked > 0 &&
+        now - self->credit_at >= (int64_t) self->credit_backoff.next_ms) {
+        uint32_t waited = dq_backoff_next(&self->credit_backoff);
+        dq_info("no ASSIGN for %u ms with %u credit outstanding; reconnecting to resynchronise "
+                "credit broker=%s",
+                waited, self->credit.asked, self->p.broker);
+        zsock_destroy(&self->dealer);
+        s_connect(self);
+        self->credit_at = now;
+    }
     if (self->draining && !self->done) {
         bool busy = false;
         for (shard_t *sh = self->shards; sh; sh = sh->next)
@@ -727,10 +788,18 @@ dq_node_t *dq_node_new(const dq_node_params_t *params, char *err, size_t errlen)
         snprintf(r->device, sizeof r->device, "%s", params->rank_devices[i]);
         dq_backoff_init(&r->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
     }
+    /* CPU ranks share the machine's cores instead of each starting a thread per core. */
+    uint32_t cpu_ranks = 0;
+    for (uint32_t i = 0; i < params->n_ranks; i++)
+        cpu_ranks += strcmp(params->rank_devices[i], "cpu") == 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int per_rank = cpu_ranks && cores > 0 ? (int) (cores / cpu_ranks) : 0;
     self->hello = (dq_rank_hello_t){params->exe, params->backend, params->null_step_ms,
-                                    params->null_fail, params->models[0].spec};
+                                    params->null_fail, params->models[0].spec,
+                                    cpu_ranks ? (per_rank > 0 ? per_rank : 1) : 0};
     dq_credit_init(&self->credit, 0);
     dq_backoff_init(&self->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
+    dq_backoff_init(&self->credit_backoff, CREDIT_RESYNC_MS, CREDIT_RESYNC_MAX_MS);
     return self;
 }
 

@@ -273,8 +273,9 @@ static int s_start(rank_t *self) {
         dq_rankio_flush_all(self->io, err, sizeof err) != 0)
         return DQ_RANK_EXIT_PIPE;
     if (rc != DQ_RENDER_OK) return DQ_RANK_EXIT_START;
-    dq_info("rank up backend=%s device=%s model=%s rank=%d", parts[1], self->device, self->loaded,
-            self->index);
+    const char *threads = getenv("OMP_NUM_THREADS");
+    dq_info("rank up backend=%s device=%s model=%s rank=%d threads=%s", parts[1], self->device,
+            self->loaded, self->index, threads ? threads : "all");
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -54,7 +55,23 @@ int dq_rank_spawn(dq_rank_t *r, const dq_rank_hello_t *hello, char *err, size_t 
         close(sv[1]);
         return -1;
     }
+    /* The rank's environment is made before fork: the child may only exec (other threads of
+     * this process may hold malloc's lock at the fork). */
+    char threads[32];
+    char **envp = NULL;
+    if (hello->cpu_threads > 0 && strcmp(r->device, "cpu") == 0 && !getenv("OMP_NUM_THREADS")) {
+        snprintf(threads, sizeof threads, "OMP_NUM_THREADS=%d", hello->cpu_threads);
+        size_t n = 0;
+        while (environ[n])
+            n++;
+        envp = calloc(n + 2, sizeof *envp);
+        if (envp) {
+            memcpy(envp, environ, n * sizeof *envp);
+            envp[n] = threads;
+        }
+    }
     pid_t pid = fork();
+    if (pid != 0) free(envp);
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         dq_rankio_destroy(&io);
@@ -65,7 +82,8 @@ int dq_rank_spawn(dq_rank_t *r, const dq_rank_hello_t *hello, char *err, size_t 
         /* Child: its own process group, so a terminal's ^C reaches only the node, which drains. */
         setpgid(0, 0);
         fcntl(sv[1], F_SETFD, 0);
-        execl(hello->exe, hello->exe, DQ_RANK_FD_FLAG, fdarg, (char *) NULL);
+        char *argv[] = {(char *) hello->exe, DQ_RANK_FD_FLAG, fdarg, NULL};
+        execve(hello->exe, argv, envp ? envp : environ);
         dprintf(2, "diffq-node: rank %d: exec %s: %s\n", r->index, hello->exe, strerror(errno));
         _exit(127);
     }

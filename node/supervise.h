@@ -35,6 +35,8 @@ typedef struct {
     uint32_t null_step_ms;
     const char *null_fail;
     const char *model_spec; /* loaded at start */
+    int cpu_threads;        /* OMP_NUM_THREADS for a "cpu" rank when the environment has none
+                               (ranks share the cores); 0: leave it */
 } dq_rank_hello_t;
 
 /* Starts rank r: socketpair, fork, exec of hello->exe with "--rank-fd N" in its own process

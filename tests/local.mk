@@ -31,6 +31,15 @@ EXTRA_DIST += tests/fixtures \
 	tests/reference/ldm_keys.py tests/reference/fx_tokenizer.py tests/reference/fx_text_encoder.py \
 	tests/reference/fx_vae.py tests/reference/fx_unet.py tests/reference/fx_latents.py \
 	tests/reference/fx_schedulers.py tests/reference/fx_pipeline.py
+
+# Fault tests (issue #5): a node killed or stopped mid-shard, and a lossy network between nodes
+# and broker (lossy_proxy drops, delays, duplicates and truncates messages).
+check_PROGRAMS += tests/integration/lossy_proxy
+tests_integration_lossy_proxy_SOURCES = tests/integration/lossy_proxy.c
+tests_integration_lossy_proxy_CFLAGS = $(AM_CFLAGS) $(CZMQ_CFLAGS) $(ZMQ_CFLAGS)
+tests_integration_lossy_proxy_LDADD = $(DQ_COMMON_LIBS)
+DQ_SCRIPT_TESTS += tests/integration/broker_node_kill.sh tests/integration/broker_node_stop.sh \
+	tests/integration/broker_lossy.sh
 # Model-aware leasing: the real broker and nodes (null backend), jobs of served and unserved models.
 DQ_SCRIPT_TESTS += tests/integration/broker_models.sh
 # Request ids on the wire: output names, results.jsonl and PNG metadata with the real node.

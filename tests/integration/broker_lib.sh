@@ -77,3 +77,58 @@ images_at_least() {
     n=$(done_images "$1")
     [ -n "$n" ] && [ "$n" -ge "$2" ]
 }
+
+# ---- Real nodes and the checks of the fault tests (broker_node_kill.sh, broker_node_stop.sh,
+# broker_lossy.sh). ----
+DQ_NODE="$top_builddir/diffq-node"
+
+# start_dq_node NAME [OPTIONS...]: a real diffq-node on the null backend (model "tiny", one CPU
+# rank unless OPTIONS say otherwise) connected to ${NODE_EP:-$EP}, logging to $DQ_SCRATCH/NAME.log;
+# sets NODE_PID.
+start_dq_node() {
+    local name=$1
+    shift
+    "$DQ_NODE" --broker "${NODE_EP:-$EP}" --backend null --model tiny --cpu-ranks 1 \
+        --name "$name" "$@" 2>>"$DQ_SCRATCH/$name.log" &
+    NODE_PID=$!
+    dq_pids="$dq_pids $NODE_PID"
+}
+
+# status_is JOB N: diffq status says JOB is done with N images done and none queued, running or
+# failed.
+status_is() {
+    local s
+    s=$("$DQ" status --json "$1" | tr -d ' \n')
+    case $s in
+    *"\"id\":$1,"*"\"state\":\"done\""*"\"queued\":0,\"running\":0,\"done\":$2,\"failed\":0,"*) ;;
+    *) echo "status of job $1: $s"; return 1 ;;
+    esac
+}
+
+# job_events JOB: the job's event log (store_check --events), one event a line; the broker must
+# have stopped.
+job_events() {
+    "$STORE_CHECK" --events "$STATE" "$1"
+}
+
+# taken_over JOB FROM TO: the event log shows that shards of FROM were taken away (requeued or
+# expired, at least one), that each was finished by TO with a later attempt, and that nothing of
+# a taken attempt was committed after it was taken.
+taken_over() {
+    job_events "$1" | awk -v from="$2" -v to="$3" '
+        function val(k,   i) { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
+        ($1 == "requeue" || $1 == "expire") && val("node") == from {
+            taken[val("shard")] = val("attempt"); n++
+        }
+        $1 == "commit" && (val("shard") in taken) && val("attempt") <= taken[val("shard")] {
+            print "commit of a taken attempt: " $0; bad++
+        }
+        $1 == "done" && (val("shard") in taken) && val("attempt") > taken[val("shard")] && val("node") == to {
+            finished[val("shard")] = 1
+        }
+        END {
+            if (n == 0) { print "no shard of " from " was taken away"; exit 1 }
+            for (s in taken) if (!(s in finished)) { print "shard " s " was not finished by " to; bad++ }
+            exit bad > 0
+        }'
+}

@@ -5,7 +5,7 @@
 MODEL="$top_srcdir/tests/fixtures/tiny-sd"
 OUT="$DQ_SCRATCH/out.png"
 export OMP_WAIT_POLICY=passive
-plan 9
+plan 12
 ok "renders a PNG" "$DQ" render --model "$MODEL" --prompt "a lighthouse" --seed 3 --steps 4 \
     --width 72 --height 64 -o "$OUT"
 ok "the PNG carries the A1111 parameters" sh -c "grep -a -q 'Steps: 4, Sampler: PNDM, CFG scale: 7.5, Seed: 3, Size: 72x64, Model: tiny-sd' '$OUT'"
@@ -16,4 +16,9 @@ fails "a missing prompt is a usage error" 2 "$DQ" render --model "$MODEL"
 fails "a width that is not a multiple of 8 is named" 2 sh -c "'$DQ' render --model '$MODEL' --prompt x --width 65 2>&1 | grep -q 'width' && exit 2"
 fails "an unknown scheduler is named" 2 sh -c "'$DQ' render --model '$MODEL' --prompt x --scheduler heun 2>&1 | grep -q 'scheduler' && exit 2"
 fails "a missing model is a clear failure" 1 sh -c "'$DQ' render --model /nonexistent --prompt x 2>&1 | grep -q '/nonexistent' && exit 1"
+fails "an unknown device is named" 1 sh -c "'$DQ' render --model '$MODEL' --prompt x --device gpu 2>&1 | grep -q \"device 'gpu': expected cpu, cuda or cuda:N\" && exit 1"
+fails "f16 on the CPU is refused" 1 sh -c "'$DQ' render --model '$MODEL' --prompt x --precision f16 2>&1 | grep -q 'f16 needs a CUDA device' && exit 1"
+# Without a GPU (or without CUDA in this build) a CUDA device is a clear failure (on a GPU
+# machine this case passes trivially: tests/gpu/check.sh renders there).
+fails "cuda without a GPU says why" 1 sh -c "nvidia-smi -L >/dev/null 2>&1 && exit 1; '$DQ' render --model '$MODEL' --prompt x --device cuda:0 2>&1 | grep -q 'cuda' && exit 1"
 done_testing

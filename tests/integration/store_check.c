@@ -2,8 +2,11 @@
  * every image of the job committed exactly once (the event log has one "commit" per image), each
  * committed file exists in the output folder with the SHA-256 and size the store recorded, and
  * results.jsonl has one line per request. Usage: store_check STATE_DIR JOB [EXPECTED_IMAGES].
- * Prints what it found; exit 0 when all holds. */
+ * Prints what it found; exit 0 when all holds. `store_check --events STATE_DIR JOB` prints the
+ * job's event log instead, one event a line (kind shard= attempt= node= line= image=), for the
+ * fault tests' checks on who did what. */
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +73,18 @@ static int s_row(void *arg, const dq_manifest_row_t *row) {
     return 0;
 }
 
+static int s_print_event(void *arg, const dq_event_t *ev) {
+    (void) arg;
+    printf("%s shard=%lld attempt=%d node=%s line=%lld image=%d\n", ev->kind,
+           (long long) ev->shard, ev->attempt, ev->node, (long long) ev->line, ev->image);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    bool events = argc > 1 && strcmp(argv[1], "--events") == 0;
+    if (events) argv++, argc--;
     if (argc < 3) {
-        fprintf(stderr, "usage: store_check STATE_DIR JOB [EXPECTED_IMAGES]\n");
+        fprintf(stderr, "usage: store_check [--events] STATE_DIR JOB [EXPECTED_IMAGES]\n");
         return 2;
     }
     char path[4200], err[512];
@@ -83,6 +95,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     int64_t job = atoll(argv[2]);
+    if (events) {
+        dq_store_rc_t rc = dq_store_events(store, job, s_print_event, NULL);
+        if (rc != DQ_STORE_OK) fprintf(stderr, "store_check: %s\n", dq_store_errmsg(store));
+        dq_store_destroy(&store);
+        return rc == DQ_STORE_OK ? 0 : 1;
+    }
     dq_job_status_t st;
     if (dq_store_job_status(store, job, 0, 1, &st) != DQ_STORE_OK) {
         fprintf(stderr, "store_check: %s\n", dq_store_errmsg(store));

@@ -425,8 +425,11 @@ static void test_error_cap(void **state) {
 static void test_too_many_requests(void **state) {
     (void)state;
     s_limits.max_requests = 2;
-    s_expect_error("{\"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n{\"prompt\": \"c\"}\n",
-                   "t.jsonl:3: too many requests: the limit is 2 per file");
+    /* Said once, at the first line over the limit, not for every line after it. */
+    s_expect_error("{\"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n{\"prompt\": \"c\"}\n"
+                   "{\"prompt\": \"d\"}\n{\"prompt\": \"e\"}\n",
+                   "t.jsonl:3: too many requests: the limit is 2 per file (split it into several "
+                   "jobs)");
 }
 
 static void test_seed_drawn(void **state) {

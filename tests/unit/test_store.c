@@ -164,6 +164,8 @@ static void test_submit_splits_into_shards(void **state) {
     assert_int_equal(st.n_requests, 6);
     assert_int_equal(st.n_shards, 4); /* 512: {1,3},{5}; 768: {2,4},{6} */
     assert_int_equal(st.requests_queued, 6);
+    assert_int_equal(st.images_queued, 6);
+    assert_int_equal(st.images_running, 0);
     assert_int_equal(st.state, DQ_STORE_JOB_QUEUED);
     assert_string_equal(st.name, "mix");
 
@@ -186,6 +188,17 @@ static void test_submit_splits_into_shards(void **state) {
     assert_int_equal(dq_store_job_status(env.store, job, T0, 60000, &st), DQ_STORE_OK);
     assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     assert_int_equal(st.requests_running, 6);
+    assert_int_equal(st.images_running, 6);
+    assert_int_equal(st.images_queued, 0);
+    /* The brief form: the same row, without the per-state counts. */
+    dq_job_status_t brief;
+    assert_int_equal(dq_store_job_brief(env.store, job, &brief), DQ_STORE_OK);
+    assert_int_equal(brief.state, DQ_STORE_JOB_RUNNING);
+    assert_string_equal(brief.name, "mix");
+    assert_string_equal(brief.out_dir, st.out_dir);
+    assert_int_equal(brief.n_shards, 4);
+    assert_int_equal(brief.requests_running, 0);
+    assert_int_equal(dq_store_job_brief(env.store, 999, &brief), DQ_STORE_NOT_FOUND);
     assert_int_equal(dq_store_shard_requests(env.store, 999, s_collect_lines, &(s_lines_t){0}),
                      DQ_STORE_NOT_FOUND);
     tu_env_end(&env);
@@ -393,6 +406,12 @@ static void test_manifest_rows(void **state) {
                      .sha256 = SHA_A,
                      .size = 5};
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_OK);
+    /* Images by state are exact (2 images per request): 6 in the one leased shard, 1 done. */
+    dq_job_status_t st;
+    assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
+    assert_int_equal(st.images_committed, 1);
+    assert_int_equal(st.images_running, 5);
+    assert_int_equal(st.images_queued, 0);
     r.image = 0;
     r.path = "/o/cat-0.png";
     assert_int_equal(dq_store_commit_result(env.store, &r, T0), DQ_STORE_OK);
