@@ -147,6 +147,8 @@ static dq_store_rc_t s_fail_queued(dq_store_t *self, int64_t job, bool unserved,
     return rc;
 }
 
+static const char s_sql_block_count[] = "SELECT count(*) FROM blocklist WHERE job = ?";
+
 /* The time a job was first seen unserved (tracker lookup); 0 when it was not. */
 static int64_t s_unserved_since(const dq_store_t *self, int64_t job) {
     for (int i = 0; i < self->n_unserved; i++)
@@ -181,12 +183,22 @@ dq_store_rc_t dq_store_check_serving(dq_store_t *self, const dq_store_node_t *no
     char names[DQ_STORE_MAX_REASON / 2], message[DQ_STORE_MAX_REASON];
     for (size_t i = 0; i < n_w && rc == DQ_STORE_OK; i++) {
         int serving = 0, blocked = 0;
+        for (int k = 0; k < n_nodes; k++)
+            serving += dq_store_node_serves(&nodes[k], w[i].model);
+        /* Per-node blocklist lookups only when the job blocks enough nodes to matter: this runs
+         * every second over every waiting job. */
+        int64_t n_blocked = 0;
+        if (serving > 0 &&
+            dq_store__get_i64(self, &n_blocked, s_sql_block_count, "i", w[i].id) != 1) {
+            rc = DQ_STORE_DB;
+            break;
+        }
         size_t len = 0;
         names[0] = '\0';
-        for (int k = 0; k < n_nodes; k++) {
-            if (!dq_store_node_serves(&nodes[k], w[i].model)) continue;
-            serving++;
-            if (!dq_store_node_blocked(self, w[i].id, nodes[k].name)) continue;
+        for (int k = 0; n_blocked >= serving && k < n_nodes; k++) {
+            if (!dq_store_node_serves(&nodes[k], w[i].model) ||
+                !dq_store_node_blocked(self, w[i].id, nodes[k].name))
+                continue;
             blocked++;
             if (len) s_append(names, sizeof names, &len, ", ");
             s_append(names, sizeof names, &len, nodes[k].name);
