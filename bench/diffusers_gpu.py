@@ -85,7 +85,8 @@ def main():
     import diffusers
     diffusers.utils.logging.disable_progress_bar()
     from diffusers import StableDiffusionPipeline
-    pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=dtype, safety_checker=None,
+    # dtype= is 0.42's spelling of torch_dtype= (which still works, with a FutureWarning)
+    pipe = StableDiffusionPipeline.from_pretrained(args.model, dtype=dtype, safety_checker=None,
                                                    requires_safety_checker=False)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

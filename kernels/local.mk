@@ -257,4 +257,4 @@ bench_gpu_render_SOURCES = bench/gpu_render.c bench/gpu_mem.c bench/gpu_mem.h
 bench_gpu_render_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CUDA_CPPFLAGS)
 bench_gpu_render_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 DQ_SCRIPT_TESTS += tests/gpu/bench_smoke.sh
-EXTRA_DIST += bench/diffusers_gpu.py tests/gpu/f16_emulate.py
+EXTRA_DIST += bench/diffusers_gpu.py tests/gpu/f16_emulate.py tests/gpu/gpu_results.py

@@ -1,12 +1,13 @@
 #!/bin/sh
 # tests/gpu/bench_smoke.sh: bench/gpu_render (the GPU benchmark tests/gpu/check.sh runs) works on
 # the CPU with the tiny model at a small size: one JSON line per batch with the measured fields,
-# the time budget cuts the timed renders short, and bad options are usage errors.
+# the time budget cuts the timed renders short, and bad options are usage errors. Also that the
+# scripts a GPU session runs still parse (they run only there and in a dry run by hand).
 . "$top_srcdir/tests/integration/lib.sh"
 BENCH="$top_builddir/bench/gpu_render"
 MODEL="$top_srcdir/tests/fixtures/tiny-sd"
 export OMP_WAIT_POLICY=passive
-plan 9
+plan 10
 ok "renders batches 1 and 2 on the CPU" sh -c "'$BENCH' --device cpu --model '$MODEL' --size 64 \
     --steps 2 --batches '1 2' --reps 2 >'$DQ_SCRATCH/lines'"
 ok "one line per batch, in order" sh -c "test \$(wc -l <'$DQ_SCRATCH/lines') = 2 && \
@@ -27,4 +28,6 @@ fails "a missing model is a usage error" 2 "$BENCH" --device cpu
 # GPU machine, where tests/gpu/check.sh runs the real benchmark).
 fails "cuda without a GPU says why" 1 sh -c "nvidia-smi -L >/dev/null 2>&1 && exit 1; \
     '$BENCH' --device cuda:0 --model '$MODEL' --size 64 --steps 1 --batches 1 2>&1 | grep -q 'cuda' && exit 1"
+ok "tests/gpu/check.sh and bundle.sh parse" sh -c "bash -n '$top_srcdir/tests/gpu/check.sh' && \
+    bash -n '$top_srcdir/tests/gpu/bundle.sh'"
 done_testing
