@@ -83,8 +83,11 @@ fi
     echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty') built $(date -u +%FT%TZ)"
     grep '^CUDA_GENCODE' "$B/Makefile"
     nvcc --version | tail -1
-    echo "needs glibc $(for f in "$STAGE"/bin/* "$STAGE"/lib/*; do objdump -T "$f"; done |
-        grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1) (this machine: $(ldd --version | head -1))"
+    for v in GLIBC GLIBCXX; do
+        echo "needs $v $(for f in "$STAGE"/bin/* "$STAGE"/lib/*; do objdump -T "$f"; done |
+            grep -o "${v}_[0-9.]*" | sort -uV | tail -1)"
+    done
+    echo "built on $(ldd --version | head -1)"
     echo "wheels: $(cd "$OUT/wheels" && ls)"
     for f in "$STAGE"/bin/*; do
         echo "== $(basename "$f") ($(stat -c %s "$f") bytes)"
