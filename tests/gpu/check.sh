@@ -220,6 +220,19 @@ for prec in f32 f16; do
     [ $rc = 0 ] || FAIL=1
 done
 
+# `diffq render` on the device with its default precision there (f16 on CUDA): the CLI's path.
+s=$(date +%s)
+if [ -n "$DQ" ] && { [ "$DEVICE" = cpu ] || [ $GPU = 1 ]; }; then
+    px timeout "$(tmo 30 200)" "$DQ" render --model "$SRC/tests/fixtures/tiny-sd" --device "$DEVICE" \
+        --prompt "a lighthouse" --seed 3 --steps 4 --width 72 --height 64 -o "$W/cli.png" \
+        >"$W/cli.txt" 2>&1
+    rc=$?
+    { echo "== diffq render --device $DEVICE: exit $rc"; cat "$W/cli.txt"; } >>"$OUTDIR/pipeline.txt"
+    row "diffq render (CLI)" $([ $rc = 0 ] && [ -s "$W/cli.png" ] && echo ok || echo "FAILED($rc)") \
+        $(( $(date +%s) - s )) "tiny-sd, 72x64, 4 steps, default precision"
+    [ $rc = 0 ] || FAIL=1
+fi
+
 # ---- 4. benchmark: diffq against diffusers on the same model, GPU and batches
 SIZE=${DQ_GPU_BENCH_SIZE:-512} STEPS=${DQ_GPU_BENCH_STEPS:-50} BATCHES=${DQ_GPU_BENCH_BATCHES:-1 4 8}
 if [ "$SMALL" = 1 ]; then
