@@ -248,3 +248,13 @@ tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c
 tests_unit_test_pipeline_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_pipeline_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_pipeline
+
+# Whole-render benchmark (images/s, peak device memory) beside bench/diffusers_gpu.py: built by
+# `make check`, smoke-tested on the CPU by tests/gpu/bench_smoke.sh, run on a GPU by
+# tests/gpu/check.sh (tests/gpu/bundle.sh carries it there).
+check_PROGRAMS += bench/gpu_render
+bench_gpu_render_SOURCES = bench/gpu_render.c bench/gpu_mem.c bench/gpu_mem.h
+bench_gpu_render_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CUDA_CPPFLAGS)
+bench_gpu_render_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+DQ_SCRIPT_TESTS += tests/gpu/bench_smoke.sh
+EXTRA_DIST += bench/diffusers_gpu.py tests/gpu/f16_emulate.py tests/gpu/gpu_results.py

@@ -1,5 +1,13 @@
 /* tests/unit/test_pipeline.c: the whole text-to-image pipeline on the tiny model against the
- * images diffusers made (tests/fixtures/pipeline_*.json), and batching that changes no picture. */
+ * images diffusers made (tests/fixtures/pipeline_*.json), and batching that changes no picture.
+ *
+ * Where it renders: env DIFFQ_TEST_DEVICE ("cpu", the default, "cuda", "cuda:N") and
+ * DIFFQ_TEST_PRECISION ("f32", the default, or "f16"); tests/gpu/check.sh sets them on a GPU.
+ * f32 anywhere is held to the issue's rule (latents within relative L2 1e-4, pixels within 1/255
+ * on 99.9% of values and never 3/255 off). f16 (CUDA only) gets the looser rule below, sized by
+ * tests/gpu/f16_emulate.py. On the CPU a request alone and in a batch give the same bits; on
+ * CUDA cuBLAS/cuDNN may pick other kernels for other batch sizes, so there they must agree within
+ * the fixture rule of the precision instead (and the test says whether the bits matched). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +32,18 @@ static const char *s_src(const char *rel) {
 }
 
 static dq_pipeline_t *s_pipeline;
+static int s_f16;  /* DIFFQ_TEST_PRECISION=f16: the f16 rule below */
+static int s_cuda; /* not the CPU: batching is compared within tolerance, not bit for bit */
+
+/* The f16 rule. tests/gpu/f16_emulate.py rounds diffusers' matrix operands (and conv outputs) as
+ * the f16 mode does and finds, over every fixture: latents relative L2 at most 6.2e-3, images at
+ * least 55.0 dB PSNR, mean |difference| at most 0.21/255, worst 2/255. The bounds are about five
+ * times those (PSNR: 15 dB below); a wrong kernel (a missed tile, a bad layout, NaN) lands far
+ * outside them, as the worst-value bound catches a small wrong region that the means would hide. */
+#define S_F16_MAX_REL_L2 3e-2
+#define S_F16_MIN_PSNR_DB 40.0
+#define S_F16_MAX_MEAN_ABS 1.0
+#define S_F16_MAX_WORST 24
 
 static int s_setup(void **state) {
     (void) state;
@@ -31,10 +51,21 @@ static int s_setup(void **state) {
     dq_pipeline_params_t params;
     dq_pipeline_params_init(&params);
     params.model_path = strdup(s_src("tests/fixtures/tiny-sd"));
+    const char *dev = getenv("DIFFQ_TEST_DEVICE"), *prec = getenv("DIFFQ_TEST_PRECISION");
+    params.device = dev && *dev ? dev : "cpu";
+    params.precision = prec && *prec ? prec : "f32";
     s_pipeline = dq_pipeline_new(&params, err, sizeof err);
     free((char *) params.model_path);
-    if (!s_pipeline) fprintf(stderr, "pipeline: %s\n", err);
-    return s_pipeline ? 0 : -1;
+    if (!s_pipeline) {
+        fprintf(stderr, "pipeline (device %s, precision %s): %s\n", params.device,
+                params.precision, err);
+        return -1;
+    }
+    s_f16 = strcmp(dq_pipeline_precision(s_pipeline), "f16") == 0;
+    s_cuda = strcmp(dq_pipeline_device(s_pipeline), "cpu") != 0;
+    print_message("# device %s, precision %s\n", dq_pipeline_device(s_pipeline),
+                  dq_pipeline_precision(s_pipeline));
+    return 0;
 }
 
 static int s_teardown(void **state) {
@@ -107,8 +138,59 @@ static void s_request_from_fixture(const json_t *fx, dq_request_t *req) {
     req->scheduler = (dq_scheduler_t) sched;
 }
 
+/* How far one render is from another: latents and RGB8 pixels. */
+typedef struct {
+    double rel_l2;         /* of the latents */
+    size_t over_one;       /* pixel values more than 1/255 off */
+    size_t total;          /* pixel values compared */
+    int worst;             /* largest |difference| in 1/255 */
+    double mean_abs, psnr; /* mean |difference| in 1/255; PSNR in dB (99 when equal) */
+} s_diff_t;
+
+static s_diff_t s_compare(const float *lat, const float *ref_lat, size_t n, const uint8_t *const *rgb,
+                          const uint8_t *ref_rgb, int images, size_t per_image) {
+    s_diff_t d = {0};
+    double num = 0, den = 0, sum_abs = 0, sum_sq = 0;
+    for (size_t k = 0; k < n; k++) {
+        double e = (double) lat[k] - ref_lat[k];
+        num += e * e;
+        den += (double) ref_lat[k] * ref_lat[k];
+    }
+    d.rel_l2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    for (int k = 0; k < images; k++)
+        for (size_t p = 0; p < per_image; p++) {
+            int e = abs((int) rgb[k][p] - (int) ref_rgb[k * per_image + p]);
+            if (e > 1) d.over_one++;
+            if (e > d.worst) d.worst = e;
+            sum_abs += e;
+            sum_sq += (double) e * e;
+        }
+    d.total = per_image * (size_t) images;
+    d.mean_abs = sum_abs / (double) d.total;
+    double mse = sum_sq / (double) d.total;
+    d.psnr = mse > 0 ? 10 * log10(255.0 * 255.0 / mse) : 99.0;
+    return d;
+}
+
+/* The rule of this run's precision (see the file comment and S_F16_*). */
+static void s_assert_close(const char *name, const s_diff_t *d) {
+    print_message("# %s: latents relative L2 %.3g; %zu of %zu values more than 1/255 off, worst "
+                  "%d/255, mean %.3f/255, PSNR %.1f dB\n",
+                  name, d->rel_l2, d->over_one, d->total, d->worst, d->mean_abs, d->psnr);
+    if (s_f16) {
+        assert_true(d->rel_l2 <= S_F16_MAX_REL_L2);
+        assert_true(d->psnr >= S_F16_MIN_PSNR_DB);
+        assert_true(d->mean_abs <= S_F16_MAX_MEAN_ABS);
+        assert_true(d->worst <= S_F16_MAX_WORST);
+    } else {
+        assert_true(d->rel_l2 <= 1e-4);
+        assert_true(d->over_one * 1000 <= d->total);
+        assert_true(d->worst < 3);
+    }
+}
+
 /* The issue's rule for final images: within 1/255 on at least 99.9% of values, never 3/255 off;
- * and the final latents within relative L2 1e-4 of diffusers'. */
+ * and the final latents within relative L2 1e-4 of diffusers' (f16: the looser rule above). */
 static void s_check_fixture(const char *name) {
     char rel[256], err[1024] = "";
     snprintf(rel, sizeof rel, "tests/fixtures/%s.json", name);
@@ -132,30 +214,11 @@ static void s_check_fixture(const char *name) {
 
     size_t n = out.latent_count[0];
     assert_int_equal(n * sizeof(float), want_lat->nbytes);
-    const float *ref = want_lat->data;
-    double num = 0, den = 0;
-    for (size_t k = 0; k < n; k++) {
-        double d = (double) out.latents[0][k] - ref[k];
-        num += d * d;
-        den += (double) ref[k] * ref[k];
-    }
-    double rel_l2 = sqrt(num / den);
-    print_message("# %s: latents relative L2 %.3g\n", name, rel_l2);
-    assert_true(rel_l2 <= 1e-4);
-
-    size_t per_image = (size_t) req.width * req.height * 3, off_by_one = 0, worst = 0;
-    const uint8_t *want = want_rgb->data;
-    for (int k = 0; k < req.num_images_per_prompt; k++)
-        for (size_t p = 0; p < per_image; p++) {
-            int d = abs((int) out.rgb[0][k][p] - (int) want[k * per_image + p]);
-            if (d > 1) off_by_one++;
-            if ((size_t) d > worst) worst = (size_t) d;
-        }
-    size_t total = per_image * (size_t) req.num_images_per_prompt;
-    print_message("# %s: %zu of %zu values more than 1/255 off, worst %zu/255\n", name, off_by_one,
-                  total, worst);
-    assert_true(off_by_one * 1000 <= total);
-    assert_true(worst < 3);
+    size_t per_image = (size_t) req.width * req.height * 3;
+    assert_int_equal(per_image * (size_t) req.num_images_per_prompt, want_rgb->nbytes);
+    s_diff_t d = s_compare(out.latents[0], want_lat->data, n, (const uint8_t *const *) out.rgb[0],
+                           want_rgb->data, req.num_images_per_prompt, per_image);
+    s_assert_close(name, &d);
     s_output_free(&out);
     dq_safetensors_destroy(&st);
     json_decref(fx);
@@ -194,8 +257,18 @@ static void test_batching_changes_nothing(void **state) {
     s_render(&a, 1, &alone);
     s_render(batch, 3, &together);
     assert_int_equal(alone.latent_count[0], together.latent_count[1]);
-    assert_memory_equal(alone.latents[0], together.latents[1], alone.latent_count[0] * sizeof(float));
-    assert_memory_equal(alone.rgb[0][0], together.rgb[1][0], (size_t) 64 * 48 * 3);
+    size_t n = alone.latent_count[0], px = (size_t) 64 * 48 * 3;
+    int same = !memcmp(alone.latents[0], together.latents[1], n * sizeof(float)) &&
+               !memcmp(alone.rgb[0][0], together.rgb[1][0], px);
+    print_message("# batching: alone and in a batch are %s\n",
+                  same ? "bit-identical" : "different bits");
+    if (s_cuda) {
+        s_diff_t d = s_compare(together.latents[1], alone.latents[0], n,
+                               (const uint8_t *const *) together.rgb[1], alone.rgb[0][0], 1, px);
+        s_assert_close("batching", &d);
+    } else {
+        assert_true(same);
+    }
     /* The two images of one request differ (each has its own noise). */
     assert_memory_not_equal(together.rgb[0][0], together.rgb[0][1], (size_t) 64 * 48 * 3);
     s_output_free(&alone);

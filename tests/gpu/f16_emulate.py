@@ -1,0 +1,87 @@
+"""tests/gpu/f16_emulate.py: how far the CUDA backend's f16 mode can drift from the f32 fixtures,
+estimated on the CPU, to size the f16 thresholds of tests/unit/test_pipeline.c.
+
+The f16 mode (docs/cuda.md) keeps activations in f32 but rounds the operands of every matrix
+product to f16 (linear with F16 weights, conv2d) or multiplies in TF32 (f32 linears, matmul,
+attention), both with f32 accumulation; cuDNN's pseudo-half conv also writes its output in f16.
+This script runs diffusers' pipeline on tests/fixtures/tiny-sd in f32 with exactly those roundings
+patched in (operands of F.linear, F.conv2d, torch.matmul/bmm/baddbmm and F.scaled_dot_product_
+attention rounded to f16, conv outputs too; TF32 keeps f16's 10-bit mantissa, so one rounding
+stands for both), renders every pipeline fixture and prints the same statistics the test prints.
+Reference tooling only (run with /work/refenv/bin/python from the repository root); never in CI.
+
+    python tests/gpu/f16_emulate.py [--double]   # --double: round twice as often (a stress case)
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+from fx_pipeline import CASES  # noqa: E402
+from fx_schedulers import make  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def r16(t):
+    return t.to(torch.float16).to(t.dtype) if torch.is_tensor(t) and t.is_floating_point() else t
+
+
+def patch(double):
+    lin, conv, mm, bmm, baddbmm, sdpa = (F.linear, F.conv2d, torch.matmul, torch.bmm, torch.baddbmm,
+                                         F.scaled_dot_product_attention)
+    rr = (lambda t: r16(r16(t) * (1 + 2.0 ** -11)) if torch.is_tensor(t) else t) if double else r16
+    F.linear = lambda x, w, b=None: lin(rr(x), rr(w), b)
+    F.conv2d = lambda x, w, b=None, *a, **k: r16(conv(rr(x), rr(w), b, *a, **k))
+    torch.matmul = lambda a, b, **k: mm(rr(a), rr(b), **k)
+    torch.bmm = lambda a, b, **k: bmm(rr(a), rr(b), **k)
+    torch.baddbmm = lambda i, a, b, **k: baddbmm(i, rr(a), rr(b), **k)
+
+    def attn(q, k, v, *a, **kw):
+        return sdpa(rr(q), rr(k), rr(v), *a, **kw)
+    F.scaled_dot_product_attention = attn
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--double", action="store_true")
+    args = ap.parse_args()
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(os.path.join(ROOT, "tests/fixtures/tiny-sd"),
+                                                   torch_dtype=torch.float32, safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    patch(args.double)
+    from safetensors.torch import load_file
+    rows = []
+    for name, prompt, neg, sched, seed, steps, h, w, cfg, nimg in CASES:
+        fx = load_file(os.path.join(ROOT, f"tests/fixtures/pipeline_{name}.safetensors"))
+        pipe.scheduler = make(sched)
+        kw = dict(prompt=prompt, negative_prompt=neg, height=h, width=w, num_inference_steps=steps,
+                  guidance_scale=cfg, num_images_per_prompt=nimg)
+        with torch.no_grad():
+            lat = pipe(**kw, output_type="latent",
+                       generator=torch.Generator("cpu").manual_seed(seed)).images
+            img = pipe(**kw, output_type="np", generator=torch.Generator("cpu").manual_seed(seed)).images
+        ref = fx["latents"].double()
+        rel = float((lat.double() - ref).norm() / ref.norm())
+        rgb = (img * 255).round().astype(np.int32)
+        d = np.abs(rgb - fx["rgb8"].numpy().astype(np.int32))
+        mse = float((d.astype(np.float64) ** 2).mean())
+        psnr = 99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+        rows.append({"name": name, "latents_rel_l2": rel, "mean_abs": float(d.mean()),
+                     "psnr_db": psnr, "worst": int(d.max()), "over1_frac": float((d > 1).mean())})
+        print(json.dumps(rows[-1]))
+    print(json.dumps({"worst_rel_l2": max(r["latents_rel_l2"] for r in rows),
+                      "worst_mean_abs": max(r["mean_abs"] for r in rows),
+                      "worst_psnr_db": min(r["psnr_db"] for r in rows)}))
+
+
+if __name__ == "__main__":
+    main()
