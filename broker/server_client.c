@@ -56,35 +56,46 @@ static void s_submit_begin(dq_server_t *self, zframe_t *id, const dq_msg_submit_
         return;
     }
     uint64_t upload = ++self->next_upload;
-    char out[DQ_PROTO_MAX_PATH + 64];
-    if (b->out_dir && b->out_dir[0]) {
-        if (b->out_dir[0] != '/') {
-            dq_server_error(self, id, DQ_ERR_BAD_REQUEST,
-                            "output folder '%s' is not an absolute path", b->out_dir);
-            return;
-        }
-        snprintf(out, sizeof out, "%s", b->out_dir);
-    } else {
-        snprintf(out, sizeof out, "%s/out/%" PRIu64, self->state_dir, upload);
-    }
-    if (s_mkdirs(out) != 0) {
-        dq_server_error(self, id, DQ_ERR_BAD_REQUEST, "cannot create output folder %s: %s", out,
-                        strerror(errno));
+    bool own_out = b->out_dir && b->out_dir[0];
+    if (own_out && b->out_dir[0] != '/') {
+        dq_server_error(self, id, DQ_ERR_BAD_REQUEST, "output folder '%s' is not an absolute path",
+                        b->out_dir);
         return;
     }
     if (!b->model[0]) {
         dq_server_error(self, id, DQ_ERR_BAD_REQUEST, "no model named");
         return;
     }
+    /* Without --out the images go to <state>/out/<job id>. */
+    char base[DQ_PROTO_MAX_PATH + 64];
+    snprintf(base, sizeof base, "%s/out", self->state_dir);
     dq_job_params_t jp = {.name = b->name[0] ? b->name : "job",
                           .model = b->model,
-                          .out_dir = out,
+                          .out_dir = own_out ? b->out_dir : NULL,
+                          .out_base = base,
                           .priority = b->priority,
                           .shard_size = self->params.shard_size};
     int64_t job = 0;
+    char made[DQ_PROTO_MAX_PATH + 64];
     if (dq_store_job_begin(self->store, &jp, dq_server_now(), &job) != DQ_STORE_OK) {
         dq_server_error(self, id, DQ_ERR_INTERNAL, "cannot create the job: %s",
                         dq_store_errmsg(self->store));
+        return;
+    }
+    const char *out = b->out_dir;
+    if (!own_out) {
+        if (dq_store_job_out_dir(self->store, job, made, sizeof made) != DQ_STORE_OK) {
+            dq_server_error(self, id, DQ_ERR_INTERNAL, "cannot create the job: %s",
+                            dq_store_errmsg(self->store));
+            dq_store_job_abort(self->store, job);
+            return;
+        }
+        out = made;
+    }
+    if (s_mkdirs(out) != 0) {
+        dq_server_error(self, id, DQ_ERR_BAD_REQUEST, "cannot create output folder %s: %s", out,
+                        strerror(errno));
+        dq_store_job_abort(self->store, job);
         return;
     }
     dq_upload_t *up = &self->uploads[self->n_uploads++];

@@ -87,7 +87,8 @@ dq_store_rc_t dq_store_recover(dq_store_t *self, int64_t now, int64_t grace_end_
 typedef struct {
     const char *name;    /* borrowed; shown in listings */
     const char *model;   /* borrowed; model name or path every shard is rendered with */
-    const char *out_dir; /* borrowed; where the broker writes the job's images */
+    const char *out_dir; /* borrowed; where the broker writes the job's images; NULL: */
+    const char *out_base; /* borrowed; ... out_base/<job id> */
     int priority;        /* higher first */
     int shard_size;      /* requests per shard (>= 1) */
 } dq_job_params_t;
@@ -107,6 +108,9 @@ typedef struct {
 /* Creates a staging job and writes its id into *job_id. INVALID for bad params. */
 dq_store_rc_t dq_store_job_begin(dq_store_t *self, const dq_job_params_t *params, int64_t now,
                                  int64_t *job_id);
+/* The job's output folder (any state, staging included) into buf. NOT_FOUND for no such job;
+ * INVALID when buf is too small. */
+dq_store_rc_t dq_store_job_out_dir(dq_store_t *self, int64_t job_id, char *buf, size_t size);
 /* Adds n requests (one transaction) to a staging job, placing each in the newest shard with
  * the same key (width, height, steps, scheduler) that has room, else in a new shard; shards are
  * fixed here, in file order. On any error (duplicate line, unsafe id, two requests naming the

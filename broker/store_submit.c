@@ -41,23 +41,47 @@ dq_store_rc_t dq_store_image_name(dq_store_t *self, int64_t job, int64_t line, i
 static const char s_sql_job_insert[] =
     "INSERT INTO jobs(name, model, out_dir, priority, shard_size, state, created_ms, updated_ms)"
     " VALUES (?, ?, ?, ?, ?, 'staging', ?, ?)";
+static const char s_sql_job_out_dir[] = "UPDATE jobs SET out_dir = ? WHERE id = ?";
 
 dq_store_rc_t dq_store_job_begin(dq_store_t *self, const dq_job_params_t *params, int64_t now,
                                  int64_t *job_id) {
     self->err[0] = '\0';
-    if (!params->name || !params->model || !params->out_dir || !params->model[0] ||
-        !params->out_dir[0])
+    bool by_id = !params->out_dir && params->out_base && params->out_base[0];
+    if (!params->name || !params->model || !params->model[0] ||
+        (!by_id && (!params->out_dir || !params->out_dir[0])))
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID,
-                             "new job: name, model and out_dir are required");
+                             "new job: name, model and out_dir (or out_base) are required");
     if (params->shard_size < 1)
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "new job: shard size %d, expected >= 1",
                              params->shard_size);
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
     rc = dq_store__run(self, s_sql_job_insert, "sssnnii", params->name, params->model,
-                       params->out_dir, params->priority, params->shard_size, now, now);
+                       by_id ? "" : params->out_dir, params->priority, params->shard_size, now,
+                       now);
     if (!rc) *job_id = sqlite3_last_insert_rowid(self->db);
+    if (!rc && by_id) { /* the folder is named after the id, known only now */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%lld", params->out_base, (long long)*job_id);
+        rc = dq_store__run(self, s_sql_job_out_dir, "si", dir, *job_id);
+    }
     return dq_store__end(self, rc);
+}
+
+static const char s_sql_job_folder[] = "SELECT out_dir FROM jobs WHERE id = ?";
+
+dq_store_rc_t dq_store_job_out_dir(dq_store_t *self, int64_t job_id, char *buf, size_t size) {
+    sqlite3_stmt *stmt;
+    int r = dq_store__get(self, &stmt, s_sql_job_folder, "i", job_id);
+    if (r < 0) return DQ_STORE_DB;
+    if (r == 0)
+        return DQ_STORE_FAIL(self, DQ_STORE_NOT_FOUND, "job %lld not found", (long long)job_id);
+    int n = snprintf(buf, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_reset(stmt);
+    if (n < 0 || (size_t)n >= size)
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "job %lld: output folder longer than %zu",
+                             (long long)job_id, size);
+    return DQ_STORE_OK;
 }
 
 static const char s_sql_job_state_size[] = "SELECT state, shard_size FROM jobs WHERE id = ?";

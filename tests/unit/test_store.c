@@ -134,6 +134,30 @@ static int s_collect_lines(void *arg, const dq_store_request_t *req) {
     return 0;
 }
 
+static void test_out_dir_named_by_job_id(void **state) {
+    (void)state;
+    tu_env_t env;
+    tu_env_begin(&env, NULL);
+    dq_job_params_t p = {.name = "n", .model = "m", .out_base = "/state/out", .shard_size = 4};
+    int64_t a, b;
+    assert_int_equal(dq_store_job_begin(env.store, &p, T0, &a), DQ_STORE_OK);
+    assert_int_equal(dq_store_job_begin(env.store, &p, T0, &b), DQ_STORE_OK);
+    char dir[64], want[64];
+    assert_int_equal(dq_store_job_out_dir(env.store, b, dir, sizeof dir), DQ_STORE_OK);
+    snprintf(want, sizeof want, "/state/out/%lld", (long long)b);
+    assert_string_equal(dir, want);
+    assert_int_equal(dq_store_job_out_dir(env.store, b, dir, 4), DQ_STORE_INVALID);
+    assert_int_equal(dq_store_job_out_dir(env.store, 999, dir, sizeof dir), DQ_STORE_NOT_FOUND);
+    /* A folder given wins over the base; neither is an error. */
+    p.out_dir = "/mine";
+    assert_int_equal(dq_store_job_begin(env.store, &p, T0, &a), DQ_STORE_OK);
+    assert_int_equal(dq_store_job_out_dir(env.store, a, dir, sizeof dir), DQ_STORE_OK);
+    assert_string_equal(dir, "/mine");
+    p.out_dir = p.out_base = NULL;
+    assert_int_equal(dq_store_job_begin(env.store, &p, T0, &a), DQ_STORE_INVALID);
+    tu_env_end(&env);
+}
+
 static void test_submit_splits_into_shards(void **state) {
     (void)state;
     tu_env_t env;
@@ -491,6 +515,7 @@ int main(void) {
         cmocka_unit_test(test_open_and_schema_version),
         cmocka_unit_test(test_upgrade_from_v1_rewrites_requests),
         cmocka_unit_test(test_output_names),
+        cmocka_unit_test(test_out_dir_named_by_job_id),
         cmocka_unit_test(test_submit_splits_into_shards),
         cmocka_unit_test(test_submit_rejects_bad_pieces_whole),
         cmocka_unit_test(test_abort_and_startup_discard_staging),
