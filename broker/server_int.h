@@ -31,6 +31,9 @@ typedef struct {
     zframe_t *identity;   /* owned; ROUTER routing id of its DEALER */
     dq_msg_ready_t ready; /* owned (dq_msg_t-style members): name, devices, models */
     uint32_t credit;      /* ASSIGNs it asked for and has not been sent */
+    uint64_t credit_total, assigned_total; /* this connection's CREDIT sum and ASSIGNs sent: the
+                                              HEARTBEAT's credit sync (docs/protocol.md) */
+    int64_t synced_ms;    /* last HEARTBEAT with those counts */
     int64_t last_recv_ms, last_send_ms;
     dq_held_t held[DQ_PROTO_MAX_NODE_SHARDS];
     int n_held;

@@ -136,11 +136,14 @@ static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *leas
         dq_error("cannot build ASSIGN job=%lld shard=%lld: %s", (long long) lease->job,
                  (long long) lease->shard, dq_store_errmsg(self->store));
         dq_msg_clear(&m);
+        node->credit++; /* nothing was sent: the node still waits for this one (the lease
+                           expires and requeues the shard) */
         return;
     }
     s_hold(node, lease->job, lease->shard, lease->attempt);
     dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u", (long long) lease->job,
             (long long) lease->shard, lease->attempt, node->ready.name, a->n_requests);
+    node->assigned_total++;
     dq_server_send(self, node->identity, &m); /* may drop the node (unreachable) */
     dq_msg_clear(&m);
 }
@@ -275,6 +278,7 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     case DQ_CMD_HEARTBEAT:
         break;
     case DQ_CMD_CREDIT: {
+        node->credit_total += msg->credit.credit;
         uint64_t c = (uint64_t) node->credit + msg->credit.credit;
         node->credit = c > DQ_PROTO_MAX_CREDIT ? DQ_PROTO_MAX_CREDIT : (uint32_t) c;
         self->dispatch_due = true;
@@ -360,8 +364,14 @@ void dq_server_nodes_tick(dq_server_t *self, int64_t now, bool drained) {
             dq_server_node_drop(self, node, true, "silent");
             continue;
         }
-        if (now - node->last_send_ms >= DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
+        /* Also while other traffic flows: the counts let the node repair lost credit. */
+        if (now - node->last_send_ms >= DQ_PROTO_HEARTBEAT_INTERVAL_MS ||
+            now - node->synced_ms >= 2 * DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
             dq_msg_t hb = {.cmd = DQ_CMD_HEARTBEAT};
+            hb.heartbeat = (dq_msg_heartbeat_t){.minor = DQ_PROTO_MINOR,
+                                                .credit_total = node->credit_total,
+                                                .assigned_total = node->assigned_total};
+            node->synced_ms = now;
             dq_server_send(self, node->identity, &hb);
         }
     }

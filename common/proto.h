@@ -12,7 +12,7 @@
  * command) bumps DQ_PROTO_VERSION and so both header strings. Adding a command or an optional key
  * that old peers may ignore bumps only DQ_PROTO_MINOR, which READY carries. */
 #define DQ_PROTO_VERSION 1
-#define DQ_PROTO_MINOR 2 /* 1: READY.paths, job.error; 2: request.id */
+#define DQ_PROTO_MINOR 3 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync */
 #define DQ_PROTO_HEADER_NODE "DQPN01"   /* node <-> broker */
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
@@ -300,6 +300,15 @@ typedef struct {
     uint32_t reason;      /* dq_stop_reason_t */
 } dq_msg_stop_t;
 
+/* HEARTBEAT. From a node: empty. From a broker of minor 3 or later: the broker's minor and its
+ * count of this connection's credit and ASSIGNs, so the node can repair a lost CREDIT or ASSIGN
+ * (docs/protocol.md, "Credit sync"). All optional: absent reads as 0. */
+typedef struct {
+    uint32_t minor;          /* DQ_PROTO_MINOR of the broker; 0: an older broker (no counts) */
+    uint64_t credit_total;   /* shards asked for by the CREDITs received on this connection */
+    uint64_t assigned_total; /* ASSIGNs sent on this connection */
+} dq_msg_heartbeat_t;
+
 typedef struct {
     char reason[DQ_PROTO_MAX_MESSAGE + 1]; /* may be "" */
 } dq_msg_disconnect_t;
@@ -399,8 +408,8 @@ typedef struct {
     size_t png_size;
 } dq_msg_result_data_t;
 
-/* One decoded or to-be-encoded message; cmd says which member is live. HEARTBEAT and NODES have
- * empty bodies. */
+/* One decoded or to-be-encoded message; cmd says which member is live. NODES has an empty
+ * body. */
 typedef struct {
     dq_cmd_t cmd;
     /* The header's peer kind. Set by the decoder. The encoder uses the command's own kind, except
@@ -417,6 +426,7 @@ typedef struct {
         dq_msg_shard_done_t shard_done;
         dq_msg_shard_failed_t shard_failed;
         dq_msg_stop_t stop;
+        dq_msg_heartbeat_t heartbeat;
         dq_msg_disconnect_t disconnect;
         dq_msg_submit_begin_t submit_begin;
         dq_msg_submit_ready_t submit_ready;

@@ -211,7 +211,7 @@ static int s_enc_field(dq_proto_ctx_t *ctx, const char *path, const dq_field_t *
     return dq_proto_fail(ctx, path, DQ_PROTO_ETYPE, "bad field table");
 }
 
-/* True for an optional field holding nothing ("", NULL, no entries): it is not sent, so a peer
+/* True for an optional field holding nothing ("", NULL, no entries, 0): it is not sent, so a peer
  * of an older minor version sees exactly the body it knows. */
 static bool s_enc_skip(const dq_field_t *f, const char *base) {
     if (!f->optional) return false;
@@ -223,6 +223,10 @@ static bool s_enc_skip(const dq_field_t *f, const char *base) {
         const char *s = *(char *const *) (const void *) m;
         return !s || !s[0];
     }
+    case DQ_F_U32:
+        return *(const uint32_t *) (const void *) m == 0;
+    case DQ_F_U64:
+        return *(const uint64_t *) (const void *) m == 0;
     default:
         return f->count_off && *(const uint32_t *) (const void *) (base + f->count_off) == 0;
     }

@@ -34,6 +34,10 @@
 #define F_OPT_TEXTLIST(k, T, m, cnt, hi, len)                                                      \
     {.key = k, .type = DQ_F_TEXTLIST, .off = offsetof(T, m), .count_off = offsetof(T, cnt),       \
      .max = hi, .elem_max = len, .optional = true}
+#define F_OPT_U32(k, T, m)                                                                         \
+    {.key = k, .type = DQ_F_U32, .off = offsetof(T, m), .max = UINT32_MAX, .optional = true}
+#define F_OPT_U64(k, T, m)                                                                         \
+    {.key = k, .type = DQ_F_U64, .off = offsetof(T, m), .max = UINT64_MAX, .optional = true}
 #define SCHEMA(var, nm, T, arr) static const dq_schema_t var = {nm, sizeof(T), arr, N_OF(arr)}
 
 /* ---- Shared element types. */
@@ -182,8 +186,15 @@ static const dq_field_t s_stop_f[] = {
 };
 SCHEMA(s_stop, "STOP", dq_msg_stop_t, s_stop_f);
 
-/* HEARTBEAT and NODES: an empty map. */
+/* NODES: an empty map. */
 static const dq_schema_t s_empty = {"empty", 0, NULL, 0};
+
+static const dq_field_t s_heartbeat_f[] = {
+    F_OPT_U32("minor", dq_msg_heartbeat_t, minor),        /* minor 3, broker to node */
+    F_OPT_U64("crd", dq_msg_heartbeat_t, credit_total),   /* minor 3 */
+    F_OPT_U64("asg", dq_msg_heartbeat_t, assigned_total), /* minor 3 */
+};
+SCHEMA(s_heartbeat, "HEARTBEAT", dq_msg_heartbeat_t, s_heartbeat_f);
 
 static const dq_field_t s_disconnect_f[] = {
     F_STR("reason", dq_msg_disconnect_t, reason),
@@ -317,7 +328,7 @@ static const dq_cmd_info_t s_cmds[DQ_CMD_COUNT] = {
     [DQ_CMD_SHARD_DONE] = CMD("SHARD_DONE", NODE, UP, s_shard_done),
     [DQ_CMD_SHARD_FAILED] = CMD("SHARD_FAILED", NODE, UP, s_shard_failed),
     [DQ_CMD_STOP] = CMD("STOP", NODE, DOWN, s_stop),
-    [DQ_CMD_HEARTBEAT] = CMD("HEARTBEAT", NODE, DQ_DIR_BOTH, s_empty),
+    [DQ_CMD_HEARTBEAT] = CMD("HEARTBEAT", NODE, DQ_DIR_BOTH, s_heartbeat),
     /* DISCONNECT is listed as a node command but accepted under both headers (see codec). */
     [DQ_CMD_DISCONNECT] = CMD("DISCONNECT", NODE, DQ_DIR_BOTH, s_disconnect),
     [DQ_CMD_SUBMIT_BEGIN] = CMD("SUBMIT_BEGIN", CLIENT, UP, s_submit_begin),

@@ -39,6 +39,34 @@ void dq_credit_reset(dq_credit_t *c) {
     c->asked = 0;
 }
 
+void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
+                    uint64_t broker_assigned, uint32_t *resend, uint32_t *lost) {
+    *resend = *lost = 0;
+    if (broker_credit > s->sent) { /* a CREDIT counted twice: its ASSIGNs will come */
+        uint64_t extra = broker_credit - s->sent;
+        s->sent += extra;
+        c->asked += extra > UINT32_MAX ? UINT32_MAX : (uint32_t) extra;
+    }
+    if (s->primed) {
+        /* Sent before the previous HEARTBEAT and still not counted: lost. */
+        if (broker_credit < s->sent_before) {
+            uint64_t n = s->sent_before - broker_credit;
+            *resend = n > c->asked ? c->asked : (uint32_t) n;
+        }
+        /* Assigned before the previous HEARTBEAT (which came after them) and never seen. */
+        if (s->assigned_before > s->received) {
+            uint64_t n = s->assigned_before - s->received;
+            s->received = s->assigned_before;
+            if (n > c->asked) n = c->asked;
+            c->asked -= (uint32_t) n;
+            *lost = (uint32_t) n;
+        }
+    }
+    s->sent_before = s->sent;
+    s->assigned_before = broker_assigned;
+    s->primed = 1;
+}
+
 void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms) {
     b->initial_ms = initial_ms;
     b->max_ms = max_ms < initial_ms ? initial_ms : max_ms;

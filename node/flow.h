@@ -28,6 +28,26 @@ void dq_credit_release(dq_credit_t *c);
 /* A new broker connection: credit asked of the old one is void. */
 void dq_credit_reset(dq_credit_t *c);
 
+/* Credit sync (protocol minor 3): the broker's HEARTBEAT carries its counts of this
+ * connection's credit and ASSIGNs; comparing them with the node's own finds a CREDIT the broker
+ * never got and ASSIGNs the node never got, which would otherwise leave the node waiting
+ * forever. A count is judged only one heartbeat later, so messages merely in flight are not
+ * taken for lost. Reset with each new connection. */
+typedef struct {
+    uint64_t sent;             /* credit asked for by the CREDITs sent on this connection */
+    uint64_t received;         /* ASSIGNs received (and ASSIGNs given up as lost) */
+    uint64_t sent_before;      /* `sent` when the previous broker HEARTBEAT arrived */
+    uint64_t assigned_before;  /* the broker's ASSIGN count in the previous HEARTBEAT */
+    int primed;                /* a previous HEARTBEAT was seen */
+} dq_credit_sync_t;
+
+/* A broker HEARTBEAT with counts. Sets *resend: credit to ask for again, without counting it as
+ * new (a CREDIT the broker never counted); *lost: ASSIGNs given up (the asked credit drops by as
+ * many, so the node asks again). Credit the broker counted beyond what was sent (a repeated
+ * CREDIT) is taken as asked, so the extra ASSIGNs are accepted rather than refused. */
+void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
+                    uint64_t broker_assigned, uint32_t *resend, uint32_t *lost);
+
 /* Back-off: initial, doubled after each try, capped at max. */
 typedef struct {
     uint32_t initial_ms, max_ms;

@@ -23,12 +23,7 @@
  * without a resend the window would stay full forever. A live broker acknowledges within a
  * liveness period; a late original is harmless, the broker acknowledges repeats as duplicates. */
 #define RESULT_RESEND_MS (DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS)
-/* Credit outstanding this long without an ASSIGN makes the node reconnect, which starts the
- * broker's count of its credit over (READY, then CREDIT for the free slots): a lost CREDIT or a
- * lost ASSIGN would otherwise leave the broker believing the node wants nothing, forever. The
- * node cannot tell that from an empty queue, so the interval doubles while no work comes. */
-#define CREDIT_RESYNC_MS     5000
-#define CREDIT_RESYNC_MAX_MS 60000
+
 
 typedef enum {
     SH_WAITING,   /* accepted, not yet given to a rank */
@@ -80,8 +75,7 @@ struct dq_node_t {
     int64_t sent_at;    /* ms: last message sent */
     int64_t reconnect_at;
     dq_backoff_t backoff;
-    int64_t credit_at;           /* ms: last CREDIT sent or ASSIGN received */
-    dq_backoff_t credit_backoff; /* CREDIT_RESYNC_MS doubling: when to resynchronise credit */
+    dq_credit_sync_t sync; /* this connection's credit counts (flow.h) */
     bool draining;
     int64_t drain_deadline; /* ms; 0: none */
     bool done;
@@ -156,6 +150,7 @@ static void s_connect(dq_node_t *self) {
     dq_info("connecting broker=%s", self->p.broker);
     self->heard_at = dq_now_ms();
     dq_credit_reset(&self->credit);
+    self->sync = (dq_credit_sync_t){0};
     /* What the old connection had in flight is sent again (the broker ignores repeats). */
     self->inflight = 0;
     for (shard_t *sh = self->shards; sh; sh = sh->next) {
@@ -248,8 +243,7 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
                 a->job, a->shard, a->attempt);
         return;
     }
-    self->credit_at = dq_now_ms();
-    dq_backoff_reset(&self->credit_backoff);
+    self->sync.received++;
     if (dq_credit_take(&self->credit) != 0) {
         dq_error("broker assigned a shard without credit job=%" PRIu64 " shard=%" PRIu64, a->job,
                  a->shard);
@@ -337,6 +331,22 @@ static void s_on_stop(dq_node_t *self, const dq_msg_stop_t *stop) {
     }
 }
 
+/* A broker HEARTBEAT with its credit counts: repairs a lost CREDIT or ASSIGN (flow.h). */
+static void s_on_credit_sync(dq_node_t *self, const dq_msg_heartbeat_t *hb) {
+    uint32_t resend, lost;
+    dq_credit_sync(&self->credit, &self->sync, hb->credit_total, hb->assigned_total, &resend,
+                   &lost);
+    if (lost)
+        dq_warn("%u ASSIGN(s) the broker sent never arrived; asking for that credit again",
+                lost); /* their leases expire and requeue the shards */
+    if (resend) {
+        dq_warn("the broker never counted %u credit; asking again", resend);
+        dq_msg_t m = {.cmd = DQ_CMD_CREDIT};
+        m.credit.credit = resend; /* already counted as asked: not new credit */
+        s_send(self, &m);
+    }
+}
+
 static void s_on_broker(dq_node_t *self) {
     for (int budget = 0; budget < 256 && self->dealer; budget++) {
         zmsg_t *z = zmsg_recv(self->dealer);
@@ -360,6 +370,8 @@ static void s_on_broker(dq_node_t *self) {
             s_on_ack(self, &msg.result_ack);
         } else if (msg.cmd == DQ_CMD_STOP) {
             s_on_stop(self, &msg.stop);
+        } else if (msg.cmd == DQ_CMD_HEARTBEAT && msg.heartbeat.minor >= 3) {
+            s_on_credit_sync(self, &msg.heartbeat);
         } else if (msg.cmd == DQ_CMD_DISCONNECT) {
             s_lose_broker(self, msg.disconnect.reason[0] ? msg.disconnect.reason
                                                          : "broker sent DISCONNECT");
@@ -603,7 +615,7 @@ static void s_pump(dq_node_t *self) {
         m.credit.credit = want;
         s_send(self, &m);
         dq_credit_asked(&self->credit, want);
-        self->credit_at = dq_now_ms();
+        self->sync.sent += want;
     }
 }
 
@@ -695,16 +707,6 @@ static void s_timers(dq_node_t *self) {
             now - sh->progress_at >= DQ_PROTO_PROGRESS_INTERVAL_MS)
             s_progress(self, sh);
     s_resend_results(self, now);
-    if (self->dealer && !self->draining && self->credit.asked > 0 &&
-        now - self->credit_at >= (int64_t) self->credit_backoff.next_ms) {
-        uint32_t waited = dq_backoff_next(&self->credit_backoff);
-        dq_info("no ASSIGN for %u ms with %u credit outstanding; reconnecting to resynchronise "
-                "credit broker=%s",
-                waited, self->credit.asked, self->p.broker);
-        zsock_destroy(&self->dealer);
-        s_connect(self);
-        self->credit_at = now;
-    }
     if (self->draining && !self->done) {
         bool busy = false;
         for (shard_t *sh = self->shards; sh; sh = sh->next)
@@ -799,7 +801,6 @@ dq_node_t *dq_node_new(const dq_node_params_t *params, char *err, size_t errlen)
                                     cpu_ranks ? (per_rank > 0 ? per_rank : 1) : 0};
     dq_credit_init(&self->credit, 0);
     dq_backoff_init(&self->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
-    dq_backoff_init(&self->credit_backoff, CREDIT_RESYNC_MS, CREDIT_RESYNC_MAX_MS);
     return self;
 }
 

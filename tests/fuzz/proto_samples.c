@@ -194,7 +194,10 @@ int dq_test_proto_sample(dq_cmd_t cmd, dq_msg_t *msg) {
         s_ids(&msg->stop.job, &msg->stop.shard, &msg->stop.attempt);
         msg->stop.reason = DQ_STOP_FENCED;
         return 0;
-    case DQ_CMD_HEARTBEAT:
+    case DQ_CMD_HEARTBEAT: /* a broker's, with the credit counts */
+        msg->heartbeat = (dq_msg_heartbeat_t){.minor = DQ_PROTO_MINOR, .credit_total = 12,
+                                              .assigned_total = 9};
+        return 0;
     case DQ_CMD_NODES:
         return 0;
     case DQ_CMD_DISCONNECT:

@@ -52,6 +52,98 @@ static void test_credit_reconnect_and_capacity(void **state) {
     assert_int_equal(dq_credit_wanted(&c), DQ_PROTO_MAX_CREDIT);
 }
 
+/* Sends CREDIT for the free slots as the node does (counted in the sync). */
+static uint32_t s_ask(dq_credit_t *c, dq_credit_sync_t *s) {
+    uint32_t n = dq_credit_wanted(c);
+    dq_credit_asked(c, n);
+    s->sent += n;
+    return n;
+}
+
+static void test_sync_in_step_changes_nothing(void **state) {
+    (void)state;
+    dq_credit_t c;
+    dq_credit_sync_t s = {0};
+    dq_credit_init(&c, 4);
+    assert_int_equal(s_ask(&c, &s), 4);
+    uint32_t resend, lost;
+    /* The first HEARTBEAT may predate the CREDIT: nothing is judged yet. */
+    dq_credit_sync(&c, &s, 0, 0, &resend, &lost);
+    assert_int_equal(resend + lost, 0);
+    /* Two ASSIGNs arrive, then a HEARTBEAT counting the credit and those two. */
+    assert_int_equal(dq_credit_take(&c), 0);
+    assert_int_equal(dq_credit_take(&c), 0);
+    s.received += 2;
+    dq_credit_sync(&c, &s, 4, 2, &resend, &lost);
+    assert_int_equal(resend + lost, 0);
+    /* An idle node whose counts agree stays quiet, heartbeat after heartbeat. */
+    for (int i = 0; i < 5; i++) {
+        dq_credit_sync(&c, &s, 4, 2, &resend, &lost);
+        assert_int_equal(resend + lost, 0);
+    }
+    assert_int_equal(c.asked, 2);
+}
+
+static void test_sync_lost_credit_is_asked_again(void **state) {
+    (void)state;
+    dq_credit_t c;
+    dq_credit_sync_t s = {0};
+    dq_credit_init(&c, 3);
+    uint32_t resend, lost;
+    dq_credit_sync(&c, &s, 0, 0, &resend, &lost);
+    assert_int_equal(s_ask(&c, &s), 3); /* this CREDIT is lost on the way */
+    /* The next HEARTBEAT may have crossed it: not judged yet. */
+    dq_credit_sync(&c, &s, 0, 0, &resend, &lost);
+    assert_int_equal(resend, 0);
+    /* One interval later it is still not counted: ask again, not as new credit. */
+    dq_credit_sync(&c, &s, 0, 0, &resend, &lost);
+    assert_int_equal(resend, 3);
+    assert_int_equal(lost, 0);
+    assert_int_equal(c.asked, 3);
+    assert_int_equal(dq_credit_wanted(&c), 0);
+    /* The broker counts the repeat: in step again. */
+    dq_credit_sync(&c, &s, 3, 0, &resend, &lost);
+    dq_credit_sync(&c, &s, 3, 0, &resend, &lost);
+    assert_int_equal(resend + lost, 0);
+}
+
+static void test_sync_lost_assign_frees_the_slot(void **state) {
+    (void)state;
+    dq_credit_t c;
+    dq_credit_sync_t s = {0};
+    dq_credit_init(&c, 2);
+    uint32_t resend, lost;
+    assert_int_equal(s_ask(&c, &s), 2);
+    /* The broker sent two ASSIGNs; one arrives, one is lost. */
+    assert_int_equal(dq_credit_take(&c), 0);
+    s.received++;
+    dq_credit_sync(&c, &s, 2, 2, &resend, &lost); /* may still be in flight */
+    assert_int_equal(lost, 0);
+    dq_credit_sync(&c, &s, 2, 2, &resend, &lost);
+    assert_int_equal(lost, 1);
+    assert_int_equal(resend, 0);
+    assert_int_equal(c.asked, 0);
+    assert_int_equal(dq_credit_wanted(&c), 1); /* the node asks for it anew */
+    dq_credit_sync(&c, &s, 2, 2, &resend, &lost);
+    assert_int_equal(lost, 0); /* given up once, not again */
+}
+
+static void test_sync_repeated_credit_is_taken_as_asked(void **state) {
+    (void)state;
+    dq_credit_t c;
+    dq_credit_sync_t s = {0};
+    dq_credit_init(&c, 2);
+    uint32_t resend, lost;
+    assert_int_equal(s_ask(&c, &s), 2);
+    dq_credit_sync(&c, &s, 4, 0, &resend, &lost); /* the CREDIT arrived twice */
+    assert_int_equal(resend + lost, 0);
+    assert_int_equal(c.asked, 4); /* four ASSIGNs will come and are accepted */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(dq_credit_take(&c), 0);
+    assert_int_equal(c.held, 4);
+    assert_int_equal(dq_credit_wanted(&c), 0);
+}
+
 static void test_backoff_doubles_to_cap(void **state) {
     (void) state;
     dq_backoff_t b;
@@ -81,6 +173,10 @@ int main(void) {
         cmocka_unit_test(test_credit_asks_only_free_slots),
         cmocka_unit_test(test_credit_refuses_unasked_work),
         cmocka_unit_test(test_credit_reconnect_and_capacity),
+        cmocka_unit_test(test_sync_in_step_changes_nothing),
+        cmocka_unit_test(test_sync_lost_credit_is_asked_again),
+        cmocka_unit_test(test_sync_lost_assign_frees_the_slot),
+        cmocka_unit_test(test_sync_repeated_credit_is_taken_as_asked),
         cmocka_unit_test(test_backoff_doubles_to_cap),
         cmocka_unit_test(test_backoff_odd_cap),
     };

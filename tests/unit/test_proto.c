@@ -154,6 +154,8 @@ static void s_eq_msg(const dq_msg_t *a, const dq_msg_t *b) {
         EQ(stop.job), EQ(stop.shard), EQ(stop.attempt), EQ(stop.reason);
         break;
     case DQ_CMD_HEARTBEAT:
+        EQ(heartbeat.minor), EQ(heartbeat.credit_total), EQ(heartbeat.assigned_total);
+        break;
     case DQ_CMD_NODES: break;
     case DQ_CMD_DISCONNECT: s_eq_str(a->disconnect.reason, b->disconnect.reason); break;
     case DQ_CMD_SUBMIT_BEGIN:
@@ -586,6 +588,12 @@ static void test_optional_keys(void **state) {
     dq_proto_frames_free(&f);
     in.status_reply.n_jobs = 2;
     dq_msg_clear(&in);
+    /* A node's HEARTBEAT (all counts 0) is the empty map an older broker expects. */
+    in = (dq_msg_t){.cmd = DQ_CMD_HEARTBEAT};
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_int_equal(f.size[2], 1);
+    assert_int_equal(f.data[2][0], 0x80); /* fixmap of 0 entries */
+    dq_proto_frames_free(&f);
 }
 
 static void test_counts_over_limit(void **state) {
