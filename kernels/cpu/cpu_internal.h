@@ -92,6 +92,11 @@ int dq_cpu_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t 
 int dq_cpu_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                      const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
+/* Attention through packed K^T and V and AVX-512 register tiles (kernels/cpu/attention_tiled.c):
+ * 0 when done, 1 when it does not apply (no AVX-512, or the workspace cannot hold the packed
+ * K and V) and the caller must compute it otherwise. Never fails. */
+int dq_cpu_attention_tiled(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
+                           const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
 int dq_cpu_gelu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_gelu_quick(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);

@@ -282,6 +282,33 @@ static void s_attention(dqt_env_t *env) {
 }
 CASE(attention)
 
+/* Shapes that take every branch of the AVX-512 tiles (kernels/cpu/attention_tiled.c): D = 40,
+ * 80 and 100 (output column chunks of 3+pad, 3+2, 3+3+1 vectors), Lk whose last K^T panel is
+ * 1, 2 or 3 vectors wide, several 64-query tasks with a partial last 8-row group, causal rows
+ * across tasks. On a machine without AVX-512 these run the sgemm path again. */
+static void s_attention_tiles(dqt_env_t *env) {
+    s_attention_case(env, 2, 150, 97, 2, 40, false);
+    s_attention_case(env, 1, 70, 77, 3, 80, false);
+    s_attention_case(env, 1, 37, 130, 1, 100, false);
+    s_attention_case(env, 1, 150, 150, 2, 24, true);
+}
+CASE(attention_tiles)
+
+/* The tiles run wherever AVX-512 is and the workspace holds the packed K and V, else they
+ * decline (1) and leave the op to the sgemm path. */
+static void test_attention_tiled_applies(void **state) {
+    (void) state;
+    const size_t sizes[2] = {2u << 10, 4u << 20};
+    for (int i = 0; i < 2; i++) {
+        dqt_env_t *env = dqt_env_new(sizes[i]);
+        dq_tensor_t *x = dqt_input(env, 3, SHAPE(1, 150, 160), -1, 1);
+        dq_tensor_t *y = dqt_output(env, 3, SHAPE(1, 150, 160));
+        int want = i == 1 && __builtin_cpu_supports("avx512f") ? 0 : 1;
+        assert_int_equal(dq_cpu_attention_tiled(dqt_backend(env), x, x, x, 2, false, y), want);
+        dqt_env_free(&env);
+    }
+}
+
 /* ---- activations ---- */
 
 static double s_gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
@@ -609,7 +636,8 @@ int main(void) {
         cmocka_unit_test(test_linear),     cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_layer_norm), cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_attention),  cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_attention),  cmocka_unit_test(test_attention_tiles),
+        cmocka_unit_test(test_attention_tiled_applies), cmocka_unit_test(test_activations),
         cmocka_unit_test(test_geglu),      cmocka_unit_test(test_binary),
         cmocka_unit_test(test_scale),      cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),     cmocka_unit_test(test_cpy),
