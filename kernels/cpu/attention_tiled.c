@@ -32,9 +32,11 @@ typedef struct {
     bool causal;
     const float *q, *k, *v; /* borrowed: the op's inputs */
     float *y;               /* borrowed: the op's output */
-    float *kt;              /* borrowed (workspace): K^T per head in panels of 48 keys,
-                             * [B*H][Lkp/48][D][48], pad columns 0 */
-    float *vp;              /* borrowed (workspace): V per head, [B*H][Lk][Dp], pad columns 0 */
+    int64_t bh0;            /* first head (b*H + h) whose K and V are packed now */
+    float *kt;              /* borrowed (workspace): K^T per packed head in panels of 48 keys,
+                             * [heads][Lkp/48][D][48], pad columns 0 */
+    float *vp;              /* borrowed (workspace): V per packed head, [heads][Lk][Dp], pad
+                             * columns 0 */
     float *thr;             /* borrowed (workspace): per-thread Q^T tiles, scores and O */
     int64_t thr_floats;     /* floats of thr per thread */
 } s_call_t;
@@ -140,7 +142,8 @@ static void s_pack_head(const s_call_t *c, int64_t bh) {
     int64_t b = bh / c->heads, h = bh % c->heads;
     const float *ks = c->k + b * c->lk * c->hd + h * c->d;
     const float *vs = c->v + b * c->lk * c->hd + h * c->d;
-    float *kt = c->kt + bh * c->d * c->lkp, *vp = c->vp + bh * c->lk * c->dp;
+    float *kt = c->kt + (bh - c->bh0) * c->d * c->lkp;
+    float *vp = c->vp + (bh - c->bh0) * c->lk * c->dp;
     /* Panels of 48 keys: a score tile reads 48*D contiguous floats (rows of one long K^T
      * would be Lk apart, and at Lk = 4096 all D of them fall in the same L1 set). */
     for (int64_t j = 0; j < c->lk; j++) {
@@ -168,7 +171,8 @@ __attribute__((target("avx512f"))) static void s_task(const s_call_t *c, int64_t
     float *qt = thr, *s = qt + s_up(S_BQ * d, S_ALIGN), *o = s + S_BQ * lds;
     float inv[S_BQ];
     const float *qs = c->q + (b * c->lq + i0) * c->hd + h * d;
-    const float *kt = c->kt + bh * d * c->lkp, *vp = c->vp + bh * c->lk * c->dp;
+    const float *kt = c->kt + (bh - c->bh0) * d * c->lkp;
+    const float *vp = c->vp + (bh - c->bh0) * c->lk * c->dp;
     float *y = c->y + (b * c->lq + i0) * c->hd + h * d;
     /* Q rows, scaled, transposed into 8-row groups; rows past nq are zero. */
     for (int64_t g = 0; g < groups; g++) {
@@ -248,27 +252,35 @@ int dq_cpu_attention_tiled(dq_backend_t *be, const dq_tensor_t *q, const dq_tens
     c.lkp = s_up(c.lk, S_KW);
     c.dp = s_up(c.d, S_ALIGN);
     c.scale = (float) (1.0 / sqrt((double) c.d));
-    int64_t bh = c.batch * heads, nblk = (c.lq + S_BQ - 1) / S_BQ, tasks = bh * nblk;
+    int64_t nblk = (c.lq + S_BQ - 1) / S_BQ;
+    /* Workspace: per thread its Q^T tiles, scores and O, then K^T and V of as many batch
+     * items' heads as fit (at least one item, else this path does not apply: a decision that
+     * does not depend on the batch, so an item gives the same bits alone and in a batch). */
     int nt = omp_get_max_threads();
-    if (nt > tasks) nt = (int) tasks;
-    /* Workspace: K^T and V of every head, then per thread its Q^T tiles, scores and O. */
-    int64_t kt_f = s_up(bh * c.d * c.lkp, S_ALIGN), vp_f = s_up(bh * c.lk * c.dp, S_ALIGN);
+    int64_t item_f = heads * (s_up(c.d * c.lkp, S_ALIGN) + s_up(c.lk * c.dp, S_ALIGN));
     c.thr_floats = s_up(S_BQ * c.d, S_ALIGN) + S_BQ * (c.lkp + S_ALIGN) + S_BQ * c.dp;
-    if ((size_t) (kt_f + vp_f + nt * c.thr_floats) > ctx->work_floats) return 1;
-    c.kt = ctx->work;
-    c.vp = c.kt + kt_f;
-    c.thr = c.vp + vp_f;
-    bool par = c.batch * c.lq * c.lk * c.hd >= DQ_CPU_PAR_MIN;
-#pragma omp parallel num_threads(nt) if (par)
-    {
+    int64_t left = (int64_t) ctx->work_floats - nt * c.thr_floats;
+    if (left < item_f) return 1;
+    int64_t items = left / item_f < c.batch ? left / item_f : c.batch;
+    c.thr = ctx->work;
+    c.kt = c.thr + nt * c.thr_floats;
+    c.vp = c.kt + items * heads * s_up(c.d * c.lkp, S_ALIGN);
+    for (int64_t b0 = 0; b0 < c.batch; b0 += items) {
+        int64_t nb = c.batch - b0 < items ? c.batch - b0 : items;
+        int64_t tasks = nb * heads * nblk;
+        c.bh0 = b0 * heads;
+        bool par = nb * c.lq * c.lk * c.hd >= DQ_CPU_PAR_MIN;
+        int nthr = nt < tasks ? nt : (int) tasks;
+#pragma omp parallel num_threads(nthr) if (par)
+        {
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < bh; i++)
-            s_pack_head(&c, i);
-        float *thr = c.thr + (size_t) omp_get_thread_num() * (size_t) c.thr_floats;
+            for (int64_t i = 0; i < nb * heads; i++) s_pack_head(&c, c.bh0 + i);
+            float *thr = c.thr + (size_t) omp_get_thread_num() * (size_t) c.thr_floats;
 #pragma omp for schedule(dynamic)
-        for (int64_t t = 0; t < tasks; t++) {
-            int64_t i0 = (t % nblk) * S_BQ;
-            s_task(&c, t / nblk, i0, c.lq - i0 < S_BQ ? c.lq - i0 : S_BQ, thr);
+            for (int64_t t = 0; t < tasks; t++) {
+                int64_t i0 = (t % nblk) * S_BQ;
+                s_task(&c, c.bh0 + t / nblk, i0, c.lq - i0 < S_BQ ? c.lq - i0 : S_BQ, thr);
+            }
         }
     }
     return 0;

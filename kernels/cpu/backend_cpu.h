@@ -6,10 +6,14 @@
 
 #include "kernels/backend.h"
 
-/* Workspace when dq_backend_cpu_new gets 0: 64 MiB holds 3x3 im2col bands of several output
- * rows for 512 input channels at width 512 (the VAE decoder's last blocks at 512x512) and of
- * tens of rows for the UNet; attention takes at most 4 MiB of it (a cache-sized query block). */
-#define DQ_CPU_DEFAULT_WORKSPACE ((size_t) 64 << 20)
+/* Workspace when dq_backend_cpu_new gets 0: 128 MiB holds the Winograd-transformed weights of
+ * the SD 1.5 UNet's widest 3x3 convolution that takes that path (1920 -> 640 channels at 32x32:
+ * 16 x 640 x 1920 floats, 79 MiB) next to a chunk of 300 input and output tiles, so they are
+ * transformed once per call (with 64 MiB: twice per chunk, and that convolution was only 8%
+ * faster than im2col); 3x3 im2col bands of several output rows for 512 input channels at width
+ * 512 (the VAE decoder's last blocks at 512x512); the packed K and V of attention at 4096
+ * tokens (6 MiB for 16 heads of 40). Pages never touched are never backed by memory. */
+#define DQ_CPU_DEFAULT_WORKSPACE ((size_t) 128 << 20)
 
 /* Creates the CPU backend. workspace_bytes (0: the default) is allocated once now and reused by
  * every op that needs scratch; ops tile their work to fit and fail with a message naming the
