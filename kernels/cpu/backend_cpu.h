@@ -22,8 +22,10 @@
  * Weight operands may be F32, F16 or BF16: linear and conv2d convert F16/BF16 weights block by
  * block into the workspace during the op (half the resident memory, a conversion per call);
  * loaders that prefer speed convert to F32 once with dq_convert_to_f32.
- * Threads: OpenMP runs the elementwise loops, OpenBLAS's own pthreads run sgemm (never called
- * inside an OpenMP region). Set OMP_WAIT_POLICY=passive in the environment of the process
+ * Threads: OpenMP runs the elementwise loops and the attention tiles; sgemm threads itself
+ * (OpenBLAS's OpenMP build shares the pool), except where Winograd convolution calls it inside
+ * an OpenMP region, one single-threaded product per thread (with the pthread build of OpenBLAS
+ * that path is not taken). Set OMP_WAIT_POLICY=passive in the environment of the process
  * (libgomp reads it at load time, so the library cannot): otherwise OpenMP workers spin after
  * each loop and steal the cores from the sgemm that follows; measured on 2 cores, a 320->2560
  * linear ran 2.8x slower without it. Logs one info line when it is unset.
