@@ -25,6 +25,15 @@ static double s_now(void) {
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of all the process's threads: what a step cost the machine, which other
+ * processes on a shared machine change much less than the wall clock (idle OpenMP threads
+ * sleep under OMP_WAIT_POLICY=passive, so waiting is not counted). */
+static double s_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
 /* GFLOP/s of a 1024^3 sgemm with the threads the backend set: best of 20, since other
  * processes on a shared machine make single samples vary twofold. */
 static double s_sgemm_rate(void) {
@@ -116,12 +125,13 @@ int main(int argc, char **argv) {
     double *times = calloc((size_t) reps, sizeof *times);
     for (int r = 0; r < reps; r++) {
         t0 = s_now();
+        double c0 = s_cpu();
         if (dq_unet_forward(u, x, t, 2, c, y, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
         times[r] = s_now() - t0;
-        printf("step %d: %.3f s\n", r + 1, times[r]);
+        printf("step %d: %.3f s (cpu %.3f s)\n", r + 1, times[r], s_cpu() - c0);
         fflush(stdout);
     }
     qsort(times, (size_t) reps, sizeof *times, s_cmp);

@@ -11,9 +11,9 @@ libdqengine_a_SOURCES += \
 # CPU backend: one file per op or per small family of ops.
 libdqengine_a_SOURCES += \
 	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
-	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/norm.c kernels/cpu/softmax.c \
-	kernels/cpu/attention.c kernels/cpu/activation.c kernels/cpu/binary.c \
-	kernels/cpu/layout.c
+	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/conv2d_winograd.c kernels/cpu/norm.c \
+	kernels/cpu/softmax.c kernels/cpu/attention.c kernels/cpu/attention_tiled.c \
+	kernels/cpu/activation.c kernels/cpu/binary.c kernels/cpu/layout.c
 libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PROC_CFLAGS) \
 	$(JANSSON_CFLAGS) $(DQ_ENGINE_VEC_CFLAGS)
 # Nothing in the engine reads floating-point exception flags; without this GCC will not turn the
@@ -127,7 +127,7 @@ EXTRA_DIST += tests/reference/gen_tokenizer.py tests/reference/gen_tokenizer_tab
 check_PROGRAMS += tests/unit/test_ops_cpu
 tests_unit_test_ops_cpu_SOURCES = tests/unit/test_ops_cpu.c tests/unit/ops_harness.c \
 	tests/unit/ops_harness.h
-tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS) $(OPENBLAS_CFLAGS)
 tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_ops_cpu
 

@@ -1,4 +1,5 @@
-/* kernels/cpu/attention.c: multi-head scaled dot-product attention, blocked over queries. */
+/* kernels/cpu/attention.c: multi-head scaled dot-product attention, blocked over queries (the
+ * sgemm path, for when kernels/cpu/attention_tiled.c does not apply). */
 #include <cblas.h>
 #include <math.h>
 
@@ -10,6 +11,7 @@
 
 int dq_cpu_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                      const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
+    if (dq_cpu_attention_tiled(be, q, k, v, heads, causal, y) == 0) return 0;
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
     // q, y: [B, Lq, H*D]; k, v: [B, Lk, H*D]; head h is columns [h*D, h*D+D)
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];

@@ -1,4 +1,5 @@
-/* kernels/cpu/conv2d.c: 2-D convolution (NCHW) as banded im2col + sgemm; 1x1 as a plain sgemm. */
+/* kernels/cpu/conv2d.c: 2-D convolution (NCHW): 3x3 through kernels/cpu/conv2d_winograd.c where it
+ * applies, else banded im2col + sgemm; 1x1 as a plain sgemm. */
 #include <cblas.h>
 #include <string.h>
 
@@ -40,6 +41,7 @@ static void s_im2col(const s_geom_t *g, const float *x, int64_t oh0, int64_t row
 
 int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                   const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+    if (dq_cpu_conv2d_winograd(be, x, w, bias, stride, padding, y) == 0) return 0;
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
     // x: [N, Ci, H, W], w: [Co, Ci, kh, kw], y: [N, Co, Ho, Wo]
     s_geom_t g = {.ci = x->shape[1], .h = x->shape[2], .w = x->shape[3], .co = w->shape[0],
@@ -71,6 +73,19 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
 
     const float *xd = x->data;
     float *yd = y->data;
+    /* y starts as the bias and the sgemms add to it (beta = 1): one pass over y fewer than
+     * zeroing it (OpenBLAS's beta = 0) and adding the bias afterwards. */
+    if (bias) {
+        const float *bd = bias->data;
+        int64_t planes = x->shape[0] * g.co;
+#pragma omp parallel for if (planes * p >= DQ_CPU_PAR_MIN)
+        for (int64_t i = 0; i < planes; i++) {
+            float bv = bd[i % g.co];
+            float *yp = yd + i * p;
+            for (int64_t j = 0; j < p; j++) yp[j] = bv;
+        }
+    }
+    float beta = bias ? 1.0f : 0.0f;
     for (int64_t n = 0; n < x->shape[0]; n++) {
         const float *xn = xd + n * g.ci * g.h * g.w;
         float *yn = yd + n * g.co * p;
@@ -84,21 +99,11 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
             for (int64_t c0 = 0; c0 < g.co; c0 += co_block) {
                 int64_t cb = g.co - c0 < co_block ? g.co - c0 : co_block;
                 const float *wp = dq_cpu_weight_rows(w, c0, cb, k, wbuf);
-                /* y[c0.., oh0*wo ..] = W[cb, K] @ col[K, cols]; ldc = P strides whole images. */
+                /* y[c0.., oh0*wo ..] += W[cb, K] @ col[K, cols]; ldc = P strides whole images. */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint) cb,
                             (blasint) cols, (blasint) k, 1.0f, wp, (blasint) k, b, (blasint) cols,
-                            0.0f, yn + c0 * p + oh0 * g.wo, (blasint) p);
+                            beta, yn + c0 * p + oh0 * g.wo, (blasint) p);
             }
-        }
-    }
-    if (bias) {
-        const float *bd = bias->data;
-        int64_t planes = x->shape[0] * g.co;
-#pragma omp parallel for if (planes * p >= DQ_CPU_PAR_MIN)
-        for (int64_t i = 0; i < planes; i++) {
-            float bv = bd[i % g.co];
-            float *yp = yd + i * p;
-            for (int64_t j = 0; j < p; j++) yp[j] += bv;
         }
     }
     return 0;

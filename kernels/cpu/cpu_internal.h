@@ -85,6 +85,12 @@ int dq_cpu_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, 
                   float alpha, dq_tensor_t *y);
 int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                   const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
+/* 3x3, stride 1, padding 1 convolution with F32 weights as Winograd F(2x2, 3x3)
+ * (kernels/cpu/conv2d_winograd.c): 0 when done, 1 when it does not apply (another geometry or
+ * dtype, too few output tiles, a workspace too small) and the caller must compute it otherwise.
+ * Never fails. */
+int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                           const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
 int dq_cpu_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cpu_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
@@ -92,6 +98,11 @@ int dq_cpu_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t 
 int dq_cpu_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                      const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
+/* Attention through packed K^T and V and AVX-512 register tiles (kernels/cpu/attention_tiled.c):
+ * 0 when done, 1 when it does not apply (no AVX-512, or the workspace cannot hold the packed
+ * K and V) and the caller must compute it otherwise. Never fails. */
+int dq_cpu_attention_tiled(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
+                           const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
 int dq_cpu_gelu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_gelu_quick(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);

@@ -1,5 +1,6 @@
 /* kernels/cpu/linear.c: linear (x @ W^T + b) and batched matmul through OpenBLAS sgemm. */
 #include <cblas.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "kernels/cpu/cpu_internal.h"
@@ -16,11 +17,12 @@ const float *dq_cpu_weight_rows(const dq_tensor_t *w, int64_t row0, int64_t nrow
     return dst;
 }
 
-/* y[m, n] += bias[n] over m rows. */
-static void s_add_bias(float *y, const float *bias, int64_t m, int64_t n) {
+/* y[m, n] = bias[n] over m rows: the sgemm then adds to it (beta = 1), as torch's addmm does.
+ * With beta = 0 OpenBLAS first zeroes y in a pass of its own, and adding the bias after the
+ * product was one more pass over y. */
+static void s_fill_bias(float *y, const float *bias, int64_t m, int64_t n) {
 #pragma omp parallel for if (m * n >= DQ_CPU_PAR_MIN)
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) y[i * n + j] += bias[j];
+    for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t) n * sizeof *y);
 }
 
 int dq_cpu_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
@@ -41,14 +43,14 @@ int dq_cpu_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         }
         if (block > n) block = n;
     }
+    if (bias) s_fill_bias(yd, bias->data, m, n);
     for (int64_t n0 = 0; n0 < n; n0 += block) {
         int64_t nb = n - n0 < block ? n - n0 : block;
         const float *wp = dq_cpu_weight_rows(w, n0, nb, k, ctx->work);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) m, (blasint) nb,
-                    (blasint) k, 1.0f, xd, (blasint) k, wp, (blasint) k, 0.0f, yd + n0,
-                    (blasint) n);
+                    (blasint) k, 1.0f, xd, (blasint) k, wp, (blasint) k, bias ? 1.0f : 0.0f,
+                    yd + n0, (blasint) n);
     }
-    if (bias) s_add_bias(yd, bias->data, m, n);
     return 0;
 }
 

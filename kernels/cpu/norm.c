@@ -6,9 +6,13 @@
 /* Mean and 1/sqrt(var + eps) of n floats; var is the biased (population) variance, as torch's
  * norms use. Two passes in double: one-pass E[x^2]-E[x]^2 loses digits on large means. */
 static void s_stats(const float *x, int64_t n, float eps, double *mean, double *rstd) {
+    /* simd reductions: the compiler may then keep one partial sum per lane (a different but
+     * no less accurate order in double); a strict left-to-right sum stays scalar. */
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += x[i];
     double mu = s / (double) n, v = 0.0;
+#pragma omp simd reduction(+ : v)
     for (int64_t i = 0; i < n; i++) {
         double d = x[i] - mu;
         v += d * d;

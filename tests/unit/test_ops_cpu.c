@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -148,6 +149,58 @@ static void s_conv2d(dqt_env_t *env) {
 }
 CASE(conv2d)
 
+/* 3x3 stride-1 convolutions with enough 2x2 output tiles (128 an image) for Winograd F(2x2, 3x3)
+ * (kernels/cpu/conv2d_winograd.c), also with odd sizes (a last tile row and column half
+ * outside). */
+static void test_conv2d_winograd(void **state) {
+    (void) state;
+    dqt_env_t *env = dqt_env_new(4u << 20);
+    s_conv_case(env, 2, 8, 24, 24, 6, 3, 1, 1, DQ_DTYPE_F32, 1);
+    s_conv_case(env, 1, 5, 33, 35, 7, 3, 1, 1, DQ_DTYPE_F32, 0);
+    dqt_env_free(&env);
+}
+
+/* Winograd takes 3x3 stride 1 padding 1 F32 convolutions with 128 tiles an image or more when
+ * the workspace holds 16 tiles, whatever the batch; anything else is left to im2col (1). */
+static void test_conv2d_winograd_applies(void **state) {
+    (void) state;
+    dqt_env_t *env = dqt_env_new(4u << 20);
+    dq_backend_t *be = dqt_backend(env);
+    dq_tensor_t *x = dqt_input(env, 4, SHAPE(2, 4, 24, 22), -1, 1);
+    dq_tensor_t *w = dqt_weight(env, DQ_DTYPE_F32, 4, SHAPE(4, 4, 3, 3), 0.3f);
+    dq_tensor_t *w16 = dqt_weight(env, DQ_DTYPE_F16, 4, SHAPE(4, 4, 3, 3), 0.3f);
+    dq_tensor_t *y = dqt_output(env, 4, SHAPE(2, 4, 24, 22));
+    dq_tensor_t *ys = dqt_output(env, 4, SHAPE(2, 4, 12, 11));
+    dq_tensor_t *xs = dqt_input(env, 4, SHAPE(3, 4, 24, 20), -1, 1); /* 3 x 120 tiles */
+    dq_tensor_t *yss = dqt_output(env, 4, SHAPE(3, 4, 24, 20));
+    /* (Not with the pthread build of OpenBLAS: see kernels/cpu/conv2d_winograd.c.) */
+    int want = openblas_get_parallel() == 1 ? 1 : 0;
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 1, 1, y), want);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w16, NULL, 1, 1, y), 1);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 2, 1, ys), 1);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, xs, w, NULL, 1, 1, yss), 1);
+    dqt_env_free(&env);
+    env = dqt_env_new(2u << 10);
+    be = dqt_backend(env);
+    x = dqt_input(env, 4, SHAPE(2, 4, 24, 22), -1, 1);
+    w = dqt_weight(env, DQ_DTYPE_F32, 4, SHAPE(4, 4, 3, 3), 0.3f);
+    y = dqt_output(env, 4, SHAPE(2, 4, 24, 22));
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 1, 1, y), 1);
+    dqt_env_free(&env);
+}
+
+static void test_conv2d_winograd_blocks(void **state) {
+    (void) state;
+    /* 256 KiB: U of all 48x48 channel pairs does not fit next to 64 tiles, so blocks of 6
+     * output channels and chunks of 70 tiles; 1 MiB: all channels, chunks of 146 tiles. */
+    const size_t sizes[2] = {256u << 10, 1u << 20};
+    for (int i = 0; i < 2; i++) {
+        dqt_env_t *env = dqt_env_new(sizes[i]);
+        s_conv_case(env, 1, 48, 32, 31, 48, 3, 1, 1, DQ_DTYPE_F32, 1);
+        dqt_env_free(&env);
+    }
+}
+
 /* ---- norms and softmax ---- */
 
 static void s_group_norm_case(dqt_env_t *env, int ndim, const int64_t *shape, int groups,
@@ -281,6 +334,72 @@ static void s_attention(dqt_env_t *env) {
     s_attention_case(env, 3, 5, 5, 1, 7, false);   /* single head, odd D */
 }
 CASE(attention)
+
+/* Shapes that take every branch of the AVX-512 tiles (kernels/cpu/attention_tiled.c): D = 40,
+ * 80 and 100 (output column chunks of 3+pad, 3+2, 3+3+1 vectors), Lk whose last K^T panel is
+ * 1, 2 or 3 vectors wide, several 64-query tasks with a partial last 8-row group, causal rows
+ * across tasks. On a machine without AVX-512 these run the sgemm path again. */
+static void s_attention_tiles(dqt_env_t *env) {
+    s_attention_case(env, 2, 150, 97, 2, 40, false);
+    s_attention_case(env, 1, 70, 77, 3, 80, false);
+    s_attention_case(env, 1, 37, 130, 1, 100, false);
+    s_attention_case(env, 1, 150, 150, 2, 24, true);
+}
+CASE(attention_tiles)
+
+/* The tiles run wherever AVX-512 is and the workspace holds the packed K and V, else they
+ * decline (1) and leave the op to the sgemm path. */
+static void test_attention_tiled_applies(void **state) {
+    (void) state;
+    const size_t sizes[2] = {2u << 10, 4u << 20};
+    for (int i = 0; i < 2; i++) {
+        dqt_env_t *env = dqt_env_new(sizes[i]);
+        dq_tensor_t *x = dqt_input(env, 3, SHAPE(1, 150, 160), -1, 1);
+        dq_tensor_t *y = dqt_output(env, 3, SHAPE(1, 150, 160));
+        int want = i == 1 && __builtin_cpu_supports("avx512f") ? 0 : 1;
+        assert_int_equal(dq_cpu_attention_tiled(dqt_backend(env), x, x, x, 2, false, y), want);
+        dqt_env_free(&env);
+    }
+}
+
+/* ---- an item gives the same bits alone and in a batch (the pipeline batches requests) ---- */
+
+/* Convolves a batch of 3 and its middle image alone; the two results must be equal bits. */
+static void s_conv_alone_case(dqt_env_t *env, int64_t ci, int64_t h, int64_t w, int64_t co,
+                              int64_t kk, int pad) {
+    dq_backend_t *be = dqt_backend(env);
+    int64_t plane = ci * h * w, out = co * h * w;
+    dq_tensor_t *x = dqt_input(env, 4, SHAPE(3, ci, h, w), -1, 1);
+    dq_tensor_t *x1 = dqt_input_from(env, 4, SHAPE(1, ci, h, w), dqt_host(env, x) + plane);
+    dq_tensor_t *wgt = dqt_weight(env, DQ_DTYPE_F32, 4, SHAPE(co, ci, kk, kk), 0.3f);
+    dq_tensor_t *bias = dqt_input(env, 1, SHAPE(co), -1, 1);
+    dq_tensor_t *y = dqt_output(env, 4, SHAPE(3, co, h, w));
+    dq_tensor_t *y1 = dqt_output(env, 4, SHAPE(1, co, h, w));
+    assert_int_equal(dq_op_conv2d(be, x, wgt, bias, 1, pad, y), 0);
+    assert_int_equal(dq_op_conv2d(be, x1, wgt, bias, 1, pad, y1), 0);
+    assert_memory_equal(dqt_host(env, y) + out, dqt_host(env, y1), (size_t) out * sizeof(float));
+}
+
+static void test_batch_invariance(void **state) {
+    (void) state;
+    dqt_env_t *env = dqt_env_new(4u << 20);
+    s_conv_alone_case(env, 4, 24, 24, 5, 3, 1); /* Winograd: 144 tiles an image */
+    s_conv_alone_case(env, 4, 20, 22, 5, 3, 1); /* im2col: 110 tiles an image */
+    s_conv_alone_case(env, 40, 8, 8, 6, 3, 1);  /* K = 360: more than one sgemm K block */
+    s_conv_alone_case(env, 40, 8, 8, 6, 1, 0);  /* 1x1 */
+    dq_backend_t *be = dqt_backend(env);
+    int64_t l = 70, hd = 64, n = l * hd;
+    dq_tensor_t *q = dqt_input(env, 3, SHAPE(3, l, hd), -2, 2);
+    dq_tensor_t *kv = dqt_input(env, 3, SHAPE(3, l, hd), -2, 2);
+    dq_tensor_t *q1 = dqt_input_from(env, 3, SHAPE(1, l, hd), dqt_host(env, q) + n);
+    dq_tensor_t *kv1 = dqt_input_from(env, 3, SHAPE(1, l, hd), dqt_host(env, kv) + n);
+    dq_tensor_t *y = dqt_output(env, 3, SHAPE(3, l, hd));
+    dq_tensor_t *y1 = dqt_output(env, 3, SHAPE(1, l, hd));
+    assert_int_equal(dq_op_attention(be, q, kv, kv, 2, false, y), 0);
+    assert_int_equal(dq_op_attention(be, q1, kv1, kv1, 2, false, y1), 0);
+    assert_memory_equal(dqt_host(env, y) + n, dqt_host(env, y1), (size_t) n * sizeof(float));
+    dqt_env_free(&env);
+}
 
 /* ---- activations ---- */
 
@@ -607,9 +726,13 @@ static void test_bad_arguments(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),     cmocka_unit_test(test_matmul),
-        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_group_norm),
+        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_conv2d_winograd),
+        cmocka_unit_test(test_conv2d_winograd_blocks),
+        cmocka_unit_test(test_conv2d_winograd_applies), cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_layer_norm), cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_attention),  cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_attention),  cmocka_unit_test(test_attention_tiles),
+        cmocka_unit_test(test_attention_tiled_applies), cmocka_unit_test(test_batch_invariance),
+        cmocka_unit_test(test_activations),
         cmocka_unit_test(test_geglu),      cmocka_unit_test(test_binary),
         cmocka_unit_test(test_scale),      cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),     cmocka_unit_test(test_cpy),
