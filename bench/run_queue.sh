@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/run_queue.sh: the queue alone at scale. A broker, NODES diffq-node daemons with RANKS
-# null-backend ranks each (simulated rendering: a small PNG at once), and one job of REQUESTS
+# null-backend ranks each (simulated rendering: a small PNG at once: 64x64 here), and one job of REQUESTS
 # requests, end to end through submit, lease, result commit (fsync, rename, SQLite) and wait.
 # Prints requests/s and committed images/s, and the broker's resident memory with the whole job
 # queued before any node starts (to show it does not grow with the queue) and at its peak.
