@@ -7,6 +7,7 @@ void dq_credit_init(dq_credit_t *c, uint32_t capacity) {
     c->capacity = capacity;
     c->held = 0;
     c->asked = 0;
+    c->unasked = 0;
 }
 
 void dq_credit_set_capacity(dq_credit_t *c, uint32_t capacity) {
@@ -31,20 +32,29 @@ int dq_credit_take(dq_credit_t *c) {
     return 0;
 }
 
+void dq_credit_take_unasked(dq_credit_t *c) {
+    c->held++;
+    c->unasked++;
+}
+
 void dq_credit_release(dq_credit_t *c) {
     if (c->held > 0) c->held--;
 }
 
 void dq_credit_reset(dq_credit_t *c) {
     c->asked = 0;
+    c->unasked = 0;
 }
 
 void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
                     uint64_t broker_assigned, uint32_t *resend, uint32_t *lost) {
     *resend = *lost = 0;
-    if (broker_credit > s->sent) { /* a CREDIT counted twice: its ASSIGNs will come */
+    if (broker_credit > s->sent) { /* a CREDIT counted twice: its ASSIGNs will come... */
         uint64_t extra = broker_credit - s->sent;
         s->sent += extra;
+        uint64_t came = extra < c->unasked ? extra : c->unasked; /* ...or already came */
+        c->unasked -= (uint32_t) came;
+        extra -= came;
         c->asked += extra > UINT32_MAX ? UINT32_MAX : (uint32_t) extra;
     }
     if (s->primed) {

@@ -11,6 +11,7 @@ typedef struct {
     uint32_t capacity; /* batch slots of the ranks that are up */
     uint32_t held;     /* shards the node holds (running, queued, or waiting for acks) */
     uint32_t asked;    /* credit sent to the current broker connection and not yet used */
+    uint32_t unasked;  /* ASSIGNs taken beyond the credit asked (see dq_credit_take_unasked) */
 } dq_credit_t;
 
 void dq_credit_init(dq_credit_t *c, uint32_t capacity);
@@ -23,6 +24,9 @@ void dq_credit_asked(dq_credit_t *c, uint32_t n);
 /* An ASSIGN arrived. Returns 0 and counts it held, or -1 when no credit was outstanding (the
  * broker pushed unasked work; nothing changes). */
 int dq_credit_take(dq_credit_t *c);
+/* An ASSIGN arrived with no credit outstanding (the broker counted a repeated CREDIT): it is
+ * held anyway, and remembered so that credit sync does not expect it a second time. */
+void dq_credit_take_unasked(dq_credit_t *c);
 /* A held shard ended (done, failed, stopped, handed back). */
 void dq_credit_release(dq_credit_t *c);
 /* A new broker connection: credit asked of the old one is void. */
@@ -44,7 +48,7 @@ typedef struct {
 /* A broker HEARTBEAT with counts. Sets *resend: credit to ask for again, without counting it as
  * new (a CREDIT the broker never counted); *lost: ASSIGNs given up (the asked credit drops by as
  * many, so the node asks again). Credit the broker counted beyond what was sent (a repeated
- * CREDIT) is taken as asked, so the extra ASSIGNs are accepted rather than refused. */
+ * CREDIT) is taken as asked, less the ASSIGNs already taken unasked for it. */
 void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
                     uint64_t broker_assigned, uint32_t *resend, uint32_t *lost);
 

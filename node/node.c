@@ -245,10 +245,19 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
     }
     self->sync.received++;
     if (dq_credit_take(&self->credit) != 0) {
-        dq_error("broker assigned a shard without credit job=%" PRIu64 " shard=%" PRIu64, a->job,
-                 a->shard);
-        s_fail_now(self, a, DQ_FAIL_INTERNAL, "node did not ask for this shard (no credit)");
-        return;
+        if (!self->sync.primed) { /* a broker without credit sync pushed unasked work */
+            dq_error("broker assigned a shard without credit job=%" PRIu64 " shard=%" PRIu64,
+                     a->job, a->shard);
+            s_fail_now(self, a, DQ_FAIL_INTERNAL, "node did not ask for this shard (no credit)");
+            return;
+        }
+        /* A credit-syncing broker counted more credit than asked (a CREDIT repeated on the way):
+         * the shard is queued like any other rather than failed, which would cost it an attempt
+         * and count against this node; credit sync then stops expecting it. */
+        dq_warn("broker assigned a shard without credit outstanding; taking it job=%" PRIu64
+                " shard=%" PRIu64,
+                a->job, a->shard);
+        dq_credit_take_unasked(&self->credit);
     }
     const dq_node_model_t *model = NULL;
     /* A job names a model as the node announces it, or by the same path it was given. */

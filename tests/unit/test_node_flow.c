@@ -144,6 +144,30 @@ static void test_sync_repeated_credit_is_taken_as_asked(void **state) {
     assert_int_equal(dq_credit_wanted(&c), 0);
 }
 
+static void test_sync_unasked_assign_is_not_expected_twice(void **state) {
+    (void)state;
+    dq_credit_t c;
+    dq_credit_sync_t s = {0};
+    dq_credit_init(&c, 1);
+    uint32_t resend, lost;
+    assert_int_equal(s_ask(&c, &s), 1); /* the CREDIT arrives twice: two ASSIGNs come */
+    assert_int_equal(dq_credit_take(&c), 0);
+    s.received++;
+    assert_int_equal(dq_credit_take(&c), -1); /* the second finds no credit: taken anyway */
+    dq_credit_take_unasked(&c);
+    s.received++;
+    assert_int_equal(c.held, 2);
+    /* The HEARTBEAT shows the surplus; it already came, so nothing more is expected. */
+    dq_credit_sync(&c, &s, 2, 2, &resend, &lost);
+    dq_credit_sync(&c, &s, 2, 2, &resend, &lost);
+    assert_int_equal(resend + lost, 0);
+    assert_int_equal(c.asked, 0);
+    assert_int_equal(c.unasked, 0);
+    dq_credit_release(&c);
+    dq_credit_release(&c);
+    assert_int_equal(dq_credit_wanted(&c), 1); /* back to exactly its capacity */
+}
+
 static void test_backoff_doubles_to_cap(void **state) {
     (void) state;
     dq_backoff_t b;
@@ -177,6 +201,7 @@ int main(void) {
         cmocka_unit_test(test_sync_lost_credit_is_asked_again),
         cmocka_unit_test(test_sync_lost_assign_frees_the_slot),
         cmocka_unit_test(test_sync_repeated_credit_is_taken_as_asked),
+        cmocka_unit_test(test_sync_unasked_assign_is_not_expected_twice),
         cmocka_unit_test(test_backoff_doubles_to_cap),
         cmocka_unit_test(test_backoff_odd_cap),
     };
