@@ -48,8 +48,7 @@ typedef struct {
     bool send_ack, stored, stop;       /* what to answer */
     bool in_batch;                     /* passed to commit_results */
     bool retry_later;                  /* its node must resend its un-acknowledged results */
-    bool replace;                      /* the final name exists (an earlier attempt's file) */
-    const char *dir;                   /* the job's output folder (in dirs[]) */
+    bool replace;                      /* the final name was taken (an earlier attempt's file) */
     char path[DQ_PROTO_MAX_PATH + 64]; /* final file */
     char temp[DQ_PROTO_MAX_PATH + 96]; /* where the bytes were written; "" once renamed */
     char name[160];
@@ -62,11 +61,16 @@ typedef struct {
     int n;
 } s_dirs_t;
 
-static const char *s_dirs_add(s_dirs_t *d, const char *dir) {
+/* Adds a folder to the batch's, creating it the first time. Returns 0, or -1 (logged). */
+static int s_dirs_add(s_dirs_t *d, const char *dir) {
     for (int i = 0; i < d->n; i++)
-        if (strcmp(d->dir[i], dir) == 0) return d->dir[i];
-    snprintf(d->dir[d->n], sizeof d->dir[0], "%s", dir);
-    return d->dir[d->n++];
+        if (strcmp(d->dir[i], dir) == 0) return 0;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        dq_error("cannot create output folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(d->dir[d->n++], sizeof d->dir[0], "%s", dir);
+    return 0;
 }
 
 /* Names one image's files: its final name (by the request's id, or its line, as recorded at
@@ -84,12 +88,6 @@ static int s_name(dq_server_t *self, const dq_job_status_t *job, const dq_msg_re
     snprintf(it->path, sizeof it->path, "%s/%s", job->out_dir, it->name);
     snprintf(it->temp, sizeof it->temp, "%s/.%s.a%u.%u.tmp", job->out_dir, it->name, r->attempt,
              serial);
-    struct stat st;
-    it->replace = stat(it->path, &st) == 0;
-    if (mkdir(job->out_dir, 0755) != 0 && errno != EEXIST) {
-        dq_error("cannot create output folder %s: %s", job->out_dir, strerror(errno));
-        return -1;
-    }
     return s_sha256(r->png, r->png_size, it->sha);
 }
 
@@ -176,8 +174,8 @@ void dq_server_results_flush(dq_server_t *self) {
             it->send_ack = true;
             continue;
         }
-        if (named < 0) continue; /* not acknowledged: sent again */
-        it->dir = s_dirs_add(&dirs, job.out_dir);
+        if (named < 0 || s_dirs_add(&dirs, job.out_dir) < 0)
+            continue; /* not acknowledged: sent again */
         it->in_batch = true;
         files[n_files++] = (dq_file_item_t){.path = it->temp, .bytes = r->png, .size = r->png_size};
         file_of[n_files - 1] = i;
@@ -201,17 +199,15 @@ void dq_server_results_flush(dq_server_t *self) {
     for (int i = 0; i < n; i++) {
         s_item_t *it = &items[i];
         if (!it->in_batch) continue;
-        if (!it->replace) {
-            /* NOREPLACE: another result of this batch for the same image may have taken the
-             * name a moment ago; then this one waits for the commit like any replacement. */
-            if (renameat2(AT_FDCWD, it->temp, AT_FDCWD, it->path, RENAME_NOREPLACE) == 0) {
-                it->temp[0] = '\0';
-            } else if (errno == EEXIST) {
-                it->replace = true;
-            } else {
-                dq_error("cannot rename %s: %s", it->temp, strerror(errno));
-                s_unwrite(it);
-            }
+        /* NOREPLACE: a name already taken (an earlier attempt's file, or another result of this
+         * batch for the same image) is replaced only after the commit. */
+        if (renameat2(AT_FDCWD, it->temp, AT_FDCWD, it->path, RENAME_NOREPLACE) == 0) {
+            it->temp[0] = '\0';
+        } else if (errno == EEXIST) {
+            it->replace = true;
+        } else {
+            dq_error("cannot rename %s: %s", it->temp, strerror(errno));
+            s_unwrite(it);
         }
     }
     if (s_sync_dirs(&dirs) != 0) {
