@@ -8,6 +8,7 @@ cores=$(getconf _NPROCESSORS_ONLN)
 per=$((cores / 2)); [ "$per" -ge 1 ] || per=1
 # ranks_up LOG: runs a node with two CPU ranks (no broker needed) until both ranks are up.
 ranks_up() {
+    : >"$1" # exists before the loop reads it (the background node opens it when it gets to it)
     "$NODE" --broker tcp://127.0.0.1:1 --backend null --model m --cpu-ranks 2 \
         --death-timeout 30 2>"$1" &
     local pid=$! n=0
