@@ -30,6 +30,13 @@ tests_unit_test_png_CFLAGS = $(DQ_UNIT_CFLAGS) $(PNG_CFLAGS)
 tests_unit_test_png_LDADD = $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_png
 
+# Not a test: `make bench/png_encode && bench/png_encode [SIDE [RGB_FILE]]` times the PNG writer
+# beside libpng's defaults (bench/RESULTS.md).
+check_PROGRAMS += bench/png_encode
+bench_png_encode_SOURCES = bench/png_encode.c
+bench_png_encode_CFLAGS = $(AM_CFLAGS) $(PNG_CFLAGS)
+bench_png_encode_LDADD = $(DQ_COMMON_LIBS)
+
 # The wire protocol: unit test, fuzz corpus replay (gcc, under the sanitizers) and the seed-corpus
 # generator. tests/fuzz/run.sh builds the libFuzzer target with clang.
 check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_proto_replay tests/fuzz/fuzz_proto_gencorpus

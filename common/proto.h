@@ -36,6 +36,10 @@
                                                one CPU denoising step can take tens of seconds */
 #define DQ_PROTO_PROGRESS_INTERVAL_MS 10000 /* ms; a node sends PROGRESS at least this often per
                                                running shard (repeating the last step) */
+#define DQ_PROTO_PROGRESS_MIN_MS 250       /* ms; a node forwards a shard's step progress at
+                                               most this often (the last step at once): one
+                                               message per denoising step from every GPU of a
+                                               cluster would be the broker's main load */
 #define DQ_PROTO_RESULT_WINDOW 4            /* RESULT chunks a node may have un-acknowledged;
                                                bounds broker memory to 4 PNGs per node */
 #define DQ_PROTO_SUBMIT_WINDOW 4            /* SUBMIT_CHUNKs a client may have un-acknowledged */

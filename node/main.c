@@ -5,6 +5,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,11 @@ static int s_configure(dq_config_t *cfg, int argc, char **argv, dq_node_params_t
 }
 
 int main(int argc, char **argv) {
+    /* Each image's PNG encoder (zlib's ~270 KiB of state) and message pass through the heap:
+     * keep freed memory at the top of the heap instead of returning it to the kernel and faulting
+     * it in again for the next image (that churn was half of a null rank's CPU). Large blocks
+     * (model weights, engine buffers) are still mmap'ed and returned. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     if (argc == 3 && strcmp(argv[1], DQ_RANK_FD_FLAG) == 0) return s_rank_mode(argv[2]);
 
     /* Options. */

@@ -52,6 +52,7 @@ typedef struct shard_t {
     sh_state_t state;
     uint32_t step, steps; /* progress over the shard */
     int64_t progress_at;  /* ms: last PROGRESS sent */
+    bool progress_due;    /* a step came that no PROGRESS has reported yet */
     result_t *res;        /* owned; res[i] is chunk i */
     size_t n_res, cap_res;
     size_t first_open; /* res[0..first_open) are done */
@@ -225,6 +226,7 @@ static void s_progress(dq_node_t *self, shard_t *sh) {
     m.progress = (dq_msg_progress_t){a->job, a->shard, a->attempt, sh->step, sh->steps};
     s_send(self, &m);
     sh->progress_at = dq_now_ms();
+    sh->progress_due = false;
 }
 
 static void s_fail_now(dq_node_t *self, const dq_msg_assign_t *a, int cls, const char *msg) {
@@ -466,7 +468,9 @@ static void s_on_rank_msg(dq_node_t *self, dq_rank_t *r, dq_msg_t *msg) {
         if (!rendering) return;
         sh->step = msg->progress.step;
         sh->steps = msg->progress.steps;
-        s_progress(self, sh);
+        sh->progress_due = true;
+        if (sh->step >= sh->steps || dq_now_ms() - sh->progress_at >= DQ_PROTO_PROGRESS_MIN_MS)
+            s_progress(self, sh);
         return;
     case DQ_CMD_RESULT:
         if (!rendering) return;
@@ -713,7 +717,8 @@ static void s_timers(dq_node_t *self) {
     }
     for (shard_t *sh = self->shards; sh; sh = sh->next)
         if ((sh->state == SH_WAITING || sh->state == SH_RENDERING || sh->state == SH_RENDERED) &&
-            now - sh->progress_at >= DQ_PROTO_PROGRESS_INTERVAL_MS)
+            now - sh->progress_at >=
+                (sh->progress_due ? DQ_PROTO_PROGRESS_MIN_MS : DQ_PROTO_PROGRESS_INTERVAL_MS))
             s_progress(self, sh);
     s_resend_results(self, now);
     if (self->draining && !self->done) {

@@ -379,8 +379,10 @@ static void s_basic(fb_t *fb) {
     }
     s_ok(fb, got == 5 && !bad, "every PNG decodes to the null backend's pixels and parameters%s%s",
          bad ? ": " : "", bad ? bad : "");
-    s_ok(fb, fb->progress > 0 && fb->last_step == 5 && fb->last_steps == 5,
-         "PROGRESS reached step 5 of 5 (%u messages)", fb->progress);
+    /* Steps of the null backend take microseconds: the node coalesces them
+     * (DQ_PROTO_PROGRESS_MIN_MS), yet the last one always reaches the broker. */
+    s_ok(fb, fb->progress > 0 && fb->progress < 5 && fb->last_step == 5 && fb->last_steps == 5,
+         "PROGRESS reached step 5 of 5 in fewer messages than steps (%u)", fb->progress);
     for (int i = 1; i < got; i++)
         s_ack(fb, &res[i].result, true);
     dq_msg_t m;
