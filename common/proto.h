@@ -40,8 +40,13 @@
                                                most this often (the last step at once): one
                                                message per denoising step from every GPU of a
                                                cluster would be the broker's main load */
-#define DQ_PROTO_RESULT_WINDOW 4            /* RESULT chunks a node may have un-acknowledged;
-                                               bounds broker memory to 4 PNGs per node */
+#define DQ_PROTO_RESULT_WINDOW 4            /* RESULT chunks a node may always have
+                                               un-acknowledged */
+#define DQ_PROTO_RESULT_WINDOW_BYTES (4u << 20) /* more chunks while their PNGs in flight stay
+                                                   within this: broker memory per node is at
+                                                   most 4 PNGs or 4 MiB, and small images still
+                                                   fill a commit batch */
+#define DQ_PROTO_RESULT_WINDOW_MAX 64           /* and never more chunks than this */
 #define DQ_PROTO_SUBMIT_WINDOW 4            /* SUBMIT_CHUNKs a client may have un-acknowledged */
 #define DQ_PROTO_UPLOAD_TIMEOUT_MS 60000    /* ms; an upload idle this long is discarded: a client
                                                that vanishes mid-submit leaves nothing queued */

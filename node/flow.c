@@ -1,4 +1,4 @@
-/* node/flow.c: shard credit accounting and reconnect back-off. */
+/* node/flow.c: shard credit accounting, the result window and reconnect back-off. */
 #include "node/flow.h"
 
 #include "common/proto.h"
@@ -75,6 +75,12 @@ void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
     s->sent_before = s->sent;
     s->assigned_before = broker_assigned;
     s->primed = 1;
+}
+
+bool dq_result_window_open(uint32_t inflight, uint64_t inflight_bytes, uint64_t next_bytes) {
+    if (inflight < DQ_PROTO_RESULT_WINDOW) return true;
+    return inflight < DQ_PROTO_RESULT_WINDOW_MAX &&
+           inflight_bytes + next_bytes <= DQ_PROTO_RESULT_WINDOW_BYTES;
 }
 
 void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms) {

@@ -1,8 +1,10 @@
 /* node/flow.h: the node's small bookkeeping rules, kept apart so they can be tested alone:
- * shard credit (never take unasked work) and the reconnect back-off schedule. */
+ * shard credit (never take unasked work), the result window and the reconnect back-off
+ * schedule. */
 #ifndef DQ_NODE_FLOW_H
 #define DQ_NODE_FLOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Credit: the broker sends at most as many ASSIGNs as the node asked for with CREDIT. The node
@@ -51,6 +53,12 @@ typedef struct {
  * CREDIT) is taken as asked, less the ASSIGNs already taken unasked for it. */
 void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
                     uint64_t broker_assigned, uint32_t *resend, uint32_t *lost);
+
+/* Result flow control: may one more RESULT with a PNG of next_bytes go, while `inflight` RESULTs
+ * with PNGs of inflight_bytes in all are not acknowledged? Up to DQ_PROTO_RESULT_WINDOW always;
+ * beyond that, up to DQ_PROTO_RESULT_WINDOW_MAX, while the PNG bytes in flight would stay within
+ * DQ_PROTO_RESULT_WINDOW_BYTES. */
+bool dq_result_window_open(uint32_t inflight, uint64_t inflight_bytes, uint64_t next_bytes);
 
 /* Back-off: initial, doubled after each try, capped at max. */
 typedef struct {

@@ -47,4 +47,4 @@ DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.
 	tests/integration/node_ranks.sh tests/integration/node_handback.sh \
 	tests/integration/node_draintimeout.sh tests/integration/node_lease.sh \
 	tests/integration/node_engine.sh
-DQ_SCRIPT_TESTS += tests/integration/node_threads.sh
+DQ_SCRIPT_TESTS += tests/integration/node_threads.sh tests/integration/node_window.sh

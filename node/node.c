@@ -57,6 +57,7 @@ typedef struct shard_t {
     size_t n_res, cap_res;
     size_t first_open; /* res[0..first_open) are done */
     uint32_t inflight; /* sent, not acknowledged */
+    uint64_t inflight_bytes; /* their PNGs' bytes */
     uint32_t unsent;
     dq_msg_t failure; /* SHARD_FAILED to send in SH_FAILED */
     bool failure_sent;
@@ -70,6 +71,7 @@ struct dq_node_t {
     shard_t *shards; /* owned list, in arrival order */
     dq_credit_t credit;
     uint32_t inflight;  /* RESULTs sent and not acknowledged, all shards */
+    uint64_t inflight_bytes; /* their PNGs' bytes */
     zsock_t *dealer;    /* owned; NULL while waiting to reconnect */
     int64_t heard_at;   /* ms: last message on this connection (or its start) */
     int64_t contact_at; /* ms: last message from any broker (or the node's start) */
@@ -154,6 +156,7 @@ static void s_connect(dq_node_t *self) {
     self->sync = (dq_credit_sync_t){0};
     /* What the old connection had in flight is sent again (the broker ignores repeats). */
     self->inflight = 0;
+    self->inflight_bytes = 0;
     for (shard_t *sh = self->shards; sh; sh = sh->next) {
         /* Only shards still wanted resend; a stopped or failed shard's images are dropped. */
         bool wanted = sh->state == SH_RENDERING || sh->state == SH_RENDERED;
@@ -168,6 +171,7 @@ static void s_connect(dq_node_t *self) {
             }
         }
         sh->inflight = 0;
+        sh->inflight_bytes = 0;
         sh->failure_sent = false;
     }
     s_send_ready(self);
@@ -206,6 +210,7 @@ static void s_shard_remove(dq_node_t *self, shard_t *sh) {
             break;
         }
     self->inflight -= sh->inflight;
+    self->inflight_bytes -= sh->inflight_bytes;
     dq_credit_release(&self->credit);
     s_shard_free(sh);
 }
@@ -293,6 +298,16 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
             sh->assign.assign.n_requests);
 }
 
+/* A sent RESULT leaves the window: acknowledged, or given up. */
+static void s_result_done(dq_node_t *self, shard_t *sh, result_t *r) {
+    sh->inflight--;
+    self->inflight--;
+    sh->inflight_bytes -= r->msg.result.png_size;
+    self->inflight_bytes -= r->msg.result.png_size;
+    dq_msg_clear(&r->msg);
+    r->state = RES_DONE;
+}
+
 static void s_on_ack(dq_node_t *self, const dq_msg_result_ack_t *ack) {
     shard_t *sh = s_find(self, ack->job, ack->shard, ack->attempt);
     if (!sh || ack->chunk >= sh->n_res || sh->res[ack->chunk].state != RES_SENT) {
@@ -300,11 +315,7 @@ static void s_on_ack(dq_node_t *self, const dq_msg_result_ack_t *ack) {
                  ack->job, ack->shard, ack->attempt, ack->chunk);
         return;
     }
-    result_t *r = &sh->res[ack->chunk];
-    dq_msg_clear(&r->msg);
-    r->state = RES_DONE;
-    sh->inflight--;
-    self->inflight--;
+    s_result_done(self, sh, &sh->res[ack->chunk]);
     while (sh->first_open < sh->n_res && sh->res[sh->first_open].state == RES_DONE)
         sh->first_open++;
     if (!ack->stored)
@@ -591,16 +602,18 @@ static void s_pump(dq_node_t *self) {
     shard_t *next;
     for (shard_t *sh = self->shards; sh; sh = next) {
         next = sh->next;
-        for (size_t i = sh->first_open;
-             self->dealer && sh->unsent && self->inflight < DQ_PROTO_RESULT_WINDOW && i < sh->n_res;
-             i++) {
+        for (size_t i = sh->first_open; self->dealer && sh->unsent && i < sh->n_res; i++) {
             if (sh->res[i].state != RES_UNSENT) continue;
+            size_t bytes = sh->res[i].msg.result.png_size;
+            if (!dq_result_window_open(self->inflight, self->inflight_bytes, bytes)) break;
             s_send(self, &sh->res[i].msg);
             sh->res[i].state = RES_SENT;
             sh->res[i].sent_at = dq_now_ms();
             sh->unsent--;
             sh->inflight++;
             self->inflight++;
+            sh->inflight_bytes += bytes;
+            self->inflight_bytes += bytes;
         }
         const dq_msg_assign_t *a = &sh->assign.assign;
         if (sh->state == SH_RENDERED && self->dealer && !sh->unsent && !sh->inflight) {
@@ -678,10 +691,7 @@ static void s_resend_results(dq_node_t *self, int64_t now) {
                 s_send(self, &r->msg);
                 r->sent_at = now;
             } else {
-                dq_msg_clear(&r->msg);
-                r->state = RES_DONE;
-                sh->inflight--;
-                self->inflight--;
+                s_result_done(self, sh, r);
             }
         }
     }

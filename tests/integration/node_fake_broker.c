@@ -345,23 +345,11 @@ static void s_basic(fb_t *fb) {
     memset(res, 0, sizeof res);
     unsigned skipped[DQ_CMD_COUNT] = {0};
     int got = 0;
-    while (got < 4 && s_expect(fb, DQ_CMD_RESULT, &res[got], WAIT_MS, skipped) == 0)
+    while (got < 5 && s_expect(fb, DQ_CMD_RESULT, &res[got], WAIT_MS, skipped) == 0)
         got++;
-    s_ok(fb, got == 4, "four RESULTs arrive without acknowledgement");
-    /* The node has a fifth image ready at once; give it ample time to (wrongly) send it. */
-    dq_msg_t extra;
-    int64_t until = zclock_mono() + 1500;
-    bool fifth = false;
-    while (s_recv(fb, &extra, until, false) == 0) {
-        fifth |= extra.cmd == DQ_CMD_RESULT;
-        dq_msg_clear(&extra);
-    }
-    s_ok(fb, !fifth && fb->max_inflight == DQ_PROTO_RESULT_WINDOW,
-         "no fifth RESULT while %d are unacknowledged (max in flight %u)", DQ_PROTO_RESULT_WINDOW,
-         fb->max_inflight);
-    s_ack(fb, &res[0].result, true);
-    if (s_expect(fb, DQ_CMD_RESULT, &res[4], WAIT_MS, skipped) == 0) got++;
-    s_ok(fb, got == 5, "an acknowledgement lets the fifth RESULT go");
+    s_ok(fb, got == 5 && fb->max_inflight == 5,
+         "five small RESULTs arrive without acknowledgement (beyond %d the window counts bytes)",
+         DQ_PROTO_RESULT_WINDOW);
     bool order = true;
     for (int i = 0; i < got; i++)
         order &= res[i].result.chunk == (uint32_t) i;
@@ -383,7 +371,7 @@ static void s_basic(fb_t *fb) {
      * (DQ_PROTO_PROGRESS_MIN_MS), yet the last one always reaches the broker. */
     s_ok(fb, fb->progress > 0 && fb->progress < 5 && fb->last_step == 5 && fb->last_steps == 5,
          "PROGRESS reached step 5 of 5 in fewer messages than steps (%u)", fb->progress);
-    for (int i = 1; i < got; i++)
+    for (int i = 0; i < got; i++)
         s_ack(fb, &res[i].result, true);
     dq_msg_t m;
     s_ok(fb,
@@ -620,6 +608,62 @@ static void s_drain(fb_t *fb) {
     s_ok(fb, s_wait_exit(fb, WAIT_MS) == 0, "exit status 0");
 }
 
+/* The result window: small PNGs fill it up to DQ_PROTO_RESULT_WINDOW_MAX chunks, never more,
+ * and each acknowledgement lets one more go. */
+static void s_window(fb_t *fb) {
+    s_handshake(fb, 1);
+    enum { IMAGES = 2 * DQ_PROTO_MAX_IMAGES_PER_PROMPT };
+    _Static_assert(IMAGES > DQ_PROTO_RESULT_WINDOW_MAX, "the shard must overfill the window");
+    dq_wire_request_t reqs[2];
+    s_request(&reqs[0], 1, 5, 0, IMAGES / 2, IMAGES / 2, 64, 64, 1);
+    s_request(&reqs[1], 2, 6, 0, IMAGES / 2, IMAGES / 2, 64, 64, 1);
+    s_assign(fb, 4, reqs, 2, "tiny");
+    static dq_msg_t res[IMAGES];
+    unsigned skipped[DQ_CMD_COUNT] = {0};
+    int got = 0;
+    while (got < DQ_PROTO_RESULT_WINDOW_MAX &&
+           s_expect(fb, DQ_CMD_RESULT, &res[got], WAIT_MS, skipped) == 0)
+        got++;
+    s_ok(fb, got == DQ_PROTO_RESULT_WINDOW_MAX, "%d RESULTs arrive without acknowledgement",
+         got);
+    /* The node has more images ready at once; give it ample time to (wrongly) send one. */
+    dq_msg_t extra;
+    int64_t until = zclock_mono() + 1500;
+    bool more = false;
+    while (s_recv(fb, &extra, until, false) == 0) {
+        more |= extra.cmd == DQ_CMD_RESULT;
+        dq_msg_clear(&extra);
+    }
+    s_ok(fb, !more && fb->max_inflight == DQ_PROTO_RESULT_WINDOW_MAX,
+         "no more while %d are unacknowledged (max in flight %u)", DQ_PROTO_RESULT_WINDOW_MAX,
+         fb->max_inflight);
+    int acked = 0;
+    while (acked < got) {
+        s_ack(fb, &res[acked++].result, true);
+        if (got < IMAGES && s_expect(fb, DQ_CMD_RESULT, &res[got], WAIT_MS, skipped) == 0) got++;
+    }
+    s_ok(fb, got == IMAGES && fb->max_inflight == DQ_PROTO_RESULT_WINDOW_MAX,
+         "each acknowledgement lets one more go: %d RESULTs, never over %d in flight", got,
+         DQ_PROTO_RESULT_WINDOW_MAX);
+    bool order = true;
+    for (int i = 0; i < got; i++)
+        order &= res[i].result.chunk == (uint32_t) i;
+    s_ok(fb, order, "chunks are numbered in order");
+    dq_msg_t m;
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_SHARD_DONE, &m, WAIT_MS, skipped) == 0 &&
+             m.shard_done.images == IMAGES,
+         "SHARD_DONE with %d images once all are acknowledged", IMAGES);
+    dq_msg_clear(&m);
+    for (int i = 0; i < got; i++)
+        dq_msg_clear(&res[i]);
+    kill(fb->node, SIGTERM);
+    s_ok(fb, s_expect(fb, DQ_CMD_DISCONNECT, &m, WAIT_MS, NULL) == 0,
+         "SIGTERM: the node says DISCONNECT");
+    dq_msg_clear(&m);
+    s_ok(fb, s_wait_exit(fb, WAIT_MS) == 0, "exit status 0");
+}
+
 /* A second signal does not wait for the running shard: DISCONNECT hands it back at once. */
 static void s_handback(fb_t *fb) {
     s_handshake(fb, 1);
@@ -743,6 +787,7 @@ typedef struct {
 
 static const scenario_t s_scenarios[] = {
     {"basic", s_basic, {NULL}, NULL},
+    {"window", s_window, {NULL}, NULL},
     {"stop", s_stop, {"--null-step-ms", "50", NULL}, NULL},
     {"ranks", s_ranks, {"--cpu-ranks", "2", "--batch", "2", "--null-step-ms", "50", NULL}, NULL},
     {"fail", s_fail, {"--null-fail", "oom", NULL}, NULL},

@@ -168,6 +168,20 @@ static void test_sync_unasked_assign_is_not_expected_twice(void **state) {
     assert_int_equal(dq_credit_wanted(&c), 1); /* back to exactly its capacity */
 }
 
+/* Up to 4 RESULTs always (one of the largest PNGs each); beyond, only within the byte budget
+ * and never more than the chunk limit. */
+static void test_result_window(void **state) {
+    (void) state;
+    const uint64_t big = DQ_PROTO_MAX_PNG, budget = DQ_PROTO_RESULT_WINDOW_BYTES;
+    assert_true(dq_result_window_open(0, 0, big));
+    assert_true(dq_result_window_open(DQ_PROTO_RESULT_WINDOW - 1, 3 * big, big));
+    assert_false(dq_result_window_open(DQ_PROTO_RESULT_WINDOW, 4 * big, 1));
+    assert_true(dq_result_window_open(DQ_PROTO_RESULT_WINDOW, budget - 1000, 1000));
+    assert_false(dq_result_window_open(DQ_PROTO_RESULT_WINDOW, budget - 1000, 1001));
+    assert_true(dq_result_window_open(DQ_PROTO_RESULT_WINDOW_MAX - 1, 1000, 1000));
+    assert_false(dq_result_window_open(DQ_PROTO_RESULT_WINDOW_MAX, 1000, 1000));
+}
+
 static void test_backoff_doubles_to_cap(void **state) {
     (void) state;
     dq_backoff_t b;
@@ -202,6 +216,7 @@ int main(void) {
         cmocka_unit_test(test_sync_lost_assign_frees_the_slot),
         cmocka_unit_test(test_sync_repeated_credit_is_taken_as_asked),
         cmocka_unit_test(test_sync_unasked_assign_is_not_expected_twice),
+        cmocka_unit_test(test_result_window),
         cmocka_unit_test(test_backoff_doubles_to_cap),
         cmocka_unit_test(test_backoff_odd_cap),
     };
