@@ -8,6 +8,7 @@ libdqbroker_a_SOURCES = \
 	broker/store_schema.c \
 	broker/store_submit.c \
 	broker/store_lease.c \
+	broker/store_split.c \
 	broker/store_result.c \
 	broker/store_admin.c \
 	broker/store_serve.c
@@ -41,6 +42,13 @@ tests_unit_test_store_serve_SOURCES = tests/unit/test_store_serve.c tests/unit/t
 tests_unit_test_store_serve_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_store_serve_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_store_serve
+
+check_PROGRAMS += tests/unit/test_store_split
+tests_unit_test_store_split_SOURCES = tests/unit/test_store_split.c tests/unit/test_store_util.c \
+	tests/unit/test_store_util.h
+tests_unit_test_store_split_CFLAGS = $(DQ_UNIT_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_store_split_LDADD = $(DQ_BROKER_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_store_split
 
 check_PROGRAMS += tests/unit/test_store_durable
 tests_unit_test_store_durable_SOURCES = tests/unit/test_store_durable.c \
@@ -76,6 +84,8 @@ DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_re
 	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
 	tests/integration/broker_retry.sh tests/integration/broker_e2e300.sh
 DQ_SCRIPT_TESTS += tests/integration/broker_diskfull.sh
+# Shards cut to each node's batch (diffq-node --max-batch, READY bimg).
+DQ_SCRIPT_TESTS += tests/integration/broker_capacity.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
 # Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
 check_PROGRAMS += tests/integration/png_pixels

@@ -33,13 +33,15 @@ static const dq_option_t s_options[] = {
     {"lease-ms", 0, NULL, DQ_OPT_INT, "120000", "MS", "shard lease, renewed by each PROGRESS"},
     {"upload-timeout-ms", 0, NULL, DQ_OPT_INT, "60000", "MS",
      "discard an unfinished upload idle this long"},
-    {"shard-size", 0, NULL, DQ_OPT_INT, "4", "N", "requests per shard (1..256)"},
+    {"shard-size", 0, NULL, DQ_OPT_INT, "16", "N",
+     "requests per shard at submit (1..256); a shard is cut to a node's batch when leased"},
     {"max-attempts", 0, NULL, DQ_OPT_INT, "3", "N", "leases per shard before it fails"},
     {"unserved-timeout", 0, NULL, DQ_OPT_DOUBLE, "120", "SECONDS",
      "fail a job's queued images when nodes are connected but none has served its model for"
      " this long"},
 };
 _Static_assert(DQ_BROKER_UNSERVED_DEFAULT_MS == 120 * 1000, "update --unserved-timeout's default");
+_Static_assert(DQ_BROKER_SHARD_SIZE_DEFAULT == 16, "update --shard-size's default");
 
 int main(int argc, char **argv) {
     char err[1024] = "";

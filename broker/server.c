@@ -25,7 +25,7 @@ void dq_server_params_init(dq_server_params_t *p) {
     p->grace_ms = 15000; /* > liveness (3 s) + the node's first reconnect delays */
     p->lease_ms = DQ_PROTO_LEASE_DEFAULT_MS;
     p->upload_timeout_ms = DQ_PROTO_UPLOAD_TIMEOUT_MS;
-    p->shard_size = 4;
+    p->shard_size = DQ_BROKER_SHARD_SIZE_DEFAULT;
     p->max_attempts = 3;
     p->unserved_ms = DQ_BROKER_UNSERVED_DEFAULT_MS;
 }

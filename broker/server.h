@@ -16,15 +16,22 @@ typedef struct {
     int64_t grace_ms;          /* after a restart, how long nodes may reclaim their shards */
     int64_t lease_ms;          /* lease granted with each ASSIGN */
     int64_t upload_timeout_ms; /* a staged upload idle this long is discarded */
-    int shard_size;            /* requests per shard, 1..DQ_PROTO_MAX_REQUESTS */
+    int shard_size;            /* requests per shard at submit, 1..DQ_PROTO_MAX_REQUESTS; cut to
+                                  a node's batch (READY bimg) when leased */
     int max_attempts;          /* leases per shard before it fails */
     int64_t unserved_ms;       /* nodes connected but none serves a job's model this long: its
                                   queued shards fail (dq_store_check_serving) */
 } dq_server_params_t;
 
+/* Requests per shard at submit unless --shard-size says otherwise: the largest batch worth
+ * forming (a node announces its own, READY bimg; diffq-node's GPU default is 8). Shards are only
+ * ever cut, never merged: each is cut down to the batch of the node that leases it
+ * (dq_store_lease_node). */
+#define DQ_BROKER_SHARD_SIZE_DEFAULT 16
+
 /* Fills the defaults (bind on DQ_PROTO_DEFAULT_PORT, grace 15 s, lease DQ_PROTO_LEASE_DEFAULT_MS,
- * upload timeout DQ_PROTO_UPLOAD_TIMEOUT_MS, shards of 4 requests, 3 attempts, unserved jobs
- * fail after DQ_BROKER_UNSERVED_DEFAULT_MS). */
+ * upload timeout DQ_PROTO_UPLOAD_TIMEOUT_MS, shards of DQ_BROKER_SHARD_SIZE_DEFAULT requests,
+ * 3 attempts, unserved jobs fail after DQ_BROKER_UNSERVED_DEFAULT_MS). */
 #define DQ_BROKER_UNSERVED_DEFAULT_MS 120000 /* ms; 2 min: longer than a node takes to start and
                                                 announce itself, short enough that a typo in a
                                                 model name is reported before anyone waits long */

@@ -141,8 +141,9 @@ static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *leas
         return;
     }
     s_hold(node, lease->job, lease->shard, lease->attempt);
-    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u", (long long) lease->job,
-            (long long) lease->shard, lease->attempt, node->ready.name, a->n_requests);
+    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u images=%d split_to=%lld",
+            (long long) lease->job, (long long) lease->shard, lease->attempt, node->ready.name,
+            a->n_requests, lease->n_images, (long long) lease->split_shard);
     node->assigned_total++;
     dq_server_send(self, node->identity, &m); /* may drop the node (unreachable) */
     dq_msg_clear(&m);
@@ -155,6 +156,7 @@ static dq_store_node_t s_store_node(const dq_bnode_t *node) {
         .models = (const char *const *) node->ready.models,
         .paths = node->ready.n_paths ? (const char *const *) node->ready.paths : NULL,
         .n_models = (int) node->ready.n_models,
+        .max_images = (int) node->ready.max_batch,
     };
 }
 
@@ -236,8 +238,8 @@ static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
     memset(&msg->ready, 0, sizeof msg->ready); /* ownership moved */
     node->last_recv_ms = node->last_send_ms = dq_server_now();
     self->nodes[self->n_nodes++] = node;
-    dq_info("node ready node=%s ranks=%u cap=%u models=%u", node->ready.name, node->ready.ranks,
-            node->ready.capacity, node->ready.n_models);
+    dq_info("node ready node=%s ranks=%u cap=%u models=%u bimg=%u", node->ready.name,
+            node->ready.ranks, node->ready.capacity, node->ready.n_models, node->ready.max_batch);
 }
 
 /* A node's message about a shard attempt it does not hold here: after a broker restart it may

@@ -72,6 +72,21 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
                                 const char *event, const char *error_class, const char *message,
                                 bool count_attempt);
 
+/* What dq_store__split did: new_shard 0 when the shard was left whole. */
+typedef struct {
+    int64_t new_shard;  /* the queued shard that took the rest, or 0 */
+    int moved_requests; /* requests (and their images) moved to it */
+    int moved_images;
+} dq_store_split_t;
+
+/* Fits a queued shard to a node that renders max_images images in one batch (0: unknown, the
+ * shard stays whole): when it has more images than that and more than one request, it keeps its
+ * first requests in line order whose images fit (at least one) and the rest move to a new queued
+ * shard of the same job and key with the same attempt bookkeeping. Part of the caller's
+ * transaction (store_split.c). INVALID for a shard that is not queued. */
+dq_store_rc_t dq_store__split(dq_store_t *self, int64_t shard, int max_images,
+                              dq_store_split_t *out);
+
 /* The schema: creates or upgrades to DQ_STORE_SCHEMA_VERSION (store_schema.c). */
 #define DQ_STORE_SCHEMA_VERSION 2
 dq_store_rc_t dq_store__schema_apply(dq_store_t *self);

@@ -83,6 +83,9 @@ static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, const dq_st
     if (r == 0) /* shards_queued said there was one: the counters are wrong */
         return DQ_STORE_FAIL(self, DQ_STORE_DB, "job %lld: queued shard count is inconsistent",
                              (long long)out->job);
+    dq_store_split_t split;
+    dq_store_rc_t rc = dq_store__split(self, out->shard, served ? served->max_images : 0, &split);
+    if (rc) return rc;
     out->lease_expiry = now + lease_ms;
     r = dq_store__get(self, &stmt, s_sql_shard_take, "sii", node, out->lease_expiry, out->shard);
     if (r != 1) return DQ_STORE_DB;
@@ -99,11 +102,20 @@ static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, const dq_st
     }
     sqlite3_reset(stmt);
     if (r != SQLITE_DONE) return DQ_STORE_DB;
-    dq_store_rc_t rc = dq_store__run(self, s_sql_attempt_insert, "inisi", out->shard, out->attempt,
-                                     out->job, node, now);
+    out->split_shard = split.new_shard;
+    rc = dq_store__run(self, s_sql_attempt_insert, "inisi", out->shard, out->attempt, out->job,
+                       node, now);
+    /* key=value detail, so the tests' checkers can read what each node was given. */
+    char detail[160];
+    int n = snprintf(detail, sizeof detail, "requests=%d images=%d", out->n_requests,
+                     out->n_images);
+    if (split.new_shard && n > 0 && (size_t)n < sizeof detail)
+        snprintf(detail + n, sizeof detail - (size_t)n,
+                 " split_to=%lld moved_requests=%d moved_images=%d", (long long)split.new_shard,
+                 split.moved_requests, split.moved_images);
     if (!rc)
         rc = dq_store__event(self, now, "assign", out->job, out->shard, out->attempt, node, 0, -1,
-                             NULL);
+                             detail);
     if (!rc) rc = dq_store__job_settle(self, out->job, now);
     *found = rc == DQ_STORE_OK;
     return rc;
@@ -123,6 +135,10 @@ static dq_store_rc_t s_lease(dq_store_t *self, const char *node, const dq_store_
                    (served->n_models > 0 && !served->models)))
         return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "lease: node %s: %d models, expected 0..%d",
                              node, served->n_models, DQ_STORE_MAX_NODE_MODELS);
+    if (served && served->max_images < 0)
+        return DQ_STORE_FAIL(self, DQ_STORE_INVALID,
+                             "lease: node %s: batch of %d images, expected >= 1 (0: unknown)",
+                             node, served->max_images);
     dq_store_rc_t rc = dq_store__begin(self);
     if (rc) return rc;
     int n = 0;

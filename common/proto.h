@@ -12,7 +12,8 @@
  * command) bumps DQ_PROTO_VERSION and so both header strings. Adding a command or an optional key
  * that old peers may ignore bumps only DQ_PROTO_MINOR, which READY carries. */
 #define DQ_PROTO_VERSION 1
-#define DQ_PROTO_MINOR 3 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync */
+#define DQ_PROTO_MINOR 4 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync;
+                           4: READY.bimg */
 #define DQ_PROTO_HEADER_NODE "DQPN01"   /* node <-> broker */
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
@@ -79,6 +80,7 @@
 #define DQ_PROTO_MAX_GUIDANCE 100.0
 #define DQ_PROTO_MAX_CREDIT 1024         /* shards one CREDIT may ask for */
 #define DQ_PROTO_MAX_RANKS 1024
+#define DQ_PROTO_MAX_BATCH_IMAGES 1024   /* images one rank renders in one batch (READY bimg) */
 
 /* ---- Commands: frame 1, one byte. Values are wire values; never renumber (see version rule). */
 typedef enum {
@@ -249,6 +251,9 @@ typedef struct {
     char **paths;             /* owned; optional (minor 1): n_models entries, the path each model
                                  was given by ("" for one given by name), or none at all */
     uint32_t n_paths;         /* 0 or n_models */
+    uint32_t max_batch;       /* optional (minor 4): images one rank renders in one pipeline
+                                 batch, 1..DQ_PROTO_MAX_BATCH_IMAGES; 0 (absent): not known, so
+                                 the broker leases shards whole */
 } dq_msg_ready_t;
 
 typedef struct {

@@ -36,6 +36,8 @@
      .max = hi, .elem_max = len, .optional = true}
 #define F_OPT_U32(k, T, m)                                                                         \
     {.key = k, .type = DQ_F_U32, .off = offsetof(T, m), .max = UINT32_MAX, .optional = true}
+#define F_OPT_U32_RANGE(k, T, m, lo, hi) /* 0 is "absent"; a value sent must be in lo..hi */  \
+    {.key = k, .type = DQ_F_U32, .off = offsetof(T, m), .min = lo, .max = hi, .optional = true}
 #define F_OPT_U64(k, T, m)                                                                         \
     {.key = k, .type = DQ_F_U64, .off = offsetof(T, m), .max = UINT64_MAX, .optional = true}
 #define SCHEMA(var, nm, T, arr) static const dq_schema_t var = {nm, sizeof(T), arr, N_OF(arr)}
@@ -112,6 +114,7 @@ static const dq_field_t s_ready_f[] = {
     F_TEXTLIST("models", dq_msg_ready_t, models, n_models, 1, DQ_PROTO_MAX_MODELS, DQ_PROTO_MAX_NAME),
     F_OPT_TEXTLIST("paths", dq_msg_ready_t, paths, n_paths, DQ_PROTO_MAX_MODELS,
                    DQ_PROTO_MAX_PATH), /* minor 1 */
+    F_OPT_U32_RANGE("bimg", dq_msg_ready_t, max_batch, 1, DQ_PROTO_MAX_BATCH_IMAGES), /* minor 4 */
 };
 SCHEMA(s_ready, "READY", dq_msg_ready_t, s_ready_f);
 

@@ -50,6 +50,8 @@ typedef struct {
     uint32_t null_step_ms; /* null backend: sleep per step, so tests can watch progress */
     const char *null_fail; /* null backend: "" or a class (oom, model, input, internal) that
                               every render fails with, so tests can see failures reported */
+    uint32_t max_batch;    /* engine: most images in one pipeline batch (diffq-node --max-batch);
+                              0: no limit */
 } dq_render_params_t;
 
 typedef struct dq_render_backend_t dq_render_backend_t;
@@ -87,6 +89,15 @@ const char *dq_render_rc_name(int rc);
  * with the first load call. Returns 0, or -1 with a message in err. */
 int dq_render_engine_create(const dq_render_params_t *params, const dq_render_ops_t **ops,
                             void **ctx, char *err, size_t errlen);
+
+/* The engine's batching rule: the end (exclusive) of the pipeline batch that starts at
+ * reqs[first] of reqs[0..n): the requests that follow it while they are batchable with it (same
+ * size, steps and scheduler: dq_pipeline_batchable) and their images (num_images_per_prompt,
+ * whole requests only) stay within max_images (0: no limit). The first request is always taken,
+ * even one with more images than max_images, since the pipeline renders a request's images
+ * together. Returns first+1..n (first < n). */
+size_t dq_render_engine_batch_end(const dq_render_req_t *reqs, size_t n, size_t first,
+                                  uint32_t max_images);
 
 /* ---- The null backend: simulated rendering, no model, no engine. It exists so the daemon and
  * its tests run before the engine does; every image it makes is labelled as coming from it. */

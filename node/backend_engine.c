@@ -1,7 +1,8 @@
 /* node/backend_engine.c: the "engine" render backend: diffq's own Stable Diffusion 1.x pipeline
- * (kernels/pipeline.h). A shard's requests are rendered in batches of batchable requests; the
- * pipeline always renders a request's whole num_images_per_prompt (one generator draws the whole
- * batch's noise, as in diffusers), and images outside the shard's range are not delivered. */
+ * (kernels/pipeline.h). A shard's requests are rendered in batches of batchable requests of at
+ * most --max-batch images (whole requests); the pipeline always renders a request's whole
+ * num_images_per_prompt (one generator draws the whole batch's noise, as in diffusers), and
+ * images outside the shard's range are not delivered. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 typedef struct {
     dq_pipeline_t *pipeline; /* owned; NULL before a model loads */
     char device[64];         /* "cpu" or "cuda:N": where the pipeline runs */
+    uint32_t max_batch;      /* most images per pipeline batch; 0: no limit */
 } engine_t;
 
 /* One batch being rendered: maps the pipeline's callbacks onto the backend's. */
@@ -58,6 +60,17 @@ static int s_on_image(void *ctx, int request, int image, const uint8_t *rgb, int
     return 0;
 }
 
+size_t dq_render_engine_batch_end(const dq_render_req_t *reqs, size_t n, size_t first,
+                                  uint32_t max_images) {
+    uint64_t images = (uint64_t) reqs[first].req.num_images_per_prompt;
+    size_t k = first + 1;
+    for (; k < n && dq_pipeline_batchable(&reqs[first].req, &reqs[k].req); k++) {
+        images += (uint64_t) reqs[k].req.num_images_per_prompt;
+        if (max_images && images > max_images) break;
+    }
+    return k;
+}
+
 static int s_load(void *ctx, const char *spec, char *err, size_t errlen) {
     engine_t *self = ctx;
     dq_pipeline_destroy(&self->pipeline);
@@ -83,28 +96,27 @@ static int s_render(void *ctx, const dq_render_req_t *reqs, size_t n, const dq_r
         return DQ_RENDER_EOOM;
     }
     int factor = dq_pipeline_latent_factor(self->pipeline);
-    uint32_t total = 0;
     int rc = DQ_RENDER_OK;
     for (size_t i = 0; i < n && rc == DQ_RENDER_OK; i++) {
         const dq_request_t *q = &reqs[i].req;
         job[i] = *q; /* a shallow copy the pipeline reads; never cleared here */
-        total += (uint32_t) q->num_inference_steps;
         if (q->width % factor || q->height % factor) {
             snprintf(err, errlen, "line %zu: %dx%d is not a multiple of %d pixels", q->line,
                      q->width, q->height, factor);
             rc = DQ_RENDER_EINPUT;
         }
     }
+    /* One batch runs its (shared) step count once; a sampler that calls the UNet another number
+     * of times corrects its batch's share when it reports (s_on_step). */
+    uint32_t total = 0;
+    for (size_t i = 0; i < n; i = dq_render_engine_batch_end(reqs, n, i, self->max_batch))
+        total += (uint32_t) reqs[i].req.num_inference_steps;
     batch_t b = {.cb = cb, .total = total};
     for (size_t i = 0; i < n && rc == DQ_RENDER_OK;) {
-        size_t k = i + 1;
-        while (k < n && dq_pipeline_batchable(&job[i], &job[k]))
-            k++;
+        size_t k = dq_render_engine_batch_end(reqs, n, i, self->max_batch);
         b.reqs = reqs + i;
         b.first = i;
-        b.estimated = 0;
-        for (size_t j = i; j < k; j++)
-            b.estimated += (uint32_t) reqs[j].req.num_inference_steps;
+        b.estimated = (uint32_t) reqs[i].req.num_inference_steps;
         b.started_ms = s_ms();
         b.images = 0;
         dq_pipeline_sink_t sink = {&b, s_on_step, s_on_image, NULL};
@@ -139,6 +151,7 @@ int dq_render_engine_create(const dq_render_params_t *params, const dq_render_op
     }
     /* The device is checked when the model loads (dq_pipeline_new names a bad one). */
     snprintf(self->device, sizeof self->device, "%s", params->device ? params->device : "cpu");
+    self->max_batch = params->max_batch;
     *ops = &s_engine_ops;
     *ctx = self;
     return 0;

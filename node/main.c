@@ -34,6 +34,9 @@ static const dq_option_t s_options[] = {
     {"gpus", 0, "DIFFQ_GPUS", DQ_OPT_STRING, NULL, "all|0,1,...", "one rank per listed GPU"},
     {"cpu-ranks", 0, "DIFFQ_CPU_RANKS", DQ_OPT_INT, NULL, "N", "N ranks on the CPU backend"},
     {"batch", 0, "DIFFQ_NODE_BATCH", DQ_OPT_INT, "1", "N", "shards each rank holds at once"},
+    {"max-batch", 0, "DIFFQ_NODE_MAX_BATCH", DQ_OPT_INT, NULL, "N",
+     "most images a rank renders in one batch; the broker fits shards to it (default: 8 on GPU"
+     " ranks, 4 on CPU ranks and the null backend)"},
     {"death-timeout", 0, "DIFFQ_DEATH_TIMEOUT", DQ_OPT_DOUBLE, "300", "SECONDS",
      "exit (status 3) after this long without the broker"},
     {"drain-timeout", 0, "DIFFQ_DRAIN_TIMEOUT", DQ_OPT_DOUBLE, "120", "SECONDS",
@@ -145,7 +148,7 @@ static int s_configure(dq_config_t *cfg, int argc, char **argv, dq_node_params_t
         fprintf(stderr, "diffq-node: %s\n", err);
         return DQ_NODE_EXIT_USAGE;
     }
-    dq_render_params_t rp = {"cpu", p->null_step_ms, p->null_fail};
+    dq_render_params_t rp = {"cpu", p->null_step_ms, p->null_fail, 0};
     dq_render_backend_t *check = dq_render_backend_new(p->backend, &rp, err, sizeof err);
     if (!check) {
         fprintf(stderr, "diffq-node: --backend: %s\n", err);
@@ -154,6 +157,9 @@ static int s_configure(dq_config_t *cfg, int argc, char **argv, dq_node_params_t
     dq_render_backend_destroy(&check);
     rc = dq_setup_ranks(p, dq_config_str(cfg, "gpus"), dq_config_int(cfg, "cpu-ranks"),
                         rank_devices, err, sizeof err);
+    if (rc == 0)
+        rc = dq_setup_max_batch(p, dq_config_is_set(cfg, "max-batch"),
+                                dq_config_int(cfg, "max-batch"), err, sizeof err);
     if (rc != 0) fprintf(stderr, "diffq-node: %s\n", err);
     return rc;
 }
@@ -195,9 +201,10 @@ int main(int argc, char **argv) {
                 dq_error("%s", err);
                 code = DQ_NODE_EXIT_USAGE;
             } else {
-                dq_info("starting name=%s ranks=%u batch=%u backend=%s model=%s broker=%s",
-                        params.name, params.n_ranks, params.batch, params.backend,
-                        params.models[0].name, params.broker);
+                dq_info("starting name=%s ranks=%u batch=%u max_batch=%u backend=%s model=%s "
+                        "broker=%s",
+                        params.name, params.n_ranks, params.batch, params.max_batch,
+                        params.backend, params.models[0].name, params.broker);
                 code = dq_node_run(node);
                 dq_node_destroy(&node);
                 dq_info("exiting code=%d", code);

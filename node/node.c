@@ -128,6 +128,7 @@ static void s_send_ready(dq_node_t *self) {
     m.ready.n_models = self->p.n_models;
     m.ready.paths = paths;
     m.ready.n_paths = self->p.n_models;
+    m.ready.max_batch = self->p.max_batch; /* the broker fits shards to it */
     s_send(self, &m);
 }
 
@@ -822,7 +823,8 @@ dq_node_t *dq_node_new(const dq_node_params_t *params, char *err, size_t errlen)
     int per_rank = cpu_ranks && cores > 0 ? (int) (cores / cpu_ranks) : 0;
     self->hello = (dq_rank_hello_t){params->exe, params->backend, params->null_step_ms,
                                     params->null_fail, params->models[0].spec,
-                                    cpu_ranks ? (per_rank > 0 ? per_rank : 1) : 0};
+                                    cpu_ranks ? (per_rank > 0 ? per_rank : 1) : 0,
+                                    params->max_batch};
     dq_credit_init(&self->credit, 0);
     dq_backoff_init(&self->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
     return self;

@@ -41,6 +41,8 @@ typedef struct {
     uint32_t null_step_ms;
     const char *null_fail;    /* borrowed; "" for none */
     uint32_t batch;           /* shards per rank at once, >= 1 */
+    uint32_t max_batch;       /* images a rank renders in one pipeline batch,
+                                 1..DQ_PROTO_MAX_BATCH_IMAGES; announced in READY (bimg) */
     uint32_t n_ranks;         /* 1..DQ_PROTO_MAX_RANKS */
     char (*rank_devices)[64]; /* borrowed; n_ranks device names ("cpu", "cuda:0") */
     dq_device_t devices[DQ_PROTO_MAX_DEVICES]; /* announced in READY */

@@ -247,17 +247,18 @@ static int s_start(rank_t *self) {
     char err[DQ_PROTO_MAX_MESSAGE + 1] = "";
     dq_rankio_rec_t rec;
     if (dq_rankio_recv(self->io, &rec, err, sizeof err) != 1 || rec.kind != DQ_RANKIO_HELLO ||
-        rec.n != 6)
+        rec.n != DQ_RANKIO_HELLO_PARTS)
         return DQ_RANK_EXIT_PIPE;
-    char parts[6][DQ_PROTO_MAX_PATH + 1];
-    for (size_t i = 0; i < 6; i++)
+    char parts[DQ_RANKIO_HELLO_PARTS][DQ_PROTO_MAX_PATH + 1];
+    for (size_t i = 0; i < DQ_RANKIO_HELLO_PARTS; i++)
         snprintf(parts[i], sizeof parts[i], "%.*s", (int) rec.size[i], (const char *) rec.part[i]);
     self->index = atoi(parts[0]);
     char component[32];
     snprintf(component, sizeof component, "rank%d", self->index);
     dq_log_init(component, dq_log_active_level, false);
     snprintf(self->device, sizeof self->device, "%.*s", (int) sizeof self->device - 1, parts[2]);
-    dq_render_params_t params = {self->device, (uint32_t) strtoul(parts[3], NULL, 10), parts[4]};
+    dq_render_params_t params = {self->device, (uint32_t) strtoul(parts[3], NULL, 10), parts[4],
+                                 (uint32_t) strtoul(parts[6], NULL, 10)};
     int rc = DQ_RENDER_EINTERNAL;
     self->backend = dq_render_backend_new(parts[1], &params, err, sizeof err);
     if (self->backend) {
@@ -274,8 +275,8 @@ static int s_start(rank_t *self) {
         return DQ_RANK_EXIT_PIPE;
     if (rc != DQ_RENDER_OK) return DQ_RANK_EXIT_START;
     const char *threads = getenv("OMP_NUM_THREADS");
-    dq_info("rank up backend=%s device=%s model=%s rank=%d threads=%s", parts[1], self->device,
-            self->loaded, self->index, threads ? threads : "all");
+    dq_info("rank up backend=%s device=%s model=%s rank=%d max_batch=%s threads=%s", parts[1],
+            self->device, self->loaded, self->index, parts[6], threads ? threads : "all");
     return 0;
 }
 

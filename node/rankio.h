@@ -13,8 +13,9 @@
 
 /* Record kinds. */
 typedef enum {
-    DQ_RANKIO_HELLO = 1, /* node -> rank: parts backend, device, null step ms, null fail, model
-                            spec; the rank creates its backend and loads the model */
+    DQ_RANKIO_HELLO = 1, /* node -> rank: parts rank index, backend, device, null step ms, null
+                            fail, model spec, max batch (images per pipeline batch, decimal);
+                            the rank creates its backend and loads the model */
     DQ_RANKIO_UP,        /* rank -> node: no parts: ready; or parts class (decimal
                             dq_render_rc_t), message: it could not start */
     DQ_RANKIO_ASSIGN,    /* node -> rank: part 0 the model spec, then an ASSIGN's DQP frames */
@@ -25,6 +26,7 @@ typedef enum {
 } dq_rankio_kind_t;
 
 #define DQ_RANKIO_MAX_PARTS 8
+#define DQ_RANKIO_HELLO_PARTS 7 /* node and rank are one program, so HELLO has one form */
 /* Largest record: a RESULT with the largest PNG and body, with room for the framing. */
 #define DQ_RANKIO_MAX_RECORD ((size_t) DQ_PROTO_MAX_PNG + DQ_PROTO_MAX_BODY + 4096)
 

@@ -175,3 +175,19 @@ int dq_setup_ranks(dq_node_params_t *p, const char *gpus, long cpu_ranks, char (
     p->rank_devices = *devices_out;
     return 0;
 }
+
+int dq_setup_max_batch(dq_node_params_t *p, bool given, long value, char *err, size_t errlen) {
+    if (given) {
+        if (value < 1 || value > DQ_PROTO_MAX_BATCH_IMAGES) {
+            snprintf(err, errlen, "--max-batch %ld: expected 1..%d images", value,
+                     DQ_PROTO_MAX_BATCH_IMAGES);
+            return DQ_NODE_EXIT_USAGE;
+        }
+        p->max_batch = (uint32_t) value;
+        return 0;
+    }
+    bool gpu = p->n_ranks > 0 && p->rank_devices && strncmp(p->rank_devices[0], "cuda", 4) == 0;
+    bool null = p->backend && strcmp(p->backend, "null") == 0;
+    p->max_batch = gpu && !null ? DQ_SETUP_MAX_BATCH_GPU : DQ_SETUP_MAX_BATCH_CPU;
+    return 0;
+}

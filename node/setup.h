@@ -3,6 +3,7 @@
 #ifndef DQ_NODE_SETUP_H
 #define DQ_NODE_SETUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "node/node.h"
@@ -23,5 +24,14 @@ int dq_setup_models_dir(dq_node_params_t *p, const char *dir, char *err, size_t 
  * message in err. */
 int dq_setup_ranks(dq_node_params_t *p, const char *gpus, long cpu_ranks, char (**devices_out)[64],
                    char *err, size_t errlen);
+
+/* Sets p->max_batch, the most images a rank renders in one pipeline batch: `value` when given
+ * (1..DQ_PROTO_MAX_BATCH_IMAGES), else DQ_SETUP_MAX_BATCH_GPU for GPU ranks and
+ * DQ_SETUP_MAX_BATCH_CPU for CPU ranks and the null backend. Call after dq_setup_ranks (it reads
+ * p->rank_devices and p->backend). Returns 0, or DQ_NODE_EXIT_USAGE with a message in err. */
+#define DQ_SETUP_MAX_BATCH_GPU 8 /* images per batch on a GPU rank unless told otherwise */
+#define DQ_SETUP_MAX_BATCH_CPU 4 /* images on a CPU rank or the null backend: the shard size the
+                                    broker used before shards followed the node (--shard-size 4) */
+int dq_setup_max_batch(dq_node_params_t *p, bool given, long value, char *err, size_t errlen);
 
 #endif

@@ -34,23 +34,25 @@ int dq_rank_spawn(dq_rank_t *r, const dq_rank_hello_t *hello, char *err, size_t 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    char fdarg[16], index[16], step[16];
+    char fdarg[16], index[16], step[16], batch[16];
     snprintf(fdarg, sizeof fdarg, "%d", sv[1]);
     snprintf(index, sizeof index, "%d", r->index);
     snprintf(step, sizeof step, "%u", hello->null_step_ms);
-    const char *parts[6] = {index,
-                            hello->backend,
-                            r->device,
-                            step,
-                            hello->null_fail ? hello->null_fail : "",
-                            hello->model_spec};
-    const uint8_t *p[6];
-    size_t sz[6];
-    for (int i = 0; i < 6; i++) {
+    snprintf(batch, sizeof batch, "%u", hello->max_batch);
+    const char *parts[DQ_RANKIO_HELLO_PARTS] = {index,
+                                                hello->backend,
+                                                r->device,
+                                                step,
+                                                hello->null_fail ? hello->null_fail : "",
+                                                hello->model_spec,
+                                                batch};
+    const uint8_t *p[DQ_RANKIO_HELLO_PARTS];
+    size_t sz[DQ_RANKIO_HELLO_PARTS];
+    for (int i = 0; i < DQ_RANKIO_HELLO_PARTS; i++) {
         p[i] = (const uint8_t *) parts[i];
         sz[i] = strlen(parts[i]);
     }
-    if (dq_rankio_queue(io, DQ_RANKIO_HELLO, p, sz, 6, err, errlen) != 0) {
+    if (dq_rankio_queue(io, DQ_RANKIO_HELLO, p, sz, DQ_RANKIO_HELLO_PARTS, err, errlen) != 0) {
         dq_rankio_destroy(&io);
         close(sv[1]);
         return -1;

@@ -37,6 +37,7 @@ typedef struct {
     const char *model_spec; /* loaded at start */
     int cpu_threads;        /* OMP_NUM_THREADS for a "cpu" rank when the environment has none
                                (ranks share the cores); 0: leave it */
+    uint32_t max_batch;     /* images per pipeline batch (dq_render_params_t.max_batch) */
 } dq_rank_hello_t;
 
 /* Starts rank r: socketpair, fork, exec of hello->exe with "--rank-fd N" in its own process

@@ -134,6 +134,7 @@ int dq_test_proto_sample(dq_cmd_t cmd, dq_msg_t *msg) {
         m->proto_minor = DQ_PROTO_MINOR + 7;
         m->ranks = 8;
         m->capacity = 16;
+        m->max_batch = 5;
         m->devices = s_devices();
         m->n_devices = 2;
         m->models = s_models();

@@ -15,7 +15,8 @@ plan 7
 start_broker
 write_job "$DQ_SCRATCH/job.jsonl" 40
 ok "submit" "$DQ" submit --model tiny --out "$IMG" "$DQ_SCRATCH/job.jsonl"
-start_node n1 --cap 2
+# The node cuts the broker's shards of 16 requests to 4 requests (--bimg 4).
+start_node n1 --cap 2 --bimg 4
 ok "the full disk is logged" eventually 60 grep -q "No space left on device" "$DQ_SCRATCH/broker.log"
 ok "the node is told to resend later" eventually 30 grep -q "DISCONNECT \"the broker could not store" "$DQ_SCRATCH/n1.log"
 ok "some images fit, not all" bash -c "n=\$('$DQ' status --json 1 | sed -n 's/.*\"done\": \([0-9]*\).*/\1/p'); [ \"\$n\" -gt 0 ] && [ \"\$n\" -lt 40 ]"

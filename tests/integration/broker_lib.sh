@@ -132,3 +132,26 @@ taken_over() {
             exit bad > 0
         }'
 }
+
+# assigns_fit JOB NODE=MAX...: the event log shows that every shard of JOB assigned to each named
+# node had at most MAX images (the batch the node announced, READY bimg), that each named node
+# was assigned something, and that at least one shard was split to fit a node.
+assigns_fit() {
+    local job=$1
+    shift
+    job_events "$job" | awk -v limits="$*" '
+        function val(k,   i) { for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
+        BEGIN { n = split(limits, l, " "); for (i = 1; i <= n; i++) { split(l[i], kv, "="); max[kv[1]] = kv[2] } }
+        $1 == "assign" {
+            node = val("node"); images = val("images")
+            if (!(node in max)) { print "assigned to an unknown node: " $0; bad++; next }
+            if (images == "" || images + 0 > max[node] + 0) { print "over the batch of " node ": " $0; bad++ }
+            got[node]++
+            if (val("split_to") != "") splits++
+        }
+        END {
+            for (node in max) if (!(node in got)) { print node " was assigned nothing"; bad++ }
+            if (splits == 0) { print "no shard was split"; bad++ }
+            exit bad > 0
+        }'
+}

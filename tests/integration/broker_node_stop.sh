@@ -9,7 +9,9 @@
 plan 14
 start_broker '' --shard-size 8 --lease-ms 4000
 write_job "$DQ_SCRATCH/job.jsonl" 16
-start_dq_node s1 --null-step-ms 500
+# s1 takes the shards of 8 whole (--max-batch 8); s2 (4, the null backend's default) cuts the one
+# it takes over, so a split shard's old attempt is fenced off too.
+start_dq_node s1 --null-step-ms 500 --max-batch 8
 S1=$NODE_PID
 ok "submit" "$DQ" submit --model tiny "$DQ_SCRATCH/job.jsonl"
 # A shard is 8 requests of 2 steps, 8 s: after its first image s1 is in the middle of it (its

@@ -7,7 +7,8 @@
 plan 7
 start_broker
 write_job "$DQ_SCRATCH/job.jsonl" 20 2
-start_node n1 --cap 2 --delay-ms 100
+# The node cuts the broker's shards of 16 requests to 4 requests of 2 images (--bimg 8).
+start_node n1 --cap 2 --delay-ms 100 --bimg 8
 ok "submit" "$DQ" submit --model tiny "$DQ_SCRATCH/job.jsonl"
 ok "some images are done before the kill" eventually 60 images_at_least 1 8
 kill -9 "$BROKER_PID"

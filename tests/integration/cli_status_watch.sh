@@ -5,7 +5,8 @@
 . "$top_srcdir/tests/integration/broker_lib.sh"
 plan 6
 start_broker
-start_node n1 --cap 1 --delay-ms 400
+# The node cuts the broker's shards of 16 requests to 4 requests of 2 images (--bimg 8).
+start_node n1 --cap 1 --delay-ms 400 --bimg 8
 write_job "$DQ_SCRATCH/job.jsonl" 8 2
 ok "submit" "$DQ" submit --model tiny "$DQ_SCRATCH/job.jsonl"
 W="$DQ_SCRATCH/watch.json"

@@ -3,8 +3,10 @@
  * reconnect on silence or DISCONNECT) and "renders" each image as a tiny valid PNG whose pixels
  * come from the seed and image index. Fault switches: --delay-ms slows it down, --hang-after K
  * makes it go silent (no reads, no writes) after K RESULTs for --hang-ms (0: until killed).
+ * --bimg B announces a batch of B images in READY (minor 4; without it the node is an older one
+ * that says nothing, and gets shards whole).
  * Usage: fake_node --broker EP [--name N] [--cap N] [--delay-ms D] [--hang-after K]
- *        [--hang-ms H] [--model M]. Logs what happens on stderr; runs until SIGTERM. */
+ *        [--hang-ms H] [--model M] [--bimg B]. Logs what happens on stderr; runs until SIGTERM. */
 #include <czmq.h>
 #include <getopt.h>
 #include <signal.h>
@@ -43,7 +45,7 @@ static void s_on_term(int sig) {
 }
 
 static const char *s_ep, *s_name = "fake", *s_model = "tiny";
-static int s_cap = 1, s_delay = 0, s_hang_after = -1, s_hang_ms = 0;
+static int s_cap = 1, s_delay = 0, s_hang_after = -1, s_hang_ms = 0, s_bimg = 0;
 static zsock_t *s_sock;
 static shard_t s_shards[MAX_SHARDS];
 static int s_n_shards;
@@ -86,6 +88,7 @@ static void s_connect(void) {
     m.ready.n_devices = 1;
     m.ready.models = models;
     m.ready.n_models = 1;
+    m.ready.max_batch = (uint32_t) s_bimg;
     s_send(&m);
     s_credit((uint32_t) (s_cap - s_n_shards));
     /* Resend what was not acknowledged and renew what still runs (a restarted broker reclaims). */
@@ -202,7 +205,8 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {{"broker", 1, 0, 'b'},     {"name", 1, 0, 'n'},
                                          {"cap", 1, 0, 'c'},        {"delay-ms", 1, 0, 'd'},
                                          {"hang-after", 1, 0, 'H'}, {"hang-ms", 1, 0, 'h'},
-                                         {"model", 1, 0, 'm'},      {0, 0, 0, 0}};
+                                         {"model", 1, 0, 'm'},      {"bimg", 1, 0, 'B'},
+                                         {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
         case 'b':
@@ -226,12 +230,16 @@ int main(int argc, char **argv) {
         case 'm':
             s_model = optarg;
             break;
+        case 'B':
+            s_bimg = atoi(optarg);
+            break;
         default:
             return 2;
         }
     }
-    if (!s_ep || s_cap < 1 || s_cap > MAX_SHARDS) {
-        fprintf(stderr, "usage: fake_node --broker EP [--name N] [--cap 1..8] ...\n");
+    if (!s_ep || s_cap < 1 || s_cap > MAX_SHARDS || s_bimg < 0 ||
+        s_bimg > DQ_PROTO_MAX_BATCH_IMAGES) {
+        fprintf(stderr, "usage: fake_node --broker EP [--name N] [--cap 1..8] [--bimg 0..1024] ...\n");
         return 2;
     }
     zsys_handler_set(NULL);

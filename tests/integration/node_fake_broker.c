@@ -16,6 +16,7 @@
 #include "common/proto.h"
 #include "node/backend.h"
 #include "node/node.h"
+#include "node/setup.h"
 
 #define WAIT_MS 20000 /* generous: sanitizers and a loaded machine are slow */
 
@@ -319,9 +320,11 @@ static void s_handshake_ranks(fb_t *fb, unsigned ranks, unsigned cap) {
          !strcmp(m.ready.name, "test-node") && m.ready.capacity == cap && m.ready.ranks == ranks &&
              m.ready.n_models == 1 && !strcmp(m.ready.models[0], fb->model_name) &&
              m.ready.proto_minor == DQ_PROTO_MINOR && m.ready.n_devices == 1 &&
-             !strcmp(m.ready.devices[0].name, "cpu"),
-         "READY names the node, %u rank(s) on the cpu, capacity %u and model %s", ranks, cap,
-         fb->model_name);
+             !strcmp(m.ready.devices[0].name, "cpu") &&
+             m.ready.max_batch == DQ_SETUP_MAX_BATCH_CPU,
+         "READY names the node, %u rank(s) on the cpu, capacity %u, model %s and its batch of %d"
+         " images",
+         ranks, cap, fb->model_name, DQ_SETUP_MAX_BATCH_CPU);
     dq_msg_clear(&m);
     unsigned credit = 0;
     while (credit < cap && s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0) {

@@ -3,7 +3,7 @@
 # with its documented exit status and a message that says what to do.
 . "$top_srcdir/tests/integration/lib.sh"
 NODE="$top_builddir/diffq-node"
-plan 8
+plan 10
 ok "--help lists the options" sh -c "'$NODE' --help | grep -q -- '--cpu-ranks'"
 fails "an unknown backend is a usage error" 2 "$NODE" --backend warp --model tiny
 ok "which names the backends" sh -c "'$NODE' --backend warp --model tiny 2>&1 | grep -q 'known: engine, null'"
@@ -13,4 +13,6 @@ fails "no model is a usage error" 2 "$NODE" --backend null
 fails "--gpus and --cpu-ranks together" 2 "$NODE" --backend null --model tiny --gpus all --cpu-ranks 2
 fails "--gpus without a usable GPU is a device error" 6 "$NODE" --backend null --model tiny --gpus 99
 fails "a malformed broker endpoint is a usage error" 2 "$NODE" --backend null --model tiny --cpu-ranks 1 --broker nonsense
+fails "--max-batch 0 is a usage error" 2 "$NODE" --backend null --model tiny --cpu-ranks 1 --max-batch 0
+ok "which says the range" sh -c "DIFFQ_NODE_MAX_BATCH=2000 '$NODE' --backend null --model tiny --cpu-ranks 1 2>&1 | grep -q -- '--max-batch 2000: expected 1..1024 images'"
 done_testing

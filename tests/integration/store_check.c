@@ -3,8 +3,9 @@
  * committed file exists in the output folder with the SHA-256 and size the store recorded, and
  * results.jsonl has one line per request. Usage: store_check STATE_DIR JOB [EXPECTED_IMAGES].
  * Prints what it found; exit 0 when all holds. `store_check --events STATE_DIR JOB` prints the
- * job's event log instead, one event a line (kind shard= attempt= node= line= image=), for the
- * fault tests' checks on who did what. */
+ * job's event log instead, one event a line (kind shard= attempt= node= line= image=, then the
+ * event's detail, e.g. an assign's "requests=4 images=4"), for the tests' checks on who did
+ * what. */
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,8 +76,9 @@ static int s_row(void *arg, const dq_manifest_row_t *row) {
 
 static int s_print_event(void *arg, const dq_event_t *ev) {
     (void) arg;
-    printf("%s shard=%lld attempt=%d node=%s line=%lld image=%d\n", ev->kind,
-           (long long) ev->shard, ev->attempt, ev->node, (long long) ev->line, ev->image);
+    printf("%s shard=%lld attempt=%d node=%s line=%lld image=%d%s%s\n", ev->kind,
+           (long long) ev->shard, ev->attempt, ev->node, (long long) ev->line, ev->image,
+           ev->detail[0] ? " " : "", ev->detail);
     return 0;
 }
 

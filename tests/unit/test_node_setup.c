@@ -1,5 +1,5 @@
-/* tests/unit/test_node_setup.c: diffq-node's models (--model, --models) and ranks (--gpus,
- * --cpu-ranks) from its options. */
+/* tests/unit/test_node_setup.c: diffq-node's models (--model, --models), ranks (--gpus,
+ * --cpu-ranks) and batch size (--max-batch) from its options. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,6 +117,32 @@ static void test_gpus_that_do_not_exist(void **state) {
     free(devs);
 }
 
+static void test_max_batch(void **state) {
+    (void) state;
+    dq_node_params_t p;
+    memset(&p, 0, sizeof p);
+    char devices[2][64] = {"cuda:0", "cuda:1"};
+    p.rank_devices = devices;
+    p.n_ranks = 2;
+    p.backend = "engine";
+    assert_int_equal(dq_setup_max_batch(&p, false, 0, s_err, sizeof s_err), 0);
+    assert_int_equal(p.max_batch, DQ_SETUP_MAX_BATCH_GPU);
+    p.backend = "null"; /* simulated: the CPU default, so tests keep their shard shapes */
+    assert_int_equal(dq_setup_max_batch(&p, false, 0, s_err, sizeof s_err), 0);
+    assert_int_equal(p.max_batch, DQ_SETUP_MAX_BATCH_CPU);
+    snprintf(devices[0], sizeof devices[0], "cpu");
+    p.backend = "engine";
+    assert_int_equal(dq_setup_max_batch(&p, false, 0, s_err, sizeof s_err), 0);
+    assert_int_equal(p.max_batch, DQ_SETUP_MAX_BATCH_CPU);
+    assert_int_equal(dq_setup_max_batch(&p, true, 12, s_err, sizeof s_err), 0);
+    assert_int_equal(p.max_batch, 12);
+    assert_int_equal(dq_setup_max_batch(&p, true, 1024, s_err, sizeof s_err), 0);
+    assert_int_equal(dq_setup_max_batch(&p, true, 0, s_err, sizeof s_err), DQ_NODE_EXIT_USAGE);
+    assert_non_null(strstr(s_err, "--max-batch 0: expected 1..1024"));
+    assert_int_equal(dq_setup_max_batch(&p, true, 1025, s_err, sizeof s_err), DQ_NODE_EXIT_USAGE);
+    assert_int_equal(p.max_batch, 1024); /* unchanged by a refused value */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_names),
@@ -124,6 +150,7 @@ int main(void) {
         cmocka_unit_test(test_models_dir),
         cmocka_unit_test(test_cpu_ranks),
         cmocka_unit_test(test_gpus_that_do_not_exist),
+        cmocka_unit_test(test_max_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

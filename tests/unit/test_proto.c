@@ -120,6 +120,7 @@ static void s_eq_msg(const dq_msg_t *a, const dq_msg_t *b) {
         s_eq_models(a->ready.models, b->ready.models, a->ready.n_models);
         EQ(ready.n_paths);
         s_eq_models(a->ready.paths, b->ready.paths, a->ready.n_paths);
+        EQ(ready.max_batch);
         break;
     case DQ_CMD_CREDIT: EQ(credit.credit); break;
     case DQ_CMD_ASSIGN:
@@ -587,6 +588,29 @@ static void test_optional_keys(void **state) {
     dq_msg_clear(&out);
     dq_proto_frames_free(&f);
     in.status_reply.n_jobs = 2;
+    dq_msg_clear(&in);
+    /* READY's batch size (minor 4): sent when known, absent (0) from an older node, and a value
+     * outside 1..DQ_PROTO_MAX_BATCH_IMAGES is refused both ways. */
+    assert_int_equal(dq_test_proto_sample(DQ_CMD_READY, &in), 0);
+    assert_int_equal(in.ready.max_batch, 5);
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    const uint8_t *bimg = memmem(f.data[2], f.size[2], "\xa4" "bimg\x05", 6);
+    assert_non_null(bimg);
+    char *zero = f.body + (bimg + 5 - f.data[2]); /* the value, a positive fixint */
+    *zero = 0;
+    assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err),
+                     -DQ_PROTO_ERANGE);
+    assert_non_null(strstr(s_err, "0 outside 1..1024"));
+    dq_proto_frames_free(&f);
+    in.ready.max_batch = 0;
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_null(memmem(f.data[2], f.size[2], "bimg", 4));
+    assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err), 0);
+    assert_int_equal(out.ready.max_batch, 0);
+    dq_msg_clear(&out);
+    dq_proto_frames_free(&f);
+    in.ready.max_batch = DQ_PROTO_MAX_BATCH_IMAGES + 1;
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), -DQ_PROTO_ERANGE);
     dq_msg_clear(&in);
     /* A node's HEARTBEAT (all counts 0) is the empty map an older broker expects. */
     in = (dq_msg_t){.cmd = DQ_CMD_HEARTBEAT};
