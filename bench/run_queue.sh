@@ -65,7 +65,7 @@ echo "submit: $requests requests in $((t1 - t0)) ms"
 
 i=1
 while [ $i -le "$nodes" ]; do
-    "$build/diffq-node" --name "n$i" --backend null --model null-bench --cpu-ranks "$ranks" --batch 2 \
+    "$build/diffq-node" --name "n$i" --backend null --model null-bench --cpu-ranks "$ranks" --batch 2 --max-batch "$shard" \
         --log-level warn 2>>"$work/node$i.log" &
     pids="$pids $!"
     i=$((i + 1))
