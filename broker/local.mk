@@ -76,6 +76,8 @@ DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_re
 	tests/integration/broker_control.sh tests/integration/broker_e2e.sh \
 	tests/integration/broker_retry.sh tests/integration/broker_e2e300.sh
 DQ_SCRIPT_TESTS += tests/integration/broker_diskfull.sh
+# A READY repeated on a live connection keeps the node's shards (fake_node --ready-again-after).
+DQ_SCRIPT_TESTS += tests/integration/broker_reready.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
 # Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
 check_PROGRAMS += tests/integration/png_pixels
