@@ -278,7 +278,9 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
     }
     self->sync.received++;
     if (dq_credit_take(&self->credit) != 0) {
-        if (!self->sync.primed) { /* a broker without credit sync pushed unasked work */
+        /* A broker without credit sync pushed unasked work. One that numbers its ASSIGNs
+         * (minor 5) syncs credit, even before its first HEARTBEAT has arrived. */
+        if (!self->sync.primed && a->seq == 0) {
             dq_error("broker assigned a shard without credit job=%" PRIu64 " shard=%" PRIu64,
                      a->job, a->shard);
             s_fail_now(self, a, DQ_FAIL_INTERNAL, "node did not ask for this shard (no credit)");
