@@ -86,6 +86,8 @@ DQ_SCRIPT_TESTS += tests/integration/broker_basic.sh tests/integration/broker_re
 DQ_SCRIPT_TESTS += tests/integration/broker_diskfull.sh
 # Shards cut to each node's batch (diffq-node --max-batch, READY bimg).
 DQ_SCRIPT_TESTS += tests/integration/broker_capacity.sh
+# A READY repeated on a live connection keeps the node's shards (fake_node --ready-again-after).
+DQ_SCRIPT_TESTS += tests/integration/broker_reready.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
 # Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
 check_PROGRAMS += tests/integration/png_pixels

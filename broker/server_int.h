@@ -24,6 +24,7 @@ typedef struct {
     int64_t shard, job;
     int attempt;
     int64_t renewed_ms; /* when the store's lease was last written (assign, reclaim, renew) */
+    uint64_t seq;       /* its ASSIGN's number on this connection (ASSIGN.seq); 0: reclaimed */
 } dq_held_t;
 
 /* A node that sent READY. */

@@ -60,11 +60,14 @@ void dq_server_node_release(dq_bnode_t *node, int64_t shard) {
         }
 }
 
-static void s_hold(dq_bnode_t *node, int64_t job, int64_t shard, int attempt) {
+static void s_hold(dq_bnode_t *node, int64_t job, int64_t shard, int attempt, uint64_t seq) {
     dq_server_node_release(node, shard);
     if (node->n_held < DQ_PROTO_MAX_NODE_SHARDS)
-        node->held[node->n_held++] = (dq_held_t){
-            .shard = shard, .job = job, .attempt = attempt, .renewed_ms = dq_server_now()};
+        node->held[node->n_held++] = (dq_held_t){.shard = shard,
+                                                 .job = job,
+                                                 .attempt = attempt,
+                                                 .renewed_ms = dq_server_now(),
+                                                 .seq = seq};
 }
 
 static void s_stop(dq_server_t *self, zframe_t *identity, uint64_t job, uint64_t shard,
@@ -140,11 +143,13 @@ static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *leas
                            expires and requeues the shard) */
         return;
     }
-    s_hold(node, lease->job, lease->shard, lease->attempt);
-    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u images=%d split_to=%lld",
+    a->seq = ++node->assigned_total; /* numbered for the node's held-shard sync (minor 5) */
+    s_hold(node, lease->job, lease->shard, lease->attempt, a->seq);
+    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u images=%d split_to=%lld"
+            " seq=%llu",
             (long long) lease->job, (long long) lease->shard, lease->attempt, node->ready.name,
-            a->n_requests, lease->n_images, (long long) lease->split_shard);
-    node->assigned_total++;
+            a->n_requests, lease->n_images, (long long) lease->split_shard,
+            (unsigned long long) a->seq);
     dq_server_send(self, node->identity, &m); /* may drop the node (unreachable) */
     dq_msg_clear(&m);
 }
@@ -205,13 +210,43 @@ void dq_server_dispatch(dq_server_t *self) {
     }
 }
 
+/* Paths name the models by position; a list of another length means nothing. */
+static void s_check_paths(dq_msg_ready_t *ready) {
+    if (ready->n_paths == 0 || ready->n_paths == ready->n_models) return;
+    dq_warn("node %s: READY has %u paths for %u models: paths ignored", ready->name, ready->n_paths,
+            ready->n_models);
+    for (uint32_t i = 0; i < ready->n_paths; i++)
+        free(ready->paths[i]);
+    free(ready->paths);
+    ready->paths = NULL;
+    ready->n_paths = 0;
+}
+
 static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
     dq_bnode_t *node = dq_server_node_find(self, identity);
     dq_bnode_t *same = s_find_name(self, msg->ready.name);
+    s_check_paths(&msg->ready);
+    if (node && node == same) {
+        /* The same READY again on this connection: a node sends READY once per connection (a
+         * restarted or reconnected node has a new socket, so a new identity), so this is a
+         * repeat from the network. The node still holds its shards and its credit counts go on:
+         * keep them, and take the announcement as it is now. */
+        dq_msg_t old = {.cmd = DQ_CMD_READY};
+        old.ready = node->ready;
+        node->ready = msg->ready;
+        memset(&msg->ready, 0, sizeof msg->ready); /* ownership moved */
+        dq_msg_clear(&old);
+        node->last_recv_ms = dq_server_now();
+        dq_info("node re-announced node=%s (READY repeated): keeping its %d shard(s)",
+                node->ready.name, node->n_held);
+        return;
+    }
     if (node) {
-        /* READY again on a live connection: the node started over and holds nothing. */
+        /* READY under another name on a live connection: whatever it held is not its own. */
         dq_server_node_drop(self, node, true, "sent READY again");
-    } else if (same) {
+        same = s_find_name(self, msg->ready.name);
+    }
+    if (same) {
         /* The same node on a new connection: keep its leases, which it may still renew. */
         dq_server_node_drop(self, same, false, NULL);
     } else if (self->n_nodes == DQ_BROKER_MAX_NODES) {
@@ -220,16 +255,6 @@ static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
                  DQ_BROKER_MAX_NODES);
         dq_server_send(self, identity, &bye);
         return;
-    }
-    if (msg->ready.n_paths != 0 && msg->ready.n_paths != msg->ready.n_models) {
-        /* Paths name the models by position; a list of another length means nothing. */
-        dq_warn("node %s: READY has %u paths for %u models: paths ignored", msg->ready.name,
-                msg->ready.n_paths, msg->ready.n_models);
-        for (uint32_t i = 0; i < msg->ready.n_paths; i++)
-            free(msg->ready.paths[i]);
-        free(msg->ready.paths);
-        msg->ready.paths = NULL;
-        msg->ready.n_paths = 0;
     }
     node = calloc(1, sizeof *node);
     if (!node) return;
@@ -250,12 +275,65 @@ bool dq_server_node_check(dq_server_t *self, dq_bnode_t *node, uint64_t job, uin
     dq_store_rc_t rc = dq_store_reclaim(self->store, node->ready.name, (int64_t) shard,
                                         (int) attempt, dq_server_now(), self->params.lease_ms);
     if (rc == DQ_STORE_OK) {
-        s_hold(node, (int64_t) job, (int64_t) shard, (int) attempt);
+        s_hold(node, (int64_t) job, (int64_t) shard, (int) attempt, 0);
         dq_info("reclaimed job=%llu shard=%llu attempt=%u node=%s", (unsigned long long) job,
                 (unsigned long long) shard, attempt, node->ready.name);
         return true;
     }
     return false;
+}
+
+static int s_find_seq(const dq_bnode_t *node, uint64_t seq) {
+    for (int i = 0; seq && i < node->n_held; i++)
+        if (node->held[i].seq == seq) return i;
+    return -1;
+}
+
+static bool s_listed(const dq_msg_heartbeat_t *hb, int64_t shard) {
+    for (uint32_t i = 0; i < hb->n_held; i++)
+        if (hb->held[i] == (uint64_t) shard) return true;
+    return false;
+}
+
+/* A node's HEARTBEAT of minor 5 (docs/protocol.md, "Held-shard sync"): the ASSIGNs it judged lost
+ * are requeued now, not counted as attempts; shards it no longer holds and whose lease the store
+ * says has ended (done: a SHARD_DONE was lost) leave its list. */
+static void s_held_sync(dq_server_t *self, dq_bnode_t *node, const dq_msg_heartbeat_t *hb,
+                        int64_t now) {
+    for (uint32_t i = 0; i < hb->n_lost; i++) {
+        int k = s_find_seq(node, hb->lost[i]);
+        if (k < 0) continue; /* reported before, or it has ended since */
+        dq_held_t h = node->held[k];
+        dq_store_rc_t rc =
+            dq_store_assign_lost(self->store, h.shard, h.attempt, node->ready.name, now);
+        if (rc == DQ_STORE_OK) {
+            dq_info("ASSIGN lost job=%lld shard=%lld attempt=%d node=%s seq=%llu: requeued, "
+                    "attempt not counted",
+                    (long long) h.job, (long long) h.shard, h.attempt, node->ready.name,
+                    (unsigned long long) h.seq);
+            self->dispatch_due = true;
+        } else if (rc != DQ_STORE_STALE && rc != DQ_STORE_NOT_FOUND) {
+            dq_error("lost ASSIGN: %s", dq_store_errmsg(self->store));
+            continue; /* the lease expires */
+        }
+        dq_server_node_release(node, h.shard);
+        if (rc == DQ_STORE_OK) dq_server_job_maybe_finished(self, h.job);
+    }
+    if (hb->minor < 5) return; /* an older node, or one holding more than it can list */
+    for (int k = node->n_held - 1; k >= 0; k--) {
+        dq_held_t h = node->held[k];
+        if (s_listed(hb, h.shard)) continue;
+        /* Not held there: an ASSIGN still on its way (its lease is ours), or one that ended
+         * without our hearing of it (a lost SHARD_DONE): only the latter leaves the list. */
+        dq_store_rc_t rc = dq_store_lease_held(self->store, h.shard, h.attempt, node->ready.name);
+        if (rc == DQ_STORE_STALE || rc == DQ_STORE_NOT_FOUND) {
+            dq_info("node no longer holds job=%lld shard=%lld attempt=%d node=%s: forgotten",
+                    (long long) h.job, (long long) h.shard, h.attempt, node->ready.name);
+            node->held[k] = node->held[--node->n_held];
+        } else if (rc != DQ_STORE_OK) {
+            dq_error("held-shard sync: %s", dq_store_errmsg(self->store));
+        }
+    }
 }
 
 void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
@@ -278,6 +356,7 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     node->last_recv_ms = now;
     switch (msg->cmd) {
     case DQ_CMD_HEARTBEAT:
+        s_held_sync(self, node, &msg->heartbeat, now);
         break;
     case DQ_CMD_CREDIT: {
         node->credit_total += msg->credit.credit;
@@ -300,7 +379,8 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
                 dq_info("reclaimed job=%llu shard=%llu attempt=%u node=%s",
                         (unsigned long long) p->job, (unsigned long long) p->shard, p->attempt,
                         node->ready.name); /* after a restart, or on a new connection */
-            s_hold(node, (int64_t) p->job, (int64_t) p->shard, (int) p->attempt);
+            s_hold(node, (int64_t) p->job, (int64_t) p->shard, (int) p->attempt,
+                   h >= 0 ? node->held[h].seq : 0);
         } else if (rc == DQ_STORE_STALE || rc == DQ_STORE_NOT_FOUND) {
             dq_info("stale progress job=%llu shard=%llu attempt=%u node=%s: stop",
                     (unsigned long long) p->job, (unsigned long long) p->shard, p->attempt,

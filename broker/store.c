@@ -345,7 +345,9 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
     if (exhausted)
         rc = dq_store__run(self, s_sql_shard_fail, "ssi", message, error_class, shard);
     else
-        rc = dq_store__run(self, s_sql_shard_requeue, "nssi", used, message, error_class, shard);
+        /* An attempt that does not count was not the shard's failure: its last error stays. */
+        rc = dq_store__run(self, s_sql_shard_requeue, "nssi", used, count_attempt ? message : NULL,
+                           count_attempt ? error_class : NULL, shard);
     if (rc) return rc;
     rc = dq_store__event(self, now, event, job, shard, attempt, node, 0, -1, message);
     if (rc) return rc;

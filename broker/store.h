@@ -213,6 +213,16 @@ dq_store_rc_t dq_store_node_forget(dq_store_t *self, const char *node, int64_t n
  * lease to now + lease_ms; STALE if the shard is not leased to this node and attempt. */
 dq_store_rc_t dq_store_reclaim(dq_store_t *self, const char *node, int64_t shard, int attempt,
                                int64_t now, int64_t lease_ms);
+/* The node never received the ASSIGN of this attempt (it said so: docs/protocol.md, "Held-shard
+ * sync"): the shard is requeued with attempt+1 at once, the attempt's outcome is 'lost' and it
+ * does not count toward max_attempts (the shard's last error stays); a 'requeue' event records
+ * it. STALE unless the shard is leased to `node` with exactly this attempt; NOT_FOUND for an
+ * unknown shard; INVALID without a node. */
+dq_store_rc_t dq_store_assign_lost(dq_store_t *self, int64_t shard, int attempt, const char *node,
+                                   int64_t now);
+/* OK when the shard is leased to `node` with exactly this attempt; STALE when it is not (done,
+ * requeued, cancelled, another attempt); NOT_FOUND for an unknown shard. Writes nothing. */
+dq_store_rc_t dq_store_lease_held(dq_store_t *self, int64_t shard, int attempt, const char *node);
 /* True when `node` is blocked for job_id. */
 bool dq_store_node_blocked(dq_store_t *self, int64_t job_id, const char *node);
 

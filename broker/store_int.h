@@ -67,7 +67,9 @@ dq_store_rc_t dq_store__event(dq_store_t *self, int64_t now, const char *kind, i
  * is queued or leased; also moves queued -> running. Part of the caller's transaction. */
 dq_store_rc_t dq_store__job_settle(dq_store_t *self, int64_t job, int64_t now);
 /* Takes a leased shard back (attempt outcome recorded): requeued with attempt+1, or failed
- * when it has used max_attempts (count_attempt false: the attempt is not counted). */
+ * when it has used max_attempts (count_attempt false: the attempt is not counted, and the
+ * shard's last error and class are left as they were; message still goes to the attempt and
+ * the event). */
 dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, const char *outcome,
                                 const char *event, const char *error_class, const char *message,
                                 bool count_attempt);

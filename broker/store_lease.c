@@ -282,6 +282,35 @@ dq_store_rc_t dq_store_fail(dq_store_t *self, int64_t shard, int attempt, const 
     return dq_store__end(self, rc);
 }
 
+static dq_store_rc_t s_check_held(dq_store_t *self, const char *what, int64_t shard, int attempt,
+                                  const char *node, int64_t *job) {
+    int r = dq_store__get_i64(self, job, s_sql_fenced_job, "ins", shard, attempt, node);
+    if (r < 0) return DQ_STORE_DB;
+    return r == 0 ? s_fenced(self, what, shard, attempt, node) : DQ_STORE_OK;
+}
+
+dq_store_rc_t dq_store_lease_held(dq_store_t *self, int64_t shard, int attempt, const char *node) {
+    self->err[0] = '\0';
+    if (!node) return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "lease_held: node required");
+    int64_t job;
+    return s_check_held(self, "lease_held", shard, attempt, node, &job);
+}
+
+dq_store_rc_t dq_store_assign_lost(dq_store_t *self, int64_t shard, int attempt, const char *node,
+                                   int64_t now) {
+    self->err[0] = '\0';
+    if (!node) return DQ_STORE_FAIL(self, DQ_STORE_INVALID, "assign_lost: node required");
+    dq_store_rc_t rc = dq_store__begin(self);
+    if (rc) return rc;
+    int64_t job;
+    rc = s_check_held(self, "assign_lost", shard, attempt, node, &job);
+    char msg[320];
+    snprintf(msg, sizeof msg, "ASSIGN lost on the way to node %s (attempt %d)", node, attempt);
+    /* The node never had it: the shard did not fail, so the attempt is not counted. */
+    if (!rc) rc = dq_store__requeue(self, shard, now, "lost", "requeue", NULL, msg, false);
+    return dq_store__end(self, rc);
+}
+
 static const char s_sql_next_held[] =
     "SELECT id FROM shards WHERE state = 'leased' AND node = ? LIMIT 1";
 

@@ -12,8 +12,8 @@
  * command) bumps DQ_PROTO_VERSION and so both header strings. Adding a command or an optional key
  * that old peers may ignore bumps only DQ_PROTO_MINOR, which READY carries. */
 #define DQ_PROTO_VERSION 1
-#define DQ_PROTO_MINOR 4 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync;
-                           4: READY.bimg */
+#define DQ_PROTO_MINOR 5 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync;
+                           4: READY.bimg; 5: ASSIGN.seq, a node's HEARTBEAT held and lost */
 #define DQ_PROTO_HEADER_NODE "DQPN01"   /* node <-> broker */
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
@@ -67,6 +67,7 @@
 #define DQ_PROTO_MAX_MODELS 16           /* models a node can serve */
 #define DQ_PROTO_MAX_NODES 256           /* nodes per STATUS/NODES reply */
 #define DQ_PROTO_MAX_NODE_SHARDS 256     /* shards listed per node */
+#define DQ_PROTO_MAX_LOST_ASSIGNS 64     /* lost ASSIGNs named per node HEARTBEAT */
 #define DQ_PROTO_MAX_JOBS 1024           /* jobs per STATUS reply */
 #define DQ_PROTO_MAX_RESULTS 1024        /* items per RESULTS_LIST_REPLY */
 #define DQ_PROTO_MAX_META 32             /* metadata entries per RESULT */
@@ -267,6 +268,8 @@ typedef struct {
     char model[DQ_PROTO_MAX_NAME + 1];
     dq_wire_request_t *requests; /* owned */
     uint32_t n_requests;    /* 1..DQ_PROTO_MAX_REQUESTS */
+    uint64_t seq; /* minor 5: this ASSIGN's number on the connection (1, 2, ...); 0: not sent
+                     (an older broker) */
 } dq_msg_assign_t;
 
 typedef struct {
@@ -314,13 +317,21 @@ typedef struct {
     uint32_t reason;      /* dq_stop_reason_t */
 } dq_msg_stop_t;
 
-/* HEARTBEAT. From a node: empty. From a broker of minor 3 or later: the broker's minor and its
- * count of this connection's credit and ASSIGNs, so the node can repair a lost CREDIT or ASSIGN
- * (docs/protocol.md, "Credit sync"). All optional: absent reads as 0. */
+/* HEARTBEAT. From a broker of minor 3 or later: the broker's minor and its count of this
+ * connection's credit and ASSIGNs, so the node can repair a lost CREDIT or ASSIGN
+ * (docs/protocol.md, "Credit sync"). From a node of minor 5 or later: what it holds and the
+ * ASSIGNs it judged lost, so the broker can repair its side ("Held-shard sync"). All optional:
+ * absent reads as 0 or an empty list (an older peer's empty map). */
 typedef struct {
-    uint32_t minor;          /* DQ_PROTO_MINOR of the broker; 0: an older broker (no counts) */
-    uint64_t credit_total;   /* shards asked for by the CREDITs received on this connection */
-    uint64_t assigned_total; /* ASSIGNs sent on this connection */
+    uint32_t minor;          /* DQ_PROTO_MINOR of the sender; 0: an older peer. From a node: set
+                                only when `held` lists every shard it holds */
+    uint64_t credit_total;   /* broker: shards asked for by the CREDITs of this connection */
+    uint64_t assigned_total; /* broker: ASSIGNs sent on this connection */
+    uint64_t *held;          /* owned; node: the shard ids it holds (any attempt) */
+    uint32_t n_held;         /* 0..DQ_PROTO_MAX_NODE_SHARDS */
+    uint64_t *lost;          /* owned; node: ASSIGN.seq numbers it judged lost on this
+                                connection (never received, and dropped should they come late) */
+    uint32_t n_lost;         /* 0..DQ_PROTO_MAX_LOST_ASSIGNS */
 } dq_msg_heartbeat_t;
 
 typedef struct {

@@ -38,6 +38,9 @@
     {.key = k, .type = DQ_F_U32, .off = offsetof(T, m), .max = UINT32_MAX, .optional = true}
 #define F_OPT_U32_RANGE(k, T, m, lo, hi) /* 0 is "absent"; a value sent must be in lo..hi */  \
     {.key = k, .type = DQ_F_U32, .off = offsetof(T, m), .min = lo, .max = hi, .optional = true}
+#define F_OPT_U64LIST(k, T, m, cnt, hi)                                                            \
+    {.key = k, .type = DQ_F_U64LIST, .off = offsetof(T, m), .count_off = offsetof(T, cnt),        \
+     .max = hi, .optional = true}
 #define F_OPT_U64(k, T, m)                                                                         \
     {.key = k, .type = DQ_F_U64, .off = offsetof(T, m), .max = UINT64_MAX, .optional = true}
 #define SCHEMA(var, nm, T, arr) static const dq_schema_t var = {nm, sizeof(T), arr, N_OF(arr)}
@@ -130,6 +133,7 @@ static const dq_field_t s_assign_f[] = {
     F_U32("lease", dq_msg_assign_t, lease_ms, 1, UINT32_MAX),
     F_STR("model", dq_msg_assign_t, model),
     F_LIST("reqs", dq_msg_assign_t, requests, n_requests, 1, DQ_PROTO_MAX_REQUESTS, s_request),
+    F_OPT_U64("seq", dq_msg_assign_t, seq), /* minor 5 */
 };
 SCHEMA(s_assign, "ASSIGN", dq_msg_assign_t, s_assign_f);
 
@@ -193,9 +197,13 @@ SCHEMA(s_stop, "STOP", dq_msg_stop_t, s_stop_f);
 static const dq_schema_t s_empty = {"empty", 0, NULL, 0};
 
 static const dq_field_t s_heartbeat_f[] = {
-    F_OPT_U32("minor", dq_msg_heartbeat_t, minor),        /* minor 3, broker to node */
-    F_OPT_U64("crd", dq_msg_heartbeat_t, credit_total),   /* minor 3 */
-    F_OPT_U64("asg", dq_msg_heartbeat_t, assigned_total), /* minor 3 */
+    F_OPT_U32("minor", dq_msg_heartbeat_t, minor),        /* minor 3 (broker), 5 (node) */
+    F_OPT_U64("crd", dq_msg_heartbeat_t, credit_total),   /* minor 3, broker to node */
+    F_OPT_U64("asg", dq_msg_heartbeat_t, assigned_total), /* minor 3, broker to node */
+    F_OPT_U64LIST("held", dq_msg_heartbeat_t, held, n_held,
+                  DQ_PROTO_MAX_NODE_SHARDS), /* minor 5, node to broker */
+    F_OPT_U64LIST("lost", dq_msg_heartbeat_t, lost, n_lost,
+                  DQ_PROTO_MAX_LOST_ASSIGNS), /* minor 5, node to broker */
 };
 SCHEMA(s_heartbeat, "HEARTBEAT", dq_msg_heartbeat_t, s_heartbeat_f);
 

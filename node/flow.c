@@ -1,5 +1,9 @@
-/* node/flow.c: shard credit accounting, the result window and reconnect back-off. */
+/* node/flow.c: shard credit accounting, the result window, ASSIGN sequence numbers and
+ * reconnect back-off. */
 #include "node/flow.h"
+
+#include <stdbool.h>
+#include <string.h>
 
 #include "common/proto.h"
 
@@ -64,7 +68,7 @@ void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
             *resend = n > c->asked ? c->asked : (uint32_t) n;
         }
         /* Assigned before the previous HEARTBEAT (which came after them) and never seen. */
-        if (s->assigned_before > s->received) {
+        if (!s->numbered && s->assigned_before > s->received) {
             uint64_t n = s->assigned_before - s->received;
             s->received = s->assigned_before;
             if (n > c->asked) n = c->asked;
@@ -81,6 +85,99 @@ bool dq_result_window_open(uint32_t inflight, uint64_t inflight_bytes, uint64_t 
     if (inflight < DQ_PROTO_RESULT_WINDOW) return true;
     return inflight < DQ_PROTO_RESULT_WINDOW_MAX &&
            inflight_bytes + next_bytes <= DQ_PROTO_RESULT_WINDOW_BYTES;
+}
+
+void dq_credit_lost(dq_credit_t *c, uint32_t n) {
+    c->asked -= n < c->asked ? n : c->asked;
+}
+
+void dq_seqs_reset(dq_assign_seqs_t *s) {
+    memset(s, 0, sizeof *s);
+}
+
+static bool s_seq_bit(const dq_assign_seqs_t *s, uint64_t seq) {
+    uint64_t i = seq % DQ_SEQ_WINDOW;
+    return (s->bits[i / 64] >> (i % 64)) & 1;
+}
+
+static void s_seq_set(dq_assign_seqs_t *s, uint64_t seq, bool on) {
+    uint64_t i = seq % DQ_SEQ_WINDOW, mask = UINT64_C(1) << (i % 64);
+    s->bits[i / 64] = on ? s->bits[i / 64] | mask : s->bits[i / 64] & ~mask;
+}
+
+int dq_seqs_receive(dq_assign_seqs_t *s, uint64_t seq) {
+    if (seq == 0) return 1;
+    if (seq <= s->base) return 0;
+    if (seq - s->base > DQ_SEQ_WINDOW) {
+        /* Settle the oldest numbers without judging them, so that seq fits the window. Bits of
+         * numbers that leave the window are cleared in order, so none is read for another. */
+        uint64_t new_base = seq - DQ_SEQ_WINDOW;
+        if (new_base - s->base >= DQ_SEQ_WINDOW)
+            memset(s->bits, 0, sizeof s->bits);
+        else
+            for (uint64_t n = s->base + 1; n <= new_base; n++)
+                s_seq_set(s, n, false);
+        s->base = new_base;
+    }
+    if (s_seq_bit(s, seq)) return 0;
+    s_seq_set(s, seq, true);
+    return 1;
+}
+
+static void s_seq_queue(dq_assign_seqs_t *s, uint64_t seq) {
+    if (s->n_lost == DQ_PROTO_MAX_LOST_ASSIGNS) { /* the oldest has been reported most */
+        memmove(s->lost, s->lost + 1, (s->n_lost - 1) * sizeof *s->lost);
+        memmove(s->reports_left, s->reports_left + 1, (s->n_lost - 1) * sizeof *s->reports_left);
+        s->n_lost--;
+    }
+    s->lost[s->n_lost] = seq;
+    s->reports_left[s->n_lost++] = DQ_SEQ_REPORTS;
+}
+
+uint32_t dq_seqs_judge(dq_assign_seqs_t *s, uint64_t upto) {
+    uint32_t lost = 0;
+    /* Numbers beyond the window were never received (receive would have moved the window). */
+    while (s->base < upto) {
+        uint64_t n = ++s->base;
+        if (s_seq_bit(s, n)) {
+            s_seq_set(s, n, false);
+            continue;
+        }
+        lost++;
+        s_seq_queue(s, n);
+        if (upto - s->base > DQ_SEQ_WINDOW + DQ_PROTO_MAX_LOST_ASSIGNS) {
+            /* A count far beyond anything sent to us (a broker bug): report what fits. */
+            memset(s->bits, 0, sizeof s->bits);
+            s->base = upto - DQ_PROTO_MAX_LOST_ASSIGNS;
+        }
+    }
+    return lost;
+}
+
+uint32_t dq_seqs_heartbeat(dq_assign_seqs_t *s, uint64_t broker_assigned, int64_t now_ms) {
+    uint32_t lost = 0;
+    if (s->judge_at && now_ms - s->judge_at >= DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
+        lost = dq_seqs_judge(s, s->judge_upto);
+        s->judge_at = 0;
+    }
+    if (!s->judge_at) {
+        s->judge_upto = broker_assigned;
+        s->judge_at = now_ms > 0 ? now_ms : 1; /* 0 means none */
+    }
+    return lost;
+}
+
+uint32_t dq_seqs_report(dq_assign_seqs_t *s, uint64_t *out) {
+    uint32_t n = 0, kept = 0;
+    for (uint32_t i = 0; i < s->n_lost; i++) {
+        out[n++] = s->lost[i];
+        if (--s->reports_left[i] > 0) {
+            s->lost[kept] = s->lost[i];
+            s->reports_left[kept++] = s->reports_left[i];
+        }
+    }
+    s->n_lost = kept;
+    return n;
 }
 
 void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms) {

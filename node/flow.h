@@ -1,11 +1,13 @@
 /* node/flow.h: the node's small bookkeeping rules, kept apart so they can be tested alone:
- * shard credit (never take unasked work), the result window and the reconnect back-off
- * schedule. */
+ * shard credit (never take unasked work), the result window, ASSIGN sequence numbers and the
+ * reconnect back-off schedule. */
 #ifndef DQ_NODE_FLOW_H
 #define DQ_NODE_FLOW_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "common/proto.h"
 
 /* Credit: the broker sends at most as many ASSIGNs as the node asked for with CREDIT. The node
  * asks only for slots that are free: capacity - held - asked. */
@@ -45,11 +47,13 @@ typedef struct {
     uint64_t sent_before;      /* `sent` when the previous broker HEARTBEAT arrived */
     uint64_t assigned_before;  /* the broker's ASSIGN count in the previous HEARTBEAT */
     int primed;                /* a previous HEARTBEAT was seen */
+    int numbered;              /* the broker numbers its ASSIGNs (minor 5): lost ones are judged
+                                  by number (dq_seqs_*, then dq_credit_lost), not by count here */
 } dq_credit_sync_t;
 
 /* A broker HEARTBEAT with counts. Sets *resend: credit to ask for again, without counting it as
  * new (a CREDIT the broker never counted); *lost: ASSIGNs given up (the asked credit drops by as
- * many, so the node asks again). Credit the broker counted beyond what was sent (a repeated
+ * many, so the node asks again; always 0 when s->numbered). Credit the broker counted beyond what was sent (a repeated
  * CREDIT) is taken as asked, less the ASSIGNs already taken unasked for it. */
 void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
                     uint64_t broker_assigned, uint32_t *resend, uint32_t *lost);
@@ -59,6 +63,49 @@ void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
  * beyond that, up to DQ_PROTO_RESULT_WINDOW_MAX, while the PNG bytes in flight would stay within
  * DQ_PROTO_RESULT_WINDOW_BYTES. */
 bool dq_result_window_open(uint32_t inflight, uint64_t inflight_bytes, uint64_t next_bytes);
+
+/* ASSIGN sequence numbers (protocol minor 5): a broker numbers the ASSIGNs of a connection 1, 2,
+ * ...; the node remembers which it received, judges lost those that a broker HEARTBEAT which
+ * arrived at least one heartbeat interval earlier counted (`asg`; like credit sync, but timed, so
+ * that a repeated HEARTBEAT does not shorten the wait) and that never came, and names them in
+ * its next DQ_SEQ_REPORTS HEARTBEATs so the broker requeues their shards at once, without costing
+ * an attempt. An ASSIGN that comes after it was judged lost is dropped (its shard
+ * was requeued). Received numbers are tracked over a window of DQ_SEQ_WINDOW above the judged
+ * ones; an ASSIGN beyond it settles the oldest unjudged numbers unjudged (their leases expire
+ * as with an older broker). Reset with each new connection. */
+#define DQ_SEQ_WINDOW  2048 /* more than the credit a node may have outstanding */
+#define DQ_SEQ_REPORTS 3    /* HEARTBEATs that name a lost ASSIGN (liveness: 3 beats) */
+typedef struct {
+    uint64_t base; /* every number <= base is settled: received, or judged lost */
+    uint64_t bits[DQ_SEQ_WINDOW / 64]; /* bit (n % DQ_SEQ_WINDOW): n in (base, base + window]
+                                          was received */
+    uint64_t lost[DQ_PROTO_MAX_LOST_ASSIGNS]; /* judged lost, still to be reported */
+    uint8_t reports_left[DQ_PROTO_MAX_LOST_ASSIGNS];
+    uint32_t n_lost;
+    uint64_t judge_upto; /* the `asg` of the HEARTBEAT to judge by next... */
+    int64_t judge_at;    /* ...and when it arrived (ms); 0: none yet */
+} dq_assign_seqs_t;
+
+void dq_seqs_reset(dq_assign_seqs_t *s);
+/* An ASSIGN numbered seq arrived. Returns 1 when it is new (take it; an unnumbered ASSIGN, seq 0,
+ * always is), 0 when it was received before or judged lost (drop it). */
+int dq_seqs_receive(dq_assign_seqs_t *s, uint64_t seq);
+/* Numbers up to upto never received are judged lost and queued for reporting (the oldest queued
+ * ones make room when more than DQ_PROTO_MAX_LOST_ASSIGNS wait). Returns how many were judged
+ * lost. The rule that picks upto is dq_seqs_heartbeat's; this is its second half. */
+uint32_t dq_seqs_judge(dq_assign_seqs_t *s, uint64_t upto);
+/* A broker HEARTBEAT of minor 5 with its ASSIGN count arrived at now_ms (a monotonic clock).
+ * When the HEARTBEAT kept from before arrived at least DQ_PROTO_HEARTBEAT_INTERVAL_MS ago, the
+ * numbers it counted are judged (dq_seqs_judge) and this one is kept instead; a younger one is
+ * kept on (a quick repeat cannot shorten the wait). Returns how many were judged lost. */
+uint32_t dq_seqs_heartbeat(dq_assign_seqs_t *s, uint64_t broker_assigned, int64_t now_ms);
+/* Writes the lost numbers to report in the HEARTBEAT being sent into out (room for
+ * DQ_PROTO_MAX_LOST_ASSIGNS) and returns how many; each is reported DQ_SEQ_REPORTS times. */
+uint32_t dq_seqs_report(dq_assign_seqs_t *s, uint64_t *out);
+
+/* n ASSIGNs were judged lost by number: the asked credit drops by as many (at most to 0), so the
+ * node asks again. */
+void dq_credit_lost(dq_credit_t *c, uint32_t n);
 
 /* Back-off: initial, doubled after each try, capped at max. */
 typedef struct {

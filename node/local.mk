@@ -48,3 +48,5 @@ DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.
 	tests/integration/node_draintimeout.sh tests/integration/node_lease.sh \
 	tests/integration/node_engine.sh
 DQ_SCRIPT_TESTS += tests/integration/node_threads.sh tests/integration/node_window.sh
+# Held-shard sync (protocol minor 5): lost ASSIGNs named, late and repeated ones dropped.
+DQ_SCRIPT_TESTS += tests/integration/node_heldsync.sh

@@ -79,6 +79,8 @@ struct dq_node_t {
     int64_t reconnect_at;
     dq_backoff_t backoff;
     dq_credit_sync_t sync; /* this connection's credit counts (flow.h) */
+    dq_assign_seqs_t seqs; /* this connection's ASSIGN numbers, lost ones to report (flow.h) */
+    int64_t synced_at;     /* ms: last HEARTBEAT sent (it carries the held shards) */
     bool draining;
     int64_t drain_deadline; /* ms; 0: none */
     bool done;
@@ -132,6 +134,28 @@ static void s_send_ready(dq_node_t *self) {
     s_send(self, &m);
 }
 
+/* HEARTBEAT with what the node holds and the ASSIGNs it judged lost (minor 5; an older broker
+ * ignores the keys): the broker requeues a lost ASSIGN's shard at once without costing it an
+ * attempt, and forgets shards the node no longer holds (docs/protocol.md, "Held-shard sync"). */
+static void s_heartbeat(dq_node_t *self) {
+    uint64_t held[DQ_PROTO_MAX_NODE_SHARDS], lost[DQ_PROTO_MAX_LOST_ASSIGNS];
+    dq_msg_t m = {.cmd = DQ_CMD_HEARTBEAT};
+    dq_msg_heartbeat_t *hb = &m.heartbeat;
+    uint32_t n = 0;
+    const shard_t *sh = self->shards;
+    for (; sh && n < DQ_PROTO_MAX_NODE_SHARDS; sh = sh->next)
+        held[n++] = sh->assign.assign.shard;
+    if (!sh) { /* the list is complete: only then may the broker judge by it (minor set) */
+        hb->minor = DQ_PROTO_MINOR;
+        hb->held = held;
+        hb->n_held = n;
+    }
+    hb->lost = lost;
+    hb->n_lost = dq_seqs_report(&self->seqs, lost);
+    s_send(self, &m); /* the arrays are the stack's: m is not cleared */
+    self->synced_at = dq_now_ms();
+}
+
 /* A new DEALER (never reuse one after the broker went silent: its queue may be stale). */
 static void s_connect(dq_node_t *self) {
     self->dealer = zsock_new(ZMQ_DEALER);
@@ -155,6 +179,8 @@ static void s_connect(dq_node_t *self) {
     self->heard_at = dq_now_ms();
     dq_credit_reset(&self->credit);
     self->sync = (dq_credit_sync_t){0};
+    dq_seqs_reset(&self->seqs);
+    self->synced_at = self->heard_at;
     /* What the old connection had in flight is sent again (the broker ignores repeats). */
     self->inflight = 0;
     self->inflight_bytes = 0;
@@ -251,9 +277,18 @@ static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
                 a->job, a->shard, a->attempt);
         return;
     }
+    if (!dq_seqs_receive(&self->seqs, a->seq)) {
+        /* Judged lost and reported (its shard is requeued), or a repeat of one already taken. */
+        dq_info("dropping an ASSIGN judged lost or taken before job=%" PRIu64 " shard=%" PRIu64
+                " attempt=%u seq=%" PRIu64,
+                a->job, a->shard, a->attempt, a->seq);
+        return;
+    }
     self->sync.received++;
     if (dq_credit_take(&self->credit) != 0) {
-        if (!self->sync.primed) { /* a broker without credit sync pushed unasked work */
+        /* A broker without credit sync pushed unasked work. One that numbers its ASSIGNs
+         * (minor 5) syncs credit, even before its first HEARTBEAT has arrived. */
+        if (!self->sync.primed && a->seq == 0) {
             dq_error("broker assigned a shard without credit job=%" PRIu64 " shard=%" PRIu64,
                      a->job, a->shard);
             s_fail_now(self, a, DQ_FAIL_INTERNAL, "node did not ask for this shard (no credit)");
@@ -357,11 +392,23 @@ static void s_on_stop(dq_node_t *self, const dq_msg_stop_t *stop) {
 /* A broker HEARTBEAT with its credit counts: repairs a lost CREDIT or ASSIGN (flow.h). */
 static void s_on_credit_sync(dq_node_t *self, const dq_msg_heartbeat_t *hb) {
     uint32_t resend, lost;
+    self->sync.numbered = hb->minor >= 5;
     dq_credit_sync(&self->credit, &self->sync, hb->credit_total, hb->assigned_total, &resend,
                    &lost);
+    /* A broker of minor 5 numbers its ASSIGNs: name the lost ones, so it requeues them now. */
+    uint32_t named = hb->minor >= 5 ? dq_seqs_heartbeat(&self->seqs, hb->assigned_total,
+                                                        dq_now_ms())
+                                    : 0;
     if (lost)
         dq_warn("%u ASSIGN(s) the broker sent never arrived; asking for that credit again",
-                lost); /* their leases expire and requeue the shards */
+                lost); /* from an older broker, their leases expire and requeue the shards */
+    if (named) {
+        dq_warn("%u ASSIGN(s) the broker sent never arrived; naming them to it (it requeues their "
+                "shards) and asking for that credit again",
+                named);
+        dq_credit_lost(&self->credit, named);
+        s_heartbeat(self);
+    }
     if (resend) {
         dq_warn("the broker never counted %u credit; asking again", resend);
         dq_msg_t m = {.cmd = DQ_CMD_CREDIT};
@@ -722,10 +769,10 @@ static void s_timers(dq_node_t *self) {
         now - self->heard_at > DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS)
         s_lose_broker(self, "silent past liveness");
     if (!self->dealer && now >= self->reconnect_at) s_connect(self);
-    if (self->dealer && now - self->sent_at >= DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
-        dq_msg_t m = {.cmd = DQ_CMD_HEARTBEAT};
-        s_send(self, &m);
-    }
+    /* Also while other traffic flows: the broker compares the held list with its own. */
+    if (self->dealer && (now - self->sent_at >= DQ_PROTO_HEARTBEAT_INTERVAL_MS ||
+                         now - self->synced_at >= 2 * DQ_PROTO_HEARTBEAT_INTERVAL_MS))
+        s_heartbeat(self);
     for (shard_t *sh = self->shards; sh; sh = sh->next)
         if ((sh->state == SH_WAITING || sh->state == SH_RENDERING || sh->state == SH_RENDERED) &&
             now - sh->progress_at >=

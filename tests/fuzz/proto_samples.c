@@ -157,6 +157,7 @@ int dq_test_proto_sample(dq_cmd_t cmd, dq_msg_t *msg) {
         COPY(m->model, "sd15");
         m->requests = s_requests(2);
         m->n_requests = 2;
+        m->seq = 7;
         return m->requests ? 0 : -1;
     }
     case DQ_CMD_PROGRESS:
@@ -195,10 +196,17 @@ int dq_test_proto_sample(dq_cmd_t cmd, dq_msg_t *msg) {
         s_ids(&msg->stop.job, &msg->stop.shard, &msg->stop.attempt);
         msg->stop.reason = DQ_STOP_FENCED;
         return 0;
-    case DQ_CMD_HEARTBEAT: /* a broker's, with the credit counts */
-        msg->heartbeat = (dq_msg_heartbeat_t){.minor = DQ_PROTO_MINOR, .credit_total = 12,
-                                              .assigned_total = 9};
+    case DQ_CMD_HEARTBEAT: { /* every key: a broker's credit counts, a node's held and lost */
+        dq_msg_heartbeat_t *h = &msg->heartbeat;
+        *h = (dq_msg_heartbeat_t){.minor = DQ_PROTO_MINOR, .credit_total = 12,
+                                  .assigned_total = 9};
+        h->held = malloc(2 * sizeof *h->held);
+        h->lost = malloc(sizeof *h->lost);
+        if (!h->held || !h->lost) return -1;
+        h->held[0] = 41, h->held[1] = 3, h->n_held = 2;
+        h->lost[0] = 8, h->n_lost = 1;
         return 0;
+    }
     case DQ_CMD_NODES:
         return 0;
     case DQ_CMD_DISCONNECT:

@@ -2,11 +2,13 @@
  * node protocol (READY, CREDIT, PROGRESS, RESULT with a window of 4, SHARD_DONE, heartbeats,
  * reconnect on silence or DISCONNECT) and "renders" each image as a tiny valid PNG whose pixels
  * come from the seed and image index. Fault switches: --delay-ms slows it down, --hang-after K
- * makes it go silent (no reads, no writes) after K RESULTs for --hang-ms (0: until killed).
- * --bimg B announces a batch of B images in READY (minor 4; without it the node is an older one
- * that says nothing, and gets shards whole).
- * Usage: fake_node --broker EP [--name N] [--cap N] [--delay-ms D] [--hang-after K]
- *        [--hang-ms H] [--model M] [--bimg B]. Logs what happens on stderr; runs until SIGTERM. */
+ * makes it go silent (no reads, no writes) after K RESULTs for --hang-ms (0: until killed),
+ * --ready-again-after K sends its READY a second time on the same connection after K RESULTs
+ * (as a network that repeats a message would). --bimg B announces a batch of B images in READY
+ * (minor 4; without it the node says nothing, and gets shards whole). It sends an older node's
+ * empty HEARTBEATs and ignores ASSIGN.seq. Usage: fake_node --broker EP [--name N] [--cap N]
+ * [--delay-ms D] [--hang-after K] [--hang-ms H] [--ready-again-after K] [--model M] [--bimg B].
+ * Logs what happens on stderr; runs until SIGTERM. */
 #include <czmq.h>
 #include <getopt.h>
 #include <signal.h>
@@ -45,7 +47,8 @@ static void s_on_term(int sig) {
 }
 
 static const char *s_ep, *s_name = "fake", *s_model = "tiny";
-static int s_cap = 1, s_delay = 0, s_hang_after = -1, s_hang_ms = 0, s_bimg = 0;
+static int s_cap = 1, s_delay = 0, s_hang_after = -1, s_hang_ms = 0, s_ready_again = -1,
+           s_bimg = 0;
 static zsock_t *s_sock;
 static shard_t s_shards[MAX_SHARDS];
 static int s_n_shards;
@@ -72,11 +75,7 @@ static void s_credit(uint32_t n) {
     s_send(&m);
 }
 
-static void s_connect(void) {
-    zsock_destroy(&s_sock);
-    s_sock = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(s_sock, 0);
-    zsock_connect(s_sock, "%s", s_ep);
+static void s_send_ready(void) {
     dq_device_t dev = {.name = "cpu", .memory = 1u << 30};
     char *models[1] = {(char *) s_model};
     dq_msg_t m = {.cmd = DQ_CMD_READY};
@@ -90,6 +89,14 @@ static void s_connect(void) {
     m.ready.n_models = 1;
     m.ready.max_batch = (uint32_t) s_bimg;
     s_send(&m);
+}
+
+static void s_connect(void) {
+    zsock_destroy(&s_sock);
+    s_sock = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(s_sock, 0);
+    zsock_connect(s_sock, "%s", s_ep);
+    s_send_ready();
     s_credit((uint32_t) (s_cap - s_n_shards));
     /* Resend what was not acknowledged and renew what still runs (a restarted broker reclaims). */
     for (int i = 0; i < s_n_unacked; i++)
@@ -202,10 +209,15 @@ static void s_render(shard_t *s) {
 }
 
 int main(int argc, char **argv) {
-    static const struct option opts[] = {{"broker", 1, 0, 'b'},     {"name", 1, 0, 'n'},
-                                         {"cap", 1, 0, 'c'},        {"delay-ms", 1, 0, 'd'},
-                                         {"hang-after", 1, 0, 'H'}, {"hang-ms", 1, 0, 'h'},
-                                         {"model", 1, 0, 'm'},      {"bimg", 1, 0, 'B'},
+    static const struct option opts[] = {{"broker", 1, 0, 'b'},
+                                         {"name", 1, 0, 'n'},
+                                         {"cap", 1, 0, 'c'},
+                                         {"delay-ms", 1, 0, 'd'},
+                                         {"hang-after", 1, 0, 'H'},
+                                         {"hang-ms", 1, 0, 'h'},
+                                         {"model", 1, 0, 'm'},
+                                         {"ready-again-after", 1, 0, 'r'},
+                                         {"bimg", 1, 0, 'B'},
                                          {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -233,6 +245,9 @@ int main(int argc, char **argv) {
         case 'B':
             s_bimg = atoi(optarg);
             break;
+        case 'r':
+            s_ready_again = atoi(optarg);
+            break;
         default:
             return 2;
         }
@@ -255,6 +270,11 @@ int main(int argc, char **argv) {
                  !s_stop && (s_hang_ms == 0 || zclock_mono() < end);)
                 zclock_sleep(50);
             fprintf(stderr, "fake_node %s: awake\n", s_name);
+        }
+        if (s_ready_again >= 0 && s_sent_total >= s_ready_again) {
+            fprintf(stderr, "fake_node %s: READY again after %d results\n", s_name, s_sent_total);
+            s_ready_again = -1;
+            s_send_ready();
         }
         zmq_pollitem_t item = {zsock_resolve(s_sock), 0, ZMQ_POLLIN, 0};
         zmq_poll(&item, 1, 20);

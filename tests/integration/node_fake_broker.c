@@ -34,6 +34,10 @@ typedef struct {
     bool silent;                     /* ignore everything but READY (a hung broker) */
     unsigned inflight, max_inflight; /* RESULTs not acknowledged */
     unsigned heartbeats, progress, last_step, last_steps;
+    bool sync;                       /* a broker of this minor: HEARTBEATs carry the counts */
+    uint64_t crd, asg;               /* credit the node's CREDITs asked for; ASSIGNs numbered */
+    uint64_t assign_seq;             /* ASSIGN.seq of the next s_assign (0: none, an older
+                                        broker's) */
     const char *model;      /* --model given to the node */
     const char *model_name; /* the name it announces */
     int tap, failed;
@@ -107,6 +111,9 @@ static int s_recv(fb_t *fb, dq_msg_t *out, int64_t until, bool keep_all) {
     while (zclock_mono() < until) {
         if (fb->beating && fb->peer && zclock_mono() - fb->beat_at >= 500) {
             dq_msg_t hb = {.cmd = DQ_CMD_HEARTBEAT};
+            if (fb->sync)
+                hb.heartbeat = (dq_msg_heartbeat_t){
+                    .minor = DQ_PROTO_MINOR, .credit_total = fb->crd, .assigned_total = fb->asg};
             s_send(fb, &hb);
             fb->beat_at = zclock_mono();
         }
@@ -151,6 +158,7 @@ static int s_recv(fb_t *fb, dq_msg_t *out, int64_t until, bool keep_all) {
         if (out->cmd == DQ_CMD_RESULT && ++fb->inflight > fb->max_inflight)
             fb->max_inflight = fb->inflight;
         if (out->cmd == DQ_CMD_HEARTBEAT) fb->heartbeats++;
+        if (out->cmd == DQ_CMD_CREDIT) fb->crd += out->credit.credit;
         if (out->cmd == DQ_CMD_PROGRESS) {
             fb->progress++;
             fb->last_step = out->progress.step;
@@ -236,7 +244,8 @@ static void s_assign(fb_t *fb, uint64_t shard, dq_wire_request_t *reqs, uint32_t
                                  .attempt = 1,
                                  .lease_ms = 120000,
                                  .requests = reqs,
-                                 .n_requests = n};
+                                 .n_requests = n,
+                                 .seq = fb->assign_seq};
     snprintf(m.assign.model, sizeof m.assign.model, "%s", model);
     s_send(fb, &m);
 }
@@ -771,6 +780,69 @@ static void s_engine(fb_t *fb) {
          fb->progress);
 }
 
+static bool s_lists(const dq_msg_heartbeat_t *hb, uint64_t shard) {
+    for (uint32_t i = 0; i < hb->n_held; i++)
+        if (hb->held[i] == shard) return true;
+    return false;
+}
+
+/* Held-shard sync with a broker of minor 5: an ASSIGN lost on the way (numbered, never sent) is
+ * named in the node's HEARTBEATs and dropped should it come late; `held` names what the node has;
+ * a repeated ASSIGN of a finished shard is not run again. */
+static void s_heldsync(fb_t *fb) {
+    fb->sync = true;
+    s_handshake(fb, 2);
+    dq_wire_request_t req;
+    s_request(&req, 1, 5, 0, 1, 1, 16, 16, 60); /* 60 steps of 50 ms: 3 s */
+    fb->asg++;                                  /* seq 1 (shard 11) is lost on the way */
+    fb->assign_seq = ++fb->asg;
+    s_assign(fb, 12, &req, 1, "tiny");
+    bool named = false, held = false, ran_lost = false;
+    dq_msg_t m;
+    int64_t until = zclock_mono() + WAIT_MS;
+    while (!named && s_recv(fb, &m, until, true) == 0) {
+        if (m.cmd == DQ_CMD_HEARTBEAT && m.heartbeat.n_lost > 0) {
+            named = m.heartbeat.n_lost == 1 && m.heartbeat.lost[0] == 1;
+            held = m.heartbeat.minor == DQ_PROTO_MINOR && s_lists(&m.heartbeat, 12) &&
+                   !s_lists(&m.heartbeat, 11);
+        }
+        if (m.cmd == DQ_CMD_RESULT) s_ack(fb, &m.result, true);
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, named, "the node names the lost ASSIGN (seq 1) in a HEARTBEAT");
+    s_ok(fb, held, "... with minor %d and held listing the running shard, not the lost one",
+         DQ_PROTO_MINOR);
+    fb->assign_seq = 1; /* the lost one comes after all: dropped */
+    s_assign(fb, 11, &req, 1, "tiny");
+    bool done = false;
+    while (!done && s_recv(fb, &m, until, true) == 0) {
+        uint64_t shard = m.cmd == DQ_CMD_PROGRESS ? m.progress.shard
+                         : m.cmd == DQ_CMD_RESULT ? m.result.shard
+                                                  : 0;
+        ran_lost |= shard == 11;
+        if (m.cmd == DQ_CMD_RESULT) s_ack(fb, &m.result, true);
+        done = m.cmd == DQ_CMD_SHARD_DONE && m.shard_done.shard == 12;
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, done, "the running shard finishes");
+    s_ok(fb, !ran_lost, "the late ASSIGN was not run");
+    fb->assign_seq = 2; /* the finished shard's ASSIGN repeated: not run again */
+    s_assign(fb, 12, &req, 1, "tiny");
+    unsigned empty_beats = 0;
+    bool ran_again = false;
+    until = zclock_mono() + WAIT_MS;
+    while (empty_beats < 2 && s_recv(fb, &m, until, true) == 0) {
+        ran_again |= m.cmd == DQ_CMD_PROGRESS || m.cmd == DQ_CMD_RESULT;
+        empty_beats += m.cmd == DQ_CMD_HEARTBEAT && m.heartbeat.minor == DQ_PROTO_MINOR &&
+                       m.heartbeat.n_held == 0;
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, empty_beats == 2 && !ran_again,
+         "a repeated ASSIGN of the finished shard is not run; held lists nothing");
+    s_ok(fb, fb->crd == 4, "credit: 2, 1 again for the lost ASSIGN, 1 after the shard (%llu)",
+         (unsigned long long) fb->crd);
+}
+
 static void s_death(fb_t *fb) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "READY");
@@ -802,6 +874,7 @@ static const scenario_t s_scenarios[] = {
     {"lease", s_lease, {NULL}, NULL},
     {"engine", s_engine, {"--backend", "engine", NULL}, "tests/fixtures/tiny-sd"},
     {"death", s_death, {"--death-timeout", "3", NULL}, NULL},
+    {"heldsync", s_heldsync, {"--batch", "2", "--null-step-ms", "50", NULL}, NULL},
 };
 
 int main(int argc, char **argv) {

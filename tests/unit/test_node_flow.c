@@ -1,4 +1,5 @@
-/* tests/unit/test_node_flow.c: diffq-node's credit accounting and reconnect back-off schedule. */
+/* tests/unit/test_node_flow.c: diffq-node's credit accounting, ASSIGN sequence numbers and
+ * reconnect back-off schedule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +183,130 @@ static void test_result_window(void **state) {
     assert_false(dq_result_window_open(DQ_PROTO_RESULT_WINDOW_MAX, 1000, 1000));
 }
 
+static void test_seqs_in_order_nothing_lost(void **state) {
+    (void) state;
+    dq_assign_seqs_t s;
+    dq_seqs_reset(&s);
+    uint64_t out[DQ_PROTO_MAX_LOST_ASSIGNS];
+    assert_int_equal(dq_seqs_receive(&s, 2), 1); /* reordered: 2 before 1 */
+    assert_int_equal(dq_seqs_judge(&s, 0), 0);
+    assert_int_equal(dq_seqs_receive(&s, 1), 1);
+    assert_int_equal(dq_seqs_receive(&s, 3), 1);
+    assert_int_equal(dq_seqs_judge(&s, 3), 0);
+    assert_int_equal(dq_seqs_report(&s, out), 0);
+    /* Repeats of received ones, before and after they were judged, are not new. */
+    assert_int_equal(dq_seqs_receive(&s, 3), 0);
+    assert_int_equal(dq_seqs_receive(&s, 4), 1);
+    assert_int_equal(dq_seqs_receive(&s, 4), 0);
+}
+
+static void test_seqs_name_the_lost_ones(void **state) {
+    (void) state;
+    dq_assign_seqs_t s;
+    dq_seqs_reset(&s);
+    uint64_t out[DQ_PROTO_MAX_LOST_ASSIGNS];
+    assert_int_equal(dq_seqs_receive(&s, 1), 1);
+    assert_int_equal(dq_seqs_receive(&s, 3), 1);
+    assert_int_equal(dq_seqs_receive(&s, 6), 1);
+    /* The previous HEARTBEAT counted 4: 2 and 4 never came; 5 and 6 are not judged yet. */
+    assert_int_equal(dq_seqs_judge(&s, 4), 2);
+    for (int beat = 0; beat < DQ_SEQ_REPORTS; beat++) { /* named in as many HEARTBEATs */
+        assert_int_equal(dq_seqs_report(&s, out), 2);
+        assert_true(out[0] == 2 && out[1] == 4);
+    }
+    assert_int_equal(dq_seqs_report(&s, out), 0);
+    /* Judged lost, then it came after all: dropped (the broker requeued its shard). */
+    assert_int_equal(dq_seqs_receive(&s, 2), 0);
+    assert_int_equal(dq_seqs_receive(&s, 5), 1);
+    assert_int_equal(dq_seqs_judge(&s, 6), 0);
+    assert_int_equal(dq_seqs_judge(&s, 7), 1);
+    assert_int_equal(dq_seqs_report(&s, out), 1);
+    assert_true(out[0] == 7);
+    /* A new connection starts the numbers over. */
+    dq_seqs_reset(&s);
+    assert_int_equal(dq_seqs_report(&s, out), 0);
+    assert_int_equal(dq_seqs_receive(&s, 2), 1);
+}
+
+static void test_seqs_judged_one_interval_later(void **state) {
+    (void) state;
+    dq_assign_seqs_t s;
+    dq_seqs_reset(&s);
+    uint64_t out[DQ_PROTO_MAX_LOST_ASSIGNS];
+    const int64_t iv = DQ_PROTO_HEARTBEAT_INTERVAL_MS;
+    assert_int_equal(dq_seqs_receive(&s, 1), 1);
+    /* HEARTBEAT asg=3 at 10 s: 2 and 3 may still be on their way. */
+    assert_int_equal(dq_seqs_heartbeat(&s, 3, 10000), 0);
+    /* The same HEARTBEAT repeated at once, then another too soon: still not judged. */
+    assert_int_equal(dq_seqs_heartbeat(&s, 3, 10001), 0);
+    assert_int_equal(dq_seqs_heartbeat(&s, 4, 10000 + iv - 1), 0);
+    assert_int_equal(dq_seqs_receive(&s, 3), 1); /* a late one lands */
+    /* One interval after asg=3 arrived: 2 is lost; the count kept next is this one's (5). */
+    assert_int_equal(dq_seqs_heartbeat(&s, 5, 10000 + iv), 1);
+    assert_int_equal(dq_seqs_report(&s, out), 1);
+    assert_true(out[0] == 2);
+    assert_int_equal(dq_seqs_receive(&s, 4), 1);
+    assert_int_equal(dq_seqs_receive(&s, 5), 1);
+    assert_int_equal(dq_seqs_heartbeat(&s, 5, 10000 + 2 * iv), 0);
+    assert_int_equal(dq_seqs_heartbeat(&s, 6, 10000 + 3 * iv), 0);
+    assert_int_equal(dq_seqs_heartbeat(&s, 6, 10000 + 4 * iv), 1); /* 6 never came */
+}
+
+static void test_sync_numbered_leaves_assigns_to_seqs(void **state) {
+    (void) state;
+    dq_credit_t c;
+    dq_credit_init(&c, 4);
+    dq_credit_sync_t s = {.numbered = 1};
+    uint32_t resend, lost;
+    dq_credit_asked(&c, 4);
+    s.sent = 4;
+    assert_int_equal(dq_credit_take(&c), 0);
+    s.received = 1;
+    dq_credit_sync(&c, &s, 4, 3, &resend, &lost);
+    dq_credit_sync(&c, &s, 4, 3, &resend, &lost); /* 2 of 3 missing, but by count only */
+    assert_int_equal(lost, 0);
+    assert_int_equal(resend, 0);
+    assert_int_equal(c.asked, 3);
+    dq_credit_lost(&c, 2); /* the numbers said so */
+    assert_int_equal(c.asked, 1);
+    assert_int_equal(dq_credit_wanted(&c), 2);
+    dq_credit_lost(&c, 5);
+    assert_int_equal(c.asked, 0);
+}
+
+static void test_seqs_unnumbered_are_always_new(void **state) {
+    (void) state;
+    dq_assign_seqs_t s;
+    dq_seqs_reset(&s);
+    uint64_t out[DQ_PROTO_MAX_LOST_ASSIGNS];
+    assert_int_equal(dq_seqs_receive(&s, 0), 1); /* an older broker's ASSIGN */
+    assert_int_equal(dq_seqs_receive(&s, 0), 1);
+    assert_int_equal(dq_seqs_judge(&s, 0), 0);
+    assert_int_equal(dq_seqs_report(&s, out), 0);
+}
+
+static void test_seqs_bounded(void **state) {
+    (void) state;
+    dq_assign_seqs_t s;
+    dq_seqs_reset(&s);
+    uint64_t out[DQ_PROTO_MAX_LOST_ASSIGNS];
+    /* Far ahead of the window: the oldest numbers are settled unjudged (1..10 here). */
+    assert_int_equal(dq_seqs_receive(&s, DQ_SEQ_WINDOW + 10), 1);
+    assert_int_equal(dq_seqs_receive(&s, 5), 0);
+    assert_int_equal(dq_seqs_receive(&s, 11), 1);
+    /* 12 .. window + 9 never came; only the newest fit the report. */
+    assert_int_equal(dq_seqs_judge(&s, DQ_SEQ_WINDOW + 10), DQ_SEQ_WINDOW - 2);
+    assert_int_equal(dq_seqs_report(&s, out), DQ_PROTO_MAX_LOST_ASSIGNS);
+    assert_true(out[0] == DQ_SEQ_WINDOW + 10 - DQ_PROTO_MAX_LOST_ASSIGNS);
+    assert_true(out[DQ_PROTO_MAX_LOST_ASSIGNS - 1] == DQ_SEQ_WINDOW + 9);
+    /* A count beyond anything sent (a broker's bug) ends quickly and reports what fits. */
+    dq_seqs_reset(&s);
+    assert_true(dq_seqs_judge(&s, UINT64_MAX) <= DQ_PROTO_MAX_LOST_ASSIGNS + 1);
+    assert_int_equal(dq_seqs_report(&s, out), DQ_PROTO_MAX_LOST_ASSIGNS);
+    assert_true(out[DQ_PROTO_MAX_LOST_ASSIGNS - 1] == UINT64_MAX);
+    assert_int_equal(dq_seqs_receive(&s, 12), 0);
+}
+
 static void test_backoff_doubles_to_cap(void **state) {
     (void) state;
     dq_backoff_t b;
@@ -217,6 +342,12 @@ int main(void) {
         cmocka_unit_test(test_sync_repeated_credit_is_taken_as_asked),
         cmocka_unit_test(test_sync_unasked_assign_is_not_expected_twice),
         cmocka_unit_test(test_result_window),
+        cmocka_unit_test(test_seqs_in_order_nothing_lost),
+        cmocka_unit_test(test_seqs_name_the_lost_ones),
+        cmocka_unit_test(test_seqs_judged_one_interval_later),
+        cmocka_unit_test(test_sync_numbered_leaves_assigns_to_seqs),
+        cmocka_unit_test(test_seqs_unnumbered_are_always_new),
+        cmocka_unit_test(test_seqs_bounded),
         cmocka_unit_test(test_backoff_doubles_to_cap),
         cmocka_unit_test(test_backoff_odd_cap),
     };

@@ -128,6 +128,7 @@ static void s_eq_msg(const dq_msg_t *a, const dq_msg_t *b) {
         s_eq_str(a->assign.model, b->assign.model);
         EQ(assign.n_requests);
         s_eq_requests(a->assign.requests, b->assign.requests, a->assign.n_requests);
+        EQ(assign.seq);
         break;
     case DQ_CMD_PROGRESS:
         EQ(progress.job), EQ(progress.shard), EQ(progress.attempt), EQ(progress.step);
@@ -156,6 +157,11 @@ static void s_eq_msg(const dq_msg_t *a, const dq_msg_t *b) {
         break;
     case DQ_CMD_HEARTBEAT:
         EQ(heartbeat.minor), EQ(heartbeat.credit_total), EQ(heartbeat.assigned_total);
+        EQ(heartbeat.n_held), EQ(heartbeat.n_lost);
+        for (uint32_t i = 0; i < a->heartbeat.n_held; i++)
+            assert_true(a->heartbeat.held[i] == b->heartbeat.held[i]);
+        for (uint32_t i = 0; i < a->heartbeat.n_lost; i++)
+            assert_true(a->heartbeat.lost[i] == b->heartbeat.lost[i]);
         break;
     case DQ_CMD_NODES: break;
     case DQ_CMD_DISCONNECT: s_eq_str(a->disconnect.reason, b->disconnect.reason); break;

@@ -1,10 +1,12 @@
-/* tests/unit/test_store_sched.c: leases: order, fair share, fencing, expiry, failure, restart. */
+/* tests/unit/test_store_sched.c: leases: order, fair share, fencing, expiry, failure, restart,
+ * lost ASSIGNs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -285,6 +287,99 @@ static void test_restart_grace_and_reclaim(void **state) {
     tu_env_end(&env);
 }
 
+/* One integer or text from the database file, read on a connection of its own. */
+static int64_t s_db_int(const char *path, const char *sql, int64_t shard) {
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, shard);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+typedef struct {
+    int64_t shard;
+    int requeues, lost_details;
+} s_requeue_seen_t;
+
+static int s_on_event(void *arg, const dq_event_t *ev) {
+    s_requeue_seen_t *seen = arg;
+    if (strcmp(ev->kind, "requeue") != 0 || ev->shard != seen->shard) return 0;
+    seen->requeues++;
+    seen->lost_details += strstr(ev->detail, "ASSIGN lost") != NULL && strcmp(ev->node, "A") == 0;
+    return 0;
+}
+
+static void test_lost_assign_costs_no_attempt(void **state) {
+    (void)state;
+    tu_env_t env;
+    dq_store_params_t p;
+    dq_store_params_init(&p);
+    p.max_attempts = 1; /* a lost ASSIGN must not use up the only attempt */
+    tu_env_begin(&env, &p);
+    int64_t job = tu_job(env.store, "l", 0, 1, 1, 1, false, T0);
+    dq_lease_t l;
+    assert_int_equal(tu_lease1(env.store, "A", T0, &l), 1);
+    assert_int_equal(l.attempt, 1);
+    assert_int_equal(dq_store_lease_held(env.store, l.shard, 1, "A"), DQ_STORE_OK);
+    assert_int_equal(dq_store_lease_held(env.store, l.shard, 1, "B"), DQ_STORE_STALE);
+    assert_int_equal(dq_store_lease_held(env.store, l.shard + 99, 1, "A"), DQ_STORE_NOT_FOUND);
+    /* Only the node holding this very attempt can say its ASSIGN was lost. */
+    assert_int_equal(dq_store_assign_lost(env.store, l.shard, 2, "A", T0), DQ_STORE_STALE);
+    assert_int_equal(dq_store_assign_lost(env.store, l.shard, 1, "B", T0), DQ_STORE_STALE);
+    assert_int_equal(dq_store_assign_lost(env.store, l.shard + 99, 1, "A", T0),
+                     DQ_STORE_NOT_FOUND);
+    assert_int_equal(dq_store_assign_lost(env.store, l.shard, 1, NULL, T0), DQ_STORE_INVALID);
+    assert_int_equal(s_db_int(env.path, "SELECT attempts_used FROM shards WHERE id = ?", l.shard),
+                     1);
+    assert_int_equal(dq_store_assign_lost(env.store, l.shard, 1, "A", T0 + 10), DQ_STORE_OK);
+    /* Requeued at once with the next attempt number; the attempt is not counted. */
+    assert_int_equal(s_db_int(env.path, "SELECT attempts_used FROM shards WHERE id = ?", l.shard),
+                     0);
+    assert_int_equal(s_db_int(env.path, "SELECT attempt FROM shards WHERE id = ?", l.shard), 2);
+    assert_int_equal(s_db_int(env.path,
+                              "SELECT count(*) FROM attempts WHERE shard = ? AND attempt = 1"
+                              " AND outcome = 'lost' AND end_ms IS NOT NULL",
+                              l.shard),
+                     1);
+    assert_int_equal(dq_store_lease_held(env.store, l.shard, 1, "A"), DQ_STORE_STALE);
+    assert_int_equal(dq_store_renew(env.store, l.shard, 1, "A", T0, LEASE_MS), DQ_STORE_STALE);
+    /* A repeated report (the node names a lost ASSIGN in several heartbeats) changes nothing. */
+    assert_int_equal(dq_store_assign_lost(env.store, l.shard, 1, "A", T0 + 20), DQ_STORE_STALE);
+    s_requeue_seen_t seen = {.shard = l.shard};
+    assert_int_equal(dq_store_events(env.store, job, s_on_event, &seen), DQ_STORE_OK);
+    assert_int_equal(seen.requeues, 1);
+    assert_int_equal(seen.lost_details, 1);
+    dq_job_status_t st;
+    assert_int_equal(dq_store_job_status(env.store, job, T0, 1000, &st), DQ_STORE_OK);
+    assert_int_equal(st.requests_queued, 1);
+    assert_int_equal(st.requests_failed, 0);
+    assert_string_equal(st.last_error, ""); /* not the shard's failure */
+    /* Lost again and again: still never counted (max_attempts is 1). */
+    int64_t now = T0 + 100;
+    for (int attempt = 2; attempt <= 4; attempt++, now += 10) {
+        assert_int_equal(tu_lease1(env.store, "A", now, &l), 1);
+        assert_int_equal(l.attempt, attempt);
+        assert_int_equal(dq_store_assign_lost(env.store, l.shard, attempt, "A", now),
+                         DQ_STORE_OK);
+    }
+    assert_int_equal(tu_count_events(env.store, job, "fail"), 0);
+    /* The one counted attempt: its lease expires and the shard fails (1 of 1 used). */
+    assert_int_equal(tu_lease1(env.store, "A", now, &l), 1);
+    assert_int_equal(l.attempt, 5);
+    int n = 0;
+    assert_int_equal(dq_store_expire(env.store, now + LEASE_MS, &n), DQ_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(dq_store_job_status(env.store, job, now + LEASE_MS, 1000, &st), DQ_STORE_OK);
+    assert_int_equal(st.state, DQ_STORE_JOB_FAILED);
+    assert_non_null(strstr(st.last_error, "lease expired"));
+    tu_env_end(&env);
+}
+
 static void test_hot_queries_use_indexes(void **state) {
     (void)state;
     tu_env_t env;
@@ -327,6 +422,7 @@ int main(void) {
         cmocka_unit_test(test_prefers_a_different_node),
         cmocka_unit_test(test_node_forget_requeues),
         cmocka_unit_test(test_restart_grace_and_reclaim),
+        cmocka_unit_test(test_lost_assign_costs_no_attempt),
         cmocka_unit_test(test_hot_queries_use_indexes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
