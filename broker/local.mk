@@ -88,6 +88,8 @@ DQ_SCRIPT_TESTS += tests/integration/broker_diskfull.sh
 DQ_SCRIPT_TESTS += tests/integration/broker_capacity.sh
 # A READY repeated on a live connection keeps the node's shards (fake_node --ready-again-after).
 DQ_SCRIPT_TESTS += tests/integration/broker_reready.sh
+# Reconnect and restart told apart by READY.boot (fake_node --leave-on-assign, --restart-after).
+DQ_SCRIPT_TESTS += tests/integration/broker_reconnect.sh tests/integration/broker_node_restart.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
 # Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
 check_PROGRAMS += tests/integration/png_pixels

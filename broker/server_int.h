@@ -26,7 +26,11 @@ typedef struct {
     int64_t shard, job;
     int attempt;
     int64_t renewed_ms; /* when the store's lease was last written (assign, reclaim, renew) */
-    uint64_t seq;       /* its ASSIGN's number on this connection (ASSIGN.seq); 0: reclaimed */
+    uint64_t seq;       /* its ASSIGN's number on this connection (ASSIGN.seq); 0: reclaimed, or
+                           carried over */
+    bool carried;       /* assigned on a connection the node has since left (it reconnected):
+                           no ASSIGN for it can arrive any more, so one the node does not list
+                           never reached it (s_held_sync) */
 } dq_held_t;
 
 /* A node that sent READY. */

@@ -246,8 +246,23 @@ static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
         dq_server_node_drop(self, node, true, "sent READY again");
         same = s_find_name(self, msg->ready.name);
     }
-    if (same) {
-        /* The same node on a new connection: keep its leases, which it may still renew. */
+    dq_held_t carried[DQ_PROTO_MAX_NODE_SHARDS];
+    int n_carried = 0;
+    if (same && msg->ready.boot && msg->ready.boot != same->ready.boot) {
+        /* The node's process restarted (minor 6: another boot number): it holds nothing of what
+         * its predecessor held. Requeue that now, counting the attempts as a lease expiry
+         * would, minutes later (a shard that crashes its node must run out of attempts). */
+        dq_server_node_drop(self, same, true, "node restarted");
+    } else if (same) {
+        /* The same node on a new connection: keep its leases, which it may still renew. A node
+         * that tells restarts apart (boot) lists what it holds in its HEARTBEATs: the shards
+         * come along, so those it never got are requeued once it has listed them (carried). */
+        if (msg->ready.boot)
+            for (int k = 0; k < same->n_held; k++) {
+                carried[n_carried] = same->held[k];
+                carried[n_carried].seq = 0; /* numbers start again on this connection */
+                carried[n_carried++].carried = true;
+            }
         dq_server_node_drop(self, same, false, NULL);
     } else if (self->n_nodes == DQ_BROKER_MAX_NODES) {
         dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
@@ -262,9 +277,12 @@ static void s_ready(dq_server_t *self, zframe_t *identity, dq_msg_t *msg) {
     node->ready = msg->ready;
     memset(&msg->ready, 0, sizeof msg->ready); /* ownership moved */
     node->last_recv_ms = node->last_send_ms = dq_server_now();
+    memcpy(node->held, carried, n_carried * sizeof *carried);
+    node->n_held = n_carried;
     self->nodes[self->n_nodes++] = node;
-    dq_info("node ready node=%s ranks=%u cap=%u models=%u bimg=%u", node->ready.name,
-            node->ready.ranks, node->ready.capacity, node->ready.n_models, node->ready.max_batch);
+    dq_info("node ready node=%s ranks=%u cap=%u models=%u bimg=%u carried=%d", node->ready.name,
+            node->ready.ranks, node->ready.capacity, node->ready.n_models, node->ready.max_batch,
+            n_carried);
 }
 
 /* A node's message about a shard attempt it does not hold here: after a broker restart it may
@@ -289,6 +307,25 @@ static int s_find_seq(const dq_bnode_t *node, uint64_t seq) {
     return -1;
 }
 
+/* Requeues shard attempt h of node, whose ASSIGN never reached it, without counting the attempt
+ * (the store's assign_lost); forgets it unless the store failed (then its lease expires). */
+static void s_requeue_lost(dq_server_t *self, dq_bnode_t *node, dq_held_t h, const char *where,
+                           int64_t now) {
+    dq_store_rc_t rc = dq_store_assign_lost(self->store, h.shard, h.attempt, node->ready.name, now);
+    if (rc == DQ_STORE_OK) {
+        dq_info("ASSIGN lost job=%lld shard=%lld attempt=%d node=%s seq=%llu (%s): requeued, "
+                "attempt not counted",
+                (long long) h.job, (long long) h.shard, h.attempt, node->ready.name,
+                (unsigned long long) h.seq, where);
+        self->dispatch_due = true;
+    } else if (rc != DQ_STORE_STALE && rc != DQ_STORE_NOT_FOUND) {
+        dq_error("lost ASSIGN: %s", dq_store_errmsg(self->store));
+        return;
+    }
+    dq_server_node_release(node, h.shard);
+    if (rc == DQ_STORE_OK) dq_server_job_maybe_finished(self, h.job);
+}
+
 static bool s_listed(const dq_msg_heartbeat_t *hb, int64_t shard) {
     for (uint32_t i = 0; i < hb->n_held; i++)
         if (hb->held[i] == (uint64_t) shard) return true;
@@ -297,32 +334,21 @@ static bool s_listed(const dq_msg_heartbeat_t *hb, int64_t shard) {
 
 /* A node's HEARTBEAT of minor 5 (docs/protocol.md, "Held-shard sync"): the ASSIGNs it judged lost
  * are requeued now, not counted as attempts; shards it no longer holds and whose lease the store
- * says has ended (done: a SHARD_DONE was lost) leave its list. */
+ * says has ended (done: a SHARD_DONE was lost) leave its list; so do shards assigned on a
+ * connection it has left that it does not list (never received: requeued, not counted). */
 static void s_held_sync(dq_server_t *self, dq_bnode_t *node, const dq_msg_heartbeat_t *hb,
                         int64_t now) {
     for (uint32_t i = 0; i < hb->n_lost; i++) {
-        int k = s_find_seq(node, hb->lost[i]);
-        if (k < 0) continue; /* reported before, or it has ended since */
-        dq_held_t h = node->held[k];
-        dq_store_rc_t rc =
-            dq_store_assign_lost(self->store, h.shard, h.attempt, node->ready.name, now);
-        if (rc == DQ_STORE_OK) {
-            dq_info("ASSIGN lost job=%lld shard=%lld attempt=%d node=%s seq=%llu: requeued, "
-                    "attempt not counted",
-                    (long long) h.job, (long long) h.shard, h.attempt, node->ready.name,
-                    (unsigned long long) h.seq);
-            self->dispatch_due = true;
-        } else if (rc != DQ_STORE_STALE && rc != DQ_STORE_NOT_FOUND) {
-            dq_error("lost ASSIGN: %s", dq_store_errmsg(self->store));
-            continue; /* the lease expires */
-        }
-        dq_server_node_release(node, h.shard);
-        if (rc == DQ_STORE_OK) dq_server_job_maybe_finished(self, h.job);
+        int k = s_find_seq(node, hb->lost[i]); /* -1: reported before, or it has ended since */
+        if (k >= 0) s_requeue_lost(self, node, node->held[k], "on the way", now);
     }
     if (hb->minor < 5) return; /* an older node, or one holding more than it can list */
     for (int k = node->n_held - 1; k >= 0; k--) {
         dq_held_t h = node->held[k];
-        if (s_listed(hb, h.shard)) continue;
+        if (s_listed(hb, h.shard)) {
+            node->held[k].carried = false; /* it has it: from now on, as any other */
+            continue;
+        }
         /* Not held there: an ASSIGN still on its way (its lease is ours), or one that ended
          * without our hearing of it (a lost SHARD_DONE): only the latter leaves the list. */
         dq_store_rc_t rc = dq_store_lease_held(self->store, h.shard, h.attempt, node->ready.name);
@@ -330,6 +356,11 @@ static void s_held_sync(dq_server_t *self, dq_bnode_t *node, const dq_msg_heartb
             dq_info("node no longer holds job=%lld shard=%lld attempt=%d node=%s: forgotten",
                     (long long) h.job, (long long) h.shard, h.attempt, node->ready.name);
             node->held[k] = node->held[--node->n_held];
+        } else if (rc == DQ_STORE_OK && h.carried) {
+            /* Sent on a connection the node has left, and not among what it took along: lost
+             * on the way (or failed with a SHARD_FAILED that was lost too: rare enough to
+             * spend a retry on rather than an attempt on every ASSIGN a reconnect cuts off). */
+            s_requeue_lost(self, node, h, "on a connection it has left", now);
         } else if (rc != DQ_STORE_OK) {
             dq_error("held-shard sync: %s", dq_store_errmsg(self->store));
         }

@@ -12,8 +12,9 @@
  * command) bumps DQ_PROTO_VERSION and so both header strings. Adding a command or an optional key
  * that old peers may ignore bumps only DQ_PROTO_MINOR, which READY carries. */
 #define DQ_PROTO_VERSION 1
-#define DQ_PROTO_MINOR 5 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync;
-                           4: READY.bimg; 5: ASSIGN.seq, a node's HEARTBEAT held and lost */
+#define DQ_PROTO_MINOR 6 /* 1: READY.paths, job.error; 2: request.id; 3: HEARTBEAT credit sync;
+                           4: READY.bimg; 5: ASSIGN.seq, a node's HEARTBEAT held and lost;
+                           6: READY.boot */
 #define DQ_PROTO_HEADER_NODE "DQPN01"   /* node <-> broker */
 #define DQ_PROTO_HEADER_CLIENT "DQPC01" /* client (diffq CLI) <-> broker */
 #define DQ_PROTO_HEADER_LEN 6           /* bytes; both headers, no terminating NUL on the wire */
@@ -255,6 +256,9 @@ typedef struct {
     uint32_t max_batch;       /* optional (minor 4): images one rank renders in one pipeline
                                  batch, 1..DQ_PROTO_MAX_BATCH_IMAGES; 0 (absent): not known, so
                                  the broker leases shards whole */
+    uint64_t boot;            /* optional (minor 6): drawn at random when the node process starts,
+                                 never 0; the same on a reconnect, another after a restart (the
+                                 broker requeues a restarted node's shards at once). 0: absent */
 } dq_msg_ready_t;
 
 typedef struct {

@@ -118,6 +118,7 @@ static const dq_field_t s_ready_f[] = {
     F_OPT_TEXTLIST("paths", dq_msg_ready_t, paths, n_paths, DQ_PROTO_MAX_MODELS,
                    DQ_PROTO_MAX_PATH), /* minor 1 */
     F_OPT_U32_RANGE("bimg", dq_msg_ready_t, max_batch, 1, DQ_PROTO_MAX_BATCH_IMAGES), /* minor 4 */
+    F_OPT_U64("boot", dq_msg_ready_t, boot), /* minor 6 */
 };
 SCHEMA(s_ready, "READY", dq_msg_ready_t, s_ready_f);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -72,6 +73,7 @@ struct dq_node_t {
     dq_credit_t credit;
     uint32_t inflight;  /* RESULTs sent and not acknowledged, all shards */
     uint64_t inflight_bytes; /* their PNGs' bytes */
+    uint64_t boot;      /* READY.boot: this process's number, the same on every connection */
     zsock_t *dealer;    /* owned; NULL while waiting to reconnect */
     int64_t heard_at;   /* ms: last message on this connection (or its start) */
     int64_t contact_at; /* ms: last message from any broker (or the node's start) */
@@ -131,6 +133,7 @@ static void s_send_ready(dq_node_t *self) {
     m.ready.paths = paths;
     m.ready.n_paths = self->p.n_models;
     m.ready.max_batch = self->p.max_batch; /* the broker fits shards to it */
+    m.ready.boot = self->boot; /* tells a reconnect from a restart */
     s_send(self, &m);
 }
 
@@ -874,6 +877,10 @@ dq_node_t *dq_node_new(const dq_node_params_t *params, char *err, size_t errlen)
                                     params->max_batch};
     dq_credit_init(&self->credit, 0);
     dq_backoff_init(&self->backoff, DQ_PROTO_RECONNECT_INITIAL_MS, DQ_PROTO_RECONNECT_MAX_MS);
+    /* Random, so that a restarted process (same name) never repeats its predecessor's number. */
+    while (!self->boot)
+        if (getrandom(&self->boot, sizeof self->boot, 0) != (ssize_t) sizeof self->boot)
+            self->boot = (uint64_t) dq_now_ms() ^ ((uint64_t) getpid() << 40);
     return self;
 }
 

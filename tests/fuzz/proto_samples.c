@@ -135,6 +135,7 @@ int dq_test_proto_sample(dq_cmd_t cmd, dq_msg_t *msg) {
         m->ranks = 8;
         m->capacity = 16;
         m->max_batch = 5;
+        m->boot = UINT64_C(0x8000000000000001); /* needs all 8 bytes */
         m->devices = s_devices();
         m->n_devices = 2;
         m->models = s_models();

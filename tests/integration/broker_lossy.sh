@@ -4,9 +4,10 @@
 # loss (liveness, leases, reconnects, result resends, credit resync, held-shard sync): a job of 60
 # requests ends with every image committed exactly once (event log) and `diffq status` right, with
 # the broker's default of 3 attempts per shard, because no lost message costs a shard an attempt:
-# a lost ASSIGN is requeued at once without counting, a repeated READY keeps the node's shards,
-# and a lost SHARD_DONE does not leave the shard listed under its node.
-# DQ_LOSSY_SEED picks another seed for the proxy's choices.
+# a lost ASSIGN is requeued at once without counting (also one that reached a connection its
+# node had left), a repeated READY keeps the node's shards, and a lost SHARD_DONE does not leave
+# the shard listed under its node. DQ_LOSSY_SEED picks another seed for the proxy's choices;
+# --every makes sure each kind of trouble happens both ways, whatever the timing.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/broker_lib.sh"
 PROXY="$top_builddir/tests/integration/lossy_proxy"
@@ -16,7 +17,7 @@ plan 11
 echo "# proxy seed $SEED"
 start_broker '' --shard-size 2 --lease-ms 11000
 "$PROXY" --front 'tcp://127.0.0.1:*' --back "$EP" --seed "$SEED" --drop 0.04 --dup 0.04 \
-    --delay 0.1 --max-delay-ms 300 --cut 0.01 >"$DQ_SCRATCH/proxy.out" 2>"$DQ_SCRATCH/proxy.log" &
+    --delay 0.1 --max-delay-ms 300 --cut 0.01 --every 40 >"$DQ_SCRATCH/proxy.out" 2>"$DQ_SCRATCH/proxy.log" &
 PROXY_PID=$!
 dq_pids="$dq_pids $PROXY_PID"
 ok "the proxy listens" eventually 30 grep -q '^listening tcp://' "$DQ_SCRATCH/proxy.out"
@@ -48,11 +49,22 @@ ok "results.jsonl lists the $N requests" bash -c \
 # ASSIGNs the proxy dropped or truncated, and those the broker requeued as lost (not counted).
 LOST_ASSIGNS=$(grep -E '^(dropped|cut) to_node ' "$DQ_SCRATCH/proxy.log" | grep -o 'ASSIGN=[0-9]*' |
     cut -d= -f2 | awk '{n += $1} END {print n + 0}')
-REQUEUED_LOST=$(grep -c 'ASSIGN lost job=.*attempt not counted' "$DQ_SCRATCH/broker.log")
-echo "# ASSIGNs lost on the way: $LOST_ASSIGNS; requeued as lost by the broker: $REQUEUED_LOST"
+REQUEUED_LOST=$(grep -c 'ASSIGN lost job=.*(on the way): requeued, attempt not counted' \
+    "$DQ_SCRATCH/broker.log")
+# And those the broker sent to a connection its node had left (a reconnect), requeued as lost.
+REQUEUED_LEFT=$(grep -c 'ASSIGN lost job=.*(on a connection it has left): requeued, attempt not counted' \
+    "$DQ_SCRATCH/broker.log")
+echo "# ASSIGNs lost on the way: $LOST_ASSIGNS; requeued as lost by the broker: $REQUEUED_LOST;" \
+    "requeued as sent to a connection left: $REQUEUED_LEFT"
+# What cost attempts, should the last check fail: the store's requeue/expire/fail events and the
+# broker's account of nodes it forgot.
+"$STORE_CHECK" --events "$STATE" 1 | grep -E '^(requeue|expire|fail) ' | sed 's/^/# event: /'
+grep -E 'node gone|node ready|silent|lease expired|ASSIGN lost' "$DQ_SCRATCH/broker.log" |
+    sed 's/^/# broker: /'
 ok "lost ASSIGNs were requeued at once, and only lost ones" bash -c \
-    "[ $REQUEUED_LOST -le $LOST_ASSIGNS ] && { [ $LOST_ASSIGNS = 0 ] || [ $REQUEUED_LOST -ge 1 ]; }"
+    "[ $REQUEUED_LOST -le $LOST_ASSIGNS ] && \
+     { [ $LOST_ASSIGNS = 0 ] || [ $((REQUEUED_LOST + REQUEUED_LEFT)) -ge 1 ]; }"
 ok "no attempt was counted: no lease expired, no shard failed, every requeue a lost ASSIGN" \
     bash -c "ev=\$('$STORE_CHECK' --events '$STATE' 1) && ! echo \"\$ev\" | grep -Eq '^(expire|fail) ' && \
-        [ \$(echo \"\$ev\" | grep -c '^requeue ') = $REQUEUED_LOST ]"
+        [ \$(echo \"\$ev\" | grep -c '^requeue ') = $((REQUEUED_LOST + REQUEUED_LEFT)) ]"
 done_testing

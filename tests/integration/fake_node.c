@@ -5,10 +5,14 @@
  * makes it go silent (no reads, no writes) after K RESULTs for --hang-ms (0: until killed),
  * --ready-again-after K sends its READY a second time on the same connection after K RESULTs
  * (as a network that repeats a message would). --bimg B announces a batch of B images in READY
- * (minor 4; without it the node says nothing, and gets shards whole). It sends an older node's
- * empty HEARTBEATs and ignores ASSIGN.seq. Usage: fake_node --broker EP [--name N] [--cap N]
- * [--delay-ms D] [--hang-after K] [--hang-ms H] [--ready-again-after K] [--model M] [--bimg B].
- * Logs what happens on stderr; runs until SIGTERM. */
+ * (minor 4; without it the node says nothing, and gets shards whole). Without --boot it sends an
+ * older node's empty HEARTBEATs; with --boot B it announces B in READY (minor 6) and lists the
+ * shards it holds in its HEARTBEATs. It ignores ASSIGN.seq. With --boot, --leave-on-assign K
+ * drops its K-th ASSIGN and reconnects at once (as if the ASSIGN had come to a connection it had
+ * just left), and --restart-after K forgets everything after K RESULTs and reconnects with boot
+ * B + 1 (a restarted process). Usage: fake_node --broker EP [--name N] [--cap N] [--delay-ms D]
+ * [--hang-after K] [--hang-ms H] [--ready-again-after K] [--model M] [--bimg B] [--boot B]
+ * [--leave-on-assign K] [--restart-after K]. Logs what happens on stderr; runs until SIGTERM. */
 #include <czmq.h>
 #include <getopt.h>
 #include <signal.h>
@@ -48,13 +52,14 @@ static void s_on_term(int sig) {
 
 static const char *s_ep, *s_name = "fake", *s_model = "tiny";
 static int s_cap = 1, s_delay = 0, s_hang_after = -1, s_hang_ms = 0, s_ready_again = -1,
-           s_bimg = 0;
+           s_bimg = 0, s_leave_on_assign = -1, s_restart_after = -1, s_assigns;
+static uint64_t s_boot;
 static zsock_t *s_sock;
 static shard_t s_shards[MAX_SHARDS];
 static int s_n_shards;
 static unacked_t s_unacked[WINDOW * MAX_SHARDS];
 static int s_n_unacked;
-static int64_t s_last_recv, s_last_send;
+static int64_t s_last_recv, s_last_send, s_last_heartbeat;
 static int s_sent_total;
 
 static void s_send(const dq_msg_t *m) {
@@ -88,6 +93,7 @@ static void s_send_ready(void) {
     m.ready.models = models;
     m.ready.n_models = 1;
     m.ready.max_batch = (uint32_t) s_bimg;
+    m.ready.boot = s_boot;
     s_send(&m);
 }
 
@@ -130,6 +136,12 @@ static int s_unacked_of(uint64_t shard) {
 static void s_on_message(dq_msg_t *m) {
     switch (m->cmd) {
     case DQ_CMD_ASSIGN: {
+        if (++s_assigns == s_leave_on_assign) {
+            fprintf(stderr, "fake_node %s: leaving the connection on ASSIGN shard=%llu\n", s_name,
+                    (unsigned long long) m->assign.shard);
+            s_connect();
+            break;
+        }
         if (s_n_shards == MAX_SHARDS) break;
         shard_t *s = &s_shards[s_n_shards++];
         memset(s, 0, sizeof *s);
@@ -218,6 +230,9 @@ int main(int argc, char **argv) {
                                          {"model", 1, 0, 'm'},
                                          {"ready-again-after", 1, 0, 'r'},
                                          {"bimg", 1, 0, 'B'},
+                                         {"boot", 1, 0, 'o'},
+                                         {"leave-on-assign", 1, 0, 'L'},
+                                         {"restart-after", 1, 0, 'R'},
                                          {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -248,13 +263,24 @@ int main(int argc, char **argv) {
         case 'r':
             s_ready_again = atoi(optarg);
             break;
+        case 'o':
+            s_boot = strtoull(optarg, NULL, 10);
+            break;
+        case 'L':
+            s_leave_on_assign = atoi(optarg);
+            break;
+        case 'R':
+            s_restart_after = atoi(optarg);
+            break;
         default:
             return 2;
         }
     }
     if (!s_ep || s_cap < 1 || s_cap > MAX_SHARDS || s_bimg < 0 ||
-        s_bimg > DQ_PROTO_MAX_BATCH_IMAGES) {
-        fprintf(stderr, "usage: fake_node --broker EP [--name N] [--cap 1..8] [--bimg 0..1024] ...\n");
+        s_bimg > DQ_PROTO_MAX_BATCH_IMAGES ||
+        (!s_boot && (s_leave_on_assign >= 0 || s_restart_after >= 0))) {
+        fprintf(stderr, "usage: fake_node --broker EP [--name N] [--cap 1..8] [--bimg 0..1024] "
+                        "[--boot B [--leave-on-assign K] [--restart-after K]] ...\n");
         return 2;
     }
     zsys_handler_set(NULL);
@@ -270,6 +296,14 @@ int main(int argc, char **argv) {
                  !s_stop && (s_hang_ms == 0 || zclock_mono() < end);)
                 zclock_sleep(50);
             fprintf(stderr, "fake_node %s: awake\n", s_name);
+        }
+        if (s_restart_after >= 0 && s_sent_total >= s_restart_after) {
+            fprintf(stderr, "fake_node %s: restarting after %d results\n", s_name, s_sent_total);
+            s_restart_after = -1;
+            while (s_n_shards)
+                s_drop_shard(0);
+            s_boot++;
+            s_connect();
         }
         if (s_ready_again >= 0 && s_sent_total >= s_ready_again) {
             fprintf(stderr, "fake_node %s: READY again after %d results\n", s_name, s_sent_total);
@@ -322,9 +356,20 @@ int main(int argc, char **argv) {
             }
             next_progress = now + 1000;
         }
-        if (zclock_mono() - s_last_send >= DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
+        /* Like diffq-node: after an interval of silence, and every two while busy. */
+        if (zclock_mono() - s_last_send >= DQ_PROTO_HEARTBEAT_INTERVAL_MS ||
+            zclock_mono() - s_last_heartbeat >= 2 * DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
             dq_msg_t hb = {.cmd = DQ_CMD_HEARTBEAT};
+            uint64_t held[MAX_SHARDS];
+            if (s_boot) { /* a node of minor 6 lists what it holds */
+                for (int i = 0; i < s_n_shards; i++)
+                    held[i] = s_shards[i].shard;
+                hb.heartbeat.minor = DQ_PROTO_MINOR;
+                hb.heartbeat.held = held;
+                hb.heartbeat.n_held = (uint32_t) s_n_shards;
+            }
             s_send(&hb);
+            s_last_heartbeat = s_last_send;
         }
     }
     for (int k = 0; k < s_n_unacked; k++)

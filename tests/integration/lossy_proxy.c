@@ -5,8 +5,10 @@
  * identity gets its own DEALER to the broker, so the broker still sees one peer per node
  * connection. Usage:
  *   lossy_proxy --front EP --back EP [--seed N] [--drop P] [--dup P] [--delay P]
- *               [--max-delay-ms MS] [--cut P]
- * P are probabilities 0..1 applied to each message. With --front tcp://127.0.0.1:* it binds a
+ *               [--max-delay-ms MS] [--cut P] [--every N]
+ * P are probabilities 0..1 applied to each message. --every N makes sure each direction sees each
+ * of drop, dup and delay (those given) at least once in N messages: a test can then rely on
+ * every kind of loss having happened, whatever the timing. With --front tcp://127.0.0.1:* it binds a
  * free port. It prints "listening EP" on stdout once bound, and on SIGTERM/SIGINT a summary of
  * what it did per direction and command on stderr ("dropped to_broker CREDIT=2 ..."). */
 #include <czmq.h>
@@ -57,6 +59,8 @@ static double s_rand(void) {
 }
 
 static double s_drop, s_dup, s_delay, s_cut;
+static unsigned s_every;               /* 0: chance alone */
+static unsigned s_since[2][ACT_COUNT]; /* messages since each action last happened, per direction */
 static int s_max_delay_ms = 200;
 static const char *s_back_ep;
 static zsock_t *s_front;
@@ -122,11 +126,18 @@ static void s_hold(int dir, zframe_t *id, zmsg_t **msg_p, int64_t now) {
     *msg_p = NULL;
 }
 
+/* Whether action act (probability p) happens to this message going dir. */
+static bool s_happens(int dir, int act, double p) {
+    bool yes = s_rand() < p || (p > 0 && s_every && s_since[dir][act] + 1 >= s_every);
+    s_since[dir][act] = yes ? 0 : s_since[dir][act] + 1;
+    return yes;
+}
+
 /* One message in flight: decides its fate. Takes ownership of *msg_p. */
 static void s_forward(int dir, zframe_t *id, zmsg_t **msg_p) {
     int cmd = s_command(*msg_p);
     int64_t now = zclock_mono();
-    if (s_rand() < s_drop) {
+    if (s_happens(dir, ACT_DROPPED, s_drop)) {
         s_counts[dir][ACT_DROPPED][cmd]++;
         zmsg_destroy(msg_p);
         return;
@@ -138,12 +149,12 @@ static void s_forward(int dir, zframe_t *id, zmsg_t **msg_p) {
         zframe_destroy(&last);
         s_counts[dir][ACT_CUT][cmd]++;
     }
-    if (s_rand() < s_dup) {
+    if (s_happens(dir, ACT_DUPLICATED, s_dup)) {
         zmsg_t *copy = zmsg_dup(*msg_p);
         s_counts[dir][ACT_DUPLICATED][cmd]++;
         if (copy) s_hold(dir, id, &copy, now); /* the copy comes a little later */
     }
-    if (s_rand() < s_delay) {
+    if (s_happens(dir, ACT_DELAYED, s_delay)) {
         s_counts[dir][ACT_DELAYED][cmd]++;
         s_hold(dir, id, msg_p, now);
     } else {
@@ -200,7 +211,7 @@ static void s_summary(void) {
 
 static int s_usage(void) {
     fprintf(stderr, "usage: lossy_proxy --front EP --back EP [--seed N] [--drop P] [--dup P]"
-                    " [--delay P] [--max-delay-ms MS] [--cut P]\n");
+                    " [--delay P] [--max-delay-ms MS] [--cut P] [--every N]\n");
     return 2;
 }
 
@@ -210,7 +221,7 @@ int main(int argc, char **argv) {
         {"seed", required_argument, NULL, 's'},  {"drop", required_argument, NULL, 'd'},
         {"dup", required_argument, NULL, 'u'},   {"delay", required_argument, NULL, 'l'},
         {"max-delay-ms", required_argument, NULL, 'm'}, {"cut", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0}};
+        {"every", required_argument, NULL, 'e'},        {NULL, 0, NULL, 0}};
     const char *front = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -223,6 +234,7 @@ int main(int argc, char **argv) {
         case 'l': s_delay = atof(optarg); break;
         case 'm': s_max_delay_ms = atoi(optarg); break;
         case 'c': s_cut = atof(optarg); break;
+        case 'e': s_every = (unsigned) strtoul(optarg, NULL, 10); break;
         default: return s_usage();
         }
     }

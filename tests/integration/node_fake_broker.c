@@ -40,6 +40,7 @@ typedef struct {
                                         broker's) */
     const char *model;      /* --model given to the node */
     const char *model_name; /* the name it announces */
+    uint64_t boot;          /* READY.boot of the handshake */
     int tap, failed;
 } fb_t;
 
@@ -330,10 +331,11 @@ static void s_handshake_ranks(fb_t *fb, unsigned ranks, unsigned cap) {
              m.ready.n_models == 1 && !strcmp(m.ready.models[0], fb->model_name) &&
              m.ready.proto_minor == DQ_PROTO_MINOR && m.ready.n_devices == 1 &&
              !strcmp(m.ready.devices[0].name, "cpu") &&
-             m.ready.max_batch == DQ_SETUP_MAX_BATCH_CPU,
-         "READY names the node, %u rank(s) on the cpu, capacity %u, model %s and its batch of %d"
-         " images",
+             m.ready.max_batch == DQ_SETUP_MAX_BATCH_CPU && m.ready.boot != 0,
+         "READY names the node, %u rank(s) on the cpu, capacity %u, model %s, its batch of %d"
+         " images and a boot number",
          ranks, cap, fb->model_name, DQ_SETUP_MAX_BATCH_CPU);
+    fb->boot = m.ready.boot;
     dq_msg_clear(&m);
     unsigned credit = 0;
     while (credit < cap && s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0) {
@@ -571,8 +573,10 @@ static void s_reconnect(fb_t *fb) {
     zclock_sleep(500);
     s_ok(fb, s_bind(fb, port) == 0, "the broker is back on port %d", port);
     fb->strict = true;
-    s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0,
-         "told DISCONNECT by the restarted broker, the node reconnects with a new READY");
+    s_ok(fb,
+         s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0 && m.ready.boot == fb->boot,
+         "told DISCONNECT by the restarted broker, the node reconnects with a new READY, the same "
+         "boot number (the same process)");
     dq_msg_clear(&m);
     unsigned chunks = 0;
     for (int i = 0; i < 2 && s_expect(fb, DQ_CMD_RESULT, &m, WAIT_MS, NULL) == 0; i++) {

@@ -120,7 +120,7 @@ static void s_eq_msg(const dq_msg_t *a, const dq_msg_t *b) {
         s_eq_models(a->ready.models, b->ready.models, a->ready.n_models);
         EQ(ready.n_paths);
         s_eq_models(a->ready.paths, b->ready.paths, a->ready.n_paths);
-        EQ(ready.max_batch);
+        EQ(ready.max_batch), EQ(ready.boot);
         break;
     case DQ_CMD_CREDIT: EQ(credit.credit); break;
     case DQ_CMD_ASSIGN:
@@ -617,6 +617,15 @@ static void test_optional_keys(void **state) {
     dq_proto_frames_free(&f);
     in.ready.max_batch = DQ_PROTO_MAX_BATCH_IMAGES + 1;
     assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), -DQ_PROTO_ERANGE);
+    /* READY's boot (minor 6): an older node sends none, and the broker reads 0. */
+    in.ready.max_batch = 5;
+    in.ready.boot = 0;
+    assert_int_equal(dq_proto_encode_frames(&in, &f, s_err, sizeof s_err), 0);
+    assert_null(memmem(f.data[2], f.size[2], "boot", 4));
+    assert_int_equal(dq_proto_decode_frames(f.data, f.size, f.n, &out, s_err, sizeof s_err), 0);
+    assert_int_equal(out.ready.boot, 0);
+    dq_msg_clear(&out);
+    dq_proto_frames_free(&f);
     dq_msg_clear(&in);
     /* A node's HEARTBEAT (all counts 0) is the empty map an older broker expects. */
     in = (dq_msg_t){.cmd = DQ_CMD_HEARTBEAT};
