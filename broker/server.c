@@ -157,6 +157,8 @@ void dq_server_destroy(dq_server_t **self_p) {
 }
 
 int dq_server_send(dq_server_t *self, zframe_t *identity, const dq_msg_t *msg) {
+    dq_bnode_t *node = dq_server_node_find(self, identity);
+    if (node && node->unreachable) return -1;
     char err[256];
     zmsg_t *zm = NULL;
     if (dq_proto_encode(msg, &zm, err, sizeof err) != 0) {
@@ -168,12 +170,20 @@ int dq_server_send(dq_server_t *self, zframe_t *identity, const dq_msg_t *msg) {
     if (zmsg_send(&zm, self->router) != 0) {
         int e = zmq_errno();
         zmsg_destroy(&zm);
-        dq_bnode_t *node = dq_server_node_find(self, identity);
         dq_debug("send %s failed: %s", dq_proto_command_name(msg->cmd), zmq_strerror(e));
-        if (node && e == EHOSTUNREACH) dq_server_node_drop(self, node, true, "unreachable");
+        if (node && e == EHOSTUNREACH) {
+            /* Its connection is closed: the node died, or it is reconnecting (a READY on a new
+             * connection will take its shards over). Which one, silence will tell: only then
+             * are its shards requeued. */
+            dq_info("node unreachable node=%s: its connection closed; forgotten unless it "
+                    "comes back within %d ms",
+                    node->ready.name,
+                    DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS);
+            node->unreachable = true;
+            node->credit = 0;
+        }
         return -1;
     }
-    dq_bnode_t *node = dq_server_node_find(self, identity);
     if (node) node->last_send_ms = dq_server_now();
     return 0;
 }

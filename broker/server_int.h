@@ -42,6 +42,8 @@ typedef struct {
                                               HEARTBEAT's credit sync (docs/protocol.md) */
     int64_t synced_ms;    /* last HEARTBEAT with those counts */
     int64_t last_recv_ms, last_send_ms;
+    bool unreachable; /* its connection is closed (a send failed): nothing more is sent; it is
+                         forgotten when silent, unless it reconnects first (a new READY) */
     dq_held_t held[DQ_PROTO_MAX_NODE_SHARDS];
     int n_held;
 } dq_bnode_t;

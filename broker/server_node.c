@@ -150,7 +150,8 @@ static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *leas
             (long long) lease->job, (long long) lease->shard, lease->attempt, node->ready.name,
             a->n_requests, lease->n_images, (long long) lease->split_shard,
             (unsigned long long) a->seq);
-    dq_server_send(self, node->identity, &m); /* may drop the node (unreachable) */
+    dq_server_send(self, node->identity, &m); /* unreachable: held until it is forgotten or
+                                                 comes back */
     dq_msg_clear(&m);
 }
 
@@ -474,7 +475,7 @@ void dq_server_nodes_tick(dq_server_t *self, int64_t now, bool drained) {
                            DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS) {
             dq_warn("node silent for %lld ms node=%s: forgetting it",
                     (long long) (now - node->last_recv_ms), node->ready.name);
-            dq_server_node_drop(self, node, true, "silent");
+            dq_server_node_drop(self, node, true, node->unreachable ? "unreachable" : "silent");
             continue;
         }
         /* Also while other traffic flows: the counts let the node repair lost credit. */
