@@ -434,16 +434,38 @@ void dq_server_node_message(dq_server_t *self, zframe_t *identity, dq_msg_t *msg
     }
     case DQ_CMD_SHARD_FAILED: {
         dq_msg_shard_failed_t *f = &msg->shard_failed;
-        dq_store_rc_t rc =
-            dq_store_fail(self->store, (int64_t) f->shard, (int) f->attempt, node->ready.name,
-                          dq_proto_fail_class_name((int) f->fail_class), f->message, now);
-        dq_warn("shard failed job=%llu shard=%llu attempt=%u node=%s class=%s: %s (%s)",
-                (unsigned long long) f->job, (unsigned long long) f->shard, f->attempt,
-                node->ready.name, dq_proto_fail_class_name((int) f->fail_class), f->message,
-                dq_store_rc_name(rc));
-        dq_server_node_release(node, (int64_t) f->shard);
-        self->dispatch_due = true;
-        dq_server_job_maybe_finished(self, (int64_t) f->job);
+        const char *cls = dq_proto_fail_class_name((int) f->fail_class);
+        /* Fenced by attempt: only a lease of exactly this attempt, held by this node, fails.
+         * Each requeue (failure, expiry, lost ASSIGN, forgotten node) and each retry raises the
+         * shard's attempt, and a done, failed or cancelled shard is not leased, so a second copy
+         * of the message finds no lease and counts nothing: not toward --max-attempts, not toward
+         * the node's blocklist (docs/protocol.md, SHARD_FAILED). */
+        dq_store_rc_t rc = dq_store_fail(self->store, (int64_t) f->shard, (int) f->attempt,
+                                         node->ready.name, cls, f->message, now);
+        if (rc == DQ_STORE_OK) {
+            dq_warn("shard failed job=%llu shard=%llu attempt=%u node=%s class=%s: %s",
+                    (unsigned long long) f->job, (unsigned long long) f->shard, f->attempt,
+                    node->ready.name, cls, f->message);
+            dq_server_node_release(node, (int64_t) f->shard);
+            self->dispatch_due = true;
+            dq_server_job_maybe_finished(self, (int64_t) f->job);
+        } else if (rc == DQ_STORE_STALE || rc == DQ_STORE_NOT_FOUND) {
+            /* A node sends each SHARD_FAILED up to 3 times (the first copy failed the attempt),
+             * or the attempt ended before its failure arrived. Nothing to do, nothing to stop:
+             * the node has let the attempt go. The node's list keeps a later attempt of the same
+             * shard (leased to it again meanwhile); only this very attempt leaves it. */
+            dq_info("shard failed again or late job=%llu shard=%llu attempt=%u node=%s class=%s:"
+                    " the attempt has ended already (a repeat); nothing changes",
+                    (unsigned long long) f->job, (unsigned long long) f->shard, f->attempt,
+                    node->ready.name, cls);
+            if (dq_server_node_holds(node, (int64_t) f->shard, (int) f->attempt) >= 0)
+                dq_server_node_release(node, (int64_t) f->shard);
+        } else {
+            /* The lease stays the node's and expires; the node does not hold the shard. */
+            dq_error("shard failed job=%llu shard=%llu attempt=%u node=%s class=%s: %s: %s",
+                     (unsigned long long) f->job, (unsigned long long) f->shard, f->attempt,
+                     node->ready.name, cls, f->message, dq_store_errmsg(self->store));
+        }
         break;
     }
     case DQ_CMD_DISCONNECT:

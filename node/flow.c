@@ -1,5 +1,5 @@
-/* node/flow.c: shard credit accounting, the result window, ASSIGN sequence numbers and
- * reconnect back-off. */
+/* node/flow.c: shard credit accounting, the result window, ASSIGN sequence numbers, SHARD_FAILED
+ * repeats and reconnect back-off. */
 #include "node/flow.h"
 
 #include <stdbool.h>
@@ -178,6 +178,35 @@ uint32_t dq_seqs_report(dq_assign_seqs_t *s, uint64_t *out) {
     }
     s->n_lost = kept;
     return n;
+}
+
+_Static_assert(DQ_FAIL_REPORTS >= 2 && DQ_FAIL_REPORTS <= UINT8_MAX,
+               "a queued failure has at least one repeat to go, counted in a byte");
+
+int dq_fails_add(dq_fail_reports_t *f, const dq_msg_shard_failed_t *msg, bool sent) {
+    int dropped = 0;
+    if (f->n == DQ_FAIL_PENDING) { /* the oldest has been sent the most */
+        memmove(f->msg, f->msg + 1, (f->n - 1) * sizeof *f->msg);
+        memmove(f->reports_left, f->reports_left + 1, (f->n - 1) * sizeof *f->reports_left);
+        f->n--;
+        dropped = 1;
+    }
+    f->msg[f->n] = *msg;
+    f->reports_left[f->n++] = (uint8_t) (sent ? DQ_FAIL_REPORTS - 1 : DQ_FAIL_REPORTS);
+    return dropped;
+}
+
+void dq_fails_sent(dq_fail_reports_t *f) {
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < f->n; i++) {
+        if (--f->reports_left[i] == 0) continue;
+        if (kept != i) {
+            f->msg[kept] = f->msg[i];
+            f->reports_left[kept] = f->reports_left[i];
+        }
+        kept++;
+    }
+    f->n = kept;
 }
 
 void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms) {

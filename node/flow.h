@@ -1,6 +1,6 @@
 /* node/flow.h: the node's small bookkeeping rules, kept apart so they can be tested alone:
- * shard credit (never take unasked work), the result window, ASSIGN sequence numbers and the
- * reconnect back-off schedule. */
+ * shard credit (never take unasked work), the result window, ASSIGN sequence numbers, SHARD_FAILED
+ * repeats and the reconnect back-off schedule. */
 #ifndef DQ_NODE_FLOW_H
 #define DQ_NODE_FLOW_H
 
@@ -102,6 +102,31 @@ uint32_t dq_seqs_heartbeat(dq_assign_seqs_t *s, uint64_t broker_assigned, int64_
 /* Writes the lost numbers to report in the HEARTBEAT being sent into out (room for
  * DQ_PROTO_MAX_LOST_ASSIGNS) and returns how many; each is reported DQ_SEQ_REPORTS times. */
 uint32_t dq_seqs_report(dq_assign_seqs_t *s, uint64_t *out);
+
+/* SHARD_FAILED repeats: a failure the node reports is sent at once and again just before each of
+ * its next DQ_FAIL_REPORTS - 1 HEARTBEATs, so that one lost message does not leave the shard to
+ * its lease (minutes) while the broker lists it under the node; the broker's fencing by attempt
+ * makes every copy after the first change nothing. Repeats still due when the node reconnects go
+ * out on the new connection right after READY, before its first HEARTBEAT (whose held list no
+ * longer names the shard). A report is kept word for word (the same job, shard, attempt, class
+ * and message each time). At most DQ_FAIL_PENDING wait; one more makes the oldest go (it has
+ * been sent the most: a burst of more than that many failures within two heartbeats loses the
+ * oldest's last repeats). Unlike dq_assign_seqs_t these outlive a connection. */
+#define DQ_FAIL_REPORTS DQ_SEQ_REPORTS /* sends per SHARD_FAILED, as for a lost ASSIGN's number */
+#define DQ_FAIL_PENDING 64 /* failures with repeats to go; more than a node fails at once */
+typedef struct {
+    dq_msg_shard_failed_t msg[DQ_FAIL_PENDING]; /* oldest first */
+    uint8_t reports_left[DQ_FAIL_PENDING];      /* sends still to come, 1..DQ_FAIL_REPORTS */
+    uint32_t n;
+} dq_fail_reports_t;
+
+/* Queues a failure to report: DQ_FAIL_REPORTS sends to go, less the one just made when `sent`
+ * (no connection: all of them, the first right after READY). Returns 1 when the queue was full
+ * and the oldest failure was dropped to make room, else 0. */
+int dq_fails_add(dq_fail_reports_t *f, const dq_msg_shard_failed_t *msg, bool sent);
+/* The caller has just sent every queued failure once more (f->msg[0..f->n), in order): each is
+ * counted, and those sent DQ_FAIL_REPORTS times leave the queue. */
+void dq_fails_sent(dq_fail_reports_t *f);
 
 /* n ASSIGNs were judged lost by number: the asked credit drops by as many (at most to 0), so the
  * node asks again. */

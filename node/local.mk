@@ -50,3 +50,5 @@ DQ_SCRIPT_TESTS += tests/integration/node_usage.sh tests/integration/node_basic.
 DQ_SCRIPT_TESTS += tests/integration/node_threads.sh tests/integration/node_window.sh
 # Held-shard sync (protocol minor 5): lost ASSIGNs named, late and repeated ones dropped.
 DQ_SCRIPT_TESTS += tests/integration/node_heldsync.sh
+# SHARD_FAILED sent 3 times (at once, then with 2 HEARTBEATs), the rest after a reconnect's READY.
+DQ_SCRIPT_TESTS += tests/integration/node_failrep.sh

@@ -25,18 +25,16 @@
  * liveness period; a late original is harmless, the broker acknowledges repeats as duplicates. */
 #define RESULT_RESEND_MS (DQ_PROTO_HEARTBEAT_INTERVAL_MS * DQ_PROTO_HEARTBEAT_LIVENESS)
 
-
 typedef enum {
     SH_WAITING,   /* accepted, not yet given to a rank */
     SH_RENDERING, /* on a rank */
     SH_RENDERED,  /* the rank finished; waiting until every RESULT is acknowledged */
     SH_STOPPING,  /* STOP sent to the rank; waiting for it to confirm */
-    SH_FAILED,    /* the rank failed it; SHARD_FAILED to send */
-    SH_ABANDONED, /* stopped or failed and reported; waiting only for acks in flight */
+    SH_ABANDONED, /* stopped, or failed and reported (self->fails); waiting only for acks in
+                     flight */
 } sh_state_t;
 
-static const char *s_state_names[] = {"waiting",  "rendering", "rendered",
-                                      "stopping", "failed",    "abandoned"};
+static const char *s_state_names[] = {"waiting", "rendering", "rendered", "stopping", "abandoned"};
 
 typedef enum { RES_UNSENT, RES_SENT, RES_DONE } res_state_t;
 
@@ -60,8 +58,6 @@ typedef struct shard_t {
     uint32_t inflight; /* sent, not acknowledged */
     uint64_t inflight_bytes; /* their PNGs' bytes */
     uint32_t unsent;
-    dq_msg_t failure; /* SHARD_FAILED to send in SH_FAILED */
-    bool failure_sent;
     struct shard_t *next;
 } shard_t;
 
@@ -82,6 +78,7 @@ struct dq_node_t {
     dq_backoff_t backoff;
     dq_credit_sync_t sync; /* this connection's credit counts (flow.h) */
     dq_assign_seqs_t seqs; /* this connection's ASSIGN numbers, lost ones to report (flow.h) */
+    dq_fail_reports_t fails; /* SHARD_FAILEDs with repeats to go, on any connection (flow.h) */
     int64_t synced_at;     /* ms: last HEARTBEAT sent (it carries the held shards) */
     bool draining;
     int64_t drain_deadline; /* ms; 0: none */
@@ -137,10 +134,40 @@ static void s_send_ready(dq_node_t *self) {
     s_send(self, &m);
 }
 
+/* Sends every SHARD_FAILED that has repeats to go once more, word for word (flow.h): before a
+ * HEARTBEAT, and right after READY on a new connection, so the broker hears of a failure before a
+ * held list that leaves the shard out (which it would take for an ASSIGN lost on a connection the
+ * node has left, and requeue without counting the attempt). */
+static void s_repeat_failures(dq_node_t *self, const char *when) {
+    if (!self->dealer || self->fails.n == 0) return;
+    for (uint32_t i = 0; i < self->fails.n; i++) {
+        dq_msg_t m = {.cmd = DQ_CMD_SHARD_FAILED};
+        m.shard_failed = self->fails.msg[i];
+        dq_debug("SHARD_FAILED again %s job=%" PRIu64 " shard=%" PRIu64 " attempt=%u left=%u", when,
+                 m.shard_failed.job, m.shard_failed.shard, m.shard_failed.attempt,
+                 self->fails.reports_left[i] - 1u);
+        s_send(self, &m);
+    }
+    dq_fails_sent(&self->fails);
+}
+
+/* A shard attempt failed: SHARD_FAILED now when connected, and again with the next HEARTBEATs
+ * (or after the next READY), since one lost message would leave the shard to its lease. */
+static void s_report_failure(dq_node_t *self, const dq_msg_shard_failed_t *f) {
+    dq_msg_t m = {.cmd = DQ_CMD_SHARD_FAILED};
+    m.shard_failed = *f;
+    s_send(self, &m);
+    if (dq_fails_add(&self->fails, f, self->dealer != NULL))
+        dq_warn("more than %d SHARD_FAILEDs to repeat at once; the oldest's last repeats are "
+                "dropped",
+                DQ_FAIL_PENDING);
+}
+
 /* HEARTBEAT with what the node holds and the ASSIGNs it judged lost (minor 5; an older broker
  * ignores the keys): the broker requeues a lost ASSIGN's shard at once without costing it an
  * attempt, and forgets shards the node no longer holds (docs/protocol.md, "Held-shard sync"). */
 static void s_heartbeat(dq_node_t *self) {
+    s_repeat_failures(self, "with a HEARTBEAT");
     uint64_t held[DQ_PROTO_MAX_NODE_SHARDS], lost[DQ_PROTO_MAX_LOST_ASSIGNS];
     dq_msg_t m = {.cmd = DQ_CMD_HEARTBEAT};
     dq_msg_heartbeat_t *hb = &m.heartbeat;
@@ -202,9 +229,9 @@ static void s_connect(dq_node_t *self) {
         }
         sh->inflight = 0;
         sh->inflight_bytes = 0;
-        sh->failure_sent = false;
     }
     s_send_ready(self);
+    s_repeat_failures(self, "after READY");
 }
 
 static void s_lose_broker(dq_node_t *self, const char *why) {
@@ -265,10 +292,9 @@ static void s_progress(dq_node_t *self, shard_t *sh) {
 }
 
 static void s_fail_now(dq_node_t *self, const dq_msg_assign_t *a, int cls, const char *msg) {
-    dq_msg_t m = {.cmd = DQ_CMD_SHARD_FAILED};
-    m.shard_failed = (dq_msg_shard_failed_t){a->job, a->shard, a->attempt, (uint32_t) cls, ""};
-    snprintf(m.shard_failed.message, sizeof m.shard_failed.message, "%s", msg);
-    s_send(self, &m);
+    dq_msg_shard_failed_t f = {a->job, a->shard, a->attempt, (uint32_t) cls, ""};
+    snprintf(f.message, sizeof f.message, "%s", msg);
+    s_report_failure(self, &f);
 }
 
 static void s_on_assign(dq_node_t *self, dq_msg_t *msg) {
@@ -384,7 +410,6 @@ static void s_on_stop(dq_node_t *self, const dq_msg_stop_t *stop) {
         break;
     }
     case SH_RENDERED:
-    case SH_FAILED:
         sh->state = SH_ABANDONED;
         break;
     default:
@@ -476,13 +501,11 @@ static void s_rank_died(dq_node_t *self, dq_rank_t *r) {
         if (sh->rank != r->index) continue;
         if (sh->state == SH_RENDERING) {
             const dq_msg_assign_t *a = &sh->assign.assign;
-            sh->failure = (dq_msg_t){.cmd = DQ_CMD_SHARD_FAILED};
-            sh->failure.shard_failed =
-                (dq_msg_shard_failed_t){a->job, a->shard, a->attempt, DQ_FAIL_INTERNAL, ""};
-            snprintf(sh->failure.shard_failed.message, sizeof sh->failure.shard_failed.message,
-                     "rank %d crashed: %s", r->index, desc);
+            dq_msg_shard_failed_t f = {a->job, a->shard, a->attempt, DQ_FAIL_INTERNAL, ""};
+            snprintf(f.message, sizeof f.message, "rank %d crashed: %s", r->index, desc);
+            s_report_failure(self, &f);
             s_drop_unsent(sh);
-            sh->state = SH_FAILED;
+            sh->state = SH_ABANDONED;
         } else if (sh->state == SH_STOPPING) {
             sh->state = SH_ABANDONED;
         }
@@ -557,12 +580,10 @@ static void s_on_rank_msg(dq_node_t *self, dq_rank_t *r, dq_msg_t *msg) {
         break;
     case DQ_CMD_SHARD_FAILED:
         if (rendering) {
-            sh->failure = *msg;
+            s_report_failure(self, &msg->shard_failed);
             s_drop_unsent(sh);
-            sh->state = SH_FAILED;
-        } else {
-            sh->state = SH_ABANDONED;
         }
+        sh->state = SH_ABANDONED;
         break;
     default: /* STOP: the rank has stopped it */
         sh->state = SH_ABANDONED;
@@ -675,12 +696,6 @@ static void s_pump(dq_node_t *self) {
             dq_info("shard done job=%" PRIu64 " shard=%" PRIu64 " attempt=%u images=%zu", a->job,
                     a->shard, a->attempt, sh->n_res);
             s_shard_remove(self, sh);
-        } else if (sh->state == SH_FAILED && self->dealer) {
-            if (!sh->failure_sent) {
-                s_send(self, &sh->failure);
-                sh->failure_sent = true;
-            }
-            if (!sh->inflight) s_shard_remove(self, sh);
         } else if (sh->state == SH_ABANDONED && !sh->inflight) {
             s_shard_remove(self, sh);
         }

@@ -10,9 +10,14 @@
  * shards it holds in its HEARTBEATs. It ignores ASSIGN.seq. With --boot, --leave-on-assign K
  * drops its K-th ASSIGN and reconnects at once (as if the ASSIGN had come to a connection it had
  * just left), and --restart-after K forgets everything after K RESULTs and reconnects with boot
- * B + 1 (a restarted process). Usage: fake_node --broker EP [--name N] [--cap N] [--delay-ms D]
- * [--hang-after K] [--hang-ms H] [--ready-again-after K] [--model M] [--bimg B] [--boot B]
- * [--leave-on-assign K] [--restart-after K]. Logs what happens on stderr; runs until SIGTERM. */
+ * B + 1 (a restarted process). --fail-attempt A fails every shard whose ASSIGN has attempt A at
+ * once (SHARD_FAILED class internal, no RESULT); --fail-sends N sends each such SHARD_FAILED N
+ * times, word for word, like diffq-node (at once, then just before each of its next N - 1
+ * HEARTBEATs), and --fail-lose K leaves out the first K of those copies (as if the network had
+ * lost them). Usage: fake_node --broker EP [--name N] [--cap N] [--delay-ms D] [--hang-after K]
+ * [--hang-ms H] [--ready-again-after K] [--model M] [--bimg B] [--boot B] [--leave-on-assign K]
+ * [--restart-after K] [--fail-attempt A [--fail-sends N] [--fail-lose K]]. Logs what happens on
+ * stderr; runs until SIGTERM. */
 #include <czmq.h>
 #include <getopt.h>
 #include <signal.h>
@@ -53,6 +58,7 @@ static void s_on_term(int sig) {
 static const char *s_ep, *s_name = "fake", *s_model = "tiny";
 static int s_cap = 1, s_delay = 0, s_hang_after = -1, s_hang_ms = 0, s_ready_again = -1,
            s_bimg = 0, s_leave_on_assign = -1, s_restart_after = -1, s_assigns;
+static int s_fail_attempt = -1, s_fail_sends = 1, s_fail_lose = 0;
 static uint64_t s_boot;
 static zsock_t *s_sock;
 static shard_t s_shards[MAX_SHARDS];
@@ -61,6 +67,14 @@ static unacked_t s_unacked[WINDOW * MAX_SHARDS];
 static int s_n_unacked;
 static int64_t s_last_recv, s_last_send, s_last_heartbeat;
 static int s_sent_total;
+
+/* SHARD_FAILEDs with copies still to send (--fail-sends). */
+typedef struct {
+    dq_msg_t msg;
+    int copies; /* made so far, sent or left out */
+} failure_t;
+static failure_t s_failures[MAX_SHARDS];
+static int s_n_failures;
 
 static void s_send(const dq_msg_t *m) {
     zmsg_t *zm = NULL;
@@ -71,6 +85,26 @@ static void s_send(const dq_msg_t *m) {
     }
     if (zmsg_send(&zm, s_sock) != 0) zmsg_destroy(&zm);
     s_last_send = zclock_mono();
+}
+
+/* The next copy of pending SHARD_FAILED i: sent, or left out while it is one of the first
+ * --fail-lose. Returns 1 when that was its last copy (--fail-sends) and it left the list. */
+static int s_fail_copy(int i) {
+    failure_t *f = &s_failures[i];
+    bool lose = ++f->copies <= s_fail_lose;
+    fprintf(stderr, "fake_node %s: SHARD_FAILED shard=%llu attempt=%u copy=%d/%d %s\n", s_name,
+            (unsigned long long) f->msg.shard_failed.shard, f->msg.shard_failed.attempt, f->copies,
+            s_fail_sends, lose ? "lost" : "sent");
+    if (!lose) s_send(&f->msg);
+    if (f->copies < s_fail_sends) return 0;
+    s_failures[i] = s_failures[--s_n_failures];
+    return 1;
+}
+
+/* The next copy of every pending SHARD_FAILED (before a HEARTBEAT). */
+static void s_fail_copies(void) {
+    for (int i = 0; i < s_n_failures; i++)
+        i -= s_fail_copy(i);
 }
 
 static void s_credit(uint32_t n) {
@@ -140,6 +174,18 @@ static void s_on_message(dq_msg_t *m) {
             fprintf(stderr, "fake_node %s: leaving the connection on ASSIGN shard=%llu\n", s_name,
                     (unsigned long long) m->assign.shard);
             s_connect();
+            break;
+        }
+        if ((int) m->assign.attempt == s_fail_attempt && s_n_failures < MAX_SHARDS) {
+            failure_t *f = &s_failures[s_n_failures++];
+            f->msg = (dq_msg_t){.cmd = DQ_CMD_SHARD_FAILED};
+            f->msg.shard_failed = (dq_msg_shard_failed_t){m->assign.job, m->assign.shard,
+                                                          m->assign.attempt, DQ_FAIL_INTERNAL, ""};
+            snprintf(f->msg.shard_failed.message, sizeof f->msg.shard_failed.message,
+                     "fake_node %s fails attempt %u (--fail-attempt)", s_name, m->assign.attempt);
+            f->copies = 0;
+            s_fail_copy(s_n_failures - 1); /* the first copy at once */
+            s_credit(1);
             break;
         }
         if (s_n_shards == MAX_SHARDS) break;
@@ -233,6 +279,9 @@ int main(int argc, char **argv) {
                                          {"boot", 1, 0, 'o'},
                                          {"leave-on-assign", 1, 0, 'L'},
                                          {"restart-after", 1, 0, 'R'},
+                                         {"fail-attempt", 1, 0, 'F'},
+                                         {"fail-sends", 1, 0, 'S'},
+                                         {"fail-lose", 1, 0, 'l'},
                                          {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -272,15 +321,26 @@ int main(int argc, char **argv) {
         case 'R':
             s_restart_after = atoi(optarg);
             break;
+        case 'F':
+            s_fail_attempt = atoi(optarg);
+            break;
+        case 'S':
+            s_fail_sends = atoi(optarg);
+            break;
+        case 'l':
+            s_fail_lose = atoi(optarg);
+            break;
         default:
             return 2;
         }
     }
     if (!s_ep || s_cap < 1 || s_cap > MAX_SHARDS || s_bimg < 0 ||
         s_bimg > DQ_PROTO_MAX_BATCH_IMAGES ||
-        (!s_boot && (s_leave_on_assign >= 0 || s_restart_after >= 0))) {
+        (!s_boot && (s_leave_on_assign >= 0 || s_restart_after >= 0)) || s_fail_sends < 1 ||
+        s_fail_lose < 0 || s_fail_lose >= s_fail_sends) {
         fprintf(stderr, "usage: fake_node --broker EP [--name N] [--cap 1..8] [--bimg 0..1024] "
-                        "[--boot B [--leave-on-assign K] [--restart-after K]] ...\n");
+                        "[--boot B [--leave-on-assign K] [--restart-after K]] "
+                        "[--fail-attempt A [--fail-sends N >= 1] [--fail-lose 0..N-1]] ...\n");
         return 2;
     }
     zsys_handler_set(NULL);
@@ -359,6 +419,7 @@ int main(int argc, char **argv) {
         /* Like diffq-node: after an interval of silence, and every two while busy. */
         if (zclock_mono() - s_last_send >= DQ_PROTO_HEARTBEAT_INTERVAL_MS ||
             zclock_mono() - s_last_heartbeat >= 2 * DQ_PROTO_HEARTBEAT_INTERVAL_MS) {
+            s_fail_copies(); /* repeats go just before a HEARTBEAT, as diffq-node's */
             dq_msg_t hb = {.cmd = DQ_CMD_HEARTBEAT};
             uint64_t held[MAX_SHARDS];
             if (s_boot) { /* a node of minor 6 lists what it holds */

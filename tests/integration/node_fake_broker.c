@@ -186,6 +186,23 @@ static int s_expect(fb_t *fb, dq_cmd_t cmd, dq_msg_t *out, int ms, unsigned *ski
     return -1;
 }
 
+/* Waits for a SHARD_FAILED of `shard`, skipping everything else, the repeats of other shards'
+ * failures too (node/flow.h: each goes out 3 times). Returns 0 with *out filled, or -1. */
+static int s_expect_failed(fb_t *fb, uint64_t shard, dq_msg_t *out, int ms) {
+    int64_t until = zclock_mono() + ms;
+    while (s_expect(fb, DQ_CMD_SHARD_FAILED, out, (int) (until - zclock_mono()), NULL) == 0) {
+        if (out->shard_failed.shard == shard) return 0;
+        dq_msg_clear(out);
+    }
+    return -1;
+}
+
+/* The same failure report: job, shard, attempt, class and message. */
+static bool s_same_failure(const dq_msg_shard_failed_t *a, const dq_msg_shard_failed_t *b) {
+    return a->job == b->job && a->shard == b->shard && a->attempt == b->attempt &&
+           a->fail_class == b->fail_class && strcmp(a->message, b->message) == 0;
+}
+
 static void s_start_node(fb_t *fb, const char *exe, const char *const *extra) {
     char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", fb->port);
@@ -426,7 +443,16 @@ static void s_stop(fb_t *fb) {
              m.shard_failed.fail_class == DQ_FAIL_INTERNAL &&
              strstr(m.shard_failed.message, "credit"),
          "an ASSIGN beyond the credit asked for is refused");
+    dq_msg_shard_failed_t refused = m.shard_failed;
     dq_msg_clear(&m);
+    unsigned repeats = 0;
+    bool same = true;
+    while (repeats < 2 && s_expect_failed(fb, 99, &m, WAIT_MS) == 0) {
+        same &= s_same_failure(&refused, &m.shard_failed);
+        repeats++;
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, repeats == 2 && same, "the refusal is repeated twice, word for word");
     int64_t sent = zclock_mono();
     dq_msg_t stop = {.cmd = DQ_CMD_STOP};
     stop.stop = (dq_msg_stop_t){7, 1, 1, DQ_STOP_CANCELLED};
@@ -499,17 +525,15 @@ static void s_fail(fb_t *fb) {
     s_request(&req, 1, 5, 0, 1, 1, 64, 64, 1);
     s_assign(fb, 1, &req, 1, "no-such-model");
     dq_msg_t m;
-    s_ok(fb,
-         s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
-             m.shard_failed.fail_class == DQ_FAIL_MODEL,
+    s_ok(fb, s_expect_failed(fb, 1, &m, WAIT_MS) == 0 && m.shard_failed.fail_class == DQ_FAIL_MODEL,
          "a model the node does not serve fails with class model");
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0, "and the slot is asked again");
     dq_msg_clear(&m);
     s_assign(fb, 2, &req, 1, "tiny");
     s_ok(fb,
-         s_expect(fb, DQ_CMD_SHARD_FAILED, &m, WAIT_MS, NULL) == 0 &&
-             m.shard_failed.fail_class == DQ_FAIL_OOM && strstr(m.shard_failed.message, "oom"),
+         s_expect_failed(fb, 2, &m, WAIT_MS) == 0 && m.shard_failed.fail_class == DQ_FAIL_OOM &&
+             strstr(m.shard_failed.message, "oom"),
          "an out-of-memory render fails with class oom (%s)", m.shard_failed.message);
     dq_msg_clear(&m);
     s_ok(fb, s_expect(fb, DQ_CMD_CREDIT, &m, WAIT_MS, NULL) == 0, "credit again");
@@ -851,6 +875,101 @@ static void s_heldsync(fb_t *fb) {
          (unsigned long long) fb->crd);
 }
 
+/* SHARD_FAILED repeats (node/flow.h): a failure goes out at once, then again just before each of
+ * the next two HEARTBEATs, three times in all and word for word; repeats still due when the node
+ * reconnects go out on the new connection right after READY, before its first HEARTBEAT. */
+static void s_failrep(fb_t *fb) {
+    s_handshake(fb, 1);
+    dq_wire_request_t req;
+    s_request(&req, 1, 5, 0, 1, 1, 16, 16, 1);
+    s_assign(fb, 1, &req, 1, "tiny");
+    dq_msg_shard_failed_t first = {0};
+    unsigned copies = 0, with_beat = 0, beats_after = 0, after = 0; /* after: copy just seen */
+    bool same = true, first_alone = false, unlisted = true;
+    dq_msg_t m;
+    int64_t until = zclock_mono() + WAIT_MS;
+    /* Every message in order, until four HEARTBEATs after the third copy (time for a fourth). */
+    while (beats_after < 4 && s_recv(fb, &m, until, true) == 0) {
+        bool beat = m.cmd == DQ_CMD_HEARTBEAT;
+        if (after == 1) first_alone = !beat; /* sent on its own, not with a HEARTBEAT */
+        if (after >= 2 && beat) with_beat++; /* a repeat, followed at once by its HEARTBEAT */
+        after = 0;
+        if (m.cmd == DQ_CMD_SHARD_FAILED && m.shard_failed.shard == 1) {
+            if (++copies == 1)
+                first = m.shard_failed;
+            else
+                same &= s_same_failure(&first, &m.shard_failed);
+            after = copies;
+        }
+        if (beat && copies > 0)
+            unlisted &= m.heartbeat.minor == DQ_PROTO_MINOR && !s_lists(&m.heartbeat, 1);
+        if (beat && copies >= 3) beats_after++;
+        dq_msg_clear(&m);
+    }
+    s_ok(fb,
+         copies >= 1 && first.fail_class == DQ_FAIL_OOM && first.job == 7 && first.attempt == 1 &&
+             strstr(first.message, "oom"),
+         "the rank fails the shard: SHARD_FAILED class oom (%s)", first.message);
+    s_ok(fb, first_alone, "the first copy goes at once, not with a HEARTBEAT");
+    s_ok(fb, copies == 3 && same,
+         "sent 3 times in all, each the same job, shard, attempt, class and message (%u)", copies);
+    s_ok(fb, with_beat == 2, "the two repeats each go just before a HEARTBEAT (%u)", with_beat);
+    s_ok(fb, unlisted, "those HEARTBEATs' held lists no longer name the shard");
+
+    s_request(&req, 2, 6, 0, 1, 1, 16, 16, 1);
+    s_assign(fb, 2, &req, 1, "tiny");
+    s_ok(fb, s_expect_failed(fb, 2, &m, WAIT_MS) == 0, "the next shard fails too: SHARD_FAILED");
+    first = m.shard_failed;
+    dq_msg_clear(&m);
+    /* Before its repeats are out, the broker sends the node away (as one that never got its
+     * READY would): the node comes back on a new connection after its back-off. */
+    dq_msg_t bye = {.cmd = DQ_CMD_DISCONNECT};
+    snprintf(bye.disconnect.reason, sizeof bye.disconnect.reason, "send READY first");
+    s_send(fb, &bye);
+    unsigned old_copies = 1, new_copies = 0;
+    same = true;
+    until = zclock_mono() + WAIT_MS;
+    int got;
+    while ((got = s_recv(fb, &m, until, true)) == 0 && m.cmd != DQ_CMD_READY) {
+        if (m.cmd == DQ_CMD_SHARD_FAILED && m.shard_failed.shard == 2) {
+            same &= s_same_failure(&first, &m.shard_failed);
+            old_copies++;
+        }
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, got == 0 && m.ready.boot == fb->boot,
+         "told DISCONNECT, the node comes back with READY (the same process)");
+    dq_msg_clear(&m);
+    got = s_recv(fb, &m, until, true);
+    s_ok(fb,
+         got == 0 && m.cmd == DQ_CMD_SHARD_FAILED && m.shard_failed.shard == 2 &&
+             s_same_failure(&first, &m.shard_failed),
+         "right after READY, before any HEARTBEAT: the SHARD_FAILED again (%u copies went on the "
+         "old connection; next %s)",
+         old_copies, got == 0 ? dq_proto_command_name(m.cmd) : "nothing");
+    new_copies += got == 0 && m.cmd == DQ_CMD_SHARD_FAILED && m.shard_failed.shard == 2;
+    dq_msg_clear(&m);
+    beats_after = 0;
+    unlisted = true;
+    while (beats_after < 4 && s_recv(fb, &m, until, true) == 0) {
+        if (m.cmd == DQ_CMD_SHARD_FAILED && m.shard_failed.shard == 2) {
+            same &= s_same_failure(&first, &m.shard_failed);
+            new_copies++;
+        }
+        if (m.cmd == DQ_CMD_HEARTBEAT) {
+            unlisted &= m.heartbeat.minor == DQ_PROTO_MINOR && !s_lists(&m.heartbeat, 2);
+            beats_after++;
+        }
+        dq_msg_clear(&m);
+    }
+    s_ok(fb, old_copies + new_copies == 3 && same && unlisted,
+         "3 copies in all over both connections, word for word (%u + %u); HEARTBEATs do not list "
+         "the shard",
+         old_copies, new_copies);
+    s_check_node(fb);
+    s_ok(fb, !fb->node_exited, "the node lived on");
+}
+
 static void s_death(fb_t *fb) {
     dq_msg_t m;
     s_ok(fb, s_expect(fb, DQ_CMD_READY, &m, WAIT_MS, NULL) == 0, "READY");
@@ -883,6 +1002,7 @@ static const scenario_t s_scenarios[] = {
     {"engine", s_engine, {"--backend", "engine", NULL}, "tests/fixtures/tiny-sd"},
     {"death", s_death, {"--death-timeout", "3", NULL}, NULL},
     {"heldsync", s_heldsync, {"--batch", "2", "--null-step-ms", "50", NULL}, NULL},
+    {"failrep", s_failrep, {"--null-fail", "oom", NULL}, NULL},
 };
 
 int main(int argc, char **argv) {

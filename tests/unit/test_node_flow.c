@@ -1,9 +1,11 @@
-/* tests/unit/test_node_flow.c: diffq-node's credit accounting, ASSIGN sequence numbers and
- * reconnect back-off schedule. */
+/* tests/unit/test_node_flow.c: diffq-node's credit accounting, ASSIGN sequence numbers,
+ * SHARD_FAILED repeats and reconnect back-off schedule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "common/proto.h"
@@ -307,6 +309,54 @@ static void test_seqs_bounded(void **state) {
     assert_int_equal(dq_seqs_receive(&s, 12), 0);
 }
 
+static dq_msg_shard_failed_t s_failure(uint64_t shard) {
+    dq_msg_shard_failed_t f = {.job = 7, .shard = shard, .attempt = 2, .fail_class = DQ_FAIL_OOM};
+    snprintf(f.message, sizeof f.message, "shard %llu ran out of memory",
+             (unsigned long long) shard);
+    return f;
+}
+
+static void test_fails_repeated_with_two_heartbeats(void **state) {
+    (void) state;
+    static dq_fail_reports_t f;
+    memset(&f, 0, sizeof f);
+    dq_msg_shard_failed_t a = s_failure(1), b = s_failure(2);
+    assert_int_equal(dq_fails_add(&f, &a, true), 0); /* sent at once: 2 repeats to go */
+    assert_int_equal(f.n, 1);
+    assert_memory_equal(&f.msg[0], &a, sizeof a);     /* word for word */
+    dq_fails_sent(&f);                                /* the first HEARTBEAT */
+    assert_int_equal(dq_fails_add(&f, &b, false), 0); /* no connection: all 3 to go */
+    assert_int_equal(f.n, 2);
+    dq_fails_sent(&f); /* the second HEARTBEAT (or READY): a's last */
+    assert_int_equal(f.n, 1);
+    assert_true(f.msg[0].shard == 2);
+    dq_fails_sent(&f);
+    assert_int_equal(f.n, 1);
+    dq_fails_sent(&f);
+    assert_int_equal(f.n, 0);
+    dq_fails_sent(&f); /* nothing queued: nothing happens */
+    assert_int_equal(f.n, 0);
+}
+
+static void test_fails_bounded_oldest_goes(void **state) {
+    (void) state;
+    static dq_fail_reports_t f;
+    memset(&f, 0, sizeof f);
+    for (uint64_t i = 1; i <= DQ_FAIL_PENDING; i++) {
+        dq_msg_shard_failed_t x = s_failure(i);
+        assert_int_equal(dq_fails_add(&f, &x, true), 0);
+    }
+    dq_msg_shard_failed_t x = s_failure(DQ_FAIL_PENDING + 1);
+    assert_int_equal(dq_fails_add(&f, &x, true), 1); /* full: shard 1 goes */
+    assert_int_equal(f.n, DQ_FAIL_PENDING);
+    assert_true(f.msg[0].shard == 2);
+    assert_true(f.msg[DQ_FAIL_PENDING - 1].shard == DQ_FAIL_PENDING + 1);
+    assert_string_equal(f.msg[DQ_FAIL_PENDING - 1].message, x.message);
+    for (int k = 1; k < DQ_FAIL_REPORTS; k++)
+        dq_fails_sent(&f);
+    assert_int_equal(f.n, 0);
+}
+
 static void test_backoff_doubles_to_cap(void **state) {
     (void) state;
     dq_backoff_t b;
@@ -348,6 +398,8 @@ int main(void) {
         cmocka_unit_test(test_sync_numbered_leaves_assigns_to_seqs),
         cmocka_unit_test(test_seqs_unnumbered_are_always_new),
         cmocka_unit_test(test_seqs_bounded),
+        cmocka_unit_test(test_fails_repeated_with_two_heartbeats),
+        cmocka_unit_test(test_fails_bounded_oldest_goes),
         cmocka_unit_test(test_backoff_doubles_to_cap),
         cmocka_unit_test(test_backoff_odd_cap),
     };
