@@ -171,7 +171,7 @@ int dq_server_send(dq_server_t *self, zframe_t *identity, const dq_msg_t *msg) {
         int e = zmq_errno();
         zmsg_destroy(&zm);
         dq_debug("send %s failed: %s", dq_proto_command_name(msg->cmd), zmq_strerror(e));
-        if (node && e == EHOSTUNREACH) {
+        if (node && e == EHOSTUNREACH && !self->closing) {
             /* Its connection is closed: the node died, or it is reconnecting (a READY on a new
              * connection will take its shards over). Which one, silence will tell: only then
              * are its shards requeued. */
