@@ -145,7 +145,7 @@ static void s_assign(dq_server_t *self, dq_bnode_t *node, const dq_lease_t *leas
     }
     a->seq = ++node->assigned_total; /* numbered for the node's held-shard sync (minor 5) */
     s_hold(node, lease->job, lease->shard, lease->attempt, a->seq);
-    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u images=%d split_to=%lld"
+    dq_info("assign job=%lld shard=%lld attempt=%d node=%s requests=%u images=%d split_from=%lld"
             " seq=%llu",
             (long long) lease->job, (long long) lease->shard, lease->attempt, node->ready.name,
             a->n_requests, lease->n_images, (long long) lease->split_shard,

@@ -151,8 +151,8 @@ typedef struct {
     char scheduler[64];
     char model[512];
     int64_t lease_expiry; /* ms */
-    int64_t split_shard;  /* the shard was split to fit the node: the new queued shard that
-                             took its other requests; 0 when leased whole */
+    int64_t split_shard;  /* this shard was cut to fit the node from split_shard, which stays
+                             queued with the other requests; 0 when leased whole */
 } dq_lease_t;
 
 /* Leases up to max_shards queued shards to `node` (1..255 bytes) until now + lease_ms, and
@@ -165,12 +165,12 @@ dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards,
                              int64_t lease_ms, dq_lease_t *out, int *n_out);
 /* As dq_store_lease, but only shards of jobs whose model the node serves (jobs of other models
  * are skipped, not waited for), and each fitted to node->max_images: a shard with more images
- * than that and more than one request is split in the same transaction. The leased shard keeps
- * its first requests in line order whose images fit (at least one: a request bigger than the
- * node's batch is leased whole); the rest move to a new queued shard of the same job and key
- * with the same attempt number, attempts used and last error. Only queued shards are split.
- * The assign event's detail says what the node was given ("requests=4 images=4", plus
- * "split_to=S moved_requests=R moved_images=I" after a split). INVALID for a node with more
+ * than that and more than one request is split in the same transaction: its first requests in
+ * line order whose images fit (at least one: a request bigger than the node's batch is leased
+ * whole) move to a new shard of the same job and key with the same attempt number, attempts used
+ * and last error, which is leased; the rest stay queued in the old shard, in its place in the
+ * job's order. Only queued shards are split. The assign event's detail says what the node was
+ * given ("requests=4 images=4", plus "split_from=S left_requests=R left_images=I" after a split). INVALID for a node with more
  * than DQ_STORE_MAX_NODE_MODELS models. */
 dq_store_rc_t dq_store_lease_node(dq_store_t *self, const dq_store_node_t *node, int max_shards,
                                   int64_t now, int64_t lease_ms, dq_lease_t *out, int *n_out);

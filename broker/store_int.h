@@ -74,18 +74,20 @@ dq_store_rc_t dq_store__requeue(dq_store_t *self, int64_t shard, int64_t now, co
                                 const char *event, const char *error_class, const char *message,
                                 bool count_attempt);
 
-/* What dq_store__split did: new_shard 0 when the shard was left whole. */
+/* What dq_store__split did: leased_shard 0 when the shard was left whole. */
 typedef struct {
-    int64_t new_shard;  /* the queued shard that took the rest, or 0 */
-    int moved_requests; /* requests (and their images) moved to it */
-    int moved_images;
+    int64_t leased_shard; /* the new shard with the requests that fit, to lease; or 0 */
+    int64_t rest_shard;   /* the shard split, still queued with the other requests */
+    int rest_requests;    /* requests (and their images) left in it */
+    int rest_images;
 } dq_store_split_t;
 
 /* Fits a queued shard to a node that renders max_images images in one batch (0: unknown, the
- * shard stays whole): when it has more images than that and more than one request, it keeps its
- * first requests in line order whose images fit (at least one) and the rest move to a new queued
- * shard of the same job and key with the same attempt bookkeeping. Part of the caller's
- * transaction (store_split.c). INVALID for a shard that is not queued. */
+ * shard stays whole): when it has more images than that and more than one request, its first
+ * requests in line order whose images fit (at least one) move to a new queued shard of the same
+ * job and key with the same attempt bookkeeping, which the caller leases; the rest stay in the
+ * shard, queued, in its place in the job's order. Part of the caller's transaction
+ * (store_split.c). INVALID for a shard that is not queued. */
 dq_store_rc_t dq_store__split(dq_store_t *self, int64_t shard, int max_images,
                               dq_store_split_t *out);
 

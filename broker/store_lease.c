@@ -86,6 +86,7 @@ static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, const dq_st
     dq_store_split_t split;
     dq_store_rc_t rc = dq_store__split(self, out->shard, served ? served->max_images : 0, &split);
     if (rc) return rc;
+    if (split.leased_shard) out->shard = split.leased_shard;
     out->lease_expiry = now + lease_ms;
     r = dq_store__get(self, &stmt, s_sql_shard_take, "sii", node, out->lease_expiry, out->shard);
     if (r != 1) return DQ_STORE_DB;
@@ -102,17 +103,17 @@ static dq_store_rc_t s_lease_one(dq_store_t *self, const char *node, const dq_st
     }
     sqlite3_reset(stmt);
     if (r != SQLITE_DONE) return DQ_STORE_DB;
-    out->split_shard = split.new_shard;
+    out->split_shard = split.rest_shard; /* 0 unless split */
     rc = dq_store__run(self, s_sql_attempt_insert, "inisi", out->shard, out->attempt, out->job,
                        node, now);
     /* key=value detail, so the tests' checkers can read what each node was given. */
     char detail[160];
     int n = snprintf(detail, sizeof detail, "requests=%d images=%d", out->n_requests,
                      out->n_images);
-    if (split.new_shard && n > 0 && (size_t)n < sizeof detail)
+    if (split.leased_shard && n > 0 && (size_t)n < sizeof detail)
         snprintf(detail + n, sizeof detail - (size_t)n,
-                 " split_to=%lld moved_requests=%d moved_images=%d", (long long)split.new_shard,
-                 split.moved_requests, split.moved_images);
+                 " split_from=%lld left_requests=%d left_images=%d", (long long)split.rest_shard,
+                 split.rest_requests, split.rest_images);
     if (!rc)
         rc = dq_store__event(self, now, "assign", out->job, out->shard, out->attempt, node, 0, -1,
                              detail);

@@ -5,7 +5,9 @@
 
 /* Shards are cut at submit time to the broker's --shard-size requests; the node that leases one
  * says how many images it renders in one batch (READY "bimg"). A shard bigger than that is cut
- * here, at lease time, so the shard a node gets is one batch of its own size. */
+ * here, at lease time, so the shard a node gets is one batch of its own size. The part leased
+ * goes to a new shard and the rest stays queued under the old id, so it keeps its place in the
+ * job's order (oldest shard first) and a job is rendered in line order. */
 
 static const char s_sql_shard_size[] =
     "SELECT n_requests, n_images FROM shards WHERE id = ? AND state = 'queued'";
@@ -13,15 +15,15 @@ static const char s_sql_shard_lines[] =
     "SELECT line, num_images FROM requests WHERE shard = ? ORDER BY line";
 /* The new shard carries the old one's key, job and attempt bookkeeping: its attempt number (so
  * results of an attempt fenced off before the split stay fenced off), the attempts it has used
- * (so the split-off part still fails after max_attempts) and its last error. The insert trigger
- * counts it in jobs.n_shards and jobs.shards_queued. */
+ * (so the part leased still fails after max_attempts) and its last error. The insert trigger
+ * counts it in jobs.n_shards and jobs.shards_queued (it is queued until the caller leases it). */
 static const char s_sql_shard_clone[] =
     "INSERT INTO shards(job, width, height, steps, scheduler, attempt, attempts_used, last_error,"
     " error_class)"
     " SELECT job, width, height, steps, scheduler, attempt, attempts_used, last_error, error_class"
     " FROM shards WHERE id = ?";
 static const char s_sql_requests_move[] =
-    "UPDATE requests SET shard = ?1 WHERE shard = ?2 AND line > ?3";
+    "UPDATE requests SET shard = ?1 WHERE shard = ?2 AND line <= ?3";
 /* A shard's counters from its requests (a requeued shard may have committed some already). */
 static const char s_sql_shard_recount[] =
     "UPDATE shards SET"
@@ -72,13 +74,14 @@ dq_store_rc_t dq_store__split(dq_store_t *self, int64_t shard, int max_images,
     if (rc || kept >= n_requests) return rc; /* (kept == n_requests: counters were off) */
     rc = dq_store__run(self, s_sql_shard_clone, "i", shard);
     if (rc) return rc;
-    int64_t rest = sqlite3_last_insert_rowid(self->db);
-    rc = dq_store__run(self, s_sql_requests_move, "iii", rest, shard, last_line);
+    int64_t part = sqlite3_last_insert_rowid(self->db);
+    rc = dq_store__run(self, s_sql_requests_move, "iii", part, shard, last_line);
     if (!rc) rc = dq_store__run(self, s_sql_shard_recount, "i", shard);
-    if (!rc) rc = dq_store__run(self, s_sql_shard_recount, "i", rest);
+    if (!rc) rc = dq_store__run(self, s_sql_shard_recount, "i", part);
     if (rc) return rc;
-    out->new_shard = rest;
-    out->moved_requests = n_requests - kept;
-    out->moved_images = n_images - kept_images;
+    out->leased_shard = part;
+    out->rest_shard = shard;
+    out->rest_requests = n_requests - kept;
+    out->rest_images = n_images - kept_images;
     return DQ_STORE_OK;
 }

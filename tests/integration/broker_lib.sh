@@ -147,7 +147,7 @@ assigns_fit() {
             if (!(node in max)) { print "assigned to an unknown node: " $0; bad++; next }
             if (images == "" || images + 0 > max[node] + 0) { print "over the batch of " node ": " $0; bad++ }
             got[node]++
-            if (val("split_to") != "") splits++
+            if (val("split_from") != "") splits++
         }
         END {
             for (node in max) if (!(node in got)) { print node " was assigned nothing"; bad++ }

@@ -99,7 +99,7 @@ static void test_shard_of_16_to_a_batch_of_4(void **state) {
     assert_int_equal(a.n_requests, 4);
     assert_int_equal(a.n_images, 4);
     assert_int_equal(a.attempt, 1);
-    assert_true(a.split_shard > a.shard);
+    assert_true(a.split_shard != 0 && a.split_shard < a.shard); /* the rest keeps the old id */
     s_lines_t l = s_shard_lines(env.store, a.shard);
     assert_int_equal(l.n, 4);
     for (int i = 0; i < 4; i++)
@@ -116,16 +116,18 @@ static void test_shard_of_16_to_a_batch_of_4(void **state) {
     assert_int_equal(st.images_queued, 12);
     assert_int_equal(st.state, DQ_STORE_JOB_RUNNING);
     s_check_counters(&env);
-    /* The new shard is queued with the same key and attempt; the next lease cuts it again. */
+    /* The rest stays queued under the old id, with the same key and attempt as the new leased
+     * part; the next lease cuts it again. */
     assert_int_equal(s_sql_int(env.path, "SELECT count(*) FROM shards a JOIN shards b"
                                          " ON a.id < b.id AND a.job = b.job AND a.width = b.width"
                                          " AND a.height = b.height AND a.steps = b.steps AND"
-                                         " a.scheduler = b.scheduler AND b.state = 'queued'"
-                                         " AND b.attempt = 1 AND b.attempts_used = 0"),
+                                         " a.scheduler = b.scheduler AND a.state = 'queued'"
+                                         " AND a.attempt = 1 AND a.attempts_used = 0"
+                                         " AND b.state = 'leased' AND b.attempt = 1"),
                      1);
     dq_lease_t b;
     assert_int_equal(s_lease(env.store, "B", 5, T0, &b), 1);
-    assert_int_equal(b.shard, a.split_shard);
+    assert_int_equal(b.split_shard, a.split_shard);
     assert_int_equal(b.n_requests, 5);
     assert_int_equal(s_shard_lines(env.store, b.shard).lines[0], 5);
     s_check_counters(&env);
@@ -135,8 +137,12 @@ static void test_shard_of_16_to_a_batch_of_4(void **state) {
     assert_int_equal(tu_commit_shard(env.store, &b, now), 5);
     dq_lease_t c;
     int leases = 2;
+    int64_t next_line = 10; /* the job goes in line order, however its shards are cut */
     while (s_lease(env.store, "A", 4, ++now, &c) == 1) {
         assert_true(c.n_images <= 4);
+        s_lines_t got = s_shard_lines(env.store, c.shard);
+        assert_int_equal(got.lines[0], next_line);
+        next_line = got.lines[got.n - 1] + 1;
         assert_int_equal(tu_commit_shard(env.store, &c, now), c.n_images);
         leases++;
     }
@@ -149,11 +155,34 @@ static void test_shard_of_16_to_a_batch_of_4(void **state) {
     /* The assign events say what each node got. */
     assert_int_equal(tu_count_events(env.store, job, "assign"), 4);
     assert_int_equal(s_sql_int(env.path, "SELECT count(*) FROM events WHERE kind = 'assign' AND"
-                                         " detail = 'requests=4 images=4 split_to=2"
-                                         " moved_requests=12 moved_images=12' AND node = 'A'"),
+                                         " detail = 'requests=4 images=4 split_from=1"
+                                         " left_requests=12 left_images=12' AND node = 'A'"
+                                         " AND shard = 2"),
                      1);
     char report[2048];
     assert_int_equal(dq_store_check_plans(env.store, report, sizeof report), 0);
+    tu_env_end(&env);
+}
+
+/* Cutting keeps a job in line order: the rest of a shard is leased before the job's next shard
+ * (with the rest in a new shard, every shard's second half would wait for the end of the job). */
+static void test_cut_job_goes_in_line_order(void **state) {
+    (void)state;
+    tu_env_t env;
+    tu_env_begin(&env, NULL);
+    tu_job(env.store, "order", 0, 16, 48, 1, false, T0); /* shards of lines 1-16, 17-32, 33-48 */
+    dq_lease_t c;
+    int64_t next_line = 1, now = T0;
+    int leases = 0;
+    while (s_lease(env.store, leases % 2 ? "A" : "B", 6, ++now, &c) == 1) {
+        s_lines_t got = s_shard_lines(env.store, c.shard);
+        assert_int_equal(got.lines[0], next_line);
+        next_line = got.lines[got.n - 1] + 1;
+        leases++;
+    }
+    assert_int_equal(next_line, 49);
+    assert_int_equal(leases, 9); /* 6 + 6 + 4 per shard of 16 */
+    s_check_counters(&env);
     tu_env_end(&env);
 }
 
@@ -258,7 +287,7 @@ static void test_split_keeps_attempts_and_fencing(void **state) {
     assert_int_equal(n, 1);
     dq_lease_t a;
     assert_int_equal(s_lease(env.store, "A", 4, now, &a), 1);
-    assert_int_equal(a.shard, old.shard);
+    assert_int_equal(a.split_shard, old.shard); /* cut from it; it keeps the rest */
     assert_int_equal(a.attempt, 2);
     assert_int_equal(a.n_requests, 4);
     assert_true(a.split_shard != 0);
@@ -324,6 +353,7 @@ static void test_leased_shards_stay_whole(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shard_of_16_to_a_batch_of_4),
+        cmocka_unit_test(test_cut_job_goes_in_line_order),
         cmocka_unit_test(test_whole_requests_only),
         cmocka_unit_test(test_older_node_gets_the_whole_shard),
         cmocka_unit_test(test_split_keeps_attempts_and_fencing),
