@@ -92,6 +92,7 @@ DQ_SCRIPT_TESTS += tests/integration/broker_reready.sh
 DQ_SCRIPT_TESTS += tests/integration/broker_reconnect.sh tests/integration/broker_node_restart.sh
 # A SHARD_FAILED repeated (or its first copy lost) counts one failed attempt (fake_node --fail-*).
 DQ_SCRIPT_TESTS += tests/integration/broker_failrep.sh
+DQ_SCRIPT_TESTS += tests/integration/broker_lossy_fail.sh
 EXTRA_DIST += tests/integration/broker_lib.sh
 # Compares two PNGs' pixels (the end-to-end test checks the broker's images against diffq render).
 check_PROGRAMS += tests/integration/png_pixels
