@@ -124,14 +124,39 @@ int dq_seqs_receive(dq_assign_seqs_t *s, uint64_t seq) {
     return 1;
 }
 
-static void s_seq_queue(dq_assign_seqs_t *s, uint64_t seq) {
-    if (s->n_lost == DQ_PROTO_MAX_LOST_ASSIGNS) { /* the oldest has been reported most */
-        memmove(s->lost, s->lost + 1, (s->n_lost - 1) * sizeof *s->lost);
-        memmove(s->reports_left, s->reports_left + 1, (s->n_lost - 1) * sizeof *s->reports_left);
-        s->n_lost--;
+_Static_assert(DQ_PROTO_MAX_LOST_ASSIGNS == DQ_REPEATS_CAP, "a HEARTBEAT names every queued one");
+_Static_assert(DQ_SEQ_REPORTS >= 1 && DQ_FAIL_REPORTS >= 2 && DQ_FAIL_REPORTS <= UINT8_MAX,
+               "sends to go are counted in a byte; a failure sent at once has a repeat to go");
+
+int dq_repeats_push(dq_repeats_t *r, void *items, size_t size, const void *item, unsigned times) {
+    unsigned char *base = items;
+    int dropped = r->n == DQ_REPEATS_CAP;
+    if (dropped) {
+        memmove(base, base + size, (r->n - 1) * size);
+        memmove(r->left, r->left + 1, (r->n - 1) * sizeof *r->left);
+        r->n--;
     }
-    s->lost[s->n_lost] = seq;
-    s->reports_left[s->n_lost++] = DQ_SEQ_REPORTS;
+    memcpy(base + r->n * size, item, size);
+    r->left[r->n++] = (uint8_t) times;
+    return dropped;
+}
+
+void dq_repeats_sent(dq_repeats_t *r, void *items, size_t size) {
+    unsigned char *base = items;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (--r->left[i] == 0) continue;
+        if (kept != i) {
+            memcpy(base + kept * size, base + i * size, size);
+            r->left[kept] = r->left[i];
+        }
+        kept++;
+    }
+    r->n = kept;
+}
+
+static void s_seq_queue(dq_assign_seqs_t *s, uint64_t seq) {
+    dq_repeats_push(&s->lost_reports, s->lost, sizeof *s->lost, &seq, DQ_SEQ_REPORTS);
 }
 
 uint32_t dq_seqs_judge(dq_assign_seqs_t *s, uint64_t upto) {
@@ -168,45 +193,19 @@ uint32_t dq_seqs_heartbeat(dq_assign_seqs_t *s, uint64_t broker_assigned, int64_
 }
 
 uint32_t dq_seqs_report(dq_assign_seqs_t *s, uint64_t *out) {
-    uint32_t n = 0, kept = 0;
-    for (uint32_t i = 0; i < s->n_lost; i++) {
-        out[n++] = s->lost[i];
-        if (--s->reports_left[i] > 0) {
-            s->lost[kept] = s->lost[i];
-            s->reports_left[kept++] = s->reports_left[i];
-        }
-    }
-    s->n_lost = kept;
+    uint32_t n = s->lost_reports.n;
+    memcpy(out, s->lost, n * sizeof *out);
+    dq_repeats_sent(&s->lost_reports, s->lost, sizeof *s->lost);
     return n;
 }
 
-_Static_assert(DQ_FAIL_REPORTS >= 2 && DQ_FAIL_REPORTS <= UINT8_MAX,
-               "a queued failure has at least one repeat to go, counted in a byte");
-
 int dq_fails_add(dq_fail_reports_t *f, const dq_msg_shard_failed_t *msg, bool sent) {
-    int dropped = 0;
-    if (f->n == DQ_FAIL_PENDING) { /* the oldest has been sent the most */
-        memmove(f->msg, f->msg + 1, (f->n - 1) * sizeof *f->msg);
-        memmove(f->reports_left, f->reports_left + 1, (f->n - 1) * sizeof *f->reports_left);
-        f->n--;
-        dropped = 1;
-    }
-    f->msg[f->n] = *msg;
-    f->reports_left[f->n++] = (uint8_t) (sent ? DQ_FAIL_REPORTS - 1 : DQ_FAIL_REPORTS);
-    return dropped;
+    return dq_repeats_push(&f->q, f->msg, sizeof *f->msg, msg,
+                           sent ? DQ_FAIL_REPORTS - 1 : DQ_FAIL_REPORTS);
 }
 
 void dq_fails_sent(dq_fail_reports_t *f) {
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < f->n; i++) {
-        if (--f->reports_left[i] == 0) continue;
-        if (kept != i) {
-            f->msg[kept] = f->msg[i];
-            f->reports_left[kept] = f->reports_left[i];
-        }
-        kept++;
-    }
-    f->n = kept;
+    dq_repeats_sent(&f->q, f->msg, sizeof *f->msg);
 }
 
 void dq_backoff_init(dq_backoff_t *b, uint32_t initial_ms, uint32_t max_ms) {

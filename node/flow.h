@@ -5,6 +5,7 @@
 #define DQ_NODE_FLOW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/proto.h"
@@ -42,19 +43,20 @@ void dq_credit_reset(dq_credit_t *c);
  * forever. A count is judged only one heartbeat later, so messages merely in flight are not
  * taken for lost. Reset with each new connection. */
 typedef struct {
-    uint64_t sent;             /* credit asked for by the CREDITs sent on this connection */
-    uint64_t received;         /* ASSIGNs received (and ASSIGNs given up as lost) */
-    uint64_t sent_before;      /* `sent` when the previous broker HEARTBEAT arrived */
-    uint64_t assigned_before;  /* the broker's ASSIGN count in the previous HEARTBEAT */
-    int primed;                /* a previous HEARTBEAT was seen */
-    int numbered;              /* the broker numbers its ASSIGNs (minor 5): lost ones are judged
-                                  by number (dq_seqs_*, then dq_credit_lost), not by count here */
+    uint64_t sent;            /* credit asked for by the CREDITs sent on this connection */
+    uint64_t received;        /* ASSIGNs received (and ASSIGNs given up as lost) */
+    uint64_t sent_before;     /* `sent` when the previous broker HEARTBEAT arrived */
+    uint64_t assigned_before; /* the broker's ASSIGN count in the previous HEARTBEAT */
+    int primed;               /* a previous HEARTBEAT was seen */
+    int numbered;             /* the broker numbers its ASSIGNs (minor 5): lost ones are judged
+                                 by number (dq_seqs_*, then dq_credit_lost), not by count here */
 } dq_credit_sync_t;
 
 /* A broker HEARTBEAT with counts. Sets *resend: credit to ask for again, without counting it as
  * new (a CREDIT the broker never counted); *lost: ASSIGNs given up (the asked credit drops by as
- * many, so the node asks again; always 0 when s->numbered). Credit the broker counted beyond what was sent (a repeated
- * CREDIT) is taken as asked, less the ASSIGNs already taken unasked for it. */
+ * many, so the node asks again; always 0 when s->numbered). Credit the broker counted beyond
+ * what was sent (a repeated CREDIT) is taken as asked, less the ASSIGNs already taken unasked
+ * for it. */
 void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
                     uint64_t broker_assigned, uint32_t *resend, uint32_t *lost);
 
@@ -63,6 +65,23 @@ void dq_credit_sync(dq_credit_t *c, dq_credit_sync_t *s, uint64_t broker_credit,
  * beyond that, up to DQ_PROTO_RESULT_WINDOW_MAX, while the PNG bytes in flight would stay within
  * DQ_PROTO_RESULT_WINDOW_BYTES. */
 bool dq_result_window_open(uint32_t inflight, uint64_t inflight_bytes, uint64_t next_bytes);
+
+/* Reports sent a few times each, so that one lost message costs nothing (a lost ASSIGN's
+ * number, a SHARD_FAILED): a bounded queue kept beside the caller's array of items (`size` bytes
+ * each, room for DQ_REPEATS_CAP), oldest first. A new item that finds it full makes the oldest
+ * go (it has been sent the most). */
+#define DQ_REPEATS_CAP 64
+typedef struct {
+    uint8_t left[DQ_REPEATS_CAP]; /* sends still to come for items[i], >= 1 */
+    uint32_t n;
+} dq_repeats_t;
+
+/* Appends a copy of item to items[0..r->n), to be sent `times` (>= 1) more times. Returns 1 when
+ * the queue was full and the oldest item was dropped to make room, else 0. */
+int dq_repeats_push(dq_repeats_t *r, void *items, size_t size, const void *item, unsigned times);
+/* Every queued item has just been sent once more: those with no sends left leave, the others
+ * keep their order. */
+void dq_repeats_sent(dq_repeats_t *r, void *items, size_t size);
 
 /* ASSIGN sequence numbers (protocol minor 5): a broker numbers the ASSIGNs of a connection 1, 2,
  * ...; the node remembers which it received, judges lost those that a broker HEARTBEAT which
@@ -77,13 +96,12 @@ bool dq_result_window_open(uint32_t inflight, uint64_t inflight_bytes, uint64_t 
 #define DQ_SEQ_REPORTS 3    /* HEARTBEATs that name a lost ASSIGN (liveness: 3 beats) */
 typedef struct {
     uint64_t base; /* every number <= base is settled: received, or judged lost */
-    uint64_t bits[DQ_SEQ_WINDOW / 64]; /* bit (n % DQ_SEQ_WINDOW): n in (base, base + window]
-                                          was received */
-    uint64_t lost[DQ_PROTO_MAX_LOST_ASSIGNS]; /* judged lost, still to be reported */
-    uint8_t reports_left[DQ_PROTO_MAX_LOST_ASSIGNS];
-    uint32_t n_lost;
-    uint64_t judge_upto; /* the `asg` of the HEARTBEAT to judge by next... */
-    int64_t judge_at;    /* ...and when it arrived (ms); 0: none yet */
+    uint64_t bits[DQ_SEQ_WINDOW / 64];        /* bit (n % DQ_SEQ_WINDOW): n in (base, base + window]
+                                                 was received */
+    uint64_t lost[DQ_PROTO_MAX_LOST_ASSIGNS]; /* judged lost, still to be reported... */
+    dq_repeats_t lost_reports;                /* ...how many more times each */
+    uint64_t judge_upto;                      /* the `asg` of the HEARTBEAT to judge by next... */
+    int64_t judge_at;                         /* ...and when it arrived (ms); 0: none yet */
 } dq_assign_seqs_t;
 
 void dq_seqs_reset(dq_assign_seqs_t *s);
@@ -113,11 +131,12 @@ uint32_t dq_seqs_report(dq_assign_seqs_t *s, uint64_t *out);
  * been sent the most: a burst of more than that many failures within two heartbeats loses the
  * oldest's last repeats). Unlike dq_assign_seqs_t these outlive a connection. */
 #define DQ_FAIL_REPORTS DQ_SEQ_REPORTS /* sends per SHARD_FAILED, as for a lost ASSIGN's number */
-#define DQ_FAIL_PENDING 64 /* failures with repeats to go; more than a node fails at once */
+#define DQ_FAIL_PENDING                                                                            \
+    DQ_REPEATS_CAP /* failures with repeats to go; more than a node fails at                       \
+                      once */
 typedef struct {
     dq_msg_shard_failed_t msg[DQ_FAIL_PENDING]; /* oldest first */
-    uint8_t reports_left[DQ_FAIL_PENDING];      /* sends still to come, 1..DQ_FAIL_REPORTS */
-    uint32_t n;
+    dq_repeats_t q;                             /* sends still to come, 1..DQ_FAIL_REPORTS */
 } dq_fail_reports_t;
 
 /* Queues a failure to report: DQ_FAIL_REPORTS sends to go, less the one just made when `sent`

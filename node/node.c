@@ -139,13 +139,13 @@ static void s_send_ready(dq_node_t *self) {
  * held list that leaves the shard out (which it would take for an ASSIGN lost on a connection the
  * node has left, and requeue without counting the attempt). */
 static void s_repeat_failures(dq_node_t *self, const char *when) {
-    if (!self->dealer || self->fails.n == 0) return;
-    for (uint32_t i = 0; i < self->fails.n; i++) {
+    if (!self->dealer || self->fails.q.n == 0) return;
+    for (uint32_t i = 0; i < self->fails.q.n; i++) {
         dq_msg_t m = {.cmd = DQ_CMD_SHARD_FAILED};
         m.shard_failed = self->fails.msg[i];
         dq_debug("SHARD_FAILED again %s job=%" PRIu64 " shard=%" PRIu64 " attempt=%u left=%u", when,
                  m.shard_failed.job, m.shard_failed.shard, m.shard_failed.attempt,
-                 self->fails.reports_left[i] - 1u);
+                 self->fails.q.left[i] - 1u);
         s_send(self, &m);
     }
     dq_fails_sent(&self->fails);

@@ -322,20 +322,20 @@ static void test_fails_repeated_with_two_heartbeats(void **state) {
     memset(&f, 0, sizeof f);
     dq_msg_shard_failed_t a = s_failure(1), b = s_failure(2);
     assert_int_equal(dq_fails_add(&f, &a, true), 0); /* sent at once: 2 repeats to go */
-    assert_int_equal(f.n, 1);
+    assert_int_equal(f.q.n, 1);
     assert_memory_equal(&f.msg[0], &a, sizeof a);     /* word for word */
     dq_fails_sent(&f);                                /* the first HEARTBEAT */
     assert_int_equal(dq_fails_add(&f, &b, false), 0); /* no connection: all 3 to go */
-    assert_int_equal(f.n, 2);
+    assert_int_equal(f.q.n, 2);
     dq_fails_sent(&f); /* the second HEARTBEAT (or READY): a's last */
-    assert_int_equal(f.n, 1);
+    assert_int_equal(f.q.n, 1);
     assert_true(f.msg[0].shard == 2);
     dq_fails_sent(&f);
-    assert_int_equal(f.n, 1);
+    assert_int_equal(f.q.n, 1);
     dq_fails_sent(&f);
-    assert_int_equal(f.n, 0);
+    assert_int_equal(f.q.n, 0);
     dq_fails_sent(&f); /* nothing queued: nothing happens */
-    assert_int_equal(f.n, 0);
+    assert_int_equal(f.q.n, 0);
 }
 
 static void test_fails_bounded_oldest_goes(void **state) {
@@ -348,13 +348,13 @@ static void test_fails_bounded_oldest_goes(void **state) {
     }
     dq_msg_shard_failed_t x = s_failure(DQ_FAIL_PENDING + 1);
     assert_int_equal(dq_fails_add(&f, &x, true), 1); /* full: shard 1 goes */
-    assert_int_equal(f.n, DQ_FAIL_PENDING);
+    assert_int_equal(f.q.n, DQ_FAIL_PENDING);
     assert_true(f.msg[0].shard == 2);
     assert_true(f.msg[DQ_FAIL_PENDING - 1].shard == DQ_FAIL_PENDING + 1);
     assert_string_equal(f.msg[DQ_FAIL_PENDING - 1].message, x.message);
     for (int k = 1; k < DQ_FAIL_REPORTS; k++)
         dq_fails_sent(&f);
-    assert_int_equal(f.n, 0);
+    assert_int_equal(f.q.n, 0);
 }
 
 static void test_backoff_doubles_to_cap(void **state) {
