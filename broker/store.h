@@ -170,8 +170,8 @@ dq_store_rc_t dq_store_lease(dq_store_t *self, const char *node, int max_shards,
  * whole) move to a new shard of the same job and key with the same attempt number, attempts used
  * and last error, which is leased; the rest stay queued in the old shard, in its place in the
  * job's order. Only queued shards are split. The assign event's detail says what the node was
- * given ("requests=4 images=4", plus "split_from=S left_requests=R left_images=I" after a split). INVALID for a node with more
- * than DQ_STORE_MAX_NODE_MODELS models. */
+ * given ("requests=4 images=4", plus "split_from=S left_requests=R left_images=I" after a
+ * split). INVALID for a node with more than DQ_STORE_MAX_NODE_MODELS models. */
 dq_store_rc_t dq_store_lease_node(dq_store_t *self, const dq_store_node_t *node, int max_shards,
                                   int64_t now, int64_t lease_ms, dq_lease_t *out, int *n_out);
 

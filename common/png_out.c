@@ -110,8 +110,8 @@ static int s_encode(png_structp png, png_infop info, s_encoder_t *enc, int width
     if (setjmp(png_jmpbuf(png))) return -1;
     png_set_write_fn(png, enc, s_png_write, s_png_flush);
     /* zlib's fastest level after libpng's per-row adaptive filters: on 512x512 images it
-     * encodes 3.5-4.5x faster than the default level 6 for files 2-8% larger (bench/png_encode,
-     * bench/RESULTS.md). Run-length deflate was faster still but 37% larger on a patterned
+     * encodes 3.2-4.8x faster than the default level 6 for files 1.6-7.5% larger
+     * (bench/png_encode, bench/RESULTS.md). Run-length deflate was faster still but 37% larger on a patterned
      * image. A GPU rank encodes every image it renders. */
     png_set_compression_level(png, 1);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB,

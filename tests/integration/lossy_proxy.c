@@ -8,8 +8,8 @@
  *               [--max-delay-ms MS] [--cut P] [--every N]
  * P are probabilities 0..1 applied to each message. --every N makes sure each direction sees each
  * of drop, dup and delay (those given) at least once in N messages: a test can then rely on
- * every kind of loss having happened, whatever the timing. With --front tcp://127.0.0.1:* it binds a
- * free port. It prints "listening EP" on stdout once bound, and on SIGTERM/SIGINT a summary of
+ * every kind of loss having happened, whatever the timing. With --front tcp://127.0.0.1:* it
+ * binds a free port. It prints "listening EP" on stdout once bound, and on SIGTERM/SIGINT a summary of
  * what it did per direction and command on stderr ("dropped to_broker CREDIT=2 ..."). */
 #include <czmq.h>
 #include <getopt.h>
