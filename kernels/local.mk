@@ -62,7 +62,8 @@ libdqcuda_a_SOURCES = kernels/cuda/device.cu kernels/cuda/device.h \
 DQ_ENGINE_LIBS += libdqcuda.a $(CUDA_LIBS)
 # The .cu suffix rule tracks no header dependencies: every object depends on the shared headers.
 $(libdqcuda_a_OBJECTS): kernels/cuda/cuda_internal.h kernels/cuda/backend_cuda.h \
-	kernels/cuda/reduce.h kernels/backend.h kernels/tensor.h kernels/dtype.h
+	kernels/cuda/reduce.h kernels/cuda/attention_flash_kernel.cuh kernels/backend.h \
+	kernels/tensor.h kernels/dtype.h
 # Every op on CUDA against the CPU backend: built here, run on a GPU by tests/gpu/check.sh
 # (not in TESTS: it needs a device; without one it exits 77).
 check_PROGRAMS += tests/gpu/ops_cuda_vs_cpu
@@ -80,8 +81,9 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/backend_cuda.cu kernels/cuda/backend_cuda.h kernels/cuda/cuda_internal.h \
 	kernels/cuda/reduce.h kernels/cuda/convert.cu kernels/cuda/linear.cu \
 	kernels/cuda/conv2d.cu kernels/cuda/norm.cu kernels/cuda/softmax.cu \
-	kernels/cuda/attention.cu kernels/cuda/activation.cu kernels/cuda/binary.cu \
-	kernels/cuda/layout.cu
+	kernels/cuda/attention.cu kernels/cuda/attention_flash.cu \
+	kernels/cuda/attention_flash_kernel.cuh kernels/cuda/activation.cu \
+	kernels/cuda/binary.cu kernels/cuda/layout.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
 	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
 	docs/cuda.md
@@ -258,3 +260,14 @@ bench_gpu_render_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CUDA_CPPFLAGS)
 bench_gpu_render_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 DQ_SCRIPT_TESTS += tests/gpu/bench_smoke.sh
 EXTRA_DIST += bench/diffusers_gpu.py tests/gpu/f16_emulate.py tests/gpu/gpu_results.py
+
+# The fused attention kernel's device code run on the CPU through a CUDA emulation (C++20):
+# built and run everywhere, GPU or not (tests/unit/cuda_emul.h says what it can check).
+check_PROGRAMS += tests/unit/test_flash_emul
+tests_unit_test_flash_emul_SOURCES = tests/unit/test_flash_emul.cpp tests/unit/cuda_emul.h \
+	kernels/cuda/attention_flash_kernel.cuh
+# (-Wno-unknown-pragmas: the kernel's #pragma unroll is for nvcc.)
+tests_unit_test_flash_emul_CXXFLAGS = -std=c++20 -pthread $(WARN_CXXFLAGS) -Wno-unknown-pragmas \
+	$(SAN_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_flash_emul_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS) -lpthread
+DQ_UNIT_TESTS += tests/unit/test_flash_emul

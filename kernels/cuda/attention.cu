@@ -1,6 +1,7 @@
-/* kernels/cuda/attention.cu: multi-head scaled dot-product attention, blocked over queries:
- * per batch and query block, all heads at once through strided-batched GEMMs, the scores in the
- * workspace. (A fused flash-style kernel is the next step: docs/cuda.md.) */
+/* kernels/cuda/attention.cu: multi-head scaled dot-product attention. The f16 mode takes the
+ * fused kernel (attention_flash.cu) where it applies; otherwise, and always in the f32 mode,
+ * attention is blocked over queries: per batch and query block, all heads at once through
+ * strided-batched GEMMs, the scores in the workspace. */
 #include <math.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -12,6 +13,10 @@ int dq_cuda_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t 
     // q, y: [B, Lq, H*D]; k, v: [B, Lk, H*D]; head h is columns [h*D, h*D+D)
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];
     int64_t d = hd / heads;
+    if (ctx->precision == DQ_CUDA_PRECISION_F16 && ctx->attention_fused) {
+        int rc = dq_cuda_attention_flash(ctx, q, k, v, heads, causal, y);
+        if (rc <= 0) return rc;
+    }
     /* Scores S[H, bq, Lk] for bq queries of every head. */
     int64_t bq = (int64_t) (ctx->work_bytes / (sizeof(float) * (size_t) heads * (size_t) lk));
     if (bq < 1) {

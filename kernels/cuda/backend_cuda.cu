@@ -189,6 +189,11 @@ dq_backend_t *dq_backend_cuda_new(int device, size_t workspace_bytes,
     ctx->device = device;
     ctx->precision = precision;
     ctx->work_bytes = workspace_bytes;
+    {
+        /* DQ_CUDA_ATTENTION=gemm keeps the f16 mode on the two-GEMM attention (for bisecting). */
+        const char *attn = getenv("DQ_CUDA_ATTENTION");
+        ctx->attention_fused = !(attn && strcmp(attn, "gemm") == 0);
+    }
     S_TRY((crc = cudaSetDevice(device)) == cudaSuccess, cudaGetErrorString(crc));
     S_TRY((crc = cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking)) == cudaSuccess,
           cudaGetErrorString(crc));

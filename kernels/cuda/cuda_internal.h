@@ -35,6 +35,7 @@ typedef struct {
     int *flag;                      /* owned: one device int for ops that report bad input */
     dq_cuda_conv_algo_t conv_cache[DQ_CUDA_CONV_CACHE]; /* chosen conv algorithms */
     int conv_cached;                /* entries in use */
+    bool attention_fused;           /* f16 mode: fused attention where it applies (attention.cu) */
 } dq_cuda_ctx_t;
 
 static inline dq_cuda_ctx_t *dq_cuda_ctx(dq_backend_t *be) { return (dq_cuda_ctx_t *) be->ctx; }
@@ -119,6 +120,11 @@ int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bia
  * its keys j > q0 + r % rows_per_head set to -inf first. */
 int dq_cuda_softmax_rows(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,
                          int64_t n, bool causal, int64_t rows_per_head, int64_t q0);
+/* Fused attention (attention_flash.cu): same contract as dq_cuda_attention. Returns 0, -1 on an
+ * error, or 1 when it does not apply (head dimension over 160, too little shared memory, a grid
+ * too large), leaving the caller to take the GEMM path. */
+int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
+                            const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
 int dq_cuda_group_norm_launch(cudaStream_t st, int dev, const float *x, const float *gamma,
                               const float *beta, int64_t n, int64_t c, int64_t s, int groups,
                               float eps, bool silu, float *y);

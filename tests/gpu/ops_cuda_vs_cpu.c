@@ -430,6 +430,14 @@ static void s_suite(void) {
     s_case_attention(2, 300, 77, 2, 40, false);
     s_case_attention(1, 257, 257, 8, 40, false);
     s_case_attention(2, 33, 33, 3, 8, true);
+    /* The fused kernel's head sizes (padded to 32, 48, 64, 80, 128, 160), query blocks and key
+     * tiles cut short, causal rows, and d = 192, which takes the GEMM path in every mode. */
+    s_case_attention(1, 77, 77, 12, 64, true);
+    s_case_attention(2, 100, 77, 8, 80, false);
+    s_case_attention(1, 129, 129, 2, 80, false);
+    s_case_attention(1, 65, 200, 2, 160, false);
+    s_case_attention(1, 70, 70, 2, 100, true);
+    s_case_attention(1, 64, 64, 1, 192, false);
     int64_t u1[2] = {3, 1001}, u2[4] = {2, 5, 3, 7};
     s_case_unary("gelu", dq_op_gelu, 2, u1, 6.0f, false);
     s_case_unary("gelu", dq_op_gelu, 4, u2, 6.0f, true);
@@ -512,6 +520,10 @@ int main(void) {
     s_run(0, DQ_CUDA_PRECISION_F32, 0, 1e-5, "f32", big);
     s_run(0, DQ_CUDA_PRECISION_F32, (size_t) 256 << 10, 1e-5, "f32s", false);
     s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16", big);
+    /* f16 with attention on the two-GEMM path, as DQ_CUDA_ATTENTION=gemm selects. */
+    setenv("DQ_CUDA_ATTENTION", "gemm", 1);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16g", false);
+    unsetenv("DQ_CUDA_ATTENTION");
     dq_backend_destroy(&s_cpu);
     printf("ops_cuda_vs_cpu: %d of %d cases passed\n", s_cases - s_failures, s_cases);
     return s_failures ? 1 : 0;

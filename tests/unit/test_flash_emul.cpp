@@ -1,0 +1,157 @@
+/* tests/unit/test_flash_emul.cpp: the CUDA backend's fused attention kernel
+ * (kernels/cuda/attention_flash_kernel.cuh), run on the CPU through tests/unit/cuda_emul.h and
+ * compared with the CPU backend's attention. The GPU run (tests/gpu/ops_cuda_vs_cpu.c) checks the
+ * same kernel on a device; this one checks its indexing, masks, tiling and online softmax on
+ * every CI machine, and ASan watches its global and shared memory accesses. */
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "tests/unit/cuda_emul.h"
+
+#include "kernels/cuda/attention_flash_kernel.cuh"
+
+extern "C" {
+#include "common/log.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/backend_cpu.h"
+#include "kernels/ops.h"
+#include "kernels/rng.h"
+}
+
+/* cmocka last: its fail() macro would rewrite the C++ library's ios::fail(). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+extern "C" {
+#include <cmocka.h>
+}
+
+/* The kernel rounds q, k, v and the probabilities to f16 once each (unit roundoff 2^-11, about
+ * 4.9e-4) and sums in f32; their errors add up to about 1e-3 at most, far inside the f16 mode's
+ * 1e-2 on a GPU (tests/gpu/ops_cuda_vs_cpu.c). The emulation is deterministic, so it can hold
+ * the kernel to the tighter bound: a 1% slip in a normaliser fails it. */
+#define S_TOL 2e-3
+
+/* Runs the emulated kernel for head dimension padded to DP, like attention_flash.cu's launcher. */
+template <int DP>
+static void s_run_kernel(const float *q, const float *k, const float *v, float *y, int64_t batch,
+                         int64_t lq, int64_t lk, int heads, int d, bool causal) {
+    using namespace dq_flash;
+    size_t bytes = Layout<DP>::bytes;
+    float scale_log2 = (float) (1.4426950408889634 / std::sqrt((double) d));
+    dim3 grid{(unsigned) ((lq + Warps<DP>::queries - 1) / Warps<DP>::queries),
+              (unsigned) (batch * heads), 1};
+    dim3 block{(unsigned) Warps<DP>::threads, 1, 1};
+    dq_emul_launch(grid, block, bytes, [&] {
+        attention_kernel<DP>(q, k, v, y, lq, lk, heads, d, scale_log2, causal ? 1 : 0);
+    });
+}
+
+static void s_flash(const float *q, const float *k, const float *v, float *y, int64_t batch,
+                    int64_t lq, int64_t lk, int heads, int d, bool causal) {
+    if (d <= 32) return s_run_kernel<32>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 48) return s_run_kernel<48>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 64) return s_run_kernel<64>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 80) return s_run_kernel<80>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 128) return s_run_kernel<128>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    return s_run_kernel<160>(q, k, v, y, batch, lq, lk, heads, d, causal);
+}
+
+/* Random values in [-range, range) from a seeded generator. */
+static std::vector<float> s_random(size_t n, uint64_t seed, float range) {
+    std::vector<float> x(n);
+    dq_rng_t *rng = dq_rng_new(seed);
+    assert_non_null(rng);
+    for (float &e : x) e = (float) ((dq_rng_u32(rng) / 4294967296.0 * 2.0 - 1.0) * range);
+    dq_rng_destroy(&rng);
+    return x;
+}
+
+static double s_rel_l2(const std::vector<float> &got, const std::vector<float> &want) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < got.size(); i++) {
+        double e = (double) got[i] - (double) want[i];
+        num += e * e;
+        den += (double) want[i] * want[i];
+    }
+    return std::sqrt(num / (den > 0 ? den : 1.0));
+}
+
+/* One case: the kernel's y against the CPU backend's; range scales q and k, so the softmax
+ * goes from flat (0.5) to peaked (3: scores up to a few dozen). */
+static void s_case(int64_t b, int64_t lq, int64_t lk, int heads, int d, bool causal, float range) {
+    int64_t hd = (int64_t) heads * d;
+    size_t nq = (size_t) (b * lq * hd), nk = (size_t) (b * lk * hd);
+    std::vector<float> q = s_random(nq, 1, range), k = s_random(nk, 2, range),
+                       v = s_random(nk, 3, 1.0f), want(nq), got;
+    /* Exactly sized so ASan sees a write past the last row. */
+    std::unique_ptr<float[]> y(new float[nq]);
+    for (size_t i = 0; i < nq; i++) y[i] = NAN;
+    s_flash(q.data(), k.data(), v.data(), y.get(), b, lq, lk, heads, d, causal);
+    got.assign(y.get(), y.get() + nq);
+
+    dq_backend_t *cpu = dq_backend_cpu_new(0, 1);
+    assert_non_null(cpu);
+    dq_tensor_t tq, tk, tv, ty;
+    int64_t qs[3] = {b, lq, hd}, ks[3] = {b, lk, hd};
+    assert_int_equal(dq_tensor_init(&tq, DQ_DTYPE_F32, 3, qs, q.data(), NULL, "q"), 0);
+    assert_int_equal(dq_tensor_init(&tk, DQ_DTYPE_F32, 3, ks, k.data(), NULL, "k"), 0);
+    assert_int_equal(dq_tensor_init(&tv, DQ_DTYPE_F32, 3, ks, v.data(), NULL, "v"), 0);
+    assert_int_equal(dq_tensor_init(&ty, DQ_DTYPE_F32, 3, qs, want.data(), NULL, "y"), 0);
+    assert_int_equal(dq_op_attention(cpu, &tq, &tk, &tv, heads, causal, &ty), 0);
+    dq_backend_destroy(&cpu);
+
+    size_t nan = 0;
+    for (float e : got) nan += std::isnan(e) ? 1 : 0;
+    double err = s_rel_l2(got, want);
+    printf("# B%lld Lq%lld Lk%lld H%d D%d%s range %.1f: rel L2 %.2e, %zu NaN\n", (long long) b,
+           (long long) lq, (long long) lk, heads, d, causal ? " causal" : "", range, err, nan);
+    assert_int_equal(nan, 0);
+    assert_true(err <= S_TOL);
+}
+
+/* SD 1.x at 320 channels (d 40): query blocks and key tiles cut short. */
+static void test_d40_partial_tiles(void **state) {
+    (void) state;
+    s_case(2, 100, 77, 2, 40, false, 1.0f);
+    s_case(1, 130, 130, 1, 40, false, 3.0f);
+}
+
+/* CLIP's causal self-attention (d 64, 77 tokens) and a causal case over several key tiles. */
+static void test_causal(void **state) {
+    (void) state;
+    s_case(1, 77, 77, 3, 64, true, 1.0f);
+    s_case(1, 150, 150, 1, 32, true, 3.0f);
+}
+
+/* The other padded sizes: d 80 (640 channels), 100 (-> 128), 160 (1280 channels), 8 (-> 32). */
+static void test_head_sizes(void **state) {
+    (void) state;
+    s_case(1, 64, 77, 2, 80, false, 1.0f);
+    s_case(1, 70, 65, 1, 100, false, 1.0f);
+    s_case(1, 65, 129, 1, 160, false, 2.0f);
+    s_case(2, 33, 33, 3, 8, true, 1.0f);
+}
+
+/* A flat softmax over many keys: the output is near the mean of v, the error relative to a small
+ * signal; guards the running sums across 4 key tiles. */
+static void test_many_keys_flat(void **state) {
+    (void) state;
+    s_case(1, 20, 256, 1, 40, false, 0.5f);
+}
+
+int main(void) {
+    dq_log_init("test_flash_emul", DQ_LOG_WARN, false);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_d40_partial_tiles),
+        cmocka_unit_test(test_causal),
+        cmocka_unit_test(test_head_sizes),
+        cmocka_unit_test(test_many_keys_flat),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
