@@ -20,8 +20,11 @@ libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PR
 # selects of kernels/cpu (clamps in dq_cpu_expf) into vector blends below AVX-512. Results are
 # unchanged: it only lets the compiler evaluate both sides of a select.
 DQ_ENGINE_VEC_CFLAGS = -fno-trapping-math
-# What a program that links the engine adds to its LDADD (before DQ_COMMON_LIBS).
-DQ_ENGINE_LIBS = libdqengine.a libdqsample.a $(OPENBLAS_LIBS) $(UTF8PROC_LIBS) $(OPENMP_CFLAGS) -lm
+# What a program that links the engine adds to its LDADD (before DQ_COMMON_LIBS); the CUDA
+# backend joins it below when configured. DQ_ENGINE_CPU_LIBS: the engine without it.
+DQ_ENGINE_CPU_LIBS = libdqengine.a libdqsample.a $(OPENBLAS_LIBS) $(UTF8PROC_LIBS) \
+	$(OPENMP_CFLAGS) -lm
+DQ_ENGINE_LIBS = $(DQ_ENGINE_CPU_LIBS)
 
 # Sampling: PyTorch's random normals and diffusers' schedulers, reproduced to the bit where the
 # reference allows. Its own library because it must be compiled without FMA contraction
@@ -110,7 +113,7 @@ libdqengine_a_CPPFLAGS = $(AM_CPPFLAGS) -DDQ_CLIP_DATADIR='"$(clipdatadir)"' \
 	-DDQ_CLIP_SOURCE_DIR='"$(abs_top_srcdir)/data/clip"'
 # zlib reads the gzip'd merges file; jansson reads vocab.json (both also come with DQ_COMMON_LIBS,
 # but a static engine library must name them after itself).
-DQ_ENGINE_LIBS += $(JANSSON_LIBS) $(ZLIB_LIBS)
+DQ_ENGINE_CPU_LIBS += $(JANSSON_LIBS) $(ZLIB_LIBS)
 clipdatadir = $(pkgdatadir)/clip
 dist_clipdata_DATA = data/clip/bpe_simple_vocab_16e6.txt.gz data/clip/LICENSE
 
@@ -261,13 +264,3 @@ bench_gpu_render_LDADD = $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 DQ_SCRIPT_TESTS += tests/gpu/bench_smoke.sh
 EXTRA_DIST += bench/diffusers_gpu.py tests/gpu/f16_emulate.py tests/gpu/gpu_results.py
 
-# The fused attention kernel's device code run on the CPU through a CUDA emulation (C++20):
-# built and run everywhere, GPU or not (tests/unit/cuda_emul.h says what it can check).
-check_PROGRAMS += tests/unit/test_flash_emul
-tests_unit_test_flash_emul_SOURCES = tests/unit/test_flash_emul.cpp tests/unit/cuda_emul.h \
-	kernels/cuda/attention_flash_kernel.cuh
-# (-Wno-unknown-pragmas: the kernel's #pragma unroll is for nvcc.)
-tests_unit_test_flash_emul_CXXFLAGS = -std=c++20 -pthread $(WARN_CXXFLAGS) -Wno-unknown-pragmas \
-	$(SAN_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_flash_emul_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS) -lpthread
-DQ_UNIT_TESTS += tests/unit/test_flash_emul

@@ -23,7 +23,7 @@ __global__ void s_act_kernel(const float *x, float *y, int64_t n, int act) {
 
 static int s_act_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t n,
                         s_act_t act) {
-    s_act_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(x, y, n, (int) act);
+    DQ_CUDA_LAUNCH(s_act_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, x, y, n, (int) act);
     DQ_CUDA_LAUNCHED(dev, "activation");
     return 0;
 }
@@ -60,7 +60,7 @@ __global__ void s_geglu_kernel(const float *x, float *y, int64_t rows, int64_t f
 
 static int s_geglu_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,
                           int64_t f) {
-    s_geglu_kernel<<<dq_cuda_blocks(rows * f), DQ_CUDA_THREADS, 0, st>>>(x, y, rows, f);
+    DQ_CUDA_LAUNCH(s_geglu_kernel, dq_cuda_blocks(rows * f), DQ_CUDA_THREADS, 0, st, x, y, rows, f);
     DQ_CUDA_LAUNCHED(dev, "geglu");
     return 0;
 }

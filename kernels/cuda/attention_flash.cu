@@ -8,7 +8,9 @@
 #include "kernels/cuda/cuda_internal.h"
 
 /* Dynamic shared memory of a block, 128-byte aligned (the emulation defines its own). */
+#ifndef DQ_CUDA_EMUL
 #define DQ_CUDA_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
+#endif
 #include "kernels/cuda/attention_flash_kernel.cuh"
 
 namespace {
@@ -30,8 +32,8 @@ int s_launch(dq_cuda_ctx_t *ctx, const float *q, const float *k, const float *v,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes));
     float scale_log2 = (float) (1.4426950408889634 / sqrt((double) d));
     dim3 grid((unsigned) qblocks, (unsigned) (batch * heads));
-    attention_kernel<DP><<<grid, Warps<DP>::threads, bytes, ctx->stream>>>(
-        q, k, v, y, lq, lk, heads, d, scale_log2, causal ? 1 : 0);
+    DQ_CUDA_LAUNCH(attention_kernel<DP>, grid, Warps<DP>::threads, bytes, ctx->stream, q, k, v, y,
+                   lq, lk, heads, d, scale_log2, causal ? 1 : 0);
     DQ_CUDA_LAUNCHED(ctx->device, "flash attention");
     return 0;
 }

@@ -1,8 +1,8 @@
 /* kernels/cuda/attention_flash_kernel.cuh: the device code of the fused attention (see
- * attention_flash.cu, which launches it). Kept apart so tests/unit/test_flash_emul.cpp can run
- * this very code on the CPU through tests/unit/cuda_emul.h (threads, barriers, WMMA tiles
- * emulated), where there is no GPU. Needs, from the includer: __half and its conversions,
- * nvcuda::wmma, the thread built-ins, exp2f/fmaxf/INFINITY, and DQ_CUDA_DYNAMIC_SMEM. */
+ * attention_flash.cu, which launches it). Kept apart so tests/unit/test_flash_emul.cpp can call
+ * it directly on the CPU through the CUDA emulation (tests/emul/). Needs, from the includer:
+ * __half and its conversions, nvcuda::wmma, the thread built-ins, exp2f/fmaxf/INFINITY, and
+ * DQ_CUDA_DYNAMIC_SMEM. */
 #ifndef DQ_CUDA_ATTENTION_FLASH_KERNEL_CUH
 #define DQ_CUDA_ATTENTION_FLASH_KERNEL_CUH
 

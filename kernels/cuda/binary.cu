@@ -24,7 +24,8 @@ __global__ void s_binary_kernel(const float *a, const float *b, float *y, s_bcas
 
 static int s_binary_launch(cudaStream_t st, int dev, const float *a, const float *b, float *y,
                            const s_bcast_t *g, int64_t n, bool mul) {
-    s_binary_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(a, b, y, *g, n, mul ? 1 : 0);
+    DQ_CUDA_LAUNCH(s_binary_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, a, b, y, *g, n,
+                   mul ? 1 : 0);
     DQ_CUDA_LAUNCHED(dev, mul ? "mul" : "add");
     return 0;
 }
@@ -63,7 +64,7 @@ __global__ void s_scale_kernel(const float *x, float *y, int64_t n, float s, flo
 
 static int s_scale_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t n,
                           float s, float b) {
-    s_scale_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(x, y, n, s, b);
+    DQ_CUDA_LAUNCH(s_scale_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, x, y, n, s, b);
     DQ_CUDA_LAUNCHED(dev, "scale");
     return 0;
 }

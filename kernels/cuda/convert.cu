@@ -17,7 +17,8 @@ __global__ void s_convert_kernel(const void *src, int dtype, int64_t n, float *d
 
 int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
                            int64_t n, float *dst) {
-    s_convert_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(src, (int) dtype, n, dst);
+    DQ_CUDA_LAUNCH(s_convert_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, src, (int) dtype, n,
+                   dst);
     DQ_CUDA_LAUNCHED(dev, "convert_to_f32");
     return 0;
 }
@@ -36,8 +37,8 @@ __global__ void s_to_f16_kernel(const void *src, int dtype, int64_t n, __half *d
 
 int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
                            int64_t n, void *dst) {
-    s_to_f16_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(src, (int) dtype, n,
-                                                                   (__half *) dst);
+    DQ_CUDA_LAUNCH(s_to_f16_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, src, (int) dtype, n,
+                   (__half *) dst);
     DQ_CUDA_LAUNCHED(dev, "convert_to_f16");
     return 0;
 }
@@ -58,7 +59,7 @@ __global__ void s_bias_kernel(float *y, const float *bias, int64_t n, int64_t ch
 int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias, int64_t rows,
                           int64_t cols) {
     int64_t n = rows * cols;
-    s_bias_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(y, bias, n, cols, 1);
+    DQ_CUDA_LAUNCH(s_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, y, bias, n, cols, 1);
     DQ_CUDA_LAUNCHED(dev, "add_bias_rows");
     return 0;
 }
@@ -66,7 +67,8 @@ int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias,
 int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bias,
                             int64_t planes, int64_t channels, int64_t inner) {
     int64_t n = planes * inner;
-    s_bias_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>(y, bias, n, channels, inner);
+    DQ_CUDA_LAUNCH(s_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, y, bias, n, channels,
+                   inner);
     DQ_CUDA_LAUNCHED(dev, "add_bias_planes");
     return 0;
 }

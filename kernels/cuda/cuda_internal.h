@@ -79,6 +79,16 @@ static inline dq_cuda_ctx_t *dq_cuda_ctx(dq_backend_t *be) { return (dq_cuda_ctx
             return -1;                                                                           \
         }                                                                                        \
     } while (0)
+/* A kernel launch, kernel<<<grid, block, smem, stream>>>(args...). When this backend is built
+ * as plain C++ against the CPU emulation of CUDA for CI (tests/emul/, DQ_CUDA_EMUL), the
+ * emulation's launcher runs it instead. */
+#ifdef DQ_CUDA_EMUL
+#define DQ_CUDA_LAUNCH(kernel, grid, block, smem, stream, ...)                                   \
+    DQ_EMUL_LAUNCH(kernel, grid, block, smem, stream, __VA_ARGS__)
+#else
+#define DQ_CUDA_LAUNCH(kernel, grid, block, smem, stream, ...)                                   \
+    kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#endif
 /* Every entry point starts here: the backend's device becomes the thread's current one. */
 #define DQ_CUDA_ENTER(ctx) DQ_CUDA_CHECK((ctx)->device, cudaSetDevice((ctx)->device))
 

@@ -17,8 +17,8 @@ __global__ void s_upsample_kernel(const float *x, float *y, int64_t planes, int6
 
 static int s_upsample_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t planes,
                              int64_t h, int64_t w) {
-    s_upsample_kernel<<<dq_cuda_blocks(planes * 4 * h * w), DQ_CUDA_THREADS, 0, st>>>(x, y, planes,
-                                                                                     h, w);
+    DQ_CUDA_LAUNCH(s_upsample_kernel, dq_cuda_blocks(planes * 4 * h * w), DQ_CUDA_THREADS, 0, st, x,
+                   y, planes, h, w);
     DQ_CUDA_LAUNCHED(dev, "upsample_nearest2x");
     return 0;
 }
@@ -44,8 +44,8 @@ __global__ void s_concat_kernel(const float *a, const float *b, float *y, int64_
 
 static int s_concat_launch(cudaStream_t st, int dev, const float *a, const float *b, float *y,
                            int64_t outer, int64_t la, int64_t lb) {
-    s_concat_kernel<<<dq_cuda_blocks(outer * (la + lb)), DQ_CUDA_THREADS, 0, st>>>(a, b, y, outer,
-                                                                                  la, lb);
+    DQ_CUDA_LAUNCH(s_concat_kernel, dq_cuda_blocks(outer * (la + lb)), DQ_CUDA_THREADS, 0, st, a, b,
+                   y, outer, la, lb);
     DQ_CUDA_LAUNCHED(dev, "concat");
     return 0;
 }
@@ -88,8 +88,8 @@ __global__ void s_cpy_kernel(const char *x, s_view_t v, int dtype, float *y, int
 
 static int s_cpy_launch(cudaStream_t st, int dev, const void *x, const s_view_t *v,
                         dq_dtype_t dtype, float *y, int64_t n) {
-    s_cpy_kernel<<<dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st>>>((const char *) x, *v, (int) dtype,
-                                                               y, n);
+    DQ_CUDA_LAUNCH(s_cpy_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (const char *) x, *v,
+                   (int) dtype, y, n);
     DQ_CUDA_LAUNCHED(dev, "cpy");
     return 0;
 }
@@ -137,9 +137,9 @@ int dq_cuda_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor
     const int init = INT_MAX;
     DQ_CUDA_CHECK(ctx->device, cudaMemcpyAsync(ctx->flag, &init, sizeof init,
                                                cudaMemcpyHostToDevice, ctx->stream));
-    s_get_rows_kernel<<<dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0, ctx->stream>>>(
-        (const char *) table->data, (int) table->dtype, (const int32_t *) ids->data, v, d,
-        (int64_t) dq_dtype_size(table->dtype), (float *) y->data, n, ctx->flag);
+    DQ_CUDA_LAUNCH(s_get_rows_kernel, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0, ctx->stream,
+                   (const char *) table->data, (int) table->dtype, (const int32_t *) ids->data, v,
+                   d, (int64_t) dq_dtype_size(table->dtype), (float *) y->data, n, ctx->flag);
     DQ_CUDA_LAUNCHED(ctx->device, "get_rows");
     /* Bad ids are bad input, reported like the CPU backend does: one sync per call (get_rows runs
      * once per text encoding, so the wait costs nothing that matters). */

@@ -47,8 +47,8 @@ int dq_cuda_group_norm_launch(cudaStream_t st, int dev, const float *x, const fl
         dq_error("group_norm: %lld groups in all, more than one launch takes", (long long) blocks);
         return -1;
     }
-    s_group_norm_kernel<<<(unsigned) blocks, 512, 0, st>>>(x, gamma, beta, c / groups, s, groups,
-                                                           eps, silu ? 1 : 0, y);
+    DQ_CUDA_LAUNCH(s_group_norm_kernel, (unsigned) blocks, 512, 0, st, x, gamma, beta, c / groups,
+                   s, groups, eps, silu ? 1 : 0, y);
     DQ_CUDA_LAUNCHED(dev, "group_norm");
     return 0;
 }
@@ -97,7 +97,7 @@ static int s_layer_norm_launch(cudaStream_t st, int dev, const float *x, const f
         dq_error("layer_norm: %lld rows, more than one launch takes", (long long) rows);
         return -1;
     }
-    s_layer_norm_kernel<<<(unsigned) rows, 256, 0, st>>>(x, gamma, beta, d, eps, y);
+    DQ_CUDA_LAUNCH(s_layer_norm_kernel, (unsigned) rows, 256, 0, st, x, gamma, beta, d, eps, y);
     DQ_CUDA_LAUNCHED(dev, "layer_norm");
     return 0;
 }

@@ -38,8 +38,8 @@ int dq_cuda_softmax_rows(cudaStream_t st, int dev, const float *x, float *y, int
         dq_error("softmax: %lld rows, more than one launch takes", (long long) rows);
         return -1;
     }
-    s_softmax_kernel<<<(unsigned) rows, 256, 0, st>>>(x, y, n, causal ? 1 : 0,
-                                                      rows_per_head < 1 ? 1 : rows_per_head, q0);
+    DQ_CUDA_LAUNCH(s_softmax_kernel, (unsigned) rows, 256, 0, st, x, y, n, causal ? 1 : 0,
+                   rows_per_head < 1 ? 1 : rows_per_head, q0);
     DQ_CUDA_LAUNCHED(dev, "softmax");
     return 0;
 }

@@ -1,8 +1,7 @@
 /* tests/unit/test_flash_emul.cpp: the CUDA backend's fused attention kernel
- * (kernels/cuda/attention_flash_kernel.cuh), run on the CPU through tests/unit/cuda_emul.h and
- * compared with the CPU backend's attention. The GPU run (tests/gpu/ops_cuda_vs_cpu.c) checks the
- * same kernel on a device; this one checks its indexing, masks, tiling and online softmax on
- * every CI machine, and ASan watches its global and shared memory accesses. */
+ * (kernels/cuda/attention_flash_kernel.cuh) run on the CPU through the CUDA emulation
+ * (tests/emul/), against the CPU backend's attention, on more shapes and a tighter bound than
+ * the whole-backend emulated op test (tests/emul/ops_cuda_emul). ASan watches its accesses. */
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -10,7 +9,8 @@
 #include <new>
 #include <vector>
 
-#include "tests/unit/cuda_emul.h"
+#include <cuda_runtime_api.h> /* the emulation's (tests/emul/include) */
+#include <mma.h>
 
 #include "kernels/cuda/attention_flash_kernel.cuh"
 
@@ -47,9 +47,12 @@ static void s_run_kernel(const float *q, const float *k, const float *v, float *
     dim3 grid{(unsigned) ((lq + Warps<DP>::queries - 1) / Warps<DP>::queries),
               (unsigned) (batch * heads), 1};
     dim3 block{(unsigned) Warps<DP>::threads, 1, 1};
-    dq_emul_launch(grid, block, bytes, [&] {
-        attention_kernel<DP>(q, k, v, y, lq, lk, heads, d, scale_log2, causal ? 1 : 0);
-    });
+    assert_int_equal(cudaFuncSetAttribute(attention_kernel<DP>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                     cudaSuccess);
+    DQ_EMUL_LAUNCH(attention_kernel<DP>, grid, block, bytes, nullptr, q, k, v, y, lq, lk, heads, d,
+                   scale_log2, causal ? 1 : 0);
+    assert_int_equal(cudaGetLastError(), cudaSuccess);
 }
 
 static void s_flash(const float *q, const float *k, const float *v, float *y, int64_t batch,
