@@ -115,6 +115,11 @@ int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias,
                           int64_t cols);
 int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bias,
                             int64_t planes, int64_t channels, int64_t inner);
+/* dst[p, i] = f32(src[p, i]) + bias[p % channels] for planes of `inner` f16 values (the f16
+ * conv's output); bias may be NULL (the widening alone). One pass; the same bits as
+ * dq_cuda_convert_to_f32 then dq_cuda_add_bias_planes. */
+int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
+                                  int64_t planes, int64_t channels, int64_t inner, float *dst);
 /* Softmax of rows [rows, n] in place; with causal, row r (query q0 + r % rows_per_head) has
  * its keys j > q0 + r % rows_per_head set to -inf first. */
 int dq_cuda_softmax_rows(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,

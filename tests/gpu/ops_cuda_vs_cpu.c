@@ -5,10 +5,12 @@
  * back through download only. A case passes when the CUDA output is finite wherever the CPU's
  * is, its relative L2 error ||cuda - cpu|| / ||cpu|| is within the mode's tolerance (f32 mode
  * 1e-5, f16 mode 1e-2), and no guard float was touched. The suite runs in f32 mode with the
- * default workspace, in f32 mode with a small workspace (forces the tiled paths), and in f16
- * mode; the first and last also run SD 1.5-size cases (DQ_GPU_SMALL=1 leaves them out). One
- * table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA device
- * (skip, automake's convention). Needs a GPU, so it is built by `make check` but not run. */
+ * default workspace, in f32 mode with a small workspace (forces the tiled paths), in f16 mode,
+ * and in f16 mode with the small workspace (the larger convs then take the f32 fallback, which
+ * adds the bias separately); the f32 and f16 passes also run SD 1.5-size cases (DQ_GPU_SMALL=1
+ * leaves them out). One table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA
+ * device (skip, automake's convention). Needs a GPU, so it is built by `make check` but not
+ * run. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -507,13 +509,15 @@ int main(void) {
     s_cpu = dq_backend_cpu_new(0, 0);
     if (!s_cpu) s_die("cpu backend");
     printf("%-18s %-28s %-4s %11s %9s  %s\n", "op", "case", "mode", "rel_l2", "tol", "result");
-    /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode. */
+    /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode, "f16s" speed
+     * mode in 256 KiB (conv2d's f32 fallback when the f16 copies do not fit). */
     /* DQ_GPU_SMALL=1 leaves out the SD-size cases (for compute-sanitizer runs). */
     const char *small = getenv("DQ_GPU_SMALL");
     bool big = !(small && strcmp(small, "1") == 0);
     s_run(0, DQ_CUDA_PRECISION_F32, 0, 1e-5, "f32", big);
     s_run(0, DQ_CUDA_PRECISION_F32, (size_t) 256 << 10, 1e-5, "f32s", false);
     s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16", big);
+    s_run(0, DQ_CUDA_PRECISION_F16, (size_t) 256 << 10, 1e-2, "f16s", false);
     dq_backend_destroy(&s_cpu);
     printf("ops_cuda_vs_cpu: %d of %d cases passed\n", s_cases - s_failures, s_cases);
     return s_failures ? 1 : 0;
