@@ -13,8 +13,10 @@ static inline float s_gelu(float x) {
 #define S_SPAN 4096
 #define S_LEN(i0, n) ((n) - (i0) < S_SPAN ? (n) - (i0) : S_SPAN)
 
-/* One function for every SiLU-like loop (silu, quick GELU, group_norm_silu's epilogue), so
- * they all round alike: each target clone may contract differently. */
+/* y = x * sigmoid(a * x) over n elements, vectorised. The one loop behind silu, quick GELU and
+ * group_norm_silu, so they round alike: the avx512f clone contracts dq_cpu_expf's a*b+c into
+ * FMAs and the default build does not, so a copy of this loop compiled elsewhere would differ
+ * in the last bit (tests/unit/test_ops_cpu.c's group_norm_silu bits test caught one). */
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 dq_cpu_sigmoid_mul(const float *x, float *y, int64_t n, float a) {
 #pragma omp simd
