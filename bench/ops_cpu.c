@@ -136,6 +136,10 @@ int main(int argc, char **argv) {
     }
     TIME("group_norm 32 groups", 0, dq_op_group_norm(be, x, b, b, 32, 1e-5f, y));
     TIME("silu", 0, dq_op_silu(be, x, y));
+    /* The resnets' norm + SiLU: one fused pass against the two ops it replaced. */
+    TIME("group_norm + silu (two ops)", 0,
+         dq_op_group_norm(be, x, b, b, 32, 1e-5f, y) || dq_op_silu(be, y, y));
+    TIME("group_norm_silu 32 groups", 0, dq_op_group_norm_silu(be, x, b, b, 32, 1e-5f, y));
 
     /* Transformer block at level 1: tokens [2, L, 320], 8 heads of 40. */
     dq_tensor_t *t = s_rand(a, 3, SHAPE(2, l, 320), "t");

@@ -8,6 +8,7 @@ static const char *const s_op_names[DQ_OP_COUNT] = {
     [DQ_OP_MATMUL] = "matmul",
     [DQ_OP_CONV2D] = "conv2d",
     [DQ_OP_GROUP_NORM] = "group_norm",
+    [DQ_OP_GROUP_NORM_SILU] = "group_norm_silu",
     [DQ_OP_LAYER_NORM] = "layer_norm",
     [DQ_OP_SOFTMAX] = "softmax",
     [DQ_OP_ATTENTION] = "attention",

@@ -56,6 +56,7 @@ typedef enum {
     DQ_OP_MATMUL,
     DQ_OP_CONV2D,
     DQ_OP_GROUP_NORM,
+    DQ_OP_GROUP_NORM_SILU,
     DQ_OP_LAYER_NORM,
     DQ_OP_SOFTMAX,
     DQ_OP_ATTENTION,
@@ -120,6 +121,8 @@ typedef struct dq_backend_ops {
                   const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
     int (*group_norm)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+    int (*group_norm_silu)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                           const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
     int (*layer_norm)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, float eps, dq_tensor_t *y);
     dq_unary_fn softmax;

@@ -154,17 +154,33 @@ static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,
     return 0;
 }
 
-int dq_op_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
-                     const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
-    const dq_op_t op = DQ_OP_GROUP_NORM;
-    if (s_supported(be, op, be->ops->group_norm != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y") || s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
+/* The checks group_norm and group_norm_silu share; implemented: the backend has op's entry. */
+static int s_group_norm_args(dq_backend_t *be, dq_op_t op, bool implemented, const dq_tensor_t *x,
+                             const dq_tensor_t *gamma, const dq_tensor_t *beta, int groups,
+                             float eps, const dq_tensor_t *y) {
+    if (s_supported(be, op, implemented) || s_act(be, op, x, "x") || s_act(be, op, y, "y") ||
+        s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
         return -1;
     if (groups < 1 || x->shape[1] % groups != 0)
         return s_fail(op, x, "groups=%d must divide the channels", groups);
     if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
-    if (s_affine(be, op, gamma, beta, x->shape[1])) return -1;
+    return s_affine(be, op, gamma, beta, x->shape[1]);
+}
+
+int dq_op_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                     const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    if (s_group_norm_args(be, DQ_OP_GROUP_NORM, be->ops->group_norm != NULL, x, gamma, beta, groups,
+                          eps, y))
+        return -1;
     return be->ops->group_norm(be, x, gamma, beta, groups, eps, y);
+}
+
+int dq_op_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                          const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    if (s_group_norm_args(be, DQ_OP_GROUP_NORM_SILU, be->ops->group_norm_silu != NULL, x, gamma,
+                          beta, groups, eps, y))
+        return -1;
+    return be->ops->group_norm_silu(be, x, gamma, beta, groups, eps, y);
 }
 
 int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,

@@ -25,8 +25,7 @@
  *     // x: [N, C, H, W], temb: [N, C] (already projected), out: [N, C, H, W]
  *     dq_arena_mark_t m = dq_arena_mark(arena);
  *     dq_tensor_t *h = dq_arena_like(arena, x, "h");
- *     if (!h || dq_op_group_norm(be, x, blk->norm1_w, blk->norm1_b, 32, 1e-5f, h) ||
- *         dq_op_silu(be, h, h) ||                                     // in place
+ *     if (!h || dq_op_group_norm_silu(be, x, blk->norm1_w, blk->norm1_b, 32, 1e-5f, h) ||
  *         dq_op_conv2d(be, h, blk->conv1_w, blk->conv1_b, 1, 1, out))
  *         goto fail;
  *     dq_tensor_t t4;                                                 // temb as [N, C, 1, 1]
@@ -59,6 +58,12 @@ int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
  * gamma and beta are both NULL (no affine) or both [C]. groups must divide C. y: x's shape. */
 int dq_op_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                      const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+/* y = silu(group_norm(x)) in one pass over the data: diffusers' ResnetBlock2D norm1/norm2 and
+ * the UNet's and VAE's conv_norm_out are always followed by SiLU. Same arguments and checks as
+ * dq_op_group_norm; the CPU backend's result is bit-identical to dq_op_group_norm followed by
+ * dq_op_silu. */
+int dq_op_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                          const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 
 /* torch.nn.LayerNorm over the last dim: x[..., D], gamma/beta [D] or both NULL. y: x's shape. */
 int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,

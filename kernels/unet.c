@@ -434,9 +434,9 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     // out: [N, out, h, w] = conv_out(silu(conv_norm_out(h)))
     dq_tensor_t *hn = dq_arena_like(a, h, "conv_norm_out");
     if (!hn ||
-        dq_op_group_norm(be, h, u->norm_out_w, u->norm_out_b, c->norm_num_groups,
-                         (float) c->norm_eps, hn) ||
-        dq_op_silu(be, hn, hn) || dq_op_conv2d(be, hn, u->conv_out_w, u->conv_out_b, 1, 1, out))
+        dq_op_group_norm_silu(be, h, u->norm_out_w, u->norm_out_b, c->norm_num_groups,
+                              (float) c->norm_eps, hn) ||
+        dq_op_conv2d(be, hn, u->conv_out_w, u->conv_out_b, 1, 1, out))
         FAIL("conv_out");
 #undef FAIL
     return 0;

@@ -55,8 +55,7 @@ int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
     dq_arena_mark_t m = dq_arena_mark(a);
     // t1: [N, in_ch, H, W] = silu(norm1(x))
     dq_tensor_t *t1 = dq_arena_like(a, x, "resnet.norm1");
-    if (!t1 || dq_op_group_norm(be, x, r->norm1_w, r->norm1_b, r->groups, r->eps, t1) ||
-        dq_op_silu(be, t1, t1))
+    if (!t1 || dq_op_group_norm_silu(be, x, r->norm1_w, r->norm1_b, r->groups, r->eps, t1))
         goto done;
     // t2: [N, out_ch, H, W] = conv1(t1) + time_emb_proj(temb_act)[:, :, None, None]
     dq_tensor_t *t2 = dq_arena_tensor(a, DQ_DTYPE_F32, 4, (int64_t[]){n, r->out_ch, h, wd},
@@ -71,8 +70,8 @@ int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
         goto done;
     // t3: [N, out_ch, H, W] = silu(norm2(t2)); y = conv2(t3) (dropout is identity)
     dq_tensor_t *t3 = dq_arena_like(a, t2, "resnet.norm2");
-    if (!t3 || dq_op_group_norm(be, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, t3) ||
-        dq_op_silu(be, t3, t3) || dq_op_conv2d(be, t3, r->conv2_w, r->conv2_b, 1, 1, y))
+    if (!t3 || dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, t3) ||
+        dq_op_conv2d(be, t3, r->conv2_w, r->conv2_b, 1, 1, y))
         goto done;
     // y = (shortcut(x) + y) / out_scale; shortcut is conv_shortcut (1x1) or identity
     if (r->short_w) {

@@ -271,10 +271,10 @@ static int s_resnet(dq_vae_decoder_t *self, const s_resnet_t *r, dq_arena_t *a,
     if (!t1 || !t2 || s_view(&h1, t1, N, r->cin, H, W, "vae.norm1") ||
         s_view(&h2, t1, N, r->cout, H, W, "vae.norm2"))
         goto out;
-    if (dq_op_group_norm(be, x, r->norm1_w, r->norm1_b, g, S_EPS, &h1) ||
-        dq_op_silu(be, &h1, &h1) || dq_op_conv2d(be, &h1, r->conv1_w, r->conv1_b, 1, 1, t2) ||
-        dq_op_group_norm(be, t2, r->norm2_w, r->norm2_b, g, S_EPS, &h2) ||
-        dq_op_silu(be, &h2, &h2) || dq_op_conv2d(be, &h2, r->conv2_w, r->conv2_b, 1, 1, y))
+    if (dq_op_group_norm_silu(be, x, r->norm1_w, r->norm1_b, g, S_EPS, &h1) ||
+        dq_op_conv2d(be, &h1, r->conv1_w, r->conv1_b, 1, 1, t2) ||
+        dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, g, S_EPS, &h2) ||
+        dq_op_conv2d(be, &h2, r->conv2_w, r->conv2_b, 1, 1, y))
         goto out;
     /* output = (input_tensor + hidden_states) / output_scale_factor (1) */
     if (r->short_w) {
@@ -445,8 +445,8 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
 #undef S_STEP
     /* conv_norm_out -> SiLU -> conv_out */
     dq_tensor_t *t = dq_arena_like(a, &x, "vae.norm_out");
-    if (!t || dq_op_group_norm(be, &x, self->nout_w, self->nout_b, g, S_EPS, t) ||
-        dq_op_silu(be, t, t) || dq_op_conv2d(be, t, self->out_w, self->out_b, 1, 1, image))
+    if (!t || dq_op_group_norm_silu(be, &x, self->nout_w, self->nout_b, g, S_EPS, t) ||
+        dq_op_conv2d(be, t, self->out_w, self->out_b, 1, 1, image))
         goto out;
     rc = 0;
 out:

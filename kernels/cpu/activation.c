@@ -13,9 +13,12 @@ static inline float s_gelu(float x) {
 #define S_SPAN 4096
 #define S_LEN(i0, n) ((n) - (i0) < S_SPAN ? (n) - (i0) : S_SPAN)
 
-/* y = x * sigmoid(a * x) over n elements, vectorised (one span per thread at a time). */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-s_sigmoid_mul(const float *x, float *y, int64_t n, float a) {
+/* y = x * sigmoid(a * x) over n elements, vectorised. The one loop behind silu, quick GELU and
+ * group_norm_silu, so they round alike: the avx512f clone contracts dq_cpu_expf's a*b+c into
+ * FMAs and the default build does not, so a copy of this loop compiled elsewhere would differ
+ * in the last bit (tests/unit/test_ops_cpu.c's group_norm_silu bits test caught one). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+dq_cpu_sigmoid_mul(const float *x, float *y, int64_t n, float a) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + dq_cpu_expf(-a * x[i]));
 }
@@ -50,7 +53,7 @@ int dq_cpu_gelu_quick(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     /* transformers' QuickGELUActivation: x * sigmoid(1.702 * x). */
 #pragma omp parallel for if (n >= DQ_CPU_PAR_MIN)
     for (int64_t i0 = 0; i0 < n; i0 += S_SPAN)
-        s_sigmoid_mul(xd + i0, yd + i0, S_LEN(i0, n), 1.702f);
+        dq_cpu_sigmoid_mul(xd + i0, yd + i0, S_LEN(i0, n), 1.702f);
     return 0;
 }
 
@@ -60,7 +63,8 @@ int dq_cpu_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const float *xd = x->data;
     float *yd = y->data;
 #pragma omp parallel for if (n >= DQ_CPU_PAR_MIN)
-    for (int64_t i0 = 0; i0 < n; i0 += S_SPAN) s_sigmoid_mul(xd + i0, yd + i0, S_LEN(i0, n), 1.0f);
+    for (int64_t i0 = 0; i0 < n; i0 += S_SPAN)
+        dq_cpu_sigmoid_mul(xd + i0, yd + i0, S_LEN(i0, n), 1.0f);
     return 0;
 }
 

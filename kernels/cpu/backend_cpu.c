@@ -90,6 +90,7 @@ static const dq_backend_ops_t s_cpu_ops = {
     .matmul = dq_cpu_matmul,
     .conv2d = dq_cpu_conv2d,
     .group_norm = dq_cpu_group_norm,
+    .group_norm_silu = dq_cpu_group_norm_silu,
     .layer_norm = dq_cpu_layer_norm,
     .softmax = dq_cpu_softmax,
     .attention = dq_cpu_attention,

@@ -75,6 +75,10 @@ static inline float dq_cpu_erff(float x) {
     return copysignf(r, x);
 }
 
+/* y[i] = x[i] * sigmoid(a * x[i]) = x[i] / (1 + exp(-a * x[i])) for n floats (x == y is fine),
+ * vectorised through dq_cpu_expf: SiLU is a = 1, quick GELU a = 1.702. */
+void dq_cpu_sigmoid_mul(const float *x, float *y, int64_t n, float a);
+
 /* In-place numerically stable softmax of one row of n floats (sums in double). */
 void dq_cpu_softmax_row(float *row, int64_t n);
 
@@ -93,6 +97,10 @@ int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tens
                            const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
 int dq_cpu_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+/* group_norm then SiLU, applied to each stretch of y while it is still in cache; the same bits
+ * as dq_cpu_group_norm followed by dq_cpu_silu. */
+int dq_cpu_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                           const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cpu_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, float eps, dq_tensor_t *y);
 int dq_cpu_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);

@@ -129,6 +129,7 @@ static dq_backend_ops_t s_make_ops(void) {
     o.matmul = dq_cuda_matmul;
     o.conv2d = dq_cuda_conv2d;
     o.group_norm = dq_cuda_group_norm;
+    o.group_norm_silu = dq_cuda_group_norm_silu;
     o.layer_norm = dq_cuda_layer_norm;
     o.softmax = dq_cuda_softmax;
     o.attention = dq_cuda_attention;

@@ -45,13 +45,6 @@ dq_backend_t *dq_backend_cuda_new(int device, size_t workspace_bytes,
 /* True when be is a CUDA backend (its table is this file's). */
 int dq_backend_is_cuda(const dq_backend_t *be);
 
-/* GroupNorm followed by SiLU in one pass over the data (diffusers' ResnetBlock2D norm1/norm2 +
- * nonlinearity): same contract as dq_op_group_norm, then y = silu(y). be must be a CUDA
- * backend and arguments valid as dq_op_group_norm checks them (this entry does not re-check).
- * Returns 0, or -1 (logged). Not part of the backend table yet: see docs/cuda.md. */
-int dq_cuda_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
-                            const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
-
 #ifdef __cplusplus
 }
 #endif

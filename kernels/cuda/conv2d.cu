@@ -140,10 +140,11 @@ static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
 static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
 
 /* f16 mode: x, w and y in f16 in the workspace (F16 weights used in place), cuDNN computing in
- * f32 with tensor cores, y widened back to f32. Returns 0, -1 on an error, or 1 when the f16
- * copies leave no room in the workspace (the caller takes the f32 path, which tiles). */
-static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
-                      int padding, dq_tensor_t *y) {
+ * f32 with tensor cores, y widened back to f32 with the bias (may be NULL) added in the same
+ * pass. Returns 0, -1 on an error, or 1 when the f16 copies leave no room in the workspace (the
+ * caller takes the f32 path, which tiles, and adds the bias itself). */
+static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w,
+                      const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
     int64_t co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
     int64_t nx = dq_tensor_nelements(x), nw = dq_tensor_nelements(w), ny = dq_tensor_nelements(y);
     size_t xb = s_align((size_t) nx * 2), yb = s_align((size_t) ny * 2);
@@ -156,8 +157,10 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
         s_conv_block(ctx, x, x16, CUDNN_DATA_HALF, w16, co, kh, kw, stride, padding, y16, co,
                      y->shape[2], y->shape[3], base + xb + yb + wb,
                      ctx->work_bytes - (xb + yb + wb)) ||
-        dq_cuda_convert_to_f32(ctx->stream, ctx->device, y16, DQ_DTYPE_F16, ny,
-                               (float *) y->data))
+        dq_cuda_widen_f16_bias_planes(ctx->stream, ctx->device, y16,
+                                      bias ? (const float *) bias->data : NULL,
+                                      y->shape[0] * co, co, y->shape[2] * y->shape[3],
+                                      (float *) y->data))
         return -1;
     return 0;
 }
@@ -174,13 +177,12 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     }
     float *yd = (float *) y->data;
     if (ctx->precision == DQ_CUDA_PRECISION_F16) {
-        int rc = s_conv_f16(ctx, x, w, stride, padding, y);
-        if (rc < 0) return -1;
-        /* rc 1: the f16 copies do not fit the workspace; the f32 path below tiles instead. */
-        if (rc == 1 && s_conv_f32(ctx, x, w, stride, padding, y)) return -1;
-    } else if (s_conv_f32(ctx, x, w, stride, padding, y)) {
-        return -1;
+        int rc = s_conv_f16(ctx, x, w, bias, stride, padding, y);
+        /* rc 0: done, bias included; rc 1: the f16 copies do not fit the workspace, so the f32
+         * path below tiles instead. */
+        if (rc <= 0) return rc;
     }
+    if (s_conv_f32(ctx, x, w, stride, padding, y)) return -1;
     if (bias)
         return dq_cuda_add_bias_planes(ctx->stream, ctx->device, yd, (const float *) bias->data,
                                        y->shape[0] * co, co, ho * wo);

@@ -1,4 +1,5 @@
-/* kernels/cuda/convert.cu: dtype conversion and bias adds shared by the matrix ops. */
+/* kernels/cuda/convert.cu: dtype conversion and bias adds shared by the matrix ops (and the f16
+ * conv's widening with its bias in one pass). */
 #include <cuda_fp16.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -61,6 +62,26 @@ int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias,
     int64_t n = rows * cols;
     DQ_CUDA_LAUNCH(s_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, y, bias, n, cols, 1);
     DQ_CUDA_LAUNCHED(dev, "add_bias_rows");
+    return 0;
+}
+
+/* dst[i] = f32(src[i]) + bias[(i / inner) % channels] (no bias: the widening alone). The
+ * widening is exact, so the sum rounds once, as widen-then-add_bias_planes did in two kernels. */
+__global__ void s_widen_bias_kernel(const __half *src, const float *bias, int64_t n,
+                                    int64_t channels, int64_t inner, float *dst) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        float v = __half2float(src[i]);
+        dst[i] = bias ? __fadd_rn(v, bias[(i / inner) % channels]) : v;
+    }
+}
+
+int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
+                                  int64_t planes, int64_t channels, int64_t inner, float *dst) {
+    int64_t n = planes * inner;
+    DQ_CUDA_LAUNCH(s_widen_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st,
+                   (const __half *) src, bias, n, channels, inner, dst);
+    DQ_CUDA_LAUNCHED(dev, "widen_f16_bias_planes");
     return 0;
 }
 

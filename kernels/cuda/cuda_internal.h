@@ -121,11 +121,16 @@ int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst);
 /* y[r, c] += bias[c % cols] for rows x cols (linear) or y[p, i] += bias[p % channels] for planes
- * of `inner` elements (conv): see the launchers in bias.cu. */
+ * of `inner` elements (conv): see the launchers in convert.cu. */
 int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias, int64_t rows,
                           int64_t cols);
 int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bias,
                             int64_t planes, int64_t channels, int64_t inner);
+/* dst[p, i] = f32(src[p, i]) + bias[p % channels] for planes of `inner` f16 values (the f16
+ * conv's output); bias may be NULL (the widening alone). One pass; the same bits as
+ * dq_cuda_convert_to_f32 then dq_cuda_add_bias_planes. */
+int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
+                                  int64_t planes, int64_t channels, int64_t inner, float *dst);
 /* Softmax of rows [rows, n] in place; with causal, row r (query q0 + r % rows_per_head) has
  * its keys j > q0 + r % rows_per_head set to -inf first. */
 int dq_cuda_softmax_rows(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,
@@ -148,6 +153,8 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                    const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
 int dq_cuda_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                        const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+int dq_cuda_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                            const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cuda_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                        const dq_tensor_t *beta, float eps, dq_tensor_t *y);
 int dq_cuda_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);

@@ -78,6 +78,8 @@ inline int atomicMin(int *p, int v) {
 }
 
 inline float __expf(float x) { return expf(x); }
+/* An f32 add rounded once (what nvcc may not contract into an FMA). */
+inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __uint_as_float(uint32_t u) {
     float f;
     std::memcpy(&f, &u, sizeof f);

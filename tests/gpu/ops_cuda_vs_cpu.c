@@ -5,10 +5,12 @@
  * back through download only. A case passes when the CUDA output is finite wherever the CPU's
  * is, its relative L2 error ||cuda - cpu|| / ||cpu|| is within the mode's tolerance (f32 mode
  * 1e-5, f16 mode 1e-2), and no guard float was touched. The suite runs in f32 mode with the
- * default workspace, in f32 mode with a small workspace (forces the tiled paths), and in f16
- * mode; the first and last also run SD 1.5-size cases (DQ_GPU_SMALL=1 leaves them out). One
- * table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA device
- * (skip, automake's convention). Needs a GPU, so it is built by `make check` but not run. */
+ * default workspace, in f32 mode with a small workspace (forces the tiled paths), in f16 mode,
+ * and in f16 mode with the small workspace (the larger convs then take the f32 fallback, which
+ * adds the bias separately); the f32 and f16 passes also run SD 1.5-size cases (DQ_GPU_SMALL=1
+ * leaves them out). One table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA
+ * device (skip, automake's convention). Needs a GPU, so it is built by `make check` but not
+ * run. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -252,13 +254,12 @@ static void s_case_group_norm(int nd, const int64_t *xs, int groups, bool affine
     char d[64];
     snprintf(d, sizeof d, "%lldx%lld.. g%d%s", (long long) xs[0], (long long) xs[1], groups,
              affine ? " affine" : "");
-    int rc_c = dq_op_group_norm(s_cpu, &x->c, g ? &g->c : NULL, b ? &b->c : NULL, groups, 1e-5f,
-                                &y->c);
-    if (silu && rc_c == 0) rc_c = dq_op_silu(s_cpu, &y->c, &y->c);
-    int rc_g = silu ? dq_cuda_group_norm_silu(s_gpu, &x->g, g ? &g->g : NULL, b ? &b->g : NULL,
-                                              groups, 1e-5f, &y->g)
-                    : dq_op_group_norm(s_gpu, &x->g, g ? &g->g : NULL, b ? &b->g : NULL, groups,
-                                       1e-5f, &y->g);
+    /* The CPU's group_norm_silu is bit-identical to its group_norm then silu
+     * (tests/unit/test_ops_cpu.c), so both sides go through the op table. */
+    int (*fn)(dq_backend_t *, const dq_tensor_t *, const dq_tensor_t *, const dq_tensor_t *, int,
+              float, dq_tensor_t *) = silu ? dq_op_group_norm_silu : dq_op_group_norm;
+    int rc_c = fn(s_cpu, &x->c, g ? &g->c : NULL, b ? &b->c : NULL, groups, 1e-5f, &y->c);
+    int rc_g = fn(s_gpu, &x->g, g ? &g->g : NULL, b ? &b->g : NULL, groups, 1e-5f, &y->g);
     s_check(silu ? "group_norm_silu" : "group_norm", d, y, rc_c, rc_g, s_tol);
 }
 
@@ -435,6 +436,8 @@ static void s_suite(void) {
     s_case_group_norm(3, g3, 4, false, false);
     s_case_group_norm(4, g2, 32, true, false);
     s_case_group_norm(4, g4, 32, true, true);
+    s_case_group_norm(3, g3, 4, false, true);
+    s_case_group_norm(4, g2, 32, true, true);
     int64_t l3[3] = {2, 77, 768}, l2[2] = {5, 33};
     s_case_layer_norm(3, l3, true);
     s_case_layer_norm(2, l2, false);
@@ -490,6 +493,7 @@ static void s_suite(void) {
     s_case_conv(2, 320, 64, 64, 320, 3, 1, 1, DQ_DTYPE_F16, true);
     s_case_conv(1, 128, 256, 256, 128, 3, 1, 1, DQ_DTYPE_F32, true);
     s_case_group_norm(4, gb, 32, true, false);
+    s_case_group_norm(4, gb, 32, true, true);
     s_case_layer_norm(3, ln, true);
     s_case_attention(2, 4096, 4096, 8, 40, false);
     s_case_attention(2, 4096, 77, 8, 40, false);
@@ -530,7 +534,9 @@ int main(void) {
 #ifndef DQ_CUDA_EMUL
     printf("%-18s %-28s %-4s %11s %9s  %s\n", "op", "case", "mode", "rel_l2", "tol", "result");
 #endif
-    /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode. */
+    /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode, "f16s" speed
+     * mode in 256 KiB (conv2d's f32 fallback when the f16 copies do not fit), "f16g" speed mode
+     * with attention on the two-GEMM path (DQ_CUDA_ATTENTION=gemm). */
     /* DQ_GPU_SMALL=1 leaves out the SD-size cases (for compute-sanitizer runs). */
     const char *small = getenv("DQ_GPU_SMALL");
     bool big = !(small && strcmp(small, "1") == 0);
@@ -540,7 +546,7 @@ int main(void) {
     s_run(0, DQ_CUDA_PRECISION_F32, 0, 1e-5, "f32", big);
     s_run(0, DQ_CUDA_PRECISION_F32, (size_t) 256 << 10, 1e-5, "f32s", false);
     s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16", big);
-    /* f16 with attention on the two-GEMM path, as DQ_CUDA_ATTENTION=gemm selects. */
+    s_run(0, DQ_CUDA_PRECISION_F16, (size_t) 256 << 10, 1e-2, "f16s", false);
     setenv("DQ_CUDA_ATTENTION", "gemm", 1);
     s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16g", false);
     unsetenv("DQ_CUDA_ATTENTION");

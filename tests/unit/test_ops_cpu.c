@@ -203,15 +203,19 @@ static void test_conv2d_winograd_blocks(void **state) {
 
 /* ---- norms and softmax ---- */
 
+/* group_norm (silu 0) or group_norm_silu (silu 1) against the double reference. */
 static void s_group_norm_case(dqt_env_t *env, int ndim, const int64_t *shape, int groups,
-                              int affine) {
+                              int affine, int silu) {
     float eps = 1e-5f;
     dq_tensor_t *x = dqt_input(env, ndim, shape, 2.0f, 4.0f); /* offset mean: tests stability */
     int64_t n = shape[0], c = shape[1], total = dq_tensor_nelements(x), s = total / (n * c);
     dq_tensor_t *g = affine ? dqt_input(env, 1, SHAPE(c), 0.5f, 1.5f) : NULL;
     dq_tensor_t *b = affine ? dqt_input(env, 1, SHAPE(c), -1, 1) : NULL;
     dq_tensor_t *y = dqt_output(env, ndim, shape);
-    assert_int_equal(dq_op_group_norm(dqt_backend(env), x, g, b, groups, eps, y), 0);
+    dq_backend_t *be = dqt_backend(env);
+    assert_int_equal(silu ? dq_op_group_norm_silu(be, x, g, b, groups, eps, y)
+                          : dq_op_group_norm(be, x, g, b, groups, eps, y),
+                     0);
     const float *xh = dqt_host(env, x), *gh = g ? dqt_host(env, g) : NULL;
     const float *bh = b ? dqt_host(env, b) : NULL;
     double *ref = s_ref(total);
@@ -225,19 +229,53 @@ static void s_group_norm_case(dqt_env_t *env, int ndim, const int64_t *shape, in
         for (int64_t i = 0; i < len; i++) {
             int64_t ch = (q % groups) * cpg + i / s;
             double v = (xh[q * len + i] - mean) / sqrt(var + eps);
-            ref[q * len + i] = gh ? v * gh[ch] + bh[ch] : v;
+            if (gh) v = v * gh[ch] + bh[ch];
+            ref[q * len + i] = silu ? v / (1.0 + exp(-v)) : v;
         }
     }
-    dqt_expect_close(env, y, ref, TOL_ELEM, "group_norm");
+    dqt_expect_close(env, y, ref, TOL_ELEM, silu ? "group_norm_silu" : "group_norm");
     free(ref);
 }
 
 static void s_group_norm(dqt_env_t *env) {
-    s_group_norm_case(env, 4, SHAPE(2, 12, 5, 7), 4, 1);
-    s_group_norm_case(env, 3, SHAPE(3, 6, 10), 3, 0);
-    s_group_norm_case(env, 4, SHAPE(1, 32, 3, 3), 32, 1);
+    for (int silu = 0; silu < 2; silu++) {
+        s_group_norm_case(env, 4, SHAPE(2, 12, 5, 7), 4, 1, silu);
+        s_group_norm_case(env, 3, SHAPE(3, 6, 10), 3, 0, silu);
+        s_group_norm_case(env, 4, SHAPE(1, 32, 3, 3), 32, 1, silu);
+    }
 }
 CASE(group_norm)
+
+/* group_norm_silu gives the bits of group_norm followed by silu in place (the sequence the
+ * UNet and VAE ran before the fused op), so the model fixtures cannot move. Shapes: one thread
+ * and several, channels shorter and longer than the fused op's SiLU span (2048 floats) with
+ * remainders, with and without affine. */
+static void s_group_norm_silu_bits_case(dqt_env_t *env, int ndim, const int64_t *shape, int groups,
+                                        int affine) {
+    dq_backend_t *be = dqt_backend(env);
+    int64_t c = shape[1];
+    dq_tensor_t *x = dqt_input(env, ndim, shape, -3.0f, 5.0f);
+    dq_tensor_t *g = affine ? dqt_input(env, 1, SHAPE(c), 0.5f, 1.5f) : NULL;
+    dq_tensor_t *b = affine ? dqt_input(env, 1, SHAPE(c), -1, 1) : NULL;
+    dq_tensor_t *fused = dqt_output(env, ndim, shape), *two = dqt_output(env, ndim, shape);
+    assert_int_equal(dq_op_group_norm_silu(be, x, g, b, groups, 1e-6f, fused), 0);
+    assert_int_equal(dq_op_group_norm(be, x, g, b, groups, 1e-6f, two), 0);
+    assert_int_equal(dq_op_silu(be, two, two), 0);
+    assert_memory_equal(dqt_host(env, fused), dqt_host(env, two),
+                        (size_t) dq_tensor_nelements(x) * sizeof(float));
+}
+
+static void test_group_norm_silu_bits(void **state) {
+    (void) state;
+    dqt_env_t *env = dqt_env_new(4u << 20);
+    s_group_norm_silu_bits_case(env, 4, SHAPE(2, 12, 5, 7), 4, 1);
+    s_group_norm_silu_bits_case(env, 3, SHAPE(3, 6, 10), 3, 0);
+    s_group_norm_silu_bits_case(env, 4, SHAPE(2, 64, 48, 50), 32, 1); /* 2400: span + 352 */
+    s_group_norm_silu_bits_case(env, 4, SHAPE(1, 32, 64, 65), 32, 1); /* 4160: 2 spans + 64 */
+    s_group_norm_silu_bits_case(env, 4, SHAPE(1, 64, 32, 32), 32, 0); /* 1024: half a span */
+    s_group_norm_silu_bits_case(env, 2, SHAPE(5, 96), 8, 1);          /* [N, C]: s = 1 */
+    dqt_env_free(&env);
+}
 
 static void s_layer_norm_case(dqt_env_t *env, int ndim, const int64_t *shape, int affine) {
     float eps = 1e-5f;
@@ -621,7 +659,8 @@ static void s_large(dqt_env_t *env) {
     s_linear_case(env, 1, 64, 200, 45, DQ_DTYPE_F16, 1);
     s_conv_case(env, 1, 8, 24, 24, 4, 3, 1, 1, DQ_DTYPE_F32, 1);
     s_conv_case(env, 1, 6, 20, 9, 5, 3, 1, 1, DQ_DTYPE_BF16, 1);
-    s_group_norm_case(env, 4, SHAPE(2, 32, 16, 17), 8, 1);
+    s_group_norm_case(env, 4, SHAPE(2, 32, 16, 17), 8, 1, 0);
+    s_group_norm_case(env, 4, SHAPE(2, 32, 16, 17), 8, 1, 1);
     s_layer_norm_case(env, 2, SHAPE(40, 300), 1);
     s_softmax_case(env, 30, 400);
     s_attention_case(env, 1, 200, 64, 2, 8, false);
@@ -710,6 +749,14 @@ static void test_bad_arguments(void **state) {
     /* Valid, but one im2col row (576 x 31 floats) exceeds the 4 KiB workspace: a clean error. */
     assert_int_equal(dq_op_conv2d(be, x4, cw, NULL, 1, 1, cy), -1);
     assert_int_equal(dq_op_group_norm(be, x4, NULL, NULL, 5, 1e-5f, x4), -1); /* 5 !| 64 */
+    /* group_norm_silu shares group_norm's checks. */
+    dq_tensor_t *gy = dqt_output(env, 4, SHAPE(1, 64, 9, 31));
+    dq_tensor_t *g64 = dqt_input(env, 1, SHAPE(64), -1, 1);
+    assert_int_equal(dq_op_group_norm_silu(be, x4, NULL, NULL, 5, 1e-5f, gy), -1);
+    assert_int_equal(dq_op_group_norm_silu(be, x4, g64, NULL, 32, 1e-5f, gy), -1); /* no beta */
+    assert_int_equal(dq_op_group_norm_silu(be, x4, NULL, NULL, 32, -1.0f, gy), -1);
+    assert_int_equal(dq_op_group_norm_silu(be, x4, NULL, NULL, 32, 1e-5f, cy), -1); /* shape */
+    assert_int_equal(dq_op_group_norm_silu(be, x4, g64, g64, 32, 1e-5f, gy), 0);
     dq_tensor_t *i64 = dq_arena_tensor(dqt_arena(env), DQ_DTYPE_I64, 1, SHAPE(3), "ids");
     assert_int_equal(dq_op_get_rows(be, w8, i64, y), -1); /* ids must be I32 */
     /* A tensor from another backend's buffer is refused, not read. */
@@ -729,6 +776,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_conv2d_winograd_blocks),
         cmocka_unit_test(test_conv2d_winograd_applies), cmocka_unit_test(test_group_norm),
+        cmocka_unit_test(test_group_norm_silu_bits),
         cmocka_unit_test(test_layer_norm), cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_attention),  cmocka_unit_test(test_attention_tiles),
         cmocka_unit_test(test_attention_tiled_applies), cmocka_unit_test(test_batch_invariance),

@@ -98,6 +98,13 @@ static void test_buffers_and_transfers(void **state) {
     assert_false(dq_backend_supports_op(be, DQ_OP_COUNT, DQ_DTYPE_F32));
     assert_string_equal(dq_op_name(DQ_OP_ATTENTION), "attention");
     assert_string_equal(dq_op_name(DQ_OP_COUNT), "?");
+    assert_string_equal(dq_op_name(DQ_OP_GROUP_NORM_SILU), "group_norm_silu");
+    /* Every op has a name and the CPU backend (the reference every other backend is compared
+     * with) runs every op with F32 operands. */
+    for (int op = 0; op < DQ_OP_COUNT; op++) {
+        assert_string_not_equal(dq_op_name((dq_op_t) op), "?");
+        assert_true(dq_backend_supports_op(be, (dq_op_t) op, DQ_DTYPE_F32));
+    }
     assert_null(dq_backend_buffer_alloc(be, 0));
     dq_buffer_t *buf = dq_backend_buffer_alloc(be, 100);
     assert_non_null(buf);
