@@ -13,18 +13,24 @@ static inline float s_gelu(float x) {
 #define S_SPAN 4096
 #define S_LEN(i0, n) ((n) - (i0) < S_SPAN ? (n) - (i0) : S_SPAN)
 
+/* The activation loops round every a*b+c twice (no FMA contraction): GCC contracts the vector
+ * body and the scalar remainder of a clone differently (the avx512f clone of the SiLU loop had 11
+ * FMAs in each but different ones), so an element's bits depended on whether it fell in a
+ * vector or in the remainder, i.e. on where a call's range started and ended. Without
+ * contraction group_norm_silu's per-channel spans give group_norm + silu's bits exactly
+ * (tests/unit/test_ops_cpu.c), and a result does not depend on how a batch is cut. */
+#define S_NO_FMA __attribute__((optimize("fp-contract=off")))
+
 /* y = x * sigmoid(a * x) over n elements, vectorised. The one loop behind silu, quick GELU and
- * group_norm_silu, so they round alike: the avx512f clone contracts dq_cpu_expf's a*b+c into
- * FMAs and the default build does not, so a copy of this loop compiled elsewhere would differ
- * in the last bit (tests/unit/test_ops_cpu.c's group_norm_silu bits test caught one). */
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
+ * group_norm_silu, so they round alike. */
+S_NO_FMA __attribute__((target_clones("avx512f", "avx2", "default"))) void
 dq_cpu_sigmoid_mul(const float *x, float *y, int64_t n, float a) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + dq_cpu_expf(-a * x[i]));
 }
 
 /* y = gelu(x) * (m ? m : 1) over n elements, vectorised: GELU and GEGLU's h * gelu(gate). */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+S_NO_FMA __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 s_gelu_mul(const float *x, const float *m, float *y, int64_t n) {
     if (m) {
 #pragma omp simd

@@ -41,7 +41,8 @@ struct dim3 {
  * block share the host thread; the scheduler sets threadIdx before it resumes one). */
 struct dq_emul_block {
     unsigned char *smem; /* dynamic shared memory */
-    double *shfl;        /* __shfl_xor_sync: 32 slots per warp */
+    double *shfl;        /* __shfl_xor_sync: 2 x 32 slots per warp */
+    unsigned *shfl_turn; /* per thread: its shuffles so far (which half of its warp's slots) */
 };
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 inline thread_local dq_emul_block *dq_emul_cur;
@@ -57,17 +58,18 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) {
     (void) mask;
     dq_emul_syncwarp();
 }
-/* Every lane of the warp calls it (our kernels do): the value of lane ^ lane_mask. */
+/* Every lane of the warp calls it (our kernels do): the value of lane ^ lane_mask. Successive
+ * shuffles alternate between two slot sets, so one barrier per shuffle is enough: a lane can
+ * overwrite a set only after every lane passed the next shuffle's barrier, having read it. */
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
     (void) mask;
-    double *slots = dq_emul_cur->shfl + 32 * (threadIdx.x / 32);
+    unsigned turn = dq_emul_cur->shfl_turn[threadIdx.x]++ & 1;
+    double *slots = dq_emul_cur->shfl + 64 * (threadIdx.x / 32) + 32 * turn;
     unsigned lane = threadIdx.x % 32;
     slots[lane] = (double) v;
     __syncwarp();
-    T r = (T) slots[lane ^ (unsigned) lane_mask];
-    __syncwarp();
-    return r;
+    return (T) slots[lane ^ (unsigned) lane_mask];
 }
 
 /* Fibers never preempt each other: a read-modify-write is atomic as it stands. */
