@@ -1,0 +1,2 @@
+/* tests/emul/cuda_attention.cpp: kernels/cuda/attention.cu built against the CPU emulation. */
+#include "kernels/cuda/attention.cu"

@@ -1,0 +1,217 @@
+/* tests/emul/cudnn.cpp: the emulated cuDNN subset: descriptors, one heuristic answer (implicit
+ * GEMM with FMA math, no scratch), and convolution forward as cuDNN defines it for NCHW data:
+ * y[n, k, p, q] = alpha * sum_{c, r, s} x[n, c, p*u - pad_h + r, q*v - pad_w + s] * w[k, c, r, s]
+ * + beta * y (cross-correlation; zero outside x), every tensor addressed through its strides.
+ * Sums in double, stored in the descriptor's type (f16 rounds once, as pseudo-half does). The
+ * descriptors' sizes must agree with each other as cuDNN requires (else BAD_PARAM). */
+#include <cmath>
+#include <cstring>
+
+#include "tests/emul/include/cudnn.h"
+
+struct cudnnContext {
+    cudaStream_t stream;
+};
+struct cudnnTensorStruct {
+    cudnnDataType_t type;
+    int dims[4];    /* n, c, h, w */
+    int strides[4]; /* in elements */
+    bool set;
+};
+struct cudnnFilterStruct {
+    cudnnDataType_t type;
+    int dims[4]; /* k, c, r, s (NCHW filters are KCRS, packed) */
+    bool set;
+};
+struct cudnnConvolutionStruct {
+    int pad_h, pad_w, u, v, dil_h, dil_w;
+    cudnnConvolutionMode_t mode;
+    cudnnMathType_t math;
+    bool set;
+};
+
+namespace {
+
+double s_get(const void *p, cudnnDataType_t t, long long i) {
+    return t == CUDNN_DATA_HALF ? (double) __half2float(((const __half *) p)[i])
+                                : (double) ((const float *) p)[i];
+}
+
+void s_put(void *p, cudnnDataType_t t, long long i, double v) {
+    if (t == CUDNN_DATA_HALF)
+        ((__half *) p)[i] = __float2half_rn((float) v);
+    else
+        ((float *) p)[i] = (float) v;
+}
+
+bool s_type_ok(cudnnDataType_t t) { return t == CUDNN_DATA_FLOAT || t == CUDNN_DATA_HALF; }
+
+/* The descriptors fit one convolution: channels agree, y's size is the formula's. */
+cudnnStatus_t s_check(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                      cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t y) {
+    if (!x || !w || !c || !y || !x->set || !w->set || !c->set || !y->set)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (x->type != w->type || x->type != y->type || c->dil_h != 1 || c->dil_w != 1)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    int ho = (x->dims[2] + 2 * c->pad_h - w->dims[2]) / c->u + 1;
+    int wo = (x->dims[3] + 2 * c->pad_w - w->dims[3]) / c->v + 1;
+    if (x->dims[1] != w->dims[1] || y->dims[0] != x->dims[0] || y->dims[1] != w->dims[0] ||
+        y->dims[2] != ho || y->dims[3] != wo)
+        return CUDNN_STATUS_BAD_PARAM;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+} // namespace
+
+const char *cudnnGetErrorString(cudnnStatus_t s) {
+    switch (s) {
+    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
+    case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
+    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    }
+    return "CUDNN_UNKNOWN_STATUS";
+}
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h) {
+    *h = new cudnnContext{nullptr};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h) {
+    delete h;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t st) {
+    h->stream = st;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *d) {
+    *d = new cudnnTensorStruct{};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
+    delete d;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetTensor4dDescriptorEx(cudnnTensorDescriptor_t d, cudnnDataType_t t, int n,
+                                           int c, int h, int w, int ns, int cs, int hs, int ws) {
+    if (!s_type_ok(t) || n < 1 || c < 1 || h < 1 || w < 1 || ns < 1 || cs < 1 || hs < 1 || ws < 1)
+        return CUDNN_STATUS_BAD_PARAM;
+    *d = cudnnTensorStruct{t, {n, c, h, w}, {ns, cs, hs, ws}, true};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t f,
+                                         cudnnDataType_t t, int n, int c, int h, int w) {
+    if (f != CUDNN_TENSOR_NCHW) return CUDNN_STATUS_NOT_SUPPORTED;
+    return cudnnSetTensor4dDescriptorEx(d, t, n, c, h, w, c * h * w, h * w, w, 1);
+}
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t *d) {
+    *d = new cudnnFilterStruct{};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
+    delete d;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t t,
+                                         cudnnTensorFormat_t f, int k, int c, int h, int w) {
+    if (f != CUDNN_TENSOR_NCHW) return CUDNN_STATUS_NOT_SUPPORTED;
+    if (!s_type_ok(t) || k < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
+    *d = cudnnFilterStruct{t, {k, c, h, w}, true};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *d) {
+    *d = new cudnnConvolutionStruct{};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) {
+    delete d;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h,
+                                              int pad_w, int u, int v, int dil_h, int dil_w,
+                                              cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t compute) {
+    if (pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dil_h < 1 || dil_w < 1 ||
+        compute != CUDNN_DATA_FLOAT)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (mode != CUDNN_CROSS_CORRELATION) return CUDNN_STATUS_NOT_SUPPORTED;
+    *d = cudnnConvolutionStruct{pad_h, pad_w, u, v, dil_h, dil_w, mode, CUDNN_DEFAULT_MATH, true};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t m) {
+    d->math = m;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
+    cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+    cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y, int requested, int *returned,
+    cudnnConvolutionFwdAlgoPerf_t *perf) {
+    (void) h;
+    cudnnStatus_t st = s_check(x, w, conv, y);
+    if (st != CUDNN_STATUS_SUCCESS) return st;
+    if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
+    std::memset(perf, 0, sizeof *perf);
+    perf[0].algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    perf[0].status = CUDNN_STATUS_SUCCESS;
+    perf[0].mathType = CUDNN_FMA_MATH;
+    *returned = 1;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                      cudnnFilterDescriptor_t w,
+                                                      cudnnConvolutionDescriptor_t conv,
+                                                      cudnnTensorDescriptor_t y,
+                                                      cudnnConvolutionFwdAlgo_t algo,
+                                                      size_t *bytes) {
+    (void) h;
+    (void) algo;
+    *bytes = 0;
+    return s_check(x, w, conv, y);
+}
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
+                                      cudnnTensorDescriptor_t xd, const void *x,
+                                      cudnnFilterDescriptor_t wd, const void *w,
+                                      cudnnConvolutionDescriptor_t cd,
+                                      cudnnConvolutionFwdAlgo_t algo, void *ws, size_t ws_bytes,
+                                      const void *beta, cudnnTensorDescriptor_t yd, void *y) {
+    (void) h;
+    (void) ws;
+    (void) ws_bytes;
+    if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) return CUDNN_STATUS_BAD_PARAM;
+    cudnnStatus_t st = s_check(xd, wd, cd, yd);
+    if (st != CUDNN_STATUS_SUCCESS) return st;
+    /* alpha and beta are floats for f32 and f16 data (f32 compute). */
+    double a = *(const float *) alpha, b = *(const float *) beta;
+    const int *xs = xd->strides, *ys = yd->strides;
+    int C = xd->dims[1], H = xd->dims[2], W = xd->dims[3];
+    int R = wd->dims[2], S = wd->dims[3];
+    for (int n = 0; n < yd->dims[0]; n++)
+        for (int k = 0; k < yd->dims[1]; k++)
+            for (int p = 0; p < yd->dims[2]; p++)
+                for (int q = 0; q < yd->dims[3]; q++) {
+                    double sum = 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int r = 0; r < R; r++) {
+                            int hi = p * cd->u - cd->pad_h + r;
+                            if (hi < 0 || hi >= H) continue;
+                            for (int s = 0; s < S; s++) {
+                                int wi = q * cd->v - cd->pad_w + s;
+                                if (wi < 0 || wi >= W) continue;
+                                long long xi = (long long) n * xs[0] + (long long) c * xs[1] +
+                                               (long long) hi * xs[2] + (long long) wi * xs[3];
+                                long long wix = (((long long) k * C + c) * R + r) * S + s;
+                                sum += s_get(x, xd->type, xi) * s_get(w, wd->type, wix);
+                            }
+                        }
+                    long long yi = (long long) n * ys[0] + (long long) k * ys[1] +
+                                   (long long) p * ys[2] + (long long) q * ys[3];
+                    double v = a * sum + (b != 0.0 ? b * s_get(y, yd->type, yi) : 0.0);
+                    s_put(y, yd->type, yi, v);
+                }
+    return CUDNN_STATUS_SUCCESS;
+}
