@@ -89,3 +89,9 @@ int dq_backend_synchronize(dq_backend_t *be) { return be->ops->synchronize(be); 
 bool dq_backend_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_dtype) {
     return (unsigned) op < DQ_OP_COUNT && be->ops->supports_op(be, op, weight_dtype);
 }
+
+bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype) {
+    if ((unsigned) op >= DQ_OP_COUNT) return false;
+    if (act_dtype == DQ_DTYPE_F32) return true;
+    return be->ops->supports_activation && be->ops->supports_activation(be, op, act_dtype);
+}

@@ -21,9 +21,14 @@
  * - Ops on one backend run in call order; on the CPU they are synchronous and
  *   dq_backend_synchronize is a no-op, on CUDA they are queued on the backend's stream. A backend
  *   is used by one thread at a time.
- * - dtypes: activations are F32. Weight operands (linear and conv2d weights, the get_rows table,
- *   cpy's source) may be F32, F16 or BF16; each backend says what it takes through supports_op.
- *   Biases and norm parameters are F32 (convert them at load time with dq_convert_to_f32).
+ * - dtypes: activations (an op's inputs and outputs that are not weights) are F32 or F16, all
+ *   of one op the same dtype; F32 everywhere, F16 where the backend's supports_activation says
+ *   so (the CPU backend takes F32 only; CUDA takes both). Two ops convert: cpy's output may
+ *   differ from its source (F32 <-> F16, any view), and get_rows writes either from its table.
+ *   Weight operands (linear and conv2d weights, the get_rows table, cpy's source) may be F32,
+ *   F16 or BF16; each backend says what it takes through supports_op. Biases and norm
+ *   parameters are F32 whatever the activations (convert them at load time with
+ *   dq_convert_to_f32). Reductions and accumulations run in f32 or wider; F16 is storage.
  *
  * How to add an op
  *   1. Add DQ_OP_<NAME> to dq_op_t and its name to the table in backend.c.
@@ -41,8 +46,10 @@
  * How a backend declares support
  *   supports_op(be, op, dtype) answers whether the backend runs op when its weight operand has
  *   the given dtype (F32 for ops without a weight operand). A NULL table entry means the op is
- *   not implemented at all. dq_op_* fails with a clear message rather than running an op a
- *   backend does not support; a scheduler may instead pick another backend.
+ *   not implemented at all. supports_activation(be, op, dtype) answers whether op runs with
+ *   activations of dtype; F32 activations are always taken, and a NULL supports_activation
+ *   means F32 only. dq_op_* fails with a clear message rather than running an op a backend
+ *   does not support; a scheduler may instead pick another backend.
  */
 
 #include <stdbool.h>
@@ -111,6 +118,8 @@ typedef struct dq_backend_ops {
     int (*synchronize)(dq_backend_t *be);
     /* See "How a backend declares support" above. */
     bool (*supports_op)(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_dtype);
+    /* May be NULL (F32 activations only). See "How a backend declares support" above. */
+    bool (*supports_activation)(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype);
 
     /* One entry per op (see kernels/ops.h for shapes). */
     int (*linear)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
@@ -169,5 +178,8 @@ int dq_tensor_download(dq_backend_t *be, const dq_tensor_t *src, size_t offset, 
 int dq_backend_synchronize(dq_backend_t *be);
 /* True when be implements op for the weight dtype (see above). */
 bool dq_backend_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_dtype);
+/* True when be runs op with activations of act_dtype: always for F32, otherwise what the
+ * backend's supports_activation says (false without one). */
+bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype);
 
 #endif

@@ -136,6 +136,13 @@ tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS) $(OPENBLAS_CFLAGS)
 tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_ops_cpu
 
+# The op layer's activation dtype rules (F32/F16, one per op, what the CPU backend refuses).
+check_PROGRAMS += tests/unit/test_ops_act_dtype
+tests_unit_test_ops_act_dtype_SOURCES = tests/unit/test_ops_act_dtype.c
+tests_unit_test_ops_act_dtype_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_act_dtype_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_act_dtype
+
 check_PROGRAMS += tests/unit/test_tensor_arena
 tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
 tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)

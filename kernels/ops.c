@@ -29,14 +29,38 @@ static int s_owned(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const cha
     return 0;
 }
 
-/* An F32 contiguous activation with data, in be's memory. */
-static int s_act(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role) {
+/* A contiguous tensor of dtype dt with data, in be's memory. why: what the dtype rule is. */
+static int s_tensor(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role,
+                    dq_dtype_t dt, const char *why) {
     if (!t) return s_fail(op, NULL, "%s is NULL", role);
     if (s_owned(be, op, t, role)) return -1;
-    if (t->dtype != DQ_DTYPE_F32) return s_fail(op, t, "%s must be F32", role);
+    if (t->dtype != dt) return s_fail(op, t, "%s must be %s (%s)", role, dq_dtype_name(dt), why);
     if (!dq_tensor_is_contiguous(t)) return s_fail(op, t, "%s must be contiguous", role);
     if (!t->data) return s_fail(op, t, "%s has no data", role);
     return 0;
+}
+
+/* A further activation of an op whose activations are dt (the first one's dtype). */
+static int s_act(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role,
+                 dq_dtype_t dt) {
+    return s_tensor(be, op, t, role, dt, "an op's activations share one dtype");
+}
+
+/* The op's first activation: F32 or F16, a dtype the backend takes for op; *dt gets it. */
+static int s_act_first(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role,
+                       dq_dtype_t *dt) {
+    if (!t) return s_fail(op, NULL, "%s is NULL", role);
+    if (t->dtype != DQ_DTYPE_F32 && t->dtype != DQ_DTYPE_F16)
+        return s_fail(op, t, "%s must be F32 or F16 (activations)", role);
+    if (!dq_backend_supports_activation(be, op, t->dtype)) {
+        if (!be->ops->supports_activation)
+            return s_fail(op, t, "%s is %s but backend %s takes F32 activations only", role,
+                          dq_dtype_name(t->dtype), dq_backend_name(be));
+        return s_fail(op, t, "backend %s does not take %s activations for this op",
+                      dq_backend_name(be), dq_dtype_name(t->dtype));
+    }
+    *dt = t->dtype;
+    return s_act(be, op, t, role, *dt);
 }
 
 /* A contiguous weight operand of a float type the backend takes for op. */
@@ -69,7 +93,8 @@ static int s_same(dq_op_t op, const dq_tensor_t *x, const dq_tensor_t *y) {
 /* A 1-D F32 vector of n elements (bias, gamma, beta). */
 static int s_vec(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, int64_t n,
                  const char *role) {
-    if (s_act(be, op, t, role) != 0) return -1;
+    if (s_tensor(be, op, t, role, DQ_DTYPE_F32, "biases and norm parameters are F32") != 0)
+        return -1;
     if (t->ndim != 1 || t->shape[0] != n) return s_fail(op, t, "%s must be [%lld]", role,
                                                          (long long) n);
     return 0;
@@ -86,8 +111,9 @@ static int s_supported(dq_backend_t *be, dq_op_t op, bool implemented) {
 int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_LINEAR;
-    if (s_supported(be, op, be->ops->linear != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y") || s_weight(be, op, w, "weight"))
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->linear != NULL) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt) || s_weight(be, op, w, "weight"))
         return -1;
     if (w->ndim != 2) return s_fail(op, w, "weight must be [N, K]");
     int64_t n = w->shape[0], k = w->shape[1];
@@ -103,8 +129,9 @@ int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
 int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
                  float alpha, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_MATMUL;
-    if (s_supported(be, op, be->ops->matmul != NULL) || s_act(be, op, a, "a") ||
-        s_act(be, op, b, "b") || s_act(be, op, y, "y") || s_ndim(op, a, 2, 4, "a") ||
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->matmul != NULL) || s_act_first(be, op, a, "a", &dt) ||
+        s_act(be, op, b, "b", dt) || s_act(be, op, y, "y", dt) || s_ndim(op, a, 2, 4, "a") ||
         s_ndim(op, b, 2, 4, "b") || s_ndim(op, y, 2, 4, "y"))
         return -1;
     int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
@@ -125,8 +152,9 @@ int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, b
 int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CONV2D;
-    if (s_supported(be, op, be->ops->conv2d != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y") || s_weight(be, op, w, "weight") || s_ndim(op, x, 4, 4, "x") ||
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->conv2d != NULL) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt) || s_weight(be, op, w, "weight") || s_ndim(op, x, 4, 4, "x") ||
         s_ndim(op, y, 4, 4, "y") || s_ndim(op, w, 4, 4, "weight"))
         return -1;
     if (stride < 1 || padding < 0)
@@ -158,8 +186,9 @@ static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,
 static int s_group_norm_args(dq_backend_t *be, dq_op_t op, bool implemented, const dq_tensor_t *x,
                              const dq_tensor_t *gamma, const dq_tensor_t *beta, int groups,
                              float eps, const dq_tensor_t *y) {
-    if (s_supported(be, op, implemented) || s_act(be, op, x, "x") || s_act(be, op, y, "y") ||
-        s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
+    dq_dtype_t dt;
+    if (s_supported(be, op, implemented) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt) || s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
         return -1;
     if (groups < 1 || x->shape[1] % groups != 0)
         return s_fail(op, x, "groups=%d must divide the channels", groups);
@@ -186,8 +215,9 @@ int dq_op_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tenso
 int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                      const dq_tensor_t *beta, float eps, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_LAYER_NORM;
-    if (s_supported(be, op, be->ops->layer_norm != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y") || s_same(op, x, y))
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->layer_norm != NULL) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt) || s_same(op, x, y))
         return -1;
     if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
     if (s_affine(be, op, gamma, beta, x->shape[x->ndim - 1])) return -1;
@@ -197,8 +227,9 @@ int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *
 /* Checks an op y = f(x) of matching shapes. */
 static int s_unary(dq_backend_t *be, dq_op_t op, dq_unary_fn fn, const dq_tensor_t *x,
                    dq_tensor_t *y) {
-    if (s_supported(be, op, fn != NULL) || s_act(be, op, x, "x") || s_act(be, op, y, "y") ||
-        s_same(op, x, y))
+    dq_dtype_t dt;
+    if (s_supported(be, op, fn != NULL) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt) || s_same(op, x, y))
         return -1;
     return fn(be, x, y);
 }
@@ -210,8 +241,9 @@ int dq_op_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 int dq_op_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                     const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_ATTENTION;
-    if (s_supported(be, op, be->ops->attention != NULL) || s_act(be, op, q, "q") ||
-        s_act(be, op, k, "k") || s_act(be, op, v, "v") || s_act(be, op, y, "y") ||
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->attention != NULL) || s_act_first(be, op, q, "q", &dt) ||
+        s_act(be, op, k, "k", dt) || s_act(be, op, v, "v", dt) || s_act(be, op, y, "y", dt) ||
         s_ndim(op, q, 3, 3, "q") ||
         s_ndim(op, k, 3, 3, "k") || s_ndim(op, v, 3, 3, "v") || s_same(op, q, y) ||
         s_same(op, k, v))
@@ -239,8 +271,9 @@ int dq_op_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 
 int dq_op_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_GEGLU;
-    if (s_supported(be, op, be->ops->geglu != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y"))
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->geglu != NULL) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt))
         return -1;
     int64_t d = x->shape[x->ndim - 1];
     if (d % 2 != 0) return s_fail(op, x, "last dim must be even");
@@ -252,8 +285,9 @@ int dq_op_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 
 static int s_binary(dq_backend_t *be, dq_op_t op, dq_binary_fn fn, const dq_tensor_t *a,
                     const dq_tensor_t *b, dq_tensor_t *y) {
-    if (s_supported(be, op, fn != NULL) || s_act(be, op, a, "a") || s_act(be, op, b, "b") ||
-        s_act(be, op, y, "y") || s_same(op, a, y))
+    dq_dtype_t dt;
+    if (s_supported(be, op, fn != NULL) || s_act_first(be, op, a, "a", &dt) ||
+        s_act(be, op, b, "b", dt) || s_act(be, op, y, "y", dt) || s_same(op, a, y))
         return -1;
     if (b->ndim > a->ndim) return s_fail(op, b, "b has more dims than a");
     for (int i = 0; i < b->ndim; i++) {
@@ -276,16 +310,18 @@ int dq_op_mul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq_t
 
 int dq_op_scale(dq_backend_t *be, const dq_tensor_t *x, float s, float b, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_SCALE;
-    if (s_supported(be, op, be->ops->scale != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y") || s_same(op, x, y))
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->scale != NULL) || s_act_first(be, op, x, "x", &dt) ||
+        s_act(be, op, y, "y", dt) || s_same(op, x, y))
         return -1;
     return be->ops->scale(be, x, s, b, y);
 }
 
 int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_UPSAMPLE_NEAREST2X;
-    if (s_supported(be, op, be->ops->upsample_nearest2x != NULL) || s_act(be, op, x, "x") ||
-        s_act(be, op, y, "y") || s_ndim(op, x, 4, 4, "x") || s_ndim(op, y, 4, 4, "y"))
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->upsample_nearest2x != NULL) ||
+        s_act_first(be, op, x, "x", &dt) || s_act(be, op, y, "y", dt) || s_ndim(op, x, 4, 4, "x") || s_ndim(op, y, 4, 4, "y"))
         return -1;
     if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
         y->shape[2] != 2 * x->shape[2] || y->shape[3] != 2 * x->shape[3])
@@ -296,8 +332,9 @@ int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t
 int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
                  dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CONCAT;
-    if (s_supported(be, op, be->ops->concat != NULL) || s_act(be, op, a, "a") ||
-        s_act(be, op, b, "b") || s_act(be, op, y, "y"))
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->concat != NULL) || s_act_first(be, op, a, "a", &dt) ||
+        s_act(be, op, b, "b", dt) || s_act(be, op, y, "y", dt))
         return -1;
     if (dim < 0 || dim >= a->ndim) return s_fail(op, a, "dim=%d out of range", dim);
     if (b->ndim != a->ndim || y->ndim != a->ndim) return s_fail(op, y, "ndim must match a's");
@@ -312,7 +349,8 @@ int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, i
 
 int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CPY;
-    if (s_supported(be, op, be->ops->cpy != NULL) || s_act(be, op, y, "y")) return -1;
+    dq_dtype_t dt; /* y's; x's may differ (cpy converts) */
+    if (s_supported(be, op, be->ops->cpy != NULL) || s_act_first(be, op, y, "y", &dt)) return -1;
     if (!x || !x->data) return s_fail(op, x, "x has no data");
     if (s_owned(be, op, x, "x")) return -1;
     if (!dq_backend_supports_op(be, op, x->dtype))
@@ -324,7 +362,8 @@ int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 int dq_op_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                    dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_GET_ROWS;
-    if (s_supported(be, op, be->ops->get_rows != NULL) || s_act(be, op, y, "y") ||
+    dq_dtype_t dt; /* y's, whatever the table's */
+    if (s_supported(be, op, be->ops->get_rows != NULL) || s_act_first(be, op, y, "y", &dt) ||
         s_weight(be, op, table, "table"))
         return -1;
     if (table->ndim != 2) return s_fail(op, table, "table must be [V, D]");

@@ -9,8 +9,13 @@
 
 /* Conventions for every dq_op_*:
  * - Shapes are in PyTorch order (outermost first). "[..., K]" means any leading dimensions.
- * - Activations (inputs and outputs) are F32 and contiguous unless said otherwise. "weight"
- *   operands may also be F16 or BF16 where the backend's supports_op says so.
+ * - Activations (inputs and outputs that are not weights) are contiguous and F32, or F16 where
+ *   the backend's supports_activation says so (kernels/backend.h); all activations of one call
+ *   share a dtype (cpy and get_rows convert: see them). F16 is storage only: backends compute
+ *   in f32 (reductions wider) and round once when they store. Biases, gamma and beta are F32
+ *   whatever the activations. "weight" operands may be F32, F16 or BF16 where the backend's
+ *   supports_op says so. A mixed-dtype call or an activation dtype the backend does not take
+ *   fails validation.
  * - The output y is allocated by the caller (usually from an arena) with the exact shape given.
  *   Elementwise ops (gelu, gelu_quick, silu, add, mul, scale) may run in place (y == x or
  *   y == a); the others need y distinct from their inputs.
@@ -104,11 +109,14 @@ int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t
 /* torch.cat([a, b], dim): shapes equal except along dim; y has the sum there. */
 int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
                  dq_tensor_t *y);
-/* y = x made contiguous F32: x may be any view (permute, slice) and F32, F16 or BF16. Use it for
- * NCHW <-> NHWC: permute a view with dq_tensor_permute, then cpy. y: x's shape. */
+/* y = x made contiguous in y's dtype (an activation dtype: F32, or F16 where supported): x may
+ * be any view (permute, slice) and F32, F16 or BF16, converted with one rounding (to nearest
+ * even) when y is F16. Use it for NCHW <-> NHWC: permute a view with dq_tensor_permute, then
+ * cpy; and for F32 <-> F16 activations. y: x's shape. */
 int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 /* Embedding lookup: y[..., D] row r = table[ids[r], :]. table [V, D] F32/F16/BF16, ids I32
- * contiguous with as many elements as y has rows. An id outside [0, V) is an error. */
+ * contiguous with as many elements as y has rows. y: an activation dtype (F32, or F16 where
+ * supported), whatever the table's. An id outside [0, V) is an error. */
 int dq_op_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                    dq_tensor_t *y);
 

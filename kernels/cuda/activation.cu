@@ -1,4 +1,5 @@
-/* kernels/cuda/activation.cu: GELU (erf), quick GELU, SiLU and GEGLU, elementwise. */
+/* kernels/cuda/activation.cu: GELU (erf), quick GELU, SiLU and GEGLU, elementwise, on F32 or
+ * F16 activations. */
 #include "kernels/cuda/cuda_internal.h"
 
 typedef enum { S_GELU, S_GELU_QUICK, S_SILU } s_act_t;
@@ -13,17 +14,22 @@ __device__ __forceinline__ float s_sigmoid_mul(float x, float a) {
     return x / (1.0f + expf(-a * x));
 }
 
-__global__ void s_act_kernel(const float *x, float *y, int64_t n, int act) {
+/* T: float or __half (cuda_internal.h); the math is f32 either way. */
+template <typename T>
+__global__ void s_act_kernel(const T *x, T *y, int64_t n, int act) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
-        float v = x[i];
-        y[i] = act == S_GELU ? s_gelu(v) : s_sigmoid_mul(v, act == S_GELU_QUICK ? 1.702f : 1.0f);
+        float v = dq_cuda_ld(x + i);
+        dq_cuda_st(y + i, act == S_GELU ? s_gelu(v)
+                                        : s_sigmoid_mul(v, act == S_GELU_QUICK ? 1.702f : 1.0f));
     }
 }
 
-static int s_act_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t n,
+template <typename T>
+static int s_act_launch(cudaStream_t st, int dev, const void *x, void *y, int64_t n,
                         s_act_t act) {
-    DQ_CUDA_LAUNCH(s_act_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, x, y, n, (int) act);
+    DQ_CUDA_LAUNCH(s_act_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (const T *) x,
+                   (T *) y, n, (int) act);
     DQ_CUDA_LAUNCHED(dev, "activation");
     return 0;
 }
@@ -31,8 +37,8 @@ static int s_act_launch(cudaStream_t st, int dev, const float *x, float *y, int6
 static int s_act(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y, s_act_t act) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
-    return s_act_launch(ctx->stream, ctx->device, (const float *) x->data, (float *) y->data,
-                        dq_tensor_nelements(x), act);
+    return DQ_CUDA_BY_ACT(x->dtype, s_act_launch, ctx->stream, ctx->device, x->data, y->data,
+                          dq_tensor_nelements(x), act);
 }
 
 int dq_cuda_gelu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
@@ -48,19 +54,22 @@ int dq_cuda_silu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 }
 
 /* x: [R, 2F] as (hidden, gate) halves of each row; y: [R, F] = hidden * gelu(gate). */
-__global__ void s_geglu_kernel(const float *x, float *y, int64_t rows, int64_t f) {
+template <typename T>
+__global__ void s_geglu_kernel(const T *x, T *y, int64_t rows, int64_t f) {
     int64_t n = rows * f;
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
         int64_t r = i / f, j = i - r * f;
-        const float *row = x + r * 2 * f;
-        y[i] = row[j] * s_gelu(row[f + j]);
+        const T *row = x + r * 2 * f;
+        dq_cuda_st(y + i, dq_cuda_ld(row + j) * s_gelu(dq_cuda_ld(row + f + j)));
     }
 }
 
-static int s_geglu_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,
+template <typename T>
+static int s_geglu_launch(cudaStream_t st, int dev, const void *x, void *y, int64_t rows,
                           int64_t f) {
-    DQ_CUDA_LAUNCH(s_geglu_kernel, dq_cuda_blocks(rows * f), DQ_CUDA_THREADS, 0, st, x, y, rows, f);
+    DQ_CUDA_LAUNCH(s_geglu_kernel<T>, dq_cuda_blocks(rows * f), DQ_CUDA_THREADS, 0, st,
+                   (const T *) x, (T *) y, rows, f);
     DQ_CUDA_LAUNCHED(dev, "geglu");
     return 0;
 }
@@ -69,6 +78,6 @@ int dq_cuda_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
     int64_t f = y->shape[y->ndim - 1];
-    return s_geglu_launch(ctx->stream, ctx->device, (const float *) x->data, (float *) y->data,
+    return DQ_CUDA_BY_ACT(x->dtype, s_geglu_launch, ctx->stream, ctx->device, x->data, y->data,
                           dq_tensor_nrows(y), f);
 }

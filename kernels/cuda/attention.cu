@@ -1,10 +1,69 @@
 /* kernels/cuda/attention.cu: multi-head scaled dot-product attention. The f16 mode takes the
  * fused kernel (attention_flash.cu) where it applies; otherwise, and always in the f32 mode,
  * attention is blocked over queries: per batch and query block, all heads at once through
- * strided-batched GEMMs, the scores in the workspace. */
+ * strided-batched GEMMs, the scores in the workspace. F16 activations keep the scores f32 there
+ * too (f16 scores could overflow), the probabilities rounded to f16 for the product with V. */
 #include <math.h>
 
 #include "kernels/cuda/cuda_internal.h"
+
+/* 256-byte aligned size: the start of the next workspace region. */
+static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
+
+/* The GEMM path on F16 activations: per query block, S = scale * Q K^T as f32 scores (f16
+ * products, f32 accumulation and output), softmax into f16 probabilities P beside them, then
+ * Y = P V in f16. Same blocking and leading dimensions as the f32 path below. */
+static int s_attention_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
+                           const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
+    int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];
+    int64_t d = hd / heads;
+    /* Per query: heads * Lk f32 scores and as many f16 probabilities (+ alignment slack). */
+    size_t row = (size_t) heads * (size_t) lk * (sizeof(float) + sizeof(__half));
+    int64_t bq = ctx->work_bytes > 512 ? (int64_t) ((ctx->work_bytes - 512) / row) : 0;
+    if (bq < 1) {
+        dq_error("attention: cuda workspace of %zu bytes cannot hold %d rows of %lld f32 scores "
+                 "and f16 probabilities",
+                 ctx->work_bytes, heads, (long long) lk);
+        return -1;
+    }
+    if (bq > lq) bq = lq;
+    if (lk > INT32_MAX || hd > INT32_MAX || bq * lk > INT32_MAX) {
+        dq_error("attention: Lk=%lld beyond cuBLAS's int dimensions", (long long) lk);
+        return -1;
+    }
+    const float scale = (float) (1.0 / sqrt((double) d)), one = 1.0f, zero = 0.0f;
+    const __half *qd = (const __half *) q->data, *kd = (const __half *) k->data,
+                 *vd = (const __half *) v->data;
+    __half *yd = (__half *) y->data;
+    float *s = (float *) ctx->work;
+    __half *p = (__half *) ((char *) ctx->work +
+                            s_align((size_t) heads * (size_t) (bq * lk) * sizeof(float)));
+    for (int64_t b = 0; b < batch; b++) {
+        const __half *qb = qd + b * lq * hd, *kb = kd + b * lk * hd, *vb = vd + b * lk * hd;
+        __half *yb = yd + b * lq * hd;
+        for (int64_t i0 = 0; i0 < lq; i0 += bq) {
+            int64_t nq = lq - i0 < bq ? lq - i0 : bq;
+            DQ_CUBLAS_CHECK(ctx->device,
+                            cublasGemmStridedBatchedEx(
+                                ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) lk, (int) nq, (int) d,
+                                &scale, kb, CUDA_R_16F, (int) hd, (long long) d, qb + i0 * hd,
+                                CUDA_R_16F, (int) hd, (long long) d, &zero, s, CUDA_R_32F,
+                                (int) lk, (long long) (nq * lk), heads, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+            if (dq_cuda_softmax_rows(ctx->stream, ctx->device, s, DQ_DTYPE_F32, p, DQ_DTYPE_F16,
+                                     (int64_t) heads * nq, lk, causal, nq, i0))
+                return -1;
+            DQ_CUBLAS_CHECK(ctx->device,
+                            cublasGemmStridedBatchedEx(
+                                ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int) d, (int) nq, (int) lk,
+                                &one, vb, CUDA_R_16F, (int) hd, (long long) d, p, CUDA_R_16F,
+                                (int) lk, (long long) (nq * lk), &zero, yb + i0 * hd, CUDA_R_16F,
+                                (int) hd, (long long) d, heads, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+        }
+    }
+    return 0;
+}
 
 int dq_cuda_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t *k,
                       const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
@@ -17,6 +76,7 @@ int dq_cuda_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t 
         int rc = dq_cuda_attention_flash(ctx, q, k, v, heads, causal, y);
         if (rc <= 0) return rc;
     }
+    if (q->dtype == DQ_DTYPE_F16) return s_attention_f16(ctx, q, k, v, heads, causal, y);
     /* Scores S[H, bq, Lk] for bq queries of every head. */
     int64_t bq = (int64_t) (ctx->work_bytes / (sizeof(float) * (size_t) heads * (size_t) lk));
     if (bq < 1) {
@@ -45,8 +105,8 @@ int dq_cuda_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t 
                                 ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) lk, (int) nq, (int) d,
                                 &scale, kb, (int) hd, (long long) d, qb + i0 * hd, (int) hd,
                                 (long long) d, &zero, s, (int) lk, (long long) (nq * lk), heads));
-            if (dq_cuda_softmax_rows(ctx->stream, ctx->device, s, s, (int64_t) heads * nq, lk,
-                                     causal, nq, i0))
+            if (dq_cuda_softmax_rows(ctx->stream, ctx->device, s, DQ_DTYPE_F32, s, DQ_DTYPE_F32,
+                                     (int64_t) heads * nq, lk, causal, nq, i0))
                 return -1;
             /* Y_h[nq, D] = P_h V_h, written with the packed row stride H*D: column-major
              * Y_h^T (D x nq) = V_h^T (D x Lk) @ P_h^T (Lk x nq). */

@@ -1,7 +1,8 @@
 /* kernels/cuda/attention_flash.cu: fused attention for the f16 mode, flash-attention style: one
  * pass over the keys with an online softmax, f16 tensor-core products (WMMA) accumulated in f32,
- * the scores never leaving shared memory. Reads the f32 q, k, v and writes the f32 y directly,
- * so no conversion passes surround it. The kernel itself is attention_flash_kernel.cuh. */
+ * the scores never leaving shared memory. Reads q, k, v and writes y directly in the
+ * activations' dtype (F32 or F16), so no conversion passes surround it. The kernel itself is
+ * attention_flash_kernel.cuh. */
 #include <math.h>
 #include <mma.h>
 
@@ -17,9 +18,14 @@ namespace {
 
 using namespace dq_flash;
 
-template <int DP>
-int s_launch(dq_cuda_ctx_t *ctx, const float *q, const float *k, const float *v, float *y,
+template <int DP, typename T>
+int s_launch(dq_cuda_ctx_t *ctx, const void *qv, const void *kv, const void *vv, void *yv,
              int64_t batch, int64_t lq, int64_t lk, int heads, int d, bool causal) {
+    const T *q = (const T *) qv, *k = (const T *) kv, *v = (const T *) vv;
+    T *y = (T *) yv;
+    /* (A two-argument template-id would split DQ_CUDA_LAUNCH's arguments at its comma.) */
+    void (*kernel)(const T *, const T *, const T *, T *, int64_t, int64_t, int, int, float, int) =
+        attention_kernel<DP, T>;
     size_t bytes = Layout<DP>::bytes;
     int optin = 0;
     DQ_CUDA_CHECK(ctx->device, cudaDeviceGetAttribute(
@@ -28,12 +34,12 @@ int s_launch(dq_cuda_ctx_t *ctx, const float *q, const float *k, const float *v,
     if (bytes > (size_t) optin || batch * heads > 65535 || qblocks > INT32_MAX) return 1;
     /* Above 48 KiB of dynamic shared memory a kernel must opt in (per device, idempotent). */
     DQ_CUDA_CHECK(ctx->device,
-                  cudaFuncSetAttribute(attention_kernel<DP>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes));
+                  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       (int) bytes));
     float scale_log2 = (float) (1.4426950408889634 / sqrt((double) d));
     dim3 grid((unsigned) qblocks, (unsigned) (batch * heads));
-    DQ_CUDA_LAUNCH(attention_kernel<DP>, grid, Warps<DP>::threads, bytes, ctx->stream, q, k, v, y,
-                   lq, lk, heads, d, scale_log2, causal ? 1 : 0);
+    DQ_CUDA_LAUNCH(kernel, grid, Warps<DP>::threads, bytes, ctx->stream, q, k, v, y, lq, lk,
+                   heads, d, scale_log2, causal ? 1 : 0);
     DQ_CUDA_LAUNCHED(ctx->device, "flash attention");
     return 0;
 }
@@ -45,10 +51,12 @@ int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_t
     // q, y: [B, Lq, H*D]; k, v: [B, Lk, H*D]; head h is columns [h*D, h*D+D)
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1];
     int d = (int) (q->shape[2] / heads);
-    const float *qd = (const float *) q->data, *kd = (const float *) k->data,
-                *vd = (const float *) v->data;
-    float *yd = (float *) y->data;
-#define S_GO(DP) s_launch<DP>(ctx, qd, kd, vd, yd, batch, lq, lk, heads, d, causal)
+    bool h = q->dtype == DQ_DTYPE_F16;
+#define S_GO(DP)                                                                                 \
+    (h ? s_launch<DP, __half>(ctx, q->data, k->data, v->data, y->data, batch, lq, lk, heads, d,   \
+                              causal)                                                            \
+       : s_launch<DP, float>(ctx, q->data, k->data, v->data, y->data, batch, lq, lk, heads, d,    \
+                             causal))
     if (d <= 32) return S_GO(32);
     if (d <= 48) return S_GO(48);  /* SD 1.x at 320 channels: d = 40 */
     if (d <= 64) return S_GO(64);  /* CLIP, SD 2.x */

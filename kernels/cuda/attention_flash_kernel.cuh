@@ -14,6 +14,12 @@ using namespace nvcuda;
 
 constexpr int kBK = 64; /* keys per tile */
 
+/* q, k, v and y are F32 or F16 activations (T float or __half): loads widen, y rounds once. */
+__device__ __forceinline__ float to_f32(float x) { return x; }
+__device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
+__device__ __forceinline__ void store(float *p, float v) { *p = v; }
+__device__ __forceinline__ void store(__half *p, float v) { *p = __float2half_rn(v); }
+
 /* Warps per block for head dimension DP: each warp owns 16 queries, so a block takes 16 * W
  * queries and every K/V tile it loads serves them all. 8 warps halve the K/V traffic of 4 but
  * need about twice the shared memory: used up to DP 80 (SD 1.x's 40 and 80). */
@@ -46,23 +52,25 @@ struct Layout {
 };
 
 /* rows x DP halves at dst (row stride ldh) = rows [row0, row0 + rows) of one head of src
- * (row stride ld floats), rounded to f16; rows past `total` and columns past d are zero. */
-template <int DP>
-__device__ void load_tile(__half *dst, int ldh, const float *src, int64_t ld, int64_t row0,
+ * (row stride ld elements), rounded to f16 (f16 data is copied: widening and rounding back
+ * restore its bits); rows past `total` and columns past d are zero. */
+template <int DP, typename T>
+__device__ void load_tile(__half *dst, int ldh, const T *src, int64_t ld, int64_t row0,
                             int64_t total, int d, int rows) {
     for (int i = threadIdx.x; i < rows * DP; i += Warps<DP>::threads) {
         int r = i / DP, c = i % DP;
-        float x = row0 + r < total && c < d ? src[(row0 + r) * ld + c] : 0.0f;
+        float x = row0 + r < total && c < d ? to_f32(src[(row0 + r) * ld + c]) : 0.0f;
         dst[r * ldh + c] = __float2half_rn(x);
     }
 }
 
-/* Grid (query blocks, batch * heads). q, y: [B, Lq, H*d]; k, v: [B, Lk, H*d]. scale_log2 is
- * log2(e) / sqrt(d): scores go through exp2. Causal: key j is masked for query i when j > i. */
-template <int DP>
+/* Grid (query blocks, batch * heads). q, y: [B, Lq, H*d]; k, v: [B, Lk, H*d], all of type T
+ * (float or __half). scale_log2 is log2(e) / sqrt(d): scores go through exp2. Causal: key j is
+ * masked for query i when j > i. */
+template <int DP, typename T = float>
 __global__ void __launch_bounds__(Warps<DP>::threads)
-    attention_kernel(const float *q, const float *k, const float *v, float *y, int64_t lq,
-                   int64_t lk, int heads, int d, float scale_log2, int causal) {
+    attention_kernel(const T *q, const T *k, const T *v, T *y, int64_t lq, int64_t lk, int heads,
+                     int d, float scale_log2, int causal) {
     using L = Layout<DP>;
     constexpr int kBQ = L::kBQ;
     DQ_CUDA_DYNAMIC_SMEM(smem);
@@ -76,9 +84,9 @@ __global__ void __launch_bounds__(Warps<DP>::threads)
 
     const int64_t b = blockIdx.y / heads, h = blockIdx.y % heads, hd = (int64_t) heads * d;
     const int64_t q0 = (int64_t) blockIdx.x * kBQ;
-    const float *qh = q + b * lq * hd + h * d, *kh = k + b * lk * hd + h * d,
-                *vh = v + b * lk * hd + h * d;
-    float *yh = y + b * lq * hd + h * d;
+    const T *qh = q + b * lq * hd + h * d, *kh = k + b * lk * hd + h * d,
+            *vh = v + b * lk * hd + h * d;
+    T *yh = y + b * lq * hd + h * d;
 
     load_tile<DP>(sq, L::ldh, qh, hd, q0, lq, d, kBQ);
     for (int i = lane; i < 16 * DP; i += 32) so[(i / DP) * L::ldo + i % DP] = 0.0f;
@@ -169,7 +177,7 @@ __global__ void __launch_bounds__(Warps<DP>::threads)
     for (int i = lane; i < 16 * d; i += 32) {
         int r = i / d, c = i % d;
         int64_t qr = q0 + warp * 16 + r;
-        if (qr < lq) yh[qr * hd + c] = so[r * L::ldo + c] / sl[r];
+        if (qr < lq) store(yh + qr * hd + c, so[r * L::ldo + c] / sl[r]);
     }
 }
 

@@ -114,6 +114,13 @@ static bool s_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_
     }
 }
 
+/* F16 activations for every op, in both precision modes (the mode still decides the matrix
+ * ops' math: tensor cores and the fused attention in f16 mode only). */
+static bool s_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype) {
+    (void) be;
+    return op < DQ_OP_COUNT && (act_dtype == DQ_DTYPE_F32 || act_dtype == DQ_DTYPE_F16);
+}
+
 static dq_backend_ops_t s_make_ops(void) {
     dq_backend_ops_t o;
     memset(&o, 0, sizeof o);
@@ -125,6 +132,7 @@ static dq_backend_ops_t s_make_ops(void) {
     o.download = s_download;
     o.synchronize = s_synchronize;
     o.supports_op = s_supports_op;
+    o.supports_activation = s_supports_activation;
     o.linear = dq_cuda_linear;
     o.matmul = dq_cuda_matmul;
     o.conv2d = dq_cuda_conv2d;

@@ -16,7 +16,10 @@ extern "C" {
  *      CPU backend. F16/BF16 weights are widened to f32 in the workspace first.
  * F16: speed mode. F16 linear weights run as f16 x f16 products with f32 accumulation (the
  *      activation is rounded to f16 in the workspace); f32 products may use TF32 tensor cores.
- *      Expect relative errors near 1e-3. */
+ *      Expect relative errors near 1e-3.
+ * Both modes take F16 activations (kernels/backend.h): then every matrix op runs f16 x f16
+ * products with f32 accumulation on the f16 data as it is (F32/BF16 weights rounded to f16 in
+ * the workspace), under the mode's math rules (f32 mode: no tensor cores, GEMM attention). */
 typedef enum {
     DQ_CUDA_PRECISION_F32,
     DQ_CUDA_PRECISION_F16,
@@ -36,7 +39,8 @@ const char *dq_cuda_precision_name(dq_cuda_precision_t p);
  * op scratch (ops tile to fit and fail naming the size they need when one tile does not).
  * Buffers come from cudaMalloc (never managed memory); upload and download copy on the stream
  * and wait for it. Ops are queued on the stream; dq_backend_synchronize waits for them.
- * Weight operands: linear, conv2d, cpy and get_rows take F32, F16 and BF16.
+ * Weight operands: linear, conv2d, cpy and get_rows take F32, F16 and BF16; activations F32 and
+ * F16 (every op).
  * Returns NULL with the reason in err (device missing, out of memory, library init failure);
  * never aborts. Destroy with dq_backend_destroy (free buffers first). */
 dq_backend_t *dq_backend_cuda_new(int device, size_t workspace_bytes,

@@ -1,4 +1,5 @@
-/* kernels/cuda/binary.cu: add and mul with numpy broadcasting of b, and scalar scale. */
+/* kernels/cuda/binary.cu: add and mul with numpy broadcasting of b, and scalar scale, on F32 or
+ * F16 activations (f32 math). */
 #include "kernels/cuda/cuda_internal.h"
 
 /* a's shape right-aligned to 4 dims and b's element strides in a's index space (0 where b is
@@ -8,8 +9,8 @@ typedef struct {
     int64_t bst[4];
 } s_bcast_t;
 
-__global__ void s_binary_kernel(const float *a, const float *b, float *y, s_bcast_t g,
-                                int64_t n, int mul) {
+template <typename T>
+__global__ void s_binary_kernel(const T *a, const T *b, T *y, s_bcast_t g, int64_t n, int mul) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
         int64_t r = i, bi = 0;
@@ -18,14 +19,16 @@ __global__ void s_binary_kernel(const float *a, const float *b, float *y, s_bcas
             r /= g.as[d];
             bi += idx * g.bst[d];
         }
-        y[i] = mul ? a[i] * b[bi] : a[i] + b[bi];
+        float av = dq_cuda_ld(a + i), bv = dq_cuda_ld(b + bi);
+        dq_cuda_st(y + i, mul ? av * bv : av + bv);
     }
 }
 
-static int s_binary_launch(cudaStream_t st, int dev, const float *a, const float *b, float *y,
+template <typename T>
+static int s_binary_launch(cudaStream_t st, int dev, const void *a, const void *b, void *y,
                            const s_bcast_t *g, int64_t n, bool mul) {
-    DQ_CUDA_LAUNCH(s_binary_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, a, b, y, *g, n,
-                   mul ? 1 : 0);
+    DQ_CUDA_LAUNCH(s_binary_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (const T *) a,
+                   (const T *) b, (T *) y, *g, n, mul ? 1 : 0);
     DQ_CUDA_LAUNCHED(dev, mul ? "mul" : "add");
     return 0;
 }
@@ -43,9 +46,8 @@ static int s_binary(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b
         g.bst[i] = bs == 1 ? 0 : step;
         step *= bs;
     }
-    return s_binary_launch(ctx->stream, ctx->device, (const float *) a->data,
-                           (const float *) b->data, (float *) y->data, &g,
-                           dq_tensor_nelements(a), mul);
+    return DQ_CUDA_BY_ACT(a->dtype, s_binary_launch, ctx->stream, ctx->device, a->data, b->data,
+                          y->data, &g, dq_tensor_nelements(a), mul);
 }
 
 int dq_cuda_add(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq_tensor_t *y) {
@@ -56,15 +58,18 @@ int dq_cuda_mul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq
     return s_binary(be, a, b, y, true);
 }
 
-__global__ void s_scale_kernel(const float *x, float *y, int64_t n, float s, float b) {
+template <typename T>
+__global__ void s_scale_kernel(const T *x, T *y, int64_t n, float s, float b) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x)
-        y[i] = x[i] * s + b;
+        dq_cuda_st(y + i, dq_cuda_ld(x + i) * s + b);
 }
 
-static int s_scale_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t n,
-                          float s, float b) {
-    DQ_CUDA_LAUNCH(s_scale_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, x, y, n, s, b);
+template <typename T>
+static int s_scale_launch(cudaStream_t st, int dev, const void *x, void *y, int64_t n, float s,
+                          float b) {
+    DQ_CUDA_LAUNCH(s_scale_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (const T *) x,
+                   (T *) y, n, s, b);
     DQ_CUDA_LAUNCHED(dev, "scale");
     return 0;
 }
@@ -72,6 +77,6 @@ static int s_scale_launch(cudaStream_t st, int dev, const float *x, float *y, in
 int dq_cuda_scale(dq_backend_t *be, const dq_tensor_t *x, float s, float b, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
-    return s_scale_launch(ctx->stream, ctx->device, (const float *) x->data, (float *) y->data,
+    return DQ_CUDA_BY_ACT(x->dtype, s_scale_launch, ctx->stream, ctx->device, x->data, y->data,
                           dq_tensor_nelements(x), s, b);
 }

@@ -1,5 +1,7 @@
 /* kernels/cuda/conv2d.cu: 2-D convolution (NCHW) through cuDNN's convolution-forward API, the
- * algorithm picked once per geometry and cached in the backend context. */
+ * algorithm picked once per geometry and cached in the backend context. F16 activations go to
+ * cuDNN as they are (f16 data, f32 accumulation); F32 activations in the f16 mode are rounded to
+ * f16 in the workspace and widened back. */
 #include <string.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -165,6 +167,45 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
     return 0;
 }
 
+/* F16 activations (either mode): x and y f16 straight to cuDNN, F16 weights used in place,
+ * F32/BF16 weights rounded to f16 in the workspace in blocks of output channels (cuDNN gets
+ * the rest), the bias added in place on y (summed in f32, rounded once). */
+static int s_conv_act_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w,
+                          const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+    int64_t co = w->shape[0], ci = w->shape[1], kh = w->shape[2], kw = w->shape[3];
+    int64_t ho = y->shape[2], wo = y->shape[3], k = ci * kh * kw;
+    if (w->dtype == DQ_DTYPE_F16) {
+        if (s_conv_block(ctx, x, x->data, CUDNN_DATA_HALF, w->data, co, kh, kw, stride, padding,
+                         y->data, co, ho, wo, ctx->work, ctx->work_bytes))
+            return -1;
+    } else {
+        int64_t cblock = (int64_t) (ctx->work_bytes / 2 / (2 * (size_t) k));
+        if (cblock < 1) {
+            dq_error("conv2d: cuda workspace of %zu bytes too small for one f16 weight row of "
+                     "%lld",
+                     ctx->work_bytes, (long long) k);
+            return -1;
+        }
+        if (cblock > co) cblock = co;
+        size_t wbytes = s_align((size_t) (cblock * k) * 2);
+        void *ws = (char *) ctx->work + wbytes;
+        size_t esz = dq_dtype_size(w->dtype);
+        for (int64_t c0 = 0; c0 < co; c0 += cblock) {
+            int64_t cb = co - c0 < cblock ? co - c0 : cblock;
+            if (dq_cuda_convert_to_f16(ctx->stream, ctx->device,
+                                       (const char *) w->data + (size_t) (c0 * k) * esz, w->dtype,
+                                       cb * k, ctx->work) ||
+                s_conv_block(ctx, x, x->data, CUDNN_DATA_HALF, ctx->work, cb, kh, kw, stride,
+                             padding, (__half *) y->data + c0 * ho * wo, co, ho, wo, ws,
+                             ctx->work_bytes - wbytes))
+                return -1;
+        }
+    }
+    if (!bias) return 0;
+    return dq_cuda_add_bias_planes(ctx->stream, ctx->device, DQ_DTYPE_F16, y->data,
+                                   (const float *) bias->data, y->shape[0] * co, co, ho * wo);
+}
+
 int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                    const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
@@ -175,6 +216,7 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         dq_error("conv2d: tensors of more than 2^31 elements are beyond cuDNN's 4-D descriptors");
         return -1;
     }
+    if (x->dtype == DQ_DTYPE_F16) return s_conv_act_f16(ctx, x, w, bias, stride, padding, y);
     float *yd = (float *) y->data;
     if (ctx->precision == DQ_CUDA_PRECISION_F16) {
         int rc = s_conv_f16(ctx, x, w, bias, stride, padding, y);
@@ -184,8 +226,8 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     }
     if (s_conv_f32(ctx, x, w, stride, padding, y)) return -1;
     if (bias)
-        return dq_cuda_add_bias_planes(ctx->stream, ctx->device, yd, (const float *) bias->data,
-                                       y->shape[0] * co, co, ho * wo);
+        return dq_cuda_add_bias_planes(ctx->stream, ctx->device, DQ_DTYPE_F32, yd,
+                                       (const float *) bias->data, y->shape[0] * co, co, ho * wo);
     return 0;
 }
 

@@ -49,20 +49,28 @@ int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64
     return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
 }
 
-/* y[i] += bias[(i / inner) % channels]: rows of a linear are inner = 1, channels = cols. */
-__global__ void s_bias_kernel(float *y, const float *bias, int64_t n, int64_t channels,
+/* y[i] += bias[(i / inner) % channels]: rows of a linear are inner = 1, channels = cols. An
+ * f16 y is widened, summed in f32 and rounded once. */
+template <typename T>
+__global__ void s_bias_kernel(T *y, const float *bias, int64_t n, int64_t channels,
                               int64_t inner) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x)
-        y[i] += bias[(i / inner) % channels];
+        dq_cuda_st(y + i, dq_cuda_ld(y + i) + bias[(i / inner) % channels]);
 }
 
-int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias, int64_t rows,
-                          int64_t cols) {
-    int64_t n = rows * cols;
-    DQ_CUDA_LAUNCH(s_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, y, bias, n, cols, 1);
-    DQ_CUDA_LAUNCHED(dev, "add_bias_rows");
+template <typename T>
+static int s_bias_launch(cudaStream_t st, int dev, void *y, const float *bias, int64_t n,
+                         int64_t channels, int64_t inner) {
+    DQ_CUDA_LAUNCH(s_bias_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (T *) y, bias, n,
+                   channels, inner);
+    DQ_CUDA_LAUNCHED(dev, "add_bias");
     return 0;
+}
+
+int dq_cuda_add_bias_rows(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
+                          const float *bias, int64_t rows, int64_t cols) {
+    return DQ_CUDA_BY_ACT(dtype, s_bias_launch, st, dev, y, bias, rows * cols, cols, 1);
 }
 
 /* dst[i] = f32(src[i]) + bias[(i / inner) % channels] (no bias: the widening alone). The
@@ -85,11 +93,7 @@ int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, con
     return 0;
 }
 
-int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bias,
-                            int64_t planes, int64_t channels, int64_t inner) {
-    int64_t n = planes * inner;
-    DQ_CUDA_LAUNCH(s_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, y, bias, n, channels,
-                   inner);
-    DQ_CUDA_LAUNCHED(dev, "add_bias_planes");
-    return 0;
+int dq_cuda_add_bias_planes(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
+                            const float *bias, int64_t planes, int64_t channels, int64_t inner) {
+    return DQ_CUDA_BY_ACT(dtype, s_bias_launch, st, dev, y, bias, planes * inner, channels, inner);
 }

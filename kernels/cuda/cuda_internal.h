@@ -110,6 +110,18 @@ __device__ __forceinline__ float dq_cuda_bf16_bits(uint16_t b) {
     return __uint_as_float((uint32_t) b << 16);
 }
 
+/* Activations are F32 or F16 (kernels/backend.h): kernels are templates on the element type T
+ * (float or __half) that load to f32, compute in f32 (or double) and store with one rounding. */
+__device__ __forceinline__ float dq_cuda_ld(const float *p) { return *p; }
+__device__ __forceinline__ float dq_cuda_ld(const __half *p) { return __half2float(*p); }
+__device__ __forceinline__ void dq_cuda_st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void dq_cuda_st(__half *p, float v) { *p = __float2half_rn(v); }
+
+/* Calls the template F<T> with T the element type of an activation dtype (F32 or F16; the op
+ * layer admits nothing else): DQ_CUDA_BY_ACT(dtype, s_launch, args...). */
+#define DQ_CUDA_BY_ACT(dtype, fn, ...)                                                           \
+    ((dtype) == DQ_DTYPE_F16 ? fn<__half>(__VA_ARGS__) : fn<float>(__VA_ARGS__))
+
 /* Launchers shared between op files (stream first; arguments already validated). */
 /* dst[i] = (float) src[i] for n elements of dtype F32/F16/BF16. */
 int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
@@ -121,28 +133,31 @@ int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst);
 /* y[r, c] += bias[c % cols] for rows x cols (linear) or y[p, i] += bias[p % channels] for planes
- * of `inner` elements (conv): see the launchers in convert.cu. */
-int dq_cuda_add_bias_rows(cudaStream_t st, int dev, float *y, const float *bias, int64_t rows,
-                          int64_t cols);
-int dq_cuda_add_bias_planes(cudaStream_t st, int dev, float *y, const float *bias,
-                            int64_t planes, int64_t channels, int64_t inner);
+ * of `inner` elements (conv), y of dtype F32 or F16 (summed in f32, rounded once), bias F32. */
+int dq_cuda_add_bias_rows(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
+                          const float *bias, int64_t rows, int64_t cols);
+int dq_cuda_add_bias_planes(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
+                            const float *bias, int64_t planes, int64_t channels, int64_t inner);
 /* dst[p, i] = f32(src[p, i]) + bias[p % channels] for planes of `inner` f16 values (the f16
  * conv's output); bias may be NULL (the widening alone). One pass; the same bits as
  * dq_cuda_convert_to_f32 then dq_cuda_add_bias_planes. */
 int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
                                   int64_t planes, int64_t channels, int64_t inner, float *dst);
-/* Softmax of rows [rows, n] in place; with causal, row r (query q0 + r % rows_per_head) has
+/* Softmax of rows [rows, n] of x (dtype xt) into y (dtype yt; may be x when the dtypes match):
+ * F32 -> F32, F32 -> F16 or F16 -> F16. With causal, row r (query q0 + r % rows_per_head) has
  * its keys j > q0 + r % rows_per_head set to -inf first. */
-int dq_cuda_softmax_rows(cudaStream_t st, int dev, const float *x, float *y, int64_t rows,
-                         int64_t n, bool causal, int64_t rows_per_head, int64_t q0);
+int dq_cuda_softmax_rows(cudaStream_t st, int dev, const void *x, dq_dtype_t xt, void *y,
+                         dq_dtype_t yt, int64_t rows, int64_t n, bool causal,
+                         int64_t rows_per_head, int64_t q0);
 /* Fused attention (attention_flash.cu): same contract as dq_cuda_attention. Returns 0, -1 on an
  * error, or 1 when it does not apply (head dimension over 160, too little shared memory, a grid
  * too large), leaving the caller to take the GEMM path. */
 int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
                             const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
-int dq_cuda_group_norm_launch(cudaStream_t st, int dev, const float *x, const float *gamma,
-                              const float *beta, int64_t n, int64_t c, int64_t s, int groups,
-                              float eps, bool silu, float *y);
+/* Group norm (silu: then SiLU) of x[n, c, s] of dtype F32 or F16 into y of the same dtype. */
+int dq_cuda_group_norm_launch(cudaStream_t st, int dev, dq_dtype_t dtype, const void *x,
+                              const float *gamma, const float *beta, int64_t n, int64_t c,
+                              int64_t s, int groups, float eps, bool silu, void *y);
 
 /* Op entry points (contracts in kernels/ops.h; arguments already validated by kernels/ops.c). */
 int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,

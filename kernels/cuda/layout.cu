@@ -1,11 +1,12 @@
-/* kernels/cuda/layout.cu: ops that move elements: upsample x2, concat, strided copy, row gather. */
+/* kernels/cuda/layout.cu: ops that move elements: upsample x2, concat, strided copy, row gather,
+ * on F32 or F16 activations (cpy and get_rows convert from F32, F16 or BF16 sources). */
 #include <limits.h>
 
 #include "kernels/cuda/cuda_internal.h"
 
 /* x: [P, H, W] planes -> y: [P, 2H, 2W], y[p, oh, ow] = x[p, oh/2, ow/2]. */
-__global__ void s_upsample_kernel(const float *x, float *y, int64_t planes, int64_t h,
-                                  int64_t w) {
+template <typename T>
+__global__ void s_upsample_kernel(const T *x, T *y, int64_t planes, int64_t h, int64_t w) {
     int64_t n = planes * 4 * h * w, w2 = 2 * w;
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
@@ -15,10 +16,11 @@ __global__ void s_upsample_kernel(const float *x, float *y, int64_t planes, int6
     }
 }
 
-static int s_upsample_launch(cudaStream_t st, int dev, const float *x, float *y, int64_t planes,
+template <typename T>
+static int s_upsample_launch(cudaStream_t st, int dev, const void *x, void *y, int64_t planes,
                              int64_t h, int64_t w) {
-    DQ_CUDA_LAUNCH(s_upsample_kernel, dq_cuda_blocks(planes * 4 * h * w), DQ_CUDA_THREADS, 0, st, x,
-                   y, planes, h, w);
+    DQ_CUDA_LAUNCH(s_upsample_kernel<T>, dq_cuda_blocks(planes * 4 * h * w), DQ_CUDA_THREADS, 0,
+                   st, (const T *) x, (T *) y, planes, h, w);
     DQ_CUDA_LAUNCHED(dev, "upsample_nearest2x");
     return 0;
 }
@@ -26,14 +28,14 @@ static int s_upsample_launch(cudaStream_t st, int dev, const float *x, float *y,
 int dq_cuda_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
-    return s_upsample_launch(ctx->stream, ctx->device, (const float *) x->data,
-                             (float *) y->data, x->shape[0] * x->shape[1], x->shape[2],
-                             x->shape[3]);
+    return DQ_CUDA_BY_ACT(x->dtype, s_upsample_launch, ctx->stream, ctx->device, x->data,
+                          y->data, x->shape[0] * x->shape[1], x->shape[2], x->shape[3]);
 }
 
 /* Viewed as [outer, la + lb]: each row of y is a row of a then a row of b. */
-__global__ void s_concat_kernel(const float *a, const float *b, float *y, int64_t outer,
-                                int64_t la, int64_t lb) {
+template <typename T>
+__global__ void s_concat_kernel(const T *a, const T *b, T *y, int64_t outer, int64_t la,
+                                int64_t lb) {
     int64_t l = la + lb, n = outer * l;
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
@@ -42,10 +44,11 @@ __global__ void s_concat_kernel(const float *a, const float *b, float *y, int64_
     }
 }
 
-static int s_concat_launch(cudaStream_t st, int dev, const float *a, const float *b, float *y,
+template <typename T>
+static int s_concat_launch(cudaStream_t st, int dev, const void *a, const void *b, void *y,
                            int64_t outer, int64_t la, int64_t lb) {
-    DQ_CUDA_LAUNCH(s_concat_kernel, dq_cuda_blocks(outer * (la + lb)), DQ_CUDA_THREADS, 0, st, a, b,
-                   y, outer, la, lb);
+    DQ_CUDA_LAUNCH(s_concat_kernel<T>, dq_cuda_blocks(outer * (la + lb)), DQ_CUDA_THREADS, 0, st,
+                   (const T *) a, (const T *) b, (T *) y, outer, la, lb);
     DQ_CUDA_LAUNCHED(dev, "concat");
     return 0;
 }
@@ -57,8 +60,8 @@ int dq_cuda_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b,
     int64_t outer = 1;
     for (int i = 0; i < dim; i++) outer *= a->shape[i];
     int64_t la = dq_tensor_nelements(a) / outer, lb = dq_tensor_nelements(b) / outer;
-    return s_concat_launch(ctx->stream, ctx->device, (const float *) a->data,
-                           (const float *) b->data, (float *) y->data, outer, la, lb);
+    return DQ_CUDA_BY_ACT(a->dtype, s_concat_launch, ctx->stream, ctx->device, a->data, b->data,
+                          y->data, outer, la, lb);
 }
 
 /* One float of dtype at p (F32, F16 or BF16). */
@@ -74,7 +77,10 @@ typedef struct {
     int64_t st[4];
 } s_view_t;
 
-__global__ void s_cpy_kernel(const char *x, s_view_t v, int dtype, float *y, int64_t n) {
+/* F16 -> F16 goes through f32 too: the widening is exact and the rounding back restores the
+ * same bits. */
+template <typename T>
+__global__ void s_cpy_kernel(const char *x, s_view_t v, int dtype, T *y, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
         int64_t r = i, off = 0;
@@ -82,14 +88,15 @@ __global__ void s_cpy_kernel(const char *x, s_view_t v, int dtype, float *y, int
             off += (r % v.s[d]) * v.st[d];
             r /= v.s[d];
         }
-        y[i] = s_load(x + off, dtype);
+        dq_cuda_st(y + i, s_load(x + off, dtype));
     }
 }
 
+template <typename T>
 static int s_cpy_launch(cudaStream_t st, int dev, const void *x, const s_view_t *v,
-                        dq_dtype_t dtype, float *y, int64_t n) {
-    DQ_CUDA_LAUNCH(s_cpy_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (const char *) x, *v,
-                   (int) dtype, y, n);
+                        dq_dtype_t dtype, void *y, int64_t n) {
+    DQ_CUDA_LAUNCH(s_cpy_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (const char *) x,
+                   *v, (int) dtype, (T *) y, n);
     DQ_CUDA_LAUNCHED(dev, "cpy");
     return 0;
 }
@@ -103,14 +110,15 @@ int dq_cuda_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
         v.s[i] = i < off ? 1 : x->shape[i - off];
         v.st[i] = i < off ? 0 : (int64_t) x->strides[i - off];
     }
-    return s_cpy_launch(ctx->stream, ctx->device, x->data, &v, x->dtype, (float *) y->data,
-                        dq_tensor_nelements(y));
+    return DQ_CUDA_BY_ACT(y->dtype, s_cpy_launch, ctx->stream, ctx->device, x->data, &v, x->dtype,
+                          y->data, dq_tensor_nelements(y));
 }
 
-/* y[r, :] = table[ids[r], :] widened to f32; an id outside [0, v) leaves its row unwritten and
+/* y[r, :] = table[ids[r], :] in y's type T; an id outside [0, v) leaves its row unwritten and
  * records the smallest such position in *bad (initialised to INT_MAX). */
+template <typename T>
 __global__ void s_get_rows_kernel(const char *table, int dtype, const int32_t *ids, int64_t v,
-                                  int64_t d, int64_t esz, float *y, int64_t nrows, int *bad) {
+                                  int64_t d, int64_t esz, T *y, int64_t nrows, int *bad) {
     int64_t n = nrows * d;
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
@@ -120,7 +128,7 @@ __global__ void s_get_rows_kernel(const char *table, int dtype, const int32_t *i
             if (j == 0) atomicMin(bad, (int) r);
             continue;
         }
-        y[i] = s_load(table + ((int64_t) id * d + j) * esz, dtype);
+        dq_cuda_st(y + i, s_load(table + ((int64_t) id * d + j) * esz, dtype));
     }
 }
 
@@ -137,9 +145,16 @@ int dq_cuda_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor
     const int init = INT_MAX;
     DQ_CUDA_CHECK(ctx->device, cudaMemcpyAsync(ctx->flag, &init, sizeof init,
                                                cudaMemcpyHostToDevice, ctx->stream));
-    DQ_CUDA_LAUNCH(s_get_rows_kernel, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0, ctx->stream,
-                   (const char *) table->data, (int) table->dtype, (const int32_t *) ids->data, v,
-                   d, (int64_t) dq_dtype_size(table->dtype), (float *) y->data, n, ctx->flag);
+    if (y->dtype == DQ_DTYPE_F16)
+        DQ_CUDA_LAUNCH(s_get_rows_kernel<__half>, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0,
+                       ctx->stream, (const char *) table->data, (int) table->dtype,
+                       (const int32_t *) ids->data, v, d, (int64_t) dq_dtype_size(table->dtype),
+                       (__half *) y->data, n, ctx->flag);
+    else
+        DQ_CUDA_LAUNCH(s_get_rows_kernel<float>, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0,
+                       ctx->stream, (const char *) table->data, (int) table->dtype,
+                       (const int32_t *) ids->data, v, d, (int64_t) dq_dtype_size(table->dtype),
+                       (float *) y->data, n, ctx->flag);
     DQ_CUDA_LAUNCHED(ctx->device, "get_rows");
     /* Bad ids are bad input, reported like the CPU backend does: one sync per call (get_rows runs
      * once per text encoding, so the wait costs nothing that matters). */

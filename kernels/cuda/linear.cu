@@ -1,4 +1,5 @@
-/* kernels/cuda/linear.cu: linear (x @ W^T + b) and batched matmul through cuBLAS.
+/* kernels/cuda/linear.cu: linear (x @ W^T + b) and batched matmul through cuBLAS, on F32 or F16
+ * activations (F16: f16 x f16 products accumulated in f32, CUBLAS_COMPUTE_32F).
  * Row-major y[M, N] = x[M, K] @ w[N, K]^T is column-major y^T = w^T... as cuBLAS sees it:
  * C(N x M) = op(A) op(B) with A = w (K x N col-major, transposed) and B = x (K x M). */
 #include "kernels/cuda/cuda_internal.h"
@@ -37,6 +38,41 @@ static int s_linear_f16(dq_cuda_ctx_t *ctx, const float *x, const void *w, float
     return 0;
 }
 
+/* y[M, N] (ldy) = x[M, K] @ w[N, K]^T with x, w and y f16 on the device, f32 accumulation. */
+static int s_hgemm_xwt(dq_cuda_ctx_t *ctx, const void *x, const void *w, void *y, int64_t m,
+                       int64_t n, int64_t k, int64_t ldy) {
+    const float one = 1.0f, zero = 0.0f;
+    DQ_CUBLAS_CHECK(ctx->device,
+                    cublasGemmEx(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) n, (int) m, (int) k,
+                                 &one, w, CUDA_R_16F, (int) k, x, CUDA_R_16F, (int) k, &zero, y,
+                                 CUDA_R_16F, (int) ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return 0;
+}
+
+/* F16 activations (either mode): F16 weights used in place; F32/BF16 weights rounded to f16 in
+ * the workspace in blocks of rows, each block writing its columns of y. */
+static int s_linear_act_f16(dq_cuda_ctx_t *ctx, const void *x, const dq_tensor_t *w, void *y,
+                            int64_t m, int64_t n, int64_t k) {
+    if (w->dtype == DQ_DTYPE_F16) return s_hgemm_xwt(ctx, x, w->data, y, m, n, k, n);
+    int64_t block = (int64_t) (ctx->work_bytes / (2 * (size_t) k));
+    if (block < 1) {
+        dq_error("linear: cuda workspace of %zu bytes cannot hold one f16 weight row of %lld",
+                 ctx->work_bytes, (long long) k);
+        return -1;
+    }
+    if (block > n) block = n;
+    size_t esz = dq_dtype_size(w->dtype);
+    for (int64_t n0 = 0; n0 < n; n0 += block) {
+        int64_t nb = n - n0 < block ? n - n0 : block;
+        if (dq_cuda_convert_to_f16(ctx->stream, ctx->device,
+                                   (const char *) w->data + (size_t) (n0 * k) * esz, w->dtype,
+                                   nb * k, ctx->work) ||
+            s_hgemm_xwt(ctx, x, ctx->work, (__half *) y + n0, m, nb, k, n))
+            return -1;
+    }
+    return 0;
+}
+
 int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                    const dq_tensor_t *bias, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
@@ -50,7 +86,9 @@ int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     }
     const float *xd = (const float *) x->data;
     float *yd = (float *) y->data;
-    if (w->dtype == DQ_DTYPE_F16 && ctx->precision == DQ_CUDA_PRECISION_F16) {
+    if (x->dtype == DQ_DTYPE_F16) {
+        if (s_linear_act_f16(ctx, x->data, w, y->data, m, n, k)) return -1;
+    } else if (w->dtype == DQ_DTYPE_F16 && ctx->precision == DQ_CUDA_PRECISION_F16) {
         if (s_linear_f16(ctx, xd, w->data, yd, m, n, k)) return -1;
     } else if (w->dtype == DQ_DTYPE_F32) {
         if (s_sgemm_xwt(ctx, xd, (const float *) w->data, yd, m, n, k, n)) return -1;
@@ -75,7 +113,7 @@ int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                 return -1;
         }
     }
-    if (bias) return dq_cuda_add_bias_rows(ctx->stream, ctx->device, yd,
+    if (bias) return dq_cuda_add_bias_rows(ctx->stream, ctx->device, y->dtype, y->data,
                                            (const float *) bias->data, m, n);
     return 0;
 }
@@ -100,6 +138,25 @@ int dq_cuda_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b,
     /* Column-major: y^T (N x M) = op(b) (N x K) @ a^T (K x M). */
     cublasOperation_t ob = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     int ldb = (int) (trans_b ? k : n);
+    if (a->dtype == DQ_DTYPE_F16) {
+        /* F16 activations: the same products on f16 data, f32 accumulation, f16 out. */
+        if (shared_b) {
+            DQ_CUBLAS_CHECK(ctx->device,
+                            cublasGemmEx(ctx->cublas, ob, CUBLAS_OP_N, (int) n, (int) (batch * m),
+                                         (int) k, &alpha, b->data, CUDA_R_16F, ldb, a->data,
+                                         CUDA_R_16F, (int) k, &zero, y->data, CUDA_R_16F, (int) n,
+                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            return 0;
+        }
+        DQ_CUBLAS_CHECK(ctx->device,
+                        cublasGemmStridedBatchedEx(
+                            ctx->cublas, ob, CUBLAS_OP_N, (int) n, (int) m, (int) k, &alpha,
+                            b->data, CUDA_R_16F, ldb, (long long) (k * n), a->data, CUDA_R_16F,
+                            (int) k, (long long) (m * k), &zero, y->data, CUDA_R_16F, (int) n,
+                            (long long) (m * n), (int) batch, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
+        return 0;
+    }
     if (shared_b) {
         /* One b for every batch: the batches stack into one tall a. */
         DQ_CUBLAS_CHECK(ctx->device,

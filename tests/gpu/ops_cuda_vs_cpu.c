@@ -8,7 +8,10 @@
  * default workspace, in f32 mode with a small workspace (forces the tiled paths), in f16 mode,
  * and in f16 mode with the small workspace (the larger convs then take the f32 fallback, which
  * adds the bias separately); the f32 and f16 passes also run SD 1.5-size cases (DQ_GPU_SMALL=1
- * leaves them out). One table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA
+ * leaves them out). The "h" passes (small cases only) give the CUDA side F16 activations (kernels/backend.h):
+ * inputs are drawn in f32 and rounded to f16, the CPU gets the rounded values as F32, and the
+ * CUDA backend's F16 output is widened and compared at 1e-2 (guards and NaN poison work on its
+ * 2-byte elements too). One table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA
  * device (skip, automake's convention). Needs a GPU, so it is built by `make check` but not
  * run. */
 #include <math.h>
@@ -44,6 +47,8 @@ static int s_failures, s_cases;
 static const char *s_mode = "f32";
 static double s_tol = 1e-5;
 static bool s_big; /* add the SD-size cases (the CPU side takes seconds each) */
+/* The CUDA side's activation dtype (F32, or F16 in the "h" passes); the CPU's is always F32. */
+static dq_dtype_t s_act_dt = DQ_DTYPE_F32;
 
 static float s_uniform(float lo, float hi) {
     s_rng ^= s_rng >> 12;
@@ -58,6 +63,12 @@ static void s_die(const char *what) {
     exit(1);
 }
 
+/* The whole buffer of an output as raw bytes (guards included). */
+static void s_raw(dq_tensor_t *raw, const dq_buffer_t *buf, int64_t bytes) {
+    if (dq_tensor_init(raw, DQ_DTYPE_U8, 1, &bytes, buf->base, (dq_buffer_t *) buf, "raw"))
+        s_die("raw view failed");
+}
+
 /* Allocates a tensor of dtype/shape on backend be (with guards for outputs) holding bytes. */
 static dq_buffer_t *s_make(dq_backend_t *be, dq_tensor_t *t, dq_dtype_t dtype, int ndim,
                            const int64_t *shape, const void *bytes, bool output) {
@@ -67,16 +78,24 @@ static dq_buffer_t *s_make(dq_backend_t *be, dq_tensor_t *t, dq_dtype_t dtype, i
     dq_buffer_t *buf = dq_backend_buffer_alloc(be, nb + 2 * gb);
     if (!buf) s_die("buffer allocation failed");
     if (output) {
-        /* Guards and NaN poison, written through a raw 1-D view of the whole buffer. */
-        int64_t total = (int64_t) (nb / sizeof(float)) + 2 * S_GUARD;
-        float *h = malloc((size_t) total * sizeof *h);
+        /* Sentinel floats on both sides, NaN poison of the output's own dtype (an f32 NaN's
+         * low half is 0 as an f16) in between. */
+        size_t total = nb + 2 * gb;
+        unsigned char *h = malloc(total);
         if (!h) s_die("out of host memory");
-        for (int64_t i = 0; i < total; i++)
-            h[i] = i < S_GUARD || i >= total - S_GUARD ? S_SENTINEL : NAN;
+        const float sent = S_SENTINEL, nan32 = NAN;
+        const uint16_t nan16 = 0x7e00;
+        for (size_t i = 0; i < S_GUARD; i++) {
+            memcpy(h + i * sizeof sent, &sent, sizeof sent);
+            memcpy(h + gb + nb + i * sizeof sent, &sent, sizeof sent);
+        }
+        size_t esz = dq_dtype_size(dtype);
+        for (size_t i = 0; i < nb / esz; i++)
+            memcpy(h + gb + i * esz, esz == 2 ? (const void *) &nan16 : (const void *) &nan32,
+                   esz);
         dq_tensor_t raw;
-        if (dq_tensor_init(&raw, DQ_DTYPE_F32, 1, &total, buf->base, buf, "raw") ||
-            dq_tensor_upload(be, &raw, 0, h, (size_t) total * sizeof *h))
-            s_die("guard upload failed");
+        s_raw(&raw, buf, (int64_t) total);
+        if (dq_tensor_upload(be, &raw, 0, h, total)) s_die("guard upload failed");
         free(h);
     }
     if (dq_tensor_init(t, dtype, ndim, shape, (char *) buf->base + gb, buf, output ? "y" : "in"))
@@ -85,14 +104,20 @@ static dq_buffer_t *s_make(dq_backend_t *be, dq_tensor_t *t, dq_dtype_t dtype, i
     return buf;
 }
 
-static s_pair_t *s_pair(dq_dtype_t dtype, int ndim, const int64_t *shape, const void *bytes,
-                        bool output) {
+/* A pair whose two sides may differ in dtype (cdt/cbytes for the CPU, gdt/gbytes for CUDA). */
+static s_pair_t *s_pair2(dq_dtype_t cdt, const void *cbytes, dq_dtype_t gdt, const void *gbytes,
+                         int ndim, const int64_t *shape, bool output) {
     if (s_npairs == S_MAX_PAIRS) s_die("too many tensors in one case");
     s_pair_t *p = &s_pairs[s_npairs++];
     p->output = output;
-    p->cb = s_make(s_cpu, &p->c, dtype, ndim, shape, bytes, output);
-    p->gb = s_make(s_gpu, &p->g, dtype, ndim, shape, bytes, output);
+    p->cb = s_make(s_cpu, &p->c, cdt, ndim, shape, cbytes, output);
+    p->gb = s_make(s_gpu, &p->g, gdt, ndim, shape, gbytes, output);
     return p;
+}
+
+static s_pair_t *s_pair(dq_dtype_t dtype, int ndim, const int64_t *shape, const void *bytes,
+                        bool output) {
+    return s_pair2(dtype, bytes, dtype, bytes, ndim, shape, output);
 }
 
 static int64_t s_count(int ndim, const int64_t *shape) {
@@ -120,12 +145,33 @@ static s_pair_t *s_input(dq_dtype_t dtype, int ndim, const int64_t *shape, float
     return p;
 }
 
-static s_pair_t *s_f32(int ndim, const int64_t *shape) {
-    return s_input(DQ_DTYPE_F32, ndim, shape, -2.0f, 2.0f);
+/* An activation uniform in [lo, hi): F32 on both sides, or in the "h" passes rounded to f16,
+ * the CUDA side F16 and the CPU side the same values as F32. */
+static s_pair_t *s_act_in(int ndim, const int64_t *shape, float lo, float hi) {
+    if (s_act_dt == DQ_DTYPE_F32) return s_input(DQ_DTYPE_F32, ndim, shape, lo, hi);
+    int64_t n = s_count(ndim, shape);
+    float *f = malloc((size_t) n * sizeof *f);
+    uint16_t *h = malloc((size_t) n * sizeof *h);
+    if (!f || !h) s_die("out of host memory");
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = dq_f32_to_f16(s_uniform(lo, hi));
+        f[i] = dq_f16_to_f32(h[i]);
+    }
+    s_pair_t *p = s_pair2(DQ_DTYPE_F32, f, DQ_DTYPE_F16, h, ndim, shape, false);
+    free(f);
+    free(h);
+    return p;
 }
 
+static s_pair_t *s_f32(int ndim, const int64_t *shape) {
+    return s_act_in(ndim, shape, -2.0f, 2.0f);
+}
+
+/* A bias, gamma or beta: F32 on both sides whatever the activations. */
+static s_pair_t *s_param(const int64_t *n) { return s_input(DQ_DTYPE_F32, 1, n, -2.0f, 2.0f); }
+
 static s_pair_t *s_output(int ndim, const int64_t *shape) {
-    return s_pair(DQ_DTYPE_F32, ndim, shape, NULL, true);
+    return s_pair2(DQ_DTYPE_F32, NULL, s_act_dt, NULL, ndim, shape, true);
 }
 
 static void s_free_pairs(void) {
@@ -136,20 +182,24 @@ static void s_free_pairs(void) {
     s_npairs = 0;
 }
 
-/* The output's floats with both guard bands; returns false when a guard was touched. */
+/* The output's n values widened to f32, its guard bands checked; returns false when a guard
+ * was touched. */
 static bool s_fetch(dq_backend_t *be, const dq_tensor_t *t, const dq_buffer_t *buf, float *out,
                     int64_t n) {
-    int64_t total = n + 2 * S_GUARD;
-    float *h = malloc((size_t) total * sizeof *h);
+    size_t nb = dq_tensor_nbytes(t), gb = S_GUARD * sizeof(float), total = nb + 2 * gb;
+    unsigned char *h = malloc(total);
     dq_tensor_t raw;
-    if (!h || dq_tensor_init(&raw, DQ_DTYPE_F32, 1, &total, buf->base, (dq_buffer_t *) buf, "raw") ||
-        dq_tensor_download(be, &raw, 0, h, (size_t) total * sizeof *h))
-        s_die("download failed");
-    (void) t;
+    if (!h) s_die("out of host memory");
+    s_raw(&raw, buf, (int64_t) total);
+    if (dq_tensor_download(be, &raw, 0, h, total)) s_die("download failed");
     bool ok = true;
-    for (int64_t i = 0; i < S_GUARD; i++)
-        ok = ok && h[i] == S_SENTINEL && h[total - 1 - i] == S_SENTINEL;
-    memcpy(out, h + S_GUARD, (size_t) n * sizeof *out);
+    for (size_t i = 0; i < S_GUARD; i++) {
+        float a, b;
+        memcpy(&a, h + i * sizeof a, sizeof a);
+        memcpy(&b, h + gb + nb + i * sizeof b, sizeof b);
+        ok = ok && a == S_SENTINEL && b == S_SENTINEL;
+    }
+    if (dq_convert_to_f32(out, h + gb, t->dtype, (size_t) n)) s_die("output of no float dtype");
     free(h);
     return ok;
 }
@@ -213,7 +263,7 @@ static void s_case_linear(const int64_t *xs, int xnd, int64_t n, dq_dtype_t wt, 
     memcpy(ys, xs, sizeof ys[0] * (size_t) xnd);
     ys[xnd - 1] = n;
     s_pair_t *x = s_f32(xnd, xs), *w = s_input(wt, 2, ws, -0.3f, 0.3f);
-    s_pair_t *b = bias ? s_f32(1, &n) : NULL, *y = s_output(xnd, ys);
+    s_pair_t *b = bias ? s_param(&n) : NULL, *y = s_output(xnd, ys);
     char d[64];
     snprintf(d, sizeof d, "K=%lld N=%lld %s%s", (long long) k, (long long) n, dq_dtype_name(wt),
              bias ? " +b" : "");
@@ -239,7 +289,7 @@ static void s_case_conv(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co
     int64_t xs[4] = {nb, ci, h, w}, wsh[4] = {co, ci, kk, kk};
     int64_t ys[4] = {nb, co, (h + 2 * pad - kk) / stride + 1, (w + 2 * pad - kk) / stride + 1};
     s_pair_t *x = s_f32(4, xs), *wp = s_input(wt, 4, wsh, -0.2f, 0.2f);
-    s_pair_t *b = bias ? s_f32(1, &co) : NULL, *y = s_output(4, ys);
+    s_pair_t *b = bias ? s_param(&co) : NULL, *y = s_output(4, ys);
     char d[64];
     snprintf(d, sizeof d, "%lldx%lldx%lldx%lld k%lld s%d p%d %s", (long long) nb, (long long) ci,
              (long long) h, (long long) w, (long long) kk, stride, pad, dq_dtype_name(wt));
@@ -248,8 +298,8 @@ static void s_case_conv(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co
 }
 
 static void s_case_group_norm(int nd, const int64_t *xs, int groups, bool affine, bool silu) {
-    s_pair_t *x = s_input(DQ_DTYPE_F32, nd, xs, 1.0f, 4.0f);
-    s_pair_t *g = affine ? s_f32(1, &xs[1]) : NULL, *b = affine ? s_f32(1, &xs[1]) : NULL;
+    s_pair_t *x = s_act_in(nd, xs, 1.0f, 4.0f);
+    s_pair_t *g = affine ? s_param(&xs[1]) : NULL, *b = affine ? s_param(&xs[1]) : NULL;
     s_pair_t *y = s_output(nd, xs);
     char d[64];
     snprintf(d, sizeof d, "%lldx%lld.. g%d%s", (long long) xs[0], (long long) xs[1], groups,
@@ -265,8 +315,8 @@ static void s_case_group_norm(int nd, const int64_t *xs, int groups, bool affine
 
 static void s_case_layer_norm(int nd, const int64_t *xs, bool affine) {
     int64_t dd = xs[nd - 1];
-    s_pair_t *x = s_input(DQ_DTYPE_F32, nd, xs, 2.0f, 5.0f);
-    s_pair_t *g = affine ? s_f32(1, &dd) : NULL, *b = affine ? s_f32(1, &dd) : NULL;
+    s_pair_t *x = s_act_in(nd, xs, 2.0f, 5.0f);
+    s_pair_t *g = affine ? s_param(&dd) : NULL, *b = affine ? s_param(&dd) : NULL;
     s_pair_t *y = s_output(nd, xs);
     char d[64];
     snprintf(d, sizeof d, "rows x %lld%s", (long long) dd, affine ? " affine" : "");
@@ -280,7 +330,7 @@ typedef int (*s_unary_t)(dq_backend_t *, const dq_tensor_t *, dq_tensor_t *);
 
 static void s_case_unary(const char *op, s_unary_t fn, int nd, const int64_t *xs, float range,
                          bool in_place) {
-    s_pair_t *x = s_input(DQ_DTYPE_F32, nd, xs, -range, range);
+    s_pair_t *x = s_act_in(nd, xs, -range, range);
     s_pair_t *y = s_output(nd, xs);
     char d[64];
     snprintf(d, sizeof d, "%lld elems%s", (long long) s_count(nd, xs), in_place ? " in place" : "");
@@ -296,7 +346,7 @@ static void s_case_unary(const char *op, s_unary_t fn, int nd, const int64_t *xs
 }
 
 static void s_case_softmax(int nd, const int64_t *xs) {
-    s_pair_t *x = s_input(DQ_DTYPE_F32, nd, xs, -8.0f, 8.0f), *y = s_output(nd, xs);
+    s_pair_t *x = s_act_in(nd, xs, -8.0f, 8.0f), *y = s_output(nd, xs);
     char d[64];
     snprintf(d, sizeof d, "rows x %lld", (long long) xs[nd - 1]);
     s_check("softmax", d, y, dq_op_softmax(s_cpu, &x->c, &y->c), dq_op_softmax(s_gpu, &x->g, &y->g),
@@ -316,7 +366,7 @@ static void s_case_attention(int64_t b, int64_t lq, int64_t lk, int heads, int64
 
 static void s_case_geglu(int64_t rows, int64_t f) {
     int64_t xs[3] = {2, rows, 2 * f}, ys[3] = {2, rows, f};
-    s_pair_t *x = s_input(DQ_DTYPE_F32, 3, xs, -4.0f, 4.0f), *y = s_output(3, ys);
+    s_pair_t *x = s_act_in(3, xs, -4.0f, 4.0f), *y = s_output(3, ys);
     char d[64];
     snprintf(d, sizeof d, "2x%lldx%lld", (long long) rows, (long long) (2 * f));
     s_check("geglu", d, y, dq_op_geglu(s_cpu, &x->c, &y->c), dq_op_geglu(s_gpu, &x->g, &y->g),
@@ -501,8 +551,8 @@ static void s_suite(void) {
 }
 
 /* Runs the suite on a fresh CUDA backend of the given mode and workspace. */
-static void s_run(int device, dq_cuda_precision_t prec, size_t ws, double tol, const char *label,
-                  bool big) {
+static void s_run(int device, dq_cuda_precision_t prec, size_t ws, dq_dtype_t act, double tol,
+                  const char *label, bool big) {
     char err[256] = "";
     s_gpu = dq_backend_cuda_new(device, ws, prec, err, sizeof err);
     if (!s_gpu) {
@@ -511,6 +561,7 @@ static void s_run(int device, dq_cuda_precision_t prec, size_t ws, double tol, c
         return;
     }
     s_mode = label;
+    s_act_dt = act;
     s_tol = tol;
     s_big = big;
     s_suite();
@@ -536,19 +587,29 @@ int main(void) {
 #endif
     /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode, "f16s" speed
      * mode in 256 KiB (conv2d's f32 fallback when the f16 copies do not fit), "f16g" speed mode
-     * with attention on the two-GEMM path (DQ_CUDA_ATTENTION=gemm). */
+     * with attention on the two-GEMM path (DQ_CUDA_ATTENTION=gemm). The "h" passes are the same
+     * with F16 activations on the CUDA side: "h16", "h16s", "h16g", and "h32" (f32 mode: FMA
+     * math, the GEMM attention). */
     /* DQ_GPU_SMALL=1 leaves out the SD-size cases (for compute-sanitizer runs). */
     const char *small = getenv("DQ_GPU_SMALL");
     bool big = !(small && strcmp(small, "1") == 0);
 #ifdef DQ_CUDA_EMUL
     big = false; /* tests/emul: the emulated device sums every product in double on one core */
 #endif
-    s_run(0, DQ_CUDA_PRECISION_F32, 0, 1e-5, "f32", big);
-    s_run(0, DQ_CUDA_PRECISION_F32, (size_t) 256 << 10, 1e-5, "f32s", false);
-    s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16", big);
-    s_run(0, DQ_CUDA_PRECISION_F16, (size_t) 256 << 10, 1e-2, "f16s", false);
+    const dq_dtype_t f32 = DQ_DTYPE_F32, f16 = DQ_DTYPE_F16;
+    const size_t small_ws = (size_t) 256 << 10;
+    s_run(0, DQ_CUDA_PRECISION_F32, 0, f32, 1e-5, "f32", big);
+    s_run(0, DQ_CUDA_PRECISION_F32, small_ws, f32, 1e-5, "f32s", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, f32, 1e-2, "f16", big);
+    s_run(0, DQ_CUDA_PRECISION_F16, small_ws, f32, 1e-2, "f16s", false);
+    /* (No SD-size cases with F16 activations: their CPU side would add a third of the run,
+     * and tests/gpu/check.sh gives the whole program a few minutes.) */
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, f16, 1e-2, "h16", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, small_ws, f16, 1e-2, "h16s", false);
+    s_run(0, DQ_CUDA_PRECISION_F32, 0, f16, 1e-2, "h32", false);
     setenv("DQ_CUDA_ATTENTION", "gemm", 1);
-    s_run(0, DQ_CUDA_PRECISION_F16, 0, 1e-2, "f16g", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, f32, 1e-2, "f16g", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, f16, 1e-2, "h16g", false);
     unsetenv("DQ_CUDA_ATTENTION");
     dq_backend_destroy(&s_cpu);
 #ifdef DQ_CUDA_EMUL

@@ -37,32 +37,47 @@ extern "C" {
  * the kernel to the tighter bound: a 1% slip in a normaliser fails it. */
 #define S_TOL 2e-3
 
-/* Runs the emulated kernel for head dimension padded to DP, like attention_flash.cu's launcher. */
-template <int DP>
-static void s_run_kernel(const float *q, const float *k, const float *v, float *y, int64_t batch,
-                         int64_t lq, int64_t lk, int heads, int d, bool causal) {
+/* Runs the emulated kernel for head dimension padded to DP on activations of type T (float or
+ * __half), like attention_flash.cu's launcher. */
+template <int DP, typename T>
+static void s_run_kernel(const T *q, const T *k, const T *v, T *y, int64_t batch, int64_t lq,
+                         int64_t lk, int heads, int d, bool causal) {
     using namespace dq_flash;
     size_t bytes = Layout<DP>::bytes;
     float scale_log2 = (float) (1.4426950408889634 / std::sqrt((double) d));
     dim3 grid{(unsigned) ((lq + Warps<DP>::queries - 1) / Warps<DP>::queries),
               (unsigned) (batch * heads), 1};
     dim3 block{(unsigned) Warps<DP>::threads, 1, 1};
-    assert_int_equal(cudaFuncSetAttribute(attention_kernel<DP>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
-                     cudaSuccess);
-    DQ_EMUL_LAUNCH(attention_kernel<DP>, grid, block, bytes, nullptr, q, k, v, y, lq, lk, heads, d,
-                   scale_log2, causal ? 1 : 0);
+    void (*kernel)(const T *, const T *, const T *, T *, int64_t, int64_t, int, int, float, int) =
+        attention_kernel<DP, T>;
+    assert_int_equal(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+        cudaSuccess);
+    DQ_EMUL_LAUNCH(kernel, grid, block, bytes, nullptr, q, k, v, y, lq, lk, heads, d, scale_log2,
+                   causal ? 1 : 0);
     assert_int_equal(cudaGetLastError(), cudaSuccess);
 }
 
-static void s_flash(const float *q, const float *k, const float *v, float *y, int64_t batch,
-                    int64_t lq, int64_t lk, int heads, int d, bool causal) {
-    if (d <= 32) return s_run_kernel<32>(q, k, v, y, batch, lq, lk, heads, d, causal);
-    if (d <= 48) return s_run_kernel<48>(q, k, v, y, batch, lq, lk, heads, d, causal);
-    if (d <= 64) return s_run_kernel<64>(q, k, v, y, batch, lq, lk, heads, d, causal);
-    if (d <= 80) return s_run_kernel<80>(q, k, v, y, batch, lq, lk, heads, d, causal);
-    if (d <= 128) return s_run_kernel<128>(q, k, v, y, batch, lq, lk, heads, d, causal);
-    return s_run_kernel<160>(q, k, v, y, batch, lq, lk, heads, d, causal);
+template <typename T>
+static void s_flash(const T *q, const T *k, const T *v, T *y, int64_t batch, int64_t lq,
+                    int64_t lk, int heads, int d, bool causal) {
+    if (d <= 32) return s_run_kernel<32, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 48) return s_run_kernel<48, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 64) return s_run_kernel<64, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 80) return s_run_kernel<80, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    if (d <= 128) return s_run_kernel<128, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
+    return s_run_kernel<160, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
+}
+
+/* x rounded to f16 (x keeps the rounded values, so the CPU reference sees what the kernel
+ * reads). */
+static std::vector<__half> s_round_f16(std::vector<float> &x) {
+    std::vector<__half> h(x.size());
+    for (size_t i = 0; i < x.size(); i++) {
+        h[i] = __float2half_rn(x[i]);
+        x[i] = __half2float(h[i]);
+    }
+    return h;
 }
 
 /* Random values in [-range, range) from a seeded generator. */
@@ -86,17 +101,27 @@ static double s_rel_l2(const std::vector<float> &got, const std::vector<float> &
 }
 
 /* One case: the kernel's y against the CPU backend's; range scales q and k, so the softmax
- * goes from flat (0.5) to peaked (3: scores up to a few dozen). */
-static void s_case(int64_t b, int64_t lq, int64_t lk, int heads, int d, bool causal, float range) {
+ * goes from flat (0.5) to peaked (3: scores up to a few dozen). half: F16 activations (q, k, v
+ * rounded to f16 first, y written in f16 and widened here). */
+static void s_case(int64_t b, int64_t lq, int64_t lk, int heads, int d, bool causal, float range,
+                   bool half = false) {
     int64_t hd = (int64_t) heads * d;
     size_t nq = (size_t) (b * lq * hd), nk = (size_t) (b * lk * hd);
     std::vector<float> q = s_random(nq, 1, range), k = s_random(nk, 2, range),
-                       v = s_random(nk, 3, 1.0f), want(nq), got;
-    /* Exactly sized so ASan sees a write past the last row. */
-    std::unique_ptr<float[]> y(new float[nq]);
-    for (size_t i = 0; i < nq; i++) y[i] = NAN;
-    s_flash(q.data(), k.data(), v.data(), y.get(), b, lq, lk, heads, d, causal);
-    got.assign(y.get(), y.get() + nq);
+                       v = s_random(nk, 3, 1.0f), want(nq), got(nq);
+    if (half) {
+        std::vector<__half> qh = s_round_f16(q), kh = s_round_f16(k), vh = s_round_f16(v);
+        /* Exactly sized so ASan sees a write past the last row; NaN poison. */
+        std::unique_ptr<__half[]> y(new __half[nq]);
+        for (size_t i = 0; i < nq; i++) y[i] = __float2half_rn(NAN);
+        s_flash(qh.data(), kh.data(), vh.data(), y.get(), b, lq, lk, heads, d, causal);
+        for (size_t i = 0; i < nq; i++) got[i] = __half2float(y[i]);
+    } else {
+        std::unique_ptr<float[]> y(new float[nq]);
+        for (size_t i = 0; i < nq; i++) y[i] = NAN;
+        s_flash(q.data(), k.data(), v.data(), y.get(), b, lq, lk, heads, d, causal);
+        got.assign(y.get(), y.get() + nq);
+    }
 
     dq_backend_t *cpu = dq_backend_cpu_new(0, 1);
     assert_non_null(cpu);
@@ -112,8 +137,9 @@ static void s_case(int64_t b, int64_t lq, int64_t lk, int heads, int d, bool cau
     size_t nan = 0;
     for (float e : got) nan += std::isnan(e) ? 1 : 0;
     double err = s_rel_l2(got, want);
-    printf("# B%lld Lq%lld Lk%lld H%d D%d%s range %.1f: rel L2 %.2e, %zu NaN\n", (long long) b,
-           (long long) lq, (long long) lk, heads, d, causal ? " causal" : "", range, err, nan);
+    printf("# B%lld Lq%lld Lk%lld H%d D%d%s range %.1f%s: rel L2 %.2e, %zu NaN\n", (long long) b,
+           (long long) lq, (long long) lk, heads, d, causal ? " causal" : "", range,
+           half ? " f16" : "", err, nan);
     assert_int_equal(nan, 0);
     assert_true(err <= S_TOL);
 }
@@ -148,6 +174,16 @@ static void test_many_keys_flat(void **state) {
     s_case(1, 20, 256, 1, 40, false, 0.5f);
 }
 
+/* F16 activations (the kernel instantiated for __half): the same tiling on 2-byte loads and
+ * stores; one extra rounding of y, within the same bound. */
+static void test_f16_activations(void **state) {
+    (void) state;
+    s_case(2, 100, 77, 2, 40, false, 1.0f, true);
+    s_case(1, 77, 77, 3, 64, true, 1.0f, true);
+    s_case(1, 65, 129, 1, 160, false, 2.0f, true);
+    s_case(2, 33, 33, 3, 8, true, 1.0f, true);
+}
+
 int main(void) {
     dq_log_init("test_flash_emul", DQ_LOG_WARN, false);
     const struct CMUnitTest tests[] = {
@@ -155,6 +191,7 @@ int main(void) {
         cmocka_unit_test(test_causal),
         cmocka_unit_test(test_head_sizes),
         cmocka_unit_test(test_many_keys_flat),
+        cmocka_unit_test(test_f16_activations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

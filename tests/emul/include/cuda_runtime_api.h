@@ -72,8 +72,15 @@ cudaError_t cudaFuncSetAttribute(F *fn, cudaFuncAttribute attr, int value) {
  * leaves its error for cudaGetLastError. */
 void dq_emul_launch_kernel(const void *fn, dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                            const std::function<void()> &body);
+/* The kernel's address, whether it is named (a function) or held in a function pointer (as a
+ * launcher does for a template-id with several arguments, which a macro argument cannot hold):
+ * what cudaFuncSetAttribute recorded. */
+template <class F>
+inline const void *dq_emul_kernel_addr(F *fn) {
+    return reinterpret_cast<const void *>(fn);
+}
 #define DQ_EMUL_LAUNCH(kernel, grid, block, smem, stream, ...)                                   \
-    dq_emul_launch_kernel(reinterpret_cast<const void *>(&kernel), dim3(grid), dim3(block),      \
-                          (smem), (stream), [&] { kernel(__VA_ARGS__); })
+    dq_emul_launch_kernel(dq_emul_kernel_addr(kernel), dim3(grid), dim3(block), (smem),          \
+                          (stream), [&] { kernel(__VA_ARGS__); })
 
 #endif
