@@ -88,3 +88,30 @@ int dq_backend_synchronize(dq_backend_t *be) { return be->ops->synchronize(be); 
 bool dq_backend_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_dtype) {
     return (unsigned) op < DQ_OP_COUNT && be->ops->supports_op(be, op, weight_dtype);
 }
+
+bool dq_backend_graph_supported(const dq_backend_t *be) {
+    const dq_backend_ops_t *o = be->ops;
+    return o->graph_begin && o->graph_end && o->graph_launch && o->graph_destroy;
+}
+
+int dq_backend_graph_begin(dq_backend_t *be) {
+    return dq_backend_graph_supported(be) ? be->ops->graph_begin(be) : DQ_BACKEND_UNSUPPORTED;
+}
+
+int dq_backend_graph_end(dq_backend_t *be, dq_backend_graph_t **graph) {
+    *graph = NULL;
+    return dq_backend_graph_supported(be) ? be->ops->graph_end(be, graph) : DQ_BACKEND_UNSUPPORTED;
+}
+
+int dq_backend_graph_launch(dq_backend_t *be, dq_backend_graph_t *graph) {
+    return dq_backend_graph_supported(be) ? be->ops->graph_launch(be, graph)
+                                          : DQ_BACKEND_UNSUPPORTED;
+}
+
+void dq_backend_graph_destroy(dq_backend_t *be, dq_backend_graph_t **graph_p) {
+    if (!graph_p || !*graph_p) return;
+    dq_backend_graph_t *g = *graph_p;
+    *graph_p = NULL;
+    /* A graph only comes from a backend with hooks. */
+    be->ops->graph_destroy(be, g);
+}

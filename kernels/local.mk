@@ -7,7 +7,8 @@ libdqengine_a_SOURCES += \
 	kernels/tensor.c kernels/tensor.h \
 	kernels/backend.c kernels/backend.h \
 	kernels/ops.c kernels/ops.h \
-	kernels/arena.c kernels/arena.h
+	kernels/arena.c kernels/arena.h \
+	kernels/step_graph.c kernels/step_graph.h
 # CPU backend: one file per op or per small family of ops.
 libdqengine_a_SOURCES += \
 	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
@@ -136,6 +137,14 @@ tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
 tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_tensor_arena_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_tensor_arena
+
+# When a repeated step is recorded as a backend graph and replayed (CUDA graphs), against a fake
+# backend whose graph hooks count calls and fail on demand.
+check_PROGRAMS += tests/unit/test_step_graph
+tests_unit_test_step_graph_SOURCES = tests/unit/test_step_graph.c
+tests_unit_test_step_graph_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_step_graph_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_step_graph
 
 # Benchmark: built by `make check` so it keeps compiling, run by hand (see its header).
 check_PROGRAMS += bench/ops_cpu
