@@ -82,7 +82,7 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/reduce.h kernels/cuda/convert.cu kernels/cuda/linear.cu \
 	kernels/cuda/conv2d.cu kernels/cuda/norm.cu kernels/cuda/softmax.cu \
 	kernels/cuda/attention.cu kernels/cuda/activation.cu kernels/cuda/binary.cu \
-	kernels/cuda/layout.cu
+	kernels/cuda/layout.cu kernels/cuda/graph.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
 	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
 	docs/cuda.md
