@@ -243,6 +243,14 @@ tests_unit_test_unet_SOURCES = tests/unit/test_unet.c
 tests_unit_test_unet_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_unet_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_unet
+# The UNet's step recorded and replayed (what CUDA graphs do) on the CPU: a backend that records
+# ops like stream capture and replays them must give the plain CPU backend's bits.
+check_PROGRAMS += tests/unit/test_unet_graph
+tests_unit_test_unet_graph_SOURCES = tests/unit/test_unet_graph.c tests/unit/record_backend.c \
+	tests/unit/record_backend.h
+tests_unit_test_unet_graph_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_unet_graph_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_unet_graph
 # UNet benchmark: built by `make check` so it keeps compiling, run by bench/run_unet.sh.
 check_PROGRAMS += bench/unet_cpu
 bench_unet_cpu_SOURCES = bench/unet_cpu.c
