@@ -21,6 +21,8 @@
 #   DQ_GPU_PREBUILT=1 skip the autotools attempt and use the bundle
 #   DQ_GPU_SMALL=1    small op cases only, and a small benchmark (256x256, 20 steps, batches 1 4)
 #   DQ_GPU_SKIP_BENCH=1  stop after the pipeline checks
+#   DQ_GPU_GRAPHS_AB=1   also time diffq at the first batch size with CUDA graphs off
+#                     (DQ_CUDA_GRAPHS=0; one more model load and batch: ~30 s more)
 #   DQ_GPU_BENCH_SIZE / _STEPS / _BATCHES / _REPS / _BUDGET (per batch timed seconds) / _CONFIG
 #                     (diffq model init preset) override the benchmark (512, 50, "1 4 8", 3, 20, sd15)
 #   DQ_GPU_PYTHON     the python with torch (default python3)
@@ -271,9 +273,24 @@ else
         cat "$W/diffq.jsonl"; tail -5 "$W/diffq.err"
         { echo "== bench/gpu_render: exit $rc"; cat "$W/diffq.jsonl"; echo "== stderr"
           tail -50 "$W/diffq.err"; } >>"$OUTDIR/bench.txt"
+        graphs=$(grep -o '"cuda_graphs":"[^"]*"' "$W/diffq.jsonl" | head -1 | cut -d'"' -f4)
         row "bench diffq" $([ $rc = 0 ] && echo ok || echo "FAILED($rc)") $(( $(date +%s) - s )) \
-            "$(wc -l <"$W/diffq.jsonl") of $(echo $BATCHES | wc -w) batches"
+            "$(wc -l <"$W/diffq.jsonl") of $(echo $BATCHES | wc -w) batches; graphs ${graphs:-?}"
         [ $rc = 0 ] || FAIL=1
+        if [ "${DQ_GPU_GRAPHS_AB:-0}" = 1 ]; then
+            s=$(date +%s)
+            B1=$(echo $BATCHES | cut -d' ' -f1)
+            DQ_CUDA_GRAPHS=0 px timeout "$(tmo 60 90)" "$RENDER" --model "$MODEL" --device "$DEVICE" \
+                --size "$SIZE" --steps "$STEPS" --batches "$B1" --reps "$REPS" --budget "$BBUDGET" \
+                >"$W/diffq-nographs.jsonl" 2>"$W/diffq-nographs.err"
+            rc=$?
+            { echo "== bench/gpu_render with DQ_CUDA_GRAPHS=0, batch $B1: exit $rc"
+              cat "$W/diffq-nographs.jsonl"; tail -20 "$W/diffq-nographs.err"; } >>"$OUTDIR/bench.txt"
+            ips() { grep -o '"images_per_s":[0-9.e+-]*' "$1" | head -1 | cut -d: -f2; }
+            row "bench diffq graphs off" $([ $rc = 0 ] && echo ok || echo "FAILED($rc)") \
+                $(( $(date +%s) - s )) "batch $B1: $(ips "$W/diffq-nographs.jsonl") img/s off, $(ips "$W/diffq.jsonl") on"
+            [ $rc = 0 ] || FAIL=1
+        fi
 
         s=$(date +%s)
         PYSITE="$W/site"
