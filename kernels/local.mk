@@ -70,6 +70,11 @@ check_PROGRAMS += tests/gpu/ops_cuda_vs_cpu
 tests_gpu_ops_cuda_vs_cpu_SOURCES = tests/gpu/ops_cuda_vs_cpu.c
 tests_gpu_ops_cuda_vs_cpu_CFLAGS = $(AM_CFLAGS)
 tests_gpu_ops_cuda_vs_cpu_LDADD = libdqcuda.a $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+# The graph hooks (CUDA graphs) recorded and replayed on a device; same rules as above.
+check_PROGRAMS += tests/gpu/graph_cuda
+tests_gpu_graph_cuda_SOURCES = tests/gpu/graph_cuda.c
+tests_gpu_graph_cuda_CFLAGS = $(AM_CFLAGS)
+tests_gpu_graph_cuda_LDADD = libdqcuda.a $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 endif
 SUFFIXES += .cu
 DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir) \
@@ -84,7 +89,7 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/attention.cu kernels/cuda/activation.cu kernels/cuda/binary.cu \
 	kernels/cuda/layout.cu kernels/cuda/graph.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
-	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
+	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/graph_cuda.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
 	docs/cuda.md
 
 # The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges
