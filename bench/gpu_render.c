@@ -10,7 +10,9 @@
  *   images_per_s = B / the median timed render. Memory is sampled at every step and image
  *   callback (bench/gpu_mem.h: device total - free on CUDA, resident set on the CPU) minus a
  *   baseline read before the pipeline is made; peak_mib is the largest sample of that batch's
- *   renders. A build configured without --enable-sanitizers gives meaningful times.
+ *   renders. cuda_graphs says whether the UNet's steps ran as CUDA graphs ("on", or "off: why";
+ *   DQ_CUDA_GRAPHS=0 turns them off), graph_launches counts them since the model was loaded.
+ *   A build configured without --enable-sanitizers gives meaningful times.
  * Exit 0, 1 (a render or the model failed: message on stderr), 2 (usage). */
 #include "config.h"
 
@@ -158,14 +160,21 @@ static int s_run_batch(dq_pipeline_t *pipe, const dq_config_t *cfg, int batch, s
     for (int i = 0; i < done; i++) json_array_append_new(times, json_real(secs[i]));
     qsort(secs, (size_t) done, sizeof *secs, s_cmp_double);
     double median = done % 2 ? secs[done / 2] : (secs[done / 2 - 1] + secs[done / 2]) / 2;
+    /* Whether the UNet's steps were CUDA graphs (docs/cuda.md): "on", or "off: <why>". */
+    dq_step_graph_stats_t gs;
+    dq_pipeline_graph_stats(pipe, &gs);
+    char graphs[200];
+    snprintf(graphs, sizeof graphs, "%s%s", gs.enabled ? "on" : "off: ", gs.why_off);
     json_t *line = json_pack(
-        "{s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:i, s:i, s:f, s:o, s:f, s:f, s:f, s:f, s:f}", "tool",
+        "{s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:i, s:i, s:f, s:o, s:f, s:f, s:f, s:f, s:f, s:s, "
+        "s:I}", "tool",
         "diffq", "device", dq_pipeline_device(pipe), "precision", dq_pipeline_precision(pipe),
         "model", dq_pipeline_model_name(pipe), "size", req.width, "steps", req.num_inference_steps,
         "guidance", req.guidance_scale, "batch", batch, "reps", done, "warmup_s", warmup,
         "seconds", times, "median_s", median, "images_per_s", batch / median, "peak_mib",
         (double) (sampler->peak - baseline) / (1 << 20), "baseline_mib",
-        (double) baseline / (1 << 20), "load_s", load_s);
+        (double) baseline / (1 << 20), "load_s", load_s, "cuda_graphs", graphs, "graph_launches",
+        (json_int_t) gs.launches);
     char *text = line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(line);
     if (!text) {

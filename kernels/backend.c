@@ -95,3 +95,30 @@ bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype
     if (act_dtype == DQ_DTYPE_F32) return true;
     return be->ops->supports_activation && be->ops->supports_activation(be, op, act_dtype);
 }
+
+bool dq_backend_graph_supported(const dq_backend_t *be) {
+    const dq_backend_ops_t *o = be->ops;
+    return o->graph_begin && o->graph_end && o->graph_launch && o->graph_destroy;
+}
+
+int dq_backend_graph_begin(dq_backend_t *be) {
+    return dq_backend_graph_supported(be) ? be->ops->graph_begin(be) : DQ_BACKEND_UNSUPPORTED;
+}
+
+int dq_backend_graph_end(dq_backend_t *be, dq_backend_graph_t **graph) {
+    *graph = NULL;
+    return dq_backend_graph_supported(be) ? be->ops->graph_end(be, graph) : DQ_BACKEND_UNSUPPORTED;
+}
+
+int dq_backend_graph_launch(dq_backend_t *be, dq_backend_graph_t *graph) {
+    return dq_backend_graph_supported(be) ? be->ops->graph_launch(be, graph)
+                                          : DQ_BACKEND_UNSUPPORTED;
+}
+
+void dq_backend_graph_destroy(dq_backend_t *be, dq_backend_graph_t **graph_p) {
+    if (!graph_p || !*graph_p) return;
+    dq_backend_graph_t *g = *graph_p;
+    *graph_p = NULL;
+    /* A graph only comes from a backend with hooks. */
+    be->ops->graph_destroy(be, g);
+}

@@ -85,6 +85,9 @@ typedef enum {
 const char *dq_op_name(dq_op_t op);
 
 typedef struct dq_backend dq_backend_t;
+/* A recorded sequence of queued ops that can be replayed (a CUDA graph); each backend with graph
+ * hooks defines the struct. */
+typedef struct dq_backend_graph dq_backend_graph_t;
 
 /* A block of backend memory. Tensors point into it; it outlives them. */
 typedef struct dq_buffer {
@@ -150,6 +153,14 @@ typedef struct dq_backend_ops {
     dq_unary_fn cpy;
     int (*get_rows)(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                     dq_tensor_t *y);
+
+    /* Optional graph hooks (NULL where the backend has none, as on the CPU): record the ops
+     * queued between graph_begin and graph_end instead of running them, then replay the
+     * recording. Contracts at dq_backend_graph_* below. */
+    int (*graph_begin)(dq_backend_t *be);
+    int (*graph_end)(dq_backend_t *be, dq_backend_graph_t **graph);
+    int (*graph_launch)(dq_backend_t *be, dq_backend_graph_t *graph);
+    void (*graph_destroy)(dq_backend_t *be, dq_backend_graph_t *graph);
 } dq_backend_ops_t;
 
 /* A backend instance: its table and its private context. */
@@ -181,5 +192,28 @@ bool dq_backend_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weigh
 /* True when be runs op with activations of act_dtype: always for F32, otherwise what the
  * backend's supports_activation says (false without one). */
 bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype);
+
+/* Graphs: the ops of a repeated step recorded once and replayed (kernels/step_graph.h decides
+ * when). A recording holds every argument as it was (tensor addresses, sizes, scalars), so a
+ * replay touches the same memory: keep it allocated and re-record when it moves. */
+/* What dq_backend_graph_* return when the backend has no graph hooks (nothing is logged). */
+#define DQ_BACKEND_UNSUPPORTED (-2)
+/* True when be has the graph hooks. */
+bool dq_backend_graph_supported(const dq_backend_t *be);
+/* Starts recording on the calling thread: ops queued until dq_backend_graph_end are recorded,
+ * not run. While recording, upload, download, synchronize and buffer alloc/free are not allowed
+ * (they fail and spoil the recording). Returns 0, -1 (logged), or DQ_BACKEND_UNSUPPORTED. */
+int dq_backend_graph_begin(dq_backend_t *be);
+/* Stops recording. On success *graph is a replayable graph owned by the caller (free it with
+ * dq_backend_graph_destroy) and nothing has run yet. On failure (an op spoiled the recording,
+ * the graph could not be built) the recording is ended and dropped, *graph is NULL, the reason
+ * is logged, -1 is returned, and the backend works as before. DQ_BACKEND_UNSUPPORTED without
+ * hooks. */
+int dq_backend_graph_end(dq_backend_t *be, dq_backend_graph_t **graph);
+/* Queues one replay of graph after the work already queued. Returns 0, -1 (logged) or
+ * DQ_BACKEND_UNSUPPORTED. */
+int dq_backend_graph_launch(dq_backend_t *be, dq_backend_graph_t *graph);
+/* Waits for queued replays, frees *graph_p and sets it to NULL. NULL or *graph_p NULL is fine. */
+void dq_backend_graph_destroy(dq_backend_t *be, dq_backend_graph_t **graph_p);
 
 #endif

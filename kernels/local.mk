@@ -7,7 +7,8 @@ libdqengine_a_SOURCES += \
 	kernels/tensor.c kernels/tensor.h \
 	kernels/backend.c kernels/backend.h \
 	kernels/ops.c kernels/ops.h \
-	kernels/arena.c kernels/arena.h
+	kernels/arena.c kernels/arena.h \
+	kernels/step_graph.c kernels/step_graph.h
 # CPU backend: one file per op or per small family of ops.
 libdqengine_a_SOURCES += \
 	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
@@ -73,6 +74,11 @@ check_PROGRAMS += tests/gpu/ops_cuda_vs_cpu
 tests_gpu_ops_cuda_vs_cpu_SOURCES = tests/gpu/ops_cuda_vs_cpu.c
 tests_gpu_ops_cuda_vs_cpu_CFLAGS = $(AM_CFLAGS)
 tests_gpu_ops_cuda_vs_cpu_LDADD = libdqcuda.a $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
+# The graph hooks (CUDA graphs) recorded and replayed on a device; same rules as above.
+check_PROGRAMS += tests/gpu/graph_cuda
+tests_gpu_graph_cuda_SOURCES = tests/gpu/graph_cuda.c
+tests_gpu_graph_cuda_CFLAGS = $(AM_CFLAGS)
+tests_gpu_graph_cuda_LDADD = libdqcuda.a $(DQ_ENGINE_LIBS) $(DQ_COMMON_LIBS)
 endif
 SUFFIXES += .cu
 DQ_NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -I$(top_srcdir) -I$(top_builddir) \
@@ -86,9 +92,9 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/conv2d.cu kernels/cuda/norm.cu kernels/cuda/softmax.cu \
 	kernels/cuda/attention.cu kernels/cuda/attention_flash.cu \
 	kernels/cuda/attention_flash_kernel.cuh kernels/cuda/activation.cu \
-	kernels/cuda/binary.cu kernels/cuda/layout.cu
+	kernels/cuda/binary.cu kernels/cuda/layout.cu kernels/cuda/graph.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
-	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
+	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/graph_cuda.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
 	docs/cuda.md
 
 # The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges
@@ -148,6 +154,14 @@ tests_unit_test_tensor_arena_SOURCES = tests/unit/test_tensor_arena.c
 tests_unit_test_tensor_arena_CFLAGS = $(DQ_UNIT_CFLAGS)
 tests_unit_test_tensor_arena_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_tensor_arena
+
+# When a repeated step is recorded as a backend graph and replayed (CUDA graphs), against a fake
+# backend whose graph hooks count calls and fail on demand.
+check_PROGRAMS += tests/unit/test_step_graph
+tests_unit_test_step_graph_SOURCES = tests/unit/test_step_graph.c
+tests_unit_test_step_graph_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_step_graph_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_step_graph
 
 # Benchmark: built by `make check` so it keeps compiling, run by hand (see its header).
 check_PROGRAMS += bench/ops_cpu
@@ -246,6 +260,14 @@ tests_unit_test_unet_SOURCES = tests/unit/test_unet.c
 tests_unit_test_unet_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_unet_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_unet
+# The UNet's step recorded and replayed (what CUDA graphs do) on the CPU: a backend that records
+# ops like stream capture and replays them must give the plain CPU backend's bits.
+check_PROGRAMS += tests/unit/test_unet_graph
+tests_unit_test_unet_graph_SOURCES = tests/unit/test_unet_graph.c tests/unit/record_backend.c \
+	tests/unit/record_backend.h
+tests_unit_test_unet_graph_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_unet_graph_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_unet_graph
 # UNet benchmark: built by `make check` so it keeps compiling, run by bench/run_unet.sh.
 check_PROGRAMS += bench/unet_cpu
 bench_unet_cpu_SOURCES = bench/unet_cpu.c

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/job.h"
+#include "kernels/step_graph.h"
 
 typedef struct dq_pipeline dq_pipeline_t;
 
@@ -37,6 +38,10 @@ void dq_pipeline_destroy(dq_pipeline_t **self_p);
 /* "cpu" or "cuda:N", and "f32" or "f16": what the pipeline runs on (borrowed). */
 const char *dq_pipeline_device(const dq_pipeline_t *self);
 const char *dq_pipeline_precision(const dq_pipeline_t *self);
+
+/* Whether the UNet's steps ran as CUDA graphs so far (counters since the pipeline was made, or
+ * why graphs are off: the CPU backend, DQ_CUDA_GRAPHS=0, a failed capture). See docs/cuda.md. */
+void dq_pipeline_graph_stats(const dq_pipeline_t *self, dq_step_graph_stats_t *out);
 
 /* The model's name for PNG metadata: the folder's or file's base name (borrowed). */
 const char *dq_pipeline_model_name(const dq_pipeline_t *self);

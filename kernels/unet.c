@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "kernels/arena.h"
 #include "kernels/ops.h"
+#include "kernels/step_graph.h"
 #include "kernels/unet_blocks.h"
 #include "kernels/weights.h"
 
@@ -48,7 +49,15 @@ struct dq_unet {
     dq_arena_t *arena;            /* owned: activations, sized for key_* (NULL before use) */
     int64_t key_n, key_h, key_w, key_l; /* the shape the arena was sized for */
     bool arena_exact;             /* the arena has been cut to the measured peak */
+    int64_t arena_gen;            /* bumped whenever arena or io is re-made (the graph's key) */
     float *host_tproj;            /* owned: [key_n, time_proj dim] staging for the upload */
+    /* The step's fixed inputs and output (sized for key_*): what a recorded graph reads and
+     * writes in place of the caller's tensors, whose addresses change between renders. */
+    dq_arena_t *io;               /* owned: the tensors below */
+    dq_tensor_t *io_tproj;        /* [N, time_proj dim], uploaded before every step */
+    dq_tensor_t *io_sample, *io_ctx, *io_out; /* copies of sample, context, out; NULL when
+                                                 graphs are off */
+    dq_step_graph_t *graph;       /* owned: eager / record / replay of the step (step_graph.h) */
 };
 
 static const dq_tensor_t *s_get(dq_unet_t *u, const char *name, int *bad, char *err,
@@ -151,6 +160,11 @@ dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype
                  c->block_out_channels[0]);
         goto fail;
     }
+    u->graph = dq_step_graph_new(be, "unet");
+    if (!u->graph) {
+        snprintf(err, errlen, "unet: out of memory");
+        goto fail;
+    }
     u->weights = dq_weights_new(be, model, DQ_PART_UNET, matrix_dtype, err, errlen);
     if (!u->weights) goto fail;
     int bad = 0;
@@ -190,6 +204,8 @@ void dq_unet_destroy(dq_unet_t **self_p) {
     if (!self_p || !*self_p) return;
     dq_unet_t *u = *self_p;
     *self_p = NULL;
+    dq_step_graph_destroy(&u->graph); /* first: a graph refers to the memory freed below */
+    dq_arena_destroy(&u->io);
     dq_arena_destroy(&u->arena);
     dq_weights_destroy(&u->weights);
     free(u->host_tproj);
@@ -199,7 +215,11 @@ void dq_unet_destroy(dq_unet_t **self_p) {
 const dq_unet_config_t *dq_unet_config(const dq_unet_t *self) { return &self->cfg; }
 size_t dq_unet_weight_bytes(const dq_unet_t *self) { return dq_weights_bytes(self->weights); }
 size_t dq_unet_arena_bytes(const dq_unet_t *self) {
-    return self->arena ? dq_arena_capacity(self->arena) : 0;
+    return (self->arena ? dq_arena_capacity(self->arena) : 0) +
+           (self->io ? dq_arena_capacity(self->io) : 0);
+}
+void dq_unet_graph_stats(const dq_unet_t *self, dq_step_graph_stats_t *out) {
+    dq_step_graph_stats(self->graph, out);
 }
 
 /* Side of the next level down: Downsample2D's conv, kernel 3, stride 2. */
@@ -227,18 +247,51 @@ static size_t s_arena_bound(const dq_unet_config_t *c, int64_t n, int64_t h, int
     return skips + busiest + 4 * (size_t) (n * l) * maxc * sizeof(float) + ((size_t) 1 << 20);
 }
 
+/* The io tensors for (n, h, w, l): the time projection always; the copies of sample, context and
+ * out while graphs are on. Returns 0 or -1 (out of memory). */
+static int s_io_new(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l) {
+    const dq_unet_config_t *c = &u->cfg;
+    const bool staged = dq_step_graph_enabled(u->graph);
+    const int64_t shapes[4][4] = {{n, c->block_out_channels[0]},
+                                  {n, c->in_channels, h, w},
+                                  {n, l, c->cross_attention_dim},
+                                  {n, c->out_channels, h, w}};
+    const int ndims[4] = {2, 4, 3, 4};
+    size_t bytes = 0;
+    for (int i = 0; i < (staged ? 4 : 1); i++) {
+        size_t e = sizeof(float);
+        for (int k = 0; k < ndims[i]; k++) e *= (size_t) shapes[i][k];
+        bytes += e + 64; /* each tensor starts 64-byte aligned */
+    }
+    u->io = dq_arena_new(u->be, bytes, 4);
+    if (!u->io) return -1;
+    u->io_tproj = dq_arena_tensor(u->io, DQ_DTYPE_F32, 2, shapes[0], "unet.time_proj");
+    if (!u->io_tproj) return -1;
+    if (!staged) return 0;
+    u->io_sample = dq_arena_tensor(u->io, DQ_DTYPE_F32, 4, shapes[1], "unet.sample");
+    u->io_ctx = dq_arena_tensor(u->io, DQ_DTYPE_F32, 3, shapes[2], "unet.context");
+    u->io_out = dq_arena_tensor(u->io, DQ_DTYPE_F32, 4, shapes[3], "unet.out");
+    return u->io_sample && u->io_ctx && u->io_out ? 0 : -1;
+}
+
 /* Makes sure the arena is for (n, h, w, l); a new size gets a bound-sized arena. */
 static int s_arena_for(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l, char *err,
                        size_t errlen) {
     if (u->arena && u->key_n == n && u->key_h == h && u->key_w == w && u->key_l == l) return 0;
+    dq_step_graph_invalidate(u->graph); /* it refers to the memory freed here */
     dq_arena_destroy(&u->arena);
+    dq_arena_destroy(&u->io);
+    u->io_tproj = u->io_sample = u->io_ctx = u->io_out = NULL;
+    u->arena_gen++;
     free(u->host_tproj);
     u->host_tproj = malloc((size_t) n * (size_t) u->cfg.block_out_channels[0] * sizeof(float));
     u->arena = dq_arena_new(u->be, s_arena_bound(&u->cfg, n, h, w, l), DQ_UNET_ARENA_TENSORS);
-    if (!u->arena || !u->host_tproj) {
+    if (!u->arena || !u->host_tproj || s_io_new(u, n, h, w, l)) {
         snprintf(err, errlen, "unet: out of memory for the activations of a [%lld, %lld, %lld] "
                  "batch", (long long) n, (long long) h, (long long) w);
         dq_arena_destroy(&u->arena);
+        dq_arena_destroy(&u->io);
+        u->io_tproj = u->io_sample = u->io_ctx = u->io_out = NULL;
         return -1;
     }
     u->key_n = n, u->key_h = h, u->key_w = w, u->key_l = l;
@@ -250,7 +303,9 @@ static int s_arena_for(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l,
 static int s_arena_cut(dq_unet_t *u) {
     if (u->arena_exact) return 0;
     size_t peak = dq_arena_peak(u->arena);
+    dq_step_graph_invalidate(u->graph);
     dq_arena_destroy(&u->arena);
+    u->arena_gen++;
     u->arena = dq_arena_new(u->be, peak, DQ_UNET_ARENA_TENSORS);
     if (!u->arena) return -1;
     u->arena_exact = true;
@@ -316,21 +371,26 @@ static int s_check_args(const dq_unet_t *u, const dq_tensor_t *sample, int n_t,
     return 0;
 }
 
-/* temb: [N, temb_dim] = silu(linear_2(silu(linear_1(time_proj(t))))), the final silu being the
- * one every ResnetBlock2D applies before time_emb_proj (done once here). */
-static dq_tensor_t *s_time_embedding(dq_unet_t *u, const dq_unet_run_t *run, int64_t n,
-                                     const float *timesteps, int n_t) {
+/* The sinusoidal time projection of every item, computed on the host and uploaded to io_tproj.
+ * Outside the step (an upload synchronizes, and its values change every step). */
+static int s_time_proj_upload(dq_unet_t *u, int64_t n, const float *timesteps, int n_t) {
     const int dim = u->cfg.block_out_channels[0];
     for (int64_t i = 0; i < n; i++)
         dq_unet_time_proj(&timesteps[n_t == 1 ? 0 : i], 1, dim, u->cfg.flip_sin_to_cos,
                           u->cfg.freq_shift, u->host_tproj + i * dim);
+    return dq_tensor_upload(u->be, u->io_tproj, 0, u->host_tproj, dq_tensor_nbytes(u->io_tproj));
+}
+
+/* temb: [N, temb_dim] = silu(linear_2(silu(linear_1(tp)))) with tp the uploaded time projection
+ * [N, dim], the final silu being the one every ResnetBlock2D applies before time_emb_proj (done
+ * once here). */
+static dq_tensor_t *s_time_embedding(dq_unet_t *u, const dq_unet_run_t *run, int64_t n,
+                                     const dq_tensor_t *tp) {
     dq_arena_t *a = run->arena;
     dq_tensor_t *temb = dq_arena_tensor(a, DQ_DTYPE_F32, 2, (int64_t[]){n, u->temb_dim}, "temb");
     dq_arena_mark_t m = dq_arena_mark(a);
-    dq_tensor_t *tp = dq_arena_tensor(a, DQ_DTYPE_F32, 2, (int64_t[]){n, dim}, "time_proj");
     dq_tensor_t *t1 = dq_arena_tensor(a, DQ_DTYPE_F32, 2, (int64_t[]){n, u->temb_dim}, "temb.1");
-    int bad = !temb || !tp || !t1 ||
-              dq_tensor_upload(run->be, tp, 0, u->host_tproj, dq_tensor_nbytes(tp)) ||
+    int bad = !temb || !t1 ||
               dq_op_linear(run->be, tp, u->te1_w, u->te1_b, t1) || dq_op_silu(run->be, t1, t1) ||
               dq_op_linear(run->be, t1, u->te2_w, u->te2_b, temb) ||
               dq_op_silu(run->be, temb, temb);
@@ -338,10 +398,11 @@ static dq_tensor_t *s_time_embedding(dq_unet_t *u, const dq_unet_run_t *run, int
     return bad ? NULL : temb;
 }
 
-/* The network proper; every activation comes from run->arena. `where` names the failing part. */
+/* The network proper; every activation comes from run->arena, the time projection from
+ * io_tproj. Queues ops only (no transfer, no allocation): it is what a graph records. `where`
+ * names the failing part. */
 static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *sample,
-                     const float *timesteps, int n_t, const dq_tensor_t *ctx, dq_tensor_t *out,
-                     char *where, size_t wlen) {
+                     const dq_tensor_t *ctx, dq_tensor_t *out, char *where, size_t wlen) {
     const dq_unet_config_t *c = &u->cfg;
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
@@ -351,7 +412,7 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
 #define FAIL(...) do { snprintf(where, wlen, __VA_ARGS__); return -1; } while (0)
 
     // temb: [N, temb_dim] (already through the resnets' silu)
-    dq_tensor_t *temb = s_time_embedding(u, run, n, timesteps, n_t);
+    dq_tensor_t *temb = s_time_embedding(u, run, n, u->io_tproj);
     if (!temb) FAIL("time_embedding");
     // x: [N, in, h, w] (center_input_sample: 2x - 1)
     const dq_tensor_t *x = sample;
@@ -442,6 +503,24 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     return 0;
 }
 
+/* One step as dq_step_graph_run calls it: the network on the given tensors, the arena returned
+ * to where it was. */
+typedef struct {
+    dq_unet_t *u;
+    const dq_tensor_t *sample, *ctx; /* borrowed: the caller's, or io copies when staged */
+    dq_tensor_t *out;
+    char where[96];
+} s_step_t;
+
+static int s_step(void *arg) {
+    s_step_t *st = arg;
+    dq_unet_run_t run = {.be = st->u->be, .arena = st->u->arena};
+    dq_arena_mark_t m0 = dq_arena_mark(run.arena);
+    int rc = s_forward(st->u, &run, st->sample, st->ctx, st->out, st->where, sizeof st->where);
+    dq_arena_reset(run.arena, m0);
+    return rc;
+}
+
 int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *timesteps,
                     int n_timesteps, const dq_tensor_t *context, dq_tensor_t *out, char *err,
                     size_t errlen) {
@@ -449,14 +528,32 @@ int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *tim
         s_arena_for(self, sample->shape[0], sample->shape[2], sample->shape[3], context->shape[1],
                     err, errlen))
         return -1;
-    dq_unet_run_t run = {.be = self->be, .arena = self->arena};
-    dq_arena_mark_t m0 = dq_arena_mark(self->arena);
-    char where[96] = "";
-    int rc = s_forward(self, &run, sample, timesteps, n_timesteps, context, out, where,
-                       sizeof where);
-    dq_arena_reset(self->arena, m0);
+    if (s_time_proj_upload(self, sample->shape[0], timesteps, n_timesteps)) {
+        snprintf(err, errlen, "unet forward: uploading the time projection failed");
+        return -1;
+    }
+    /* Graphs on: the step reads and writes the UNet's own io tensors (fixed addresses), and the
+     * caller's tensors are copied in and out around it, outside what a graph records. The first
+     * call of a size runs the same way, so recording sees what that call warmed up. */
+    s_step_t st = {.u = self, .sample = sample, .ctx = context, .out = out};
+    const bool staged = self->io_sample != NULL;
+    if (staged) {
+        st.sample = self->io_sample, st.ctx = self->io_ctx, st.out = self->io_out;
+        if (dq_op_cpy(self->be, sample, self->io_sample) ||
+            dq_op_cpy(self->be, context, self->io_ctx)) {
+            snprintf(err, errlen, "unet forward: copying sample and context in failed");
+            return -1;
+        }
+    }
+    const int64_t key[5] = {self->key_n, self->key_h, self->key_w, self->key_l, self->arena_gen};
+    int rc = dq_step_graph_run(self->graph, key, 5, self->arena_exact, s_step, &st);
     if (rc) {
-        snprintf(err, errlen, "unet forward: %s failed (the op's message is in the log)", where);
+        snprintf(err, errlen, "unet forward: %s failed (the op's message is in the log)",
+                 st.where);
+        return -1;
+    }
+    if (staged && dq_op_cpy(self->be, self->io_out, out)) {
+        snprintf(err, errlen, "unet forward: copying the output out failed");
         return -1;
     }
     if (s_arena_cut(self)) {

@@ -9,6 +9,7 @@
 #include "kernels/backend.h"
 #include "kernels/model_config.h"
 #include "kernels/model_files.h"
+#include "kernels/step_graph.h"
 #include "kernels/tensor.h"
 
 typedef struct dq_unet dq_unet_t;
@@ -38,15 +39,23 @@ void dq_unet_destroy(dq_unet_t **self_p);
  *   out:       [N, out_channels, h, w] F32, distinct from sample
  * Activations live in an arena owned by the UNet, sized for (N, h, w, L): the first call with a
  * new size runs with a bound computed from the shapes, then the arena is cut to the measured
- * peak, so later calls of that size allocate nothing. Returns 0, or -1 with err naming the
+ * peak, so later calls of that size allocate nothing. On a backend with graphs (CUDA) the
+ * second call of a size records the network as a graph and later calls replay it; sample and
+ * context are copied into UNet-owned tensors first and the result copied to out, so the graph
+ * survives new caller tensors (docs/cuda.md "CUDA graphs"). Returns 0, or -1 with err naming the
  * argument or the block that failed (the op's own message is logged). */
 int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *timesteps,
                     int n_timesteps, const dq_tensor_t *context, dq_tensor_t *out, char *err,
                     size_t errlen);
 
+/* How the forward ran so far on a backend with graphs (CUDA): eager calls, graphs recorded and
+ * launched, or why graphs are off (kernels/step_graph.h; docs/cuda.md "CUDA graphs"). */
+void dq_unet_graph_stats(const dq_unet_t *self, dq_step_graph_stats_t *out);
+
 /* The config the UNet was built from (borrowed). */
 const dq_unet_config_t *dq_unet_config(const dq_unet_t *self);
-/* Bytes of backend memory held: weights, and the activation arena (0 before the first forward). */
+/* Bytes of backend memory held: weights, and the activations (the arena and the per-size I/O
+ * tensors; 0 before the first forward). */
 size_t dq_unet_weight_bytes(const dq_unet_t *self);
 size_t dq_unet_arena_bytes(const dq_unet_t *self);
 

@@ -21,6 +21,7 @@ static void s_ctx_free(dq_cuda_ctx_t *ctx) {
     if (ctx->stream) cudaStreamSynchronize(ctx->stream);
     if (ctx->cudnn) cudnnDestroy(ctx->cudnn);
     if (ctx->cublas) cublasDestroy(ctx->cublas);
+    if (ctx->cublas_work) cudaFree(ctx->cublas_work);
     if (ctx->work) cudaFree(ctx->work);
     if (ctx->flag) cudaFree(ctx->flag);
     if (ctx->stream) cudaStreamDestroy(ctx->stream);
@@ -152,6 +153,10 @@ static dq_backend_ops_t s_make_ops(void) {
     o.concat = dq_cuda_concat;
     o.cpy = dq_cuda_cpy;
     o.get_rows = dq_cuda_get_rows;
+    o.graph_begin = dq_cuda_graph_begin;
+    o.graph_end = dq_cuda_graph_end;
+    o.graph_launch = dq_cuda_graph_launch;
+    o.graph_destroy = dq_cuda_graph_destroy;
     return o;
 }
 
@@ -219,6 +224,12 @@ dq_backend_t *dq_backend_cuda_new(int device, size_t workspace_bytes,
     S_TRY((brc = cublasSetMathMode(ctx->cublas, precision == DQ_CUDA_PRECISION_F32
                                                     ? CUBLAS_PEDANTIC_MATH
                                                     : CUBLAS_TF32_TENSOR_OP_MATH)) ==
+              CUBLAS_STATUS_SUCCESS,
+          cublasGetStatusString(brc));
+    /* After cublasSetStream, which resets the handle to cuBLAS's own workspace pool. */
+    S_TRY((crc = cudaMalloc(&ctx->cublas_work, DQ_CUDA_CUBLAS_WORKSPACE)) == cudaSuccess,
+          cudaGetErrorString(crc));
+    S_TRY((brc = cublasSetWorkspace(ctx->cublas, ctx->cublas_work, DQ_CUDA_CUBLAS_WORKSPACE)) ==
               CUBLAS_STATUS_SUCCESS,
           cublasGetStatusString(brc));
     S_TRY((drc = cudnnCreate(&ctx->cudnn)) == CUDNN_STATUS_SUCCESS, cudnnGetErrorString(drc));

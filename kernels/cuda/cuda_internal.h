@@ -24,6 +24,11 @@ typedef struct {
 
 #define DQ_CUDA_CONV_CACHE 128
 
+/* cuBLAS's workspace, given explicitly so that cuBLAS never allocates one itself (not allowed
+ * while a graph is being captured): 32 MiB is what NVIDIA's cuBLAS guide recommends for Hopper
+ * (4 MiB for earlier GPUs). */
+#define DQ_CUDA_CUBLAS_WORKSPACE ((size_t) 32 << 20)
+
 typedef struct {
     int device;                     /* CUDA ordinal */
     dq_cuda_precision_t precision;  /* how matrix ops compute (backend_cuda.h) */
@@ -33,6 +38,7 @@ typedef struct {
     void *work;                     /* owned: device workspace */
     size_t work_bytes;              /* its size */
     int *flag;                      /* owned: one device int for ops that report bad input */
+    void *cublas_work;              /* owned: cuBLAS's workspace (DQ_CUDA_CUBLAS_WORKSPACE) */
     dq_cuda_conv_algo_t conv_cache[DQ_CUDA_CONV_CACHE]; /* chosen conv algorithms */
     int conv_cached;                /* entries in use */
     bool attention_fused;           /* f16 mode: fused attention where it applies (attention.cu) */
@@ -188,5 +194,11 @@ int dq_cuda_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b,
 int dq_cuda_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cuda_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                      dq_tensor_t *y);
+
+/* Graph hooks (graph.cu; contracts at dq_backend_graph_* in kernels/backend.h). */
+int dq_cuda_graph_begin(dq_backend_t *be);
+int dq_cuda_graph_end(dq_backend_t *be, dq_backend_graph_t **graph);
+int dq_cuda_graph_launch(dq_backend_t *be, dq_backend_graph_t *graph);
+void dq_cuda_graph_destroy(dq_backend_t *be, dq_backend_graph_t *graph);
 
 #endif

@@ -44,8 +44,18 @@ double s_op(const void *x, cudaDataType t, cublasOperation_t op, int ld, int r, 
                              : s_get(x, t, c + (long long) r * ld);
 }
 
-cublasStatus_t s_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                      double alpha, const void *a, cudaDataType at, int lda, const void *b,
+/* Checks a GEMM's arguments as cuBLAS does, then queues it on the handle's stream (recorded
+ * while the stream captures a graph; alpha and beta are read now, as host-pointer mode does). */
+cublasStatus_t s_gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                      int k, double alpha, const void *a, cudaDataType at, int lda, const void *b,
+                      cudaDataType bt, int ldb, double beta, void *c, cudaDataType ct, int ldc);
+
+void s_gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, double alpha,
+                const void *a, cudaDataType at, int lda, const void *b, cudaDataType bt, int ldb,
+                double beta, void *c, cudaDataType ct, int ldc);
+
+cublasStatus_t s_gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                      int k, double alpha, const void *a, cudaDataType at, int lda, const void *b,
                       cudaDataType bt, int ldb, double beta, void *c, cudaDataType ct, int ldc) {
     if (m < 0 || n < 0 || k < 0 || (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) ||
         (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T) || !s_type_ok(at) || !s_type_ok(bt) ||
@@ -56,6 +66,15 @@ cublasStatus_t s_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, 
     if (lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
         ldc < (m > 1 ? m : 1))
         return CUBLAS_STATUS_INVALID_VALUE;
+    dq_emul_stream_op(h->stream, [=] {
+        s_gemm_run(ta, tb, m, n, k, alpha, a, at, lda, b, bt, ldb, beta, c, ct, ldc);
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+void s_gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, double alpha,
+                const void *a, cudaDataType at, int lda, const void *b, cudaDataType bt, int ldb,
+                double beta, void *c, cudaDataType ct, int ldc) {
     /* op(A) as m x k and op(B) as n x k, row-major doubles: the sums run over contiguous rows. */
     std::vector<double> ad((size_t) m * k), bd((size_t) n * k);
     for (int i = 0; i < m; i++)
@@ -71,7 +90,6 @@ cublasStatus_t s_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, 
             double v = alpha * s + (beta != 0.0 ? beta * s_get(c, ct, ci) : 0.0);
             s_put(c, ct, ci, v);
         }
-    return CUBLAS_STATUS_SUCCESS;
 }
 
 } // namespace
@@ -112,8 +130,7 @@ const char *cublasGetStatusString(cublasStatus_t s) {
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
                            int n, int k, const float *alpha, const float *a, int lda,
                            const float *b, int ldb, const float *beta, float *c, int ldc) {
-    (void) h;
-    return s_gemm(ta, tb, m, n, k, *alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, *beta, c,
+    return s_gemm(h, ta, tb, m, n, k, *alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, *beta, c,
                   CUDA_R_32F, ldc);
 }
 
@@ -123,10 +140,9 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          long long stride_a, const float *b, int ldb,
                                          long long stride_b, const float *beta, float *c,
                                          int ldc, long long stride_c, int batch) {
-    (void) h;
     if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
     for (int i = 0; i < batch; i++) {
-        cublasStatus_t st = s_gemm(ta, tb, m, n, k, *alpha, a + i * stride_a, CUDA_R_32F, lda,
+        cublasStatus_t st = s_gemm(h, ta, tb, m, n, k, *alpha, a + i * stride_a, CUDA_R_32F, lda,
                                    b + i * stride_b, CUDA_R_32F, ldb, *beta, c + i * stride_c,
                                    CUDA_R_32F, ldc);
         if (st != CUBLAS_STATUS_SUCCESS) return st;
@@ -139,12 +155,11 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             int lda, const void *b, cudaDataType bt, int ldb, const void *beta,
                             void *c, cudaDataType ct, int ldc, cublasComputeType_t compute,
                             cublasGemmAlgo_t algo) {
-    (void) h;
     (void) algo;
     /* With a 32F compute type, alpha and beta are floats. */
     if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32)
         return CUBLAS_STATUS_NOT_SUPPORTED;
-    return s_gemm(ta, tb, m, n, k, *(const float *) alpha, a, at, lda, b, bt, ldb,
+    return s_gemm(h, ta, tb, m, n, k, *(const float *) alpha, a, at, lda, b, bt, ldb,
                   *(const float *) beta, c, ct, ldc);
 }
 

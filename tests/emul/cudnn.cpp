@@ -62,6 +62,41 @@ cudnnStatus_t s_check(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
     return CUDNN_STATUS_SUCCESS;
 }
 
+/* The convolution itself (descriptors already checked). */
+void s_conv_run(double a, const cudnnTensorStruct *xd, const void *x, const cudnnFilterStruct *wd,
+                const void *w, const cudnnConvolutionStruct *cd, double b,
+                const cudnnTensorStruct *yd, void *y) {
+    const int *xs = xd->strides, *ys = yd->strides;
+    int C = xd->dims[1], H = xd->dims[2], W = xd->dims[3];
+    int K = yd->dims[1], R = wd->dims[2], S = wd->dims[3], crs = C * R * S;
+    /* The filter as doubles, and per output pixel its input patch (zeros outside x): then each
+     * output is one contiguous dot product. */
+    std::vector<double> wv((size_t) K * crs), patch(crs);
+    for (long long i = 0; i < (long long) K * crs; i++) wv[i] = s_get(w, wd->type, i);
+    for (int n = 0; n < yd->dims[0]; n++)
+        for (int p = 0; p < yd->dims[2]; p++)
+            for (int q = 0; q < yd->dims[3]; q++) {
+                for (int c = 0; c < C; c++)
+                    for (int r = 0; r < R; r++)
+                        for (int t = 0; t < S; t++) {
+                            int hi = p * cd->u - cd->pad_h + r, wi = q * cd->v - cd->pad_w + t;
+                            bool in = hi >= 0 && hi < H && wi >= 0 && wi < W;
+                            long long xi = (long long) n * xs[0] + (long long) c * xs[1] +
+                                           (long long) hi * xs[2] + (long long) wi * xs[3];
+                            patch[((size_t) c * R + r) * S + t] = in ? s_get(x, xd->type, xi) : 0.0;
+                        }
+                for (int k = 0; k < K; k++) {
+                    const double *wk = &wv[(size_t) k * crs];
+                    double sum = 0.0;
+                    for (int i = 0; i < crs; i++) sum += wk[i] * patch[i];
+                    long long yi = (long long) n * ys[0] + (long long) k * ys[1] +
+                                   (long long) p * ys[2] + (long long) q * ys[3];
+                    double v = a * sum + (b != 0.0 ? b * s_get(y, yd->type, yi) : 0.0);
+                    s_put(y, yd->type, yi, v);
+                }
+            }
+}
+
 } // namespace
 
 const char *cudnnGetErrorString(cudnnStatus_t s) {
@@ -180,42 +215,17 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnConvolutionDescriptor_t cd,
                                       cudnnConvolutionFwdAlgo_t algo, void *ws, size_t ws_bytes,
                                       const void *beta, cudnnTensorDescriptor_t yd, void *y) {
-    (void) h;
     (void) ws;
     (void) ws_bytes;
     if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) return CUDNN_STATUS_BAD_PARAM;
     cudnnStatus_t st = s_check(xd, wd, cd, yd);
     if (st != CUDNN_STATUS_SUCCESS) return st;
-    /* alpha and beta are floats for f32 and f16 data (f32 compute). */
+    /* alpha and beta are floats for f32 and f16 data (f32 compute), read now; the descriptors
+     * are copied, as the caller may destroy them once the call is queued. */
     double a = *(const float *) alpha, b = *(const float *) beta;
-    const int *xs = xd->strides, *ys = yd->strides;
-    int C = xd->dims[1], H = xd->dims[2], W = xd->dims[3];
-    int K = yd->dims[1], R = wd->dims[2], S = wd->dims[3], crs = C * R * S;
-    /* The filter as doubles, and per output pixel its input patch (zeros outside x): then each
-     * output is one contiguous dot product. */
-    std::vector<double> wv((size_t) K * crs), patch(crs);
-    for (long long i = 0; i < (long long) K * crs; i++) wv[i] = s_get(w, wd->type, i);
-    for (int n = 0; n < yd->dims[0]; n++)
-        for (int p = 0; p < yd->dims[2]; p++)
-            for (int q = 0; q < yd->dims[3]; q++) {
-                for (int c = 0; c < C; c++)
-                    for (int r = 0; r < R; r++)
-                        for (int t = 0; t < S; t++) {
-                            int hi = p * cd->u - cd->pad_h + r, wi = q * cd->v - cd->pad_w + t;
-                            bool in = hi >= 0 && hi < H && wi >= 0 && wi < W;
-                            long long xi = (long long) n * xs[0] + (long long) c * xs[1] +
-                                           (long long) hi * xs[2] + (long long) wi * xs[3];
-                            patch[((size_t) c * R + r) * S + t] = in ? s_get(x, xd->type, xi) : 0.0;
-                        }
-                for (int k = 0; k < K; k++) {
-                    const double *wk = &wv[(size_t) k * crs];
-                    double sum = 0.0;
-                    for (int i = 0; i < crs; i++) sum += wk[i] * patch[i];
-                    long long yi = (long long) n * ys[0] + (long long) k * ys[1] +
-                                   (long long) p * ys[2] + (long long) q * ys[3];
-                    double v = a * sum + (b != 0.0 ? b * s_get(y, yd->type, yi) : 0.0);
-                    s_put(y, yd->type, yi, v);
-                }
-            }
+    cudnnTensorStruct xs_ = *xd, ys_ = *yd;
+    cudnnFilterStruct ws_ = *wd;
+    cudnnConvolutionStruct cs_ = *cd;
+    dq_emul_stream_op(h->stream, [=] { s_conv_run(a, &xs_, x, &ws_, w, &cs_, b, &ys_, y); });
     return CUDNN_STATUS_SUCCESS;
 }

@@ -7,8 +7,8 @@ DQ_CUDA_EMUL_WRAPPERS = \
 	tests/emul/cuda_activation.cpp tests/emul/cuda_attention.cpp \
 	tests/emul/cuda_attention_flash.cpp tests/emul/cuda_backend_cuda.cpp \
 	tests/emul/cuda_binary.cpp tests/emul/cuda_conv2d.cpp tests/emul/cuda_convert.cpp \
-	tests/emul/cuda_device.cpp tests/emul/cuda_layout.cpp tests/emul/cuda_linear.cpp \
-	tests/emul/cuda_norm.cpp tests/emul/cuda_softmax.cpp
+	tests/emul/cuda_device.cpp tests/emul/cuda_graph.cpp tests/emul/cuda_layout.cpp \
+	tests/emul/cuda_linear.cpp tests/emul/cuda_norm.cpp tests/emul/cuda_softmax.cpp
 libdqcuda_emul_a_SOURCES = tests/emul/emul_core.h tests/emul/runtime.cpp tests/emul/cublas.cpp \
 	tests/emul/cudnn.cpp tests/emul/include/cuda_runtime_api.h tests/emul/include/cuda_runtime.h \
 	tests/emul/include/cuda_fp16.h tests/emul/include/mma.h tests/emul/include/cublas_v2.h \

@@ -250,25 +250,8 @@ cudaError_t dq_emul_func_set_max_smem(const void *fn, int bytes) {
     return cudaSuccess;
 }
 
-void dq_emul_launch_kernel(const void *fn, dim3 grid, dim3 block, size_t smem, cudaStream_t st,
-                           const std::function<void()> &body) {
-    (void) st; /* streams are synchronous: the kernel runs now */
-    int allowed = kDefaultSmem;
-    {
-        std::lock_guard<std::mutex> g(s_optin_mu);
-        auto it = s_optin.find(fn);
-        if (it != s_optin.end() && it->second > allowed) allowed = it->second;
-    }
-    if (block.x == 0 || block.x > 1024 || block.y != 1 || block.z != 1 || grid.x == 0 ||
-        grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 || smem > (size_t) allowed) {
-        s_last = cudaErrorInvalidConfiguration;
-        return;
-    }
-    if (block.x % 32) {
-        fprintf(stderr, "cuda emulation: blocks of %u threads; the emulation needs whole warps\n",
-                block.x);
-        exit(3);
-    }
+/* Runs every block of a launch that passed its checks. */
+static void s_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body) {
     unsigned n = block.x, warps = n / 32;
     static thread_local std::vector<char *> stacks; /* kept across launches */
     while (stacks.size() < n) {
@@ -312,6 +295,27 @@ void dq_emul_launch_kernel(const void *fn, dim3 grid, dim3 block, size_t smem, c
     s_sched = outer;
     dq_emul_cur = outer_blk;
     ::operator delete(sm, std::align_val_t(128));
+}
+
+void dq_emul_launch_kernel(const void *fn, dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                           std::function<void()> body) {
+    int allowed = kDefaultSmem;
+    {
+        std::lock_guard<std::mutex> g(s_optin_mu);
+        auto it = s_optin.find(fn);
+        if (it != s_optin.end() && it->second > allowed) allowed = it->second;
+    }
+    if (block.x == 0 || block.x > 1024 || block.y != 1 || block.z != 1 || grid.x == 0 ||
+        grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 || smem > (size_t) allowed) {
+        s_last = cudaErrorInvalidConfiguration;
+        return;
+    }
+    if (block.x % 32) {
+        fprintf(stderr, "cuda emulation: blocks of %u threads; the emulation needs whole warps\n",
+                block.x);
+        exit(3);
+    }
+    dq_emul_stream_op(st, [=] { s_run_grid(grid, block, smem, body); });
 }
 
 const char *cudaGetErrorString(cudaError_t e) {
@@ -365,8 +369,43 @@ cudaError_t cudaSetDevice(int device) {
     return device == 0 ? cudaSuccess : s_fail(cudaErrorInvalidDevice);
 }
 
+/* Streams: synchronous, except while capturing, when their work is recorded. */
+struct CUstream_st {
+    bool capturing = false;
+    bool spoiled = false; /* an illegal call during the capture: its end fails */
+    std::vector<std::function<void()>> recorded;
+};
+struct CUgraph_st {
+    std::vector<std::function<void()>> ops;
+};
+struct CUgraphExec_st {
+    std::vector<std::function<void()>> ops;
+};
+
+namespace {
+/* The stream this thread is capturing (thread-local capture mode), if any. */
+thread_local cudaStream_t s_capture;
+
+/* A call that may not run while this thread captures: spoils the capture, fails. */
+bool s_refused_in_capture() {
+    if (!s_capture) return false;
+    s_capture->spoiled = true;
+    s_last = cudaErrorStreamCaptureUnsupported;
+    return true;
+}
+} // namespace
+
+cudaError_t dq_emul_stream_op(cudaStream_t st, std::function<void()> op) {
+    if (st && st->capturing)
+        st->recorded.push_back(std::move(op));
+    else
+        op();
+    return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **p, size_t bytes) {
-    /* cudaMalloc's 256-byte alignment; contents left as garbage-like NaN bytes. */
+    if (s_refused_in_capture()) return cudaErrorStreamCaptureUnsupported;
+    /* cudaMalloc's 256-byte alignment; contents left as NaN bytes, as garbage would be. */
     size_t rounded = (bytes + 255) & ~(size_t) 255;
     *p = std::aligned_alloc(256, rounded ? rounded : 256);
     if (!*p) return s_fail(cudaErrorMemoryAllocation);
@@ -375,6 +414,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
 }
 
 cudaError_t cudaFree(void *p) {
+    if (s_refused_in_capture()) return cudaErrorStreamCaptureUnsupported;
     std::free(p);
     return cudaSuccess;
 }
@@ -386,24 +426,28 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
     (void) kind;
+    if (s_refused_in_capture()) return cudaErrorStreamCaptureUnsupported;
     std::memmove(dst, src, n);
     return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind kind,
                             cudaStream_t st) {
-    (void) st;
-    return cudaMemcpy(dst, src, n, kind);
+    if (st && st->capturing) {
+        /* Only device-to-device copies are captured (host memory here is pageable). */
+        if (kind != cudaMemcpyDeviceToDevice) {
+            st->spoiled = true;
+            return s_fail(cudaErrorStreamCaptureUnsupported);
+        }
+        return dq_emul_stream_op(st, [=] { std::memmove(dst, src, n); });
+    }
+    std::memmove(dst, src, n);
+    return cudaSuccess;
 }
-
-/* Streams are synchronous here; a stream is a distinct non-null token. */
-struct CUstream_st {
-    int unused;
-};
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags) {
     (void) flags;
-    *st = new CUstream_st{0};
+    *st = new CUstream_st();
     return cudaSuccess;
 }
 
@@ -413,6 +457,63 @@ cudaError_t cudaStreamDestroy(cudaStream_t st) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t st) {
-    (void) st;
+    if (st && st->capturing) {
+        st->spoiled = true;
+        return s_fail(cudaErrorStreamCaptureUnsupported);
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode) {
+    (void) mode;
+    if (!st || st->capturing || s_capture) return s_fail(cudaErrorInvalidValue);
+    st->capturing = true;
+    st->spoiled = false;
+    st->recorded.clear();
+    s_capture = st;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph) {
+    *graph = nullptr;
+    if (!st || !st->capturing) return s_fail(cudaErrorInvalidValue);
+    st->capturing = false;
+    s_capture = nullptr;
+    std::vector<std::function<void()>> ops;
+    ops.swap(st->recorded);
+    if (st->spoiled) return s_fail(cudaErrorStreamCaptureInvalidated);
+    *graph = new CUgraph_st{std::move(ops)};
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count) {
+    if (!graph || nodes) return s_fail(cudaErrorInvalidValue); /* only the count is asked */
+    *count = graph->ops.size();
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiateWithParams(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                           cudaGraphInstantiateParams *params) {
+    if (!graph) return s_fail(cudaErrorInvalidValue);
+    *exec = new CUgraphExec_st{graph->ops};
+    params->result_out = cudaGraphInstantiateSuccess;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st) {
+    if (!exec) return s_fail(cudaErrorInvalidValue);
+    std::vector<std::function<void()>> ops = exec->ops;
+    return dq_emul_stream_op(st, [ops] {
+        for (const auto &op : ops) op();
+    });
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    delete graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    delete exec;
     return cudaSuccess;
 }

@@ -5,11 +5,12 @@
 #     tests/gpu/bundle.sh [BUILDDIR]
 # BUILDDIR (default build-gpu/) must be configured with --with-cuda=yes, a CUDA_ARCHS holding 90
 # (CUDA_ARCHS=90 compiles fastest) and WITHOUT --enable-sanitizers. It holds:
-#   payload.tar.xz  bin/{ops_cuda_vs_cpu,test_pipeline,gpu_render,diffq} (stripped; OpenBLAS and
-#                   its Fortran runtime linked statically) and lib/ with every shared library they
-#                   need except glibc, libstdc++/libgcc_s and CUDA's own (libcuda, cudart, cuBLAS,
-#                   cuDNN, NCCL: check.sh finds those on the device). The four programs share most
-#                   of their bytes (the engine, OpenBLAS), which xz's 64 MiB window stores once.
+#   payload.tar.xz  bin/{ops_cuda_vs_cpu,graph_cuda,test_pipeline,gpu_render,diffq} (stripped;
+#                   OpenBLAS and its Fortran runtime linked statically) and lib/ with every shared
+#                   library they need except glibc, libstdc++/libgcc_s and CUDA's own (libcuda,
+#                   cudart, cuBLAS, cuDNN, NCCL: check.sh finds those on the device). The programs
+#                   share most of their bytes (the engine, OpenBLAS), which xz's 64 MiB window
+#                   stores once.
 #   wheels/         diffusers and what it needs that the device image lacks (pip download here).
 #   INFO            commit, flags, the newest glibc symbol the programs need, ldd of each.
 # build/ is git-ignored, so the bundle travels only when the device call names it:
@@ -25,7 +26,7 @@ if grep -q -- '-fsanitize' "$B/Makefile"; then
     echo "bundle.sh: $B is configured with --enable-sanitizers; the device has no libasan" >&2
     exit 2
 fi
-PROGS="tests/gpu/ops_cuda_vs_cpu tests/unit/test_pipeline bench/gpu_render diffq"
+PROGS="tests/gpu/ops_cuda_vs_cpu tests/gpu/graph_cuda tests/unit/test_pipeline bench/gpu_render diffq"
 OUT="$SRC/build/gpu-bundle"
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/dq-bundle.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT

@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/gpu/check.sh: the one script a GPU session runs (tests/gpu/README.md says how): every op
-# on CUDA against the CPU backend, the fixture pipeline on CUDA (f32 and f16), then the benchmark
+# on CUDA against the CPU backend, CUDA graphs (tests/gpu/graph_cuda), the fixture pipeline on
+# CUDA (f32 and f16; graphs on, and off for one render), then the benchmark
 # of issue 6 (an SD 1.5-size random model made here, diffq against diffusers at batch 1, 4 and 8)
 # and gpu-latest.json; a table last. Budgeted to ~6 minutes on an H100 (DQ_GPU_BUDGET): each step
 # gets a timeout from what is left, so a slow step costs the later ones, not the whole run.
@@ -21,6 +22,8 @@
 #   DQ_GPU_PREBUILT=1 skip the autotools attempt and use the bundle
 #   DQ_GPU_SMALL=1    small op cases only, and a small benchmark (256x256, 20 steps, batches 1 4)
 #   DQ_GPU_SKIP_BENCH=1  stop after the pipeline checks
+#   DQ_GPU_GRAPHS_AB=1   also time diffq at the first batch size with CUDA graphs off
+#                     (DQ_CUDA_GRAPHS=0; one more model load and batch: ~30 s more)
 #   DQ_GPU_BENCH_SIZE / _STEPS / _BATCHES / _REPS / _BUDGET (per batch timed seconds) / _CONFIG
 #                     (diffq model init preset) override the benchmark (512, 50, "1 4 8", 3, 20, sd15)
 #   DQ_GPU_PYTHON     the python with torch (default python3)
@@ -84,7 +87,7 @@ export DIFFQ_DATA_DIR="$SRC/data" # the CLIP merges file, wherever the programs 
 
 # ---- 1. programs
 s=$(date +%s)
-OPS="" PIPE="" RENDER="" DQ=""
+OPS="" PIPE="" RENDER="" DQ="" GRAPH=""
 DEPS="libzmq libczmq msgpack libpng16 zlib jansson sqlite3 openblas libutf8proc libcrypto cmocka"
 if [ "${DQ_GPU_PREBUILT:-0}" = 1 ] || [ "$DEVICE" = cpu ]; then
     row "build (autotools)" skipped 0 "DQ_GPU_PREBUILT=1 or dry run: the bundle"
@@ -94,8 +97,10 @@ elif command -v autoreconf >/dev/null && command -v pkg-config >/dev/null &&
     rm -rf "$BUILD" && mkdir -p "$BUILD"
     if (autoreconf -fi && cd "$BUILD" && "$SRC/configure" --with-cuda=yes CUDA_ARCHS=90 &&
         timeout "$(tmo 240 200)" make -j"$JOBS" libdqcuda.a tests/gpu/ops_cuda_vs_cpu \
-            tests/unit/test_pipeline bench/gpu_render diffq) >"$W/build.log" 2>&1; then
+            tests/gpu/graph_cuda tests/unit/test_pipeline bench/gpu_render diffq) \
+            >"$W/build.log" 2>&1; then
         OPS="$BUILD/tests/gpu/ops_cuda_vs_cpu" PIPE="$BUILD/tests/unit/test_pipeline"
+        GRAPH="$BUILD/tests/gpu/graph_cuda"
         RENDER="$BUILD/bench/gpu_render" DQ="$BUILD/diffq"
         row "build (autotools)" ok $(( $(date +%s) - s ))
     else
@@ -116,6 +121,7 @@ if [ -z "$OPS" ] && [ -f "$BUNDLE/payload.tar.xz" ]; then
            "$BUNDLE/payload.tar.xz" "$W/bundle" 2>>"$SETUP"; then
         B="$W/bundle/bin"
         OPS="$B/ops_cuda_vs_cpu" PIPE="$B/test_pipeline" RENDER="$B/gpu_render" DQ="$B/diffq"
+        GRAPH="$B/graph_cuda"
         PROG_LD="$W/bundle/lib:$PROG_LD"
         log "programs: the carried bundle: $(head -1 "$BUNDLE/INFO" 2>/dev/null)"
         row "bundle" ok $(( $(date +%s) - s )) "$(head -1 "$BUNDLE/INFO" 2>/dev/null | cut -c1-60)"
@@ -196,6 +202,20 @@ else
     row "ops_cuda_vs_cpu" "not run" 0 "nothing to run (see build)"
 fi
 
+# ---- 2b. the graph hooks: a small step recorded as a CUDA graph and replayed against its eager
+# bits, and a spoiled recording that must leave the backend working (docs/cuda.md "CUDA graphs")
+s=$(date +%s)
+if [ "$DEVICE" != cpu ] && [ -n "$GRAPH" ] && [ -x "$GRAPH" ]; then
+    px timeout "$(tmo 30 200)" "$GRAPH" >"$W/graph.txt" 2>&1
+    rc=$?
+    cat "$W/graph.txt"
+    { echo "== tests/gpu/graph_cuda: exit $rc"; cat "$W/graph.txt"; } >>"$OUTDIR/ops.txt"
+    row "graph_cuda" $(case $rc in 0) echo ok ;; 77) echo SKIP ;; *) echo "FAILED($rc)" ;; esac) \
+        $(( $(date +%s) - s )) "$(tail -1 "$W/graph.txt")"
+    [ $rc = 0 ] || FAIL=1
+    grep -E ' FAILED ' "$W/graph.txt" | head -10 >>"$W/failed_cases.txt"
+fi
+
 # ---- 3. the fixture pipeline (tiny-sd against the diffusers fixtures): f32 under the issue's
 # tolerances, f16 under tests/unit/test_pipeline.c's f16 rule
 for prec in f32 f16; do
@@ -271,9 +291,24 @@ else
         cat "$W/diffq.jsonl"; tail -5 "$W/diffq.err"
         { echo "== bench/gpu_render: exit $rc"; cat "$W/diffq.jsonl"; echo "== stderr"
           tail -50 "$W/diffq.err"; } >>"$OUTDIR/bench.txt"
+        graphs=$(grep -o '"cuda_graphs":"[^"]*"' "$W/diffq.jsonl" | head -1 | cut -d'"' -f4)
         row "bench diffq" $([ $rc = 0 ] && echo ok || echo "FAILED($rc)") $(( $(date +%s) - s )) \
-            "$(wc -l <"$W/diffq.jsonl") of $(echo $BATCHES | wc -w) batches"
+            "$(wc -l <"$W/diffq.jsonl") of $(echo $BATCHES | wc -w) batches; graphs ${graphs:-?}"
         [ $rc = 0 ] || FAIL=1
+        if [ "${DQ_GPU_GRAPHS_AB:-0}" = 1 ]; then
+            s=$(date +%s)
+            B1=$(echo $BATCHES | cut -d' ' -f1)
+            DQ_CUDA_GRAPHS=0 px timeout "$(tmo 60 90)" "$RENDER" --model "$MODEL" --device "$DEVICE" \
+                --size "$SIZE" --steps "$STEPS" --batches "$B1" --reps "$REPS" --budget "$BBUDGET" \
+                >"$W/diffq-nographs.jsonl" 2>"$W/diffq-nographs.err"
+            rc=$?
+            { echo "== bench/gpu_render with DQ_CUDA_GRAPHS=0, batch $B1: exit $rc"
+              cat "$W/diffq-nographs.jsonl"; tail -20 "$W/diffq-nographs.err"; } >>"$OUTDIR/bench.txt"
+            ips() { grep -o '"images_per_s":[0-9.e+-]*' "$1" | head -1 | cut -d: -f2; }
+            row "bench diffq graphs off" $([ $rc = 0 ] && echo ok || echo "FAILED($rc)") \
+                $(( $(date +%s) - s )) "batch $B1: $(ips "$W/diffq-nographs.jsonl") img/s off, $(ips "$W/diffq.jsonl") on"
+            [ $rc = 0 ] || FAIL=1
+        fi
 
         s=$(date +%s)
         PYSITE="$W/site"

@@ -77,6 +77,7 @@ def main():
         "size": any_line.get("size"), "steps": any_line.get("steps"),
         "guidance": any_line.get("guidance"), "model": any_line.get("model"),
         "diffq_precision": next(iter(dq.values()), {}).get("precision"),
+        "diffq_cuda_graphs": next(iter(dq.values()), {}).get("cuda_graphs"),
         "diffusers": next(iter(pt.values()), {}).get("diffusers"),
         "diffusers_precision": next(iter(pt.values()), {}).get("precision"),
         "torch": next(iter(pt.values()), {}).get("torch"),
@@ -93,6 +94,8 @@ def main():
            if pt else "no diffusers result")
     print(f"benchmark on {args.card}: {record['size']}x{record['size']}, {record['steps']} steps, "
           f"CFG {record['guidance']}, diffq {record['diffq_precision'] or '(no result)'} vs {who}")
+    if record["diffq_cuda_graphs"]:
+        print(f"diffq CUDA graphs: {record['diffq_cuda_graphs']}")
     print(f"{'batch':>5} {'diffq img/s':>12} {'diffusers img/s':>16} {'ratio':>6} "
           f"{'diffq MiB':>10} {'diffusers MiB':>14}")
     for r in batches:

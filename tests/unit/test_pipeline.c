@@ -7,7 +7,8 @@
  * on 99.9% of values and never 3/255 off). f16 (CUDA only) gets the looser rule below, sized by
  * tests/gpu/f16_emulate.py. On the CPU a request alone and in a batch give the same bits; on
  * CUDA cuBLAS/cuDNN may pick other kernels for other batch sizes, so there they must agree within
- * the fixture rule of the precision instead (and the test says whether the bits matched). */
+ * the fixture rule of the precision instead (and the test says whether the bits matched).
+ * CUDA graphs (the UNet's steps recorded and replayed) must change no bit anywhere. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,8 +46,8 @@ static int s_cuda; /* not the CPU: batching is compared within tolerance, not bi
 #define S_F16_MAX_MEAN_ABS 1.0
 #define S_F16_MAX_WORST 24
 
-static int s_setup(void **state) {
-    (void) state;
+/* The tiny model's pipeline on the test's device and precision, or NULL (reason on stderr). */
+static dq_pipeline_t *s_pipeline_new(void) {
     char err[1024] = "";
     dq_pipeline_params_t params;
     dq_pipeline_params_init(&params);
@@ -59,13 +60,18 @@ static int s_setup(void **state) {
 #endif
     params.device = dev && *dev ? dev : "cpu";
     params.precision = prec && *prec ? prec : "f32";
-    s_pipeline = dq_pipeline_new(&params, err, sizeof err);
+    dq_pipeline_t *p = dq_pipeline_new(&params, err, sizeof err);
     free((char *) params.model_path);
-    if (!s_pipeline) {
+    if (!p)
         fprintf(stderr, "pipeline (device %s, precision %s): %s\n", params.device,
                 params.precision, err);
-        return -1;
-    }
+    return p;
+}
+
+static int s_setup(void **state) {
+    (void) state;
+    s_pipeline = s_pipeline_new();
+    if (!s_pipeline) return -1;
     s_f16 = strcmp(dq_pipeline_precision(s_pipeline), "f16") == 0;
     s_cuda = strcmp(dq_pipeline_device(s_pipeline), "cpu") != 0;
     print_message("# device %s, precision %s\n", dq_pipeline_device(s_pipeline),
@@ -301,6 +307,58 @@ static void test_batching_changes_nothing(void **state) {
     s_output_free(&together);
 }
 
+/* CUDA graphs change no bit (docs/cuda.md): a request rendered twice by the shared pipeline (the
+ * second render replays, with that render's own tensors, the graph the UNet recorded) and once
+ * by a pipeline made with DQ_CUDA_GRAPHS=0 (op by op) gives the same latents and pixels. On CUDA
+ * the UNet must have used graphs; the CPU has none and says so. */
+static void test_graphs_change_nothing(void **state) {
+    (void) state;
+    const int steps = 4;
+    dq_request_t a = {.prompt = "a red bicycle", .negative_prompt = "", .seed = 5,
+                      .num_inference_steps = steps, .guidance_scale = 7.5, .width = 56,
+                      .height = 64, .num_images_per_prompt = 1, .scheduler = DQ_SCHED_EULER};
+    dq_step_graph_stats_t before, after;
+    dq_pipeline_graph_stats(s_pipeline, &before);
+    s_output_t first, second, eager;
+    s_render(&a, 1, &first);
+    s_render(&a, 1, &second);
+    dq_pipeline_graph_stats(s_pipeline, &after);
+    if (s_cuda) {
+        if (!after.enabled) fail_msg("CUDA graphs are off: %s", after.why_off);
+        /* 2 x steps UNet calls over the two renders (Euler: one per step, CFG inside the
+         * batch): at most the first call of the new size eager, every other one a launch. */
+        print_message("# graphs: %ld eager, %ld recorded, %ld launched over two renders\n",
+                      after.eager - before.eager, after.captures - before.captures,
+                      after.launches - before.launches);
+        assert_true(after.eager - before.eager <= 1);
+        assert_true(after.launches - before.launches >= 2 * steps - 1);
+    } else {
+        assert_false(after.enabled);
+        assert_non_null(strstr(after.why_off, "cpu backend has no graphs"));
+        assert_int_equal(after.eager - before.eager, 2 * steps);
+    }
+    assert_int_equal(setenv("DQ_CUDA_GRAPHS", "0", 1), 0);
+    dq_pipeline_t *saved = s_pipeline;
+    s_pipeline = s_pipeline_new();
+    assert_int_equal(unsetenv("DQ_CUDA_GRAPHS"), 0);
+    assert_non_null(s_pipeline);
+    s_render(&a, 1, &eager);
+    dq_pipeline_graph_stats(s_pipeline, &after);
+    assert_false(after.enabled);
+    if (s_cuda) assert_string_equal(after.why_off, "DQ_CUDA_GRAPHS=0");
+    dq_pipeline_destroy(&s_pipeline);
+    s_pipeline = saved;
+    size_t n = first.latent_count[0], px = (size_t) a.width * a.height * 3;
+    assert_int_equal(n, eager.latent_count[0]);
+    assert_memory_equal(first.latents[0], second.latents[0], n * sizeof(float));
+    assert_memory_equal(first.latents[0], eager.latents[0], n * sizeof(float));
+    assert_memory_equal(first.rgb[0][0], second.rgb[0][0], px);
+    assert_memory_equal(first.rgb[0][0], eager.rgb[0][0], px);
+    s_output_free(&first);
+    s_output_free(&second);
+    s_output_free(&eager);
+}
+
 static int s_stop_at_two(void *ctx, int call, int total) {
     (void) total;
     *(int *) ctx = call;
@@ -332,6 +390,7 @@ int main(void) {
         S_FULL_ONLY(test_dpmpp_2m)
         cmocka_unit_test(test_dpmpp_2m_karras_two_images),
         cmocka_unit_test(test_batching_changes_nothing),
+        cmocka_unit_test(test_graphs_change_nothing),
         cmocka_unit_test(test_stop_from_callback),
     };
     return cmocka_run_group_tests_name("pipeline", tests, s_setup, s_teardown);
