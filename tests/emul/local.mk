@@ -42,7 +42,7 @@ tests_unit_test_flash_emul_LDADD = libdqcuda_emul.a $(DQ_ENGINE_CPU_LIBS) $(DQ_U
 DQ_UNIT_TESTS += tests/unit/test_flash_emul
 
 # The fixture pipeline (tests/unit/test_pipeline.c) on the CUDA backend, emulated: f32 mode at
-# the CPU's tolerances and f16 mode at its rule. kernels/pipeline.c is compiled in again with
+# the CPU's tolerances and f16 mode at its rule, the UNet step as a recorded graph. kernels/pipeline.c is compiled in again with
 # the CUDA path on, since the engine library has it only when the toolkit was found.
 DQ_PIPELINE_EMUL_SOURCES = tests/unit/test_pipeline.c kernels/pipeline.c
 DQ_PIPELINE_EMUL_LDADD = libdqcuda_emul.a $(DQ_ENGINE_CPU_LIBS) $(DQ_UNIT_LIBS)
@@ -59,4 +59,6 @@ tests_emul_test_pipeline_cuda_f16_CPPFLAGS = -DDQ_HAVE_CUDA -DDQ_TEST_EMUL_PRECI
 tests_emul_test_pipeline_cuda_f16_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_emul_test_pipeline_cuda_f16_LDADD = $(DQ_PIPELINE_EMUL_LDADD)
 nodist_EXTRA_tests_emul_test_pipeline_cuda_f16_SOURCES = tests/emul/force_cxx_link.cpp
-DQ_UNIT_TESTS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16
+# Not among the unit tests that CI also runs under the sanitizers: a minute or two each here,
+# several times that under ASan, for what ops_cuda_emul already covers there.
+TESTS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16
