@@ -10,6 +10,26 @@
 /* 256-byte aligned size: the start of the next workspace region. */
 static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
 
+/* Queries per block of the GEMM path: as many as fit `avail` workspace bytes at `per_key` bytes
+ * per (query, head, key), capped at Lq; also checks cuBLAS's int dimensions. 0 on failure
+ * (logged). */
+static int64_t s_query_block(const dq_cuda_ctx_t *ctx, size_t avail, size_t per_key, int heads,
+                             int64_t lq, int64_t lk, int64_t hd) {
+    int64_t bq = (int64_t) (avail / (per_key * (size_t) heads * (size_t) lk));
+    if (bq < 1) {
+        dq_error("attention: cuda workspace of %zu bytes cannot hold %d rows of %lld scores "
+                 "(%zu bytes each)",
+                 ctx->work_bytes, heads, (long long) lk, per_key);
+        return 0;
+    }
+    if (bq > lq) bq = lq;
+    if (lk > INT32_MAX || hd > INT32_MAX || bq * lk > INT32_MAX) {
+        dq_error("attention: Lk=%lld beyond cuBLAS's int dimensions", (long long) lk);
+        return 0;
+    }
+    return bq;
+}
+
 /* The GEMM path on F16 activations: per query block, S = scale * Q K^T as f32 scores (f16
  * products, f32 accumulation and output), softmax into f16 probabilities P beside them, then
  * Y = P V in f16. Same blocking and leading dimensions as the f32 path below. */
@@ -18,19 +38,9 @@ static int s_attention_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_te
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];
     int64_t d = hd / heads;
     /* Per query: heads * Lk f32 scores and as many f16 probabilities (+ alignment slack). */
-    size_t row = (size_t) heads * (size_t) lk * (sizeof(float) + sizeof(__half));
-    int64_t bq = ctx->work_bytes > 512 ? (int64_t) ((ctx->work_bytes - 512) / row) : 0;
-    if (bq < 1) {
-        dq_error("attention: cuda workspace of %zu bytes cannot hold %d rows of %lld f32 scores "
-                 "and f16 probabilities",
-                 ctx->work_bytes, heads, (long long) lk);
-        return -1;
-    }
-    if (bq > lq) bq = lq;
-    if (lk > INT32_MAX || hd > INT32_MAX || bq * lk > INT32_MAX) {
-        dq_error("attention: Lk=%lld beyond cuBLAS's int dimensions", (long long) lk);
-        return -1;
-    }
+    size_t avail = ctx->work_bytes > 512 ? ctx->work_bytes - 512 : 0;
+    int64_t bq = s_query_block(ctx, avail, sizeof(float) + sizeof(__half), heads, lq, lk, hd);
+    if (bq < 1) return -1;
     const float scale = (float) (1.0 / sqrt((double) d)), one = 1.0f, zero = 0.0f;
     const __half *qd = (const __half *) q->data, *kd = (const __half *) k->data,
                  *vd = (const __half *) v->data;
@@ -78,17 +88,8 @@ int dq_cuda_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t 
     }
     if (q->dtype == DQ_DTYPE_F16) return s_attention_f16(ctx, q, k, v, heads, causal, y);
     /* Scores S[H, bq, Lk] for bq queries of every head. */
-    int64_t bq = (int64_t) (ctx->work_bytes / (sizeof(float) * (size_t) heads * (size_t) lk));
-    if (bq < 1) {
-        dq_error("attention: cuda workspace of %zu bytes cannot hold %d rows of %lld scores",
-                 ctx->work_bytes, heads, (long long) lk);
-        return -1;
-    }
-    if (bq > lq) bq = lq;
-    if (lk > INT32_MAX || hd > INT32_MAX || bq * lk > INT32_MAX) {
-        dq_error("attention: Lk=%lld beyond cuBLAS's int dimensions", (long long) lk);
-        return -1;
-    }
+    int64_t bq = s_query_block(ctx, ctx->work_bytes, sizeof(float), heads, lq, lk, hd);
+    if (bq < 1) return -1;
     const float scale = (float) (1.0 / sqrt((double) d)), one = 1.0f, zero = 0.0f;
     const float *qd = (const float *) q->data, *kd = (const float *) k->data,
                 *vd = (const float *) v->data;
