@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
     dq_backend_t *be = dq_backend_cpu_new(0, threads);
     dq_clip_text_t *enc = be ? dq_clip_text_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
     dq_vae_decoder_t *dec =
-        enc ? dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err) : NULL;
+        enc ? dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_F32, err, sizeof err) : NULL;
     dq_model_destroy(&model);
     if (!dec) fprintf(stderr, "encoders_cpu: %s\n", err[0] ? err : "no CPU backend");
     int rc = !dec || s_bench_text(be, enc, reps, dump) || s_bench_vae(be, dec, latent, reps, dump);

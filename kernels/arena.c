@@ -71,7 +71,7 @@ dq_tensor_t *dq_arena_tensor(dq_arena_t *a, dq_dtype_t dtype, int ndim, const in
 }
 
 dq_tensor_t *dq_arena_like(dq_arena_t *a, const dq_tensor_t *like, const char *name) {
-    return dq_arena_tensor(a, DQ_DTYPE_F32, like->ndim, like->shape, name);
+    return dq_arena_tensor(a, like->dtype, like->ndim, like->shape, name);
 }
 
 dq_tensor_t *dq_arena_view(dq_arena_t *a, const dq_tensor_t *view) {

@@ -34,7 +34,7 @@ void dq_arena_destroy(dq_arena_t **arena_p);
  * Returns NULL (logged with the name and the sizes) when the arena is full or the shape is bad. */
 dq_tensor_t *dq_arena_tensor(dq_arena_t *a, dq_dtype_t dtype, int ndim, const int64_t *shape,
                              const char *name);
-/* Shorthand for an F32 tensor of the same shape as like. */
+/* Shorthand for a tensor of like's dtype and shape (an activation like another). */
 dq_tensor_t *dq_arena_like(dq_arena_t *a, const dq_tensor_t *like, const char *name);
 /* A tensor struct (from the arena) holding a copy of view; for keeping views next to tensors. */
 dq_tensor_t *dq_arena_view(dq_arena_t *a, const dq_tensor_t *view);

@@ -96,6 +96,12 @@ bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype
     return be->ops->supports_activation && be->ops->supports_activation(be, op, act_dtype);
 }
 
+bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_dtype) {
+    for (int op = 0; op < DQ_OP_COUNT; op++)
+        if (!dq_backend_supports_activation(be, (dq_op_t) op, act_dtype)) return false;
+    return true;
+}
+
 bool dq_backend_graph_supported(const dq_backend_t *be) {
     const dq_backend_ops_t *o = be->ops;
     return o->graph_begin && o->graph_end && o->graph_launch && o->graph_destroy;

@@ -192,6 +192,9 @@ bool dq_backend_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weigh
 /* True when be runs op with activations of act_dtype: always for F32, otherwise what the
  * backend's supports_activation says (false without one). */
 bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype);
+/* True when be runs every op of the runtime with activations of act_dtype: what a network
+ * checks before keeping all its activations in that dtype. */
+bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_dtype);
 
 /* Graphs: the ops of a repeated step recorded once and replayed (kernels/step_graph.h decides
  * when). A recording holds every argument as it was (tensor addresses, sizes, scalars), so a

@@ -34,6 +34,8 @@ struct dq_pipeline {
     char model_name[256];
     char device[16];               /* "cpu" or "cuda:N" */
     char precision[4];             /* "f32" or "f16" */
+    dq_dtype_t act;                /* the UNet's and VAE's activations: F16 in the f16 mode on a
+                                      backend that takes them, else F32 */
 };
 
 /* Per-request state during a render. */
@@ -122,11 +124,16 @@ dq_pipeline_t *dq_pipeline_new(const dq_pipeline_params_t *params, char *err, si
     const char *tok_dir = model->layout == DQ_MODEL_DIFFUSERS ? params->model_path : params->config_dir;
     self->tokenizer = dq_tokenizer_load(tok_dir, err, errlen);
     if (!self->tokenizer) goto fail;
+    /* The f16 mode keeps the UNet's and VAE's activations in f16, as diffusers' f16 pipeline
+     * does; the text encoder stays F32 (its states are converted as the UNet takes them). */
+    const bool act16 = matrices == DQ_DTYPE_F16 &&
+                       dq_backend_supports_activation_all(self->be, DQ_DTYPE_F16);
+    self->act = act16 ? DQ_DTYPE_F16 : DQ_DTYPE_F32;
     self->text_encoder = dq_clip_text_new(self->be, model, matrices, err, errlen);
     if (!self->text_encoder) goto fail;
-    self->unet = dq_unet_new_dtype(self->be, model, matrices, err, errlen);
+    self->unet = dq_unet_new_dtype(self->be, model, matrices, self->act, err, errlen);
     if (!self->unet) goto fail;
-    self->vae = dq_vae_decoder_new(self->be, model, matrices, err, errlen);
+    self->vae = dq_vae_decoder_new(self->be, model, matrices, self->act, err, errlen);
     if (!self->vae) goto fail;
     self->sched = model->cfg.scheduler;
     self->latent_channels = dq_vae_decoder_latent_channels(self->vae);

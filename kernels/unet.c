@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "kernels/arena.h"
+#include "kernels/dtype.h"
 #include "kernels/ops.h"
 #include "kernels/step_graph.h"
 #include "kernels/unet_blocks.h"
@@ -39,6 +40,7 @@ struct dq_unet {
     dq_unet_config_t cfg;         /* copy of the model's */
     dq_weights_t *weights;        /* owned: every tensor below is borrowed from it */
     int temb_dim;                 /* time embedding width (4 * block_out_channels[0]) */
+    dq_dtype_t act;               /* every activation's dtype: F32, or F16 (chosen at creation) */
     const dq_tensor_t *conv_in_w, *conv_in_b;
     const dq_tensor_t *te1_w, *te1_b, *te2_w, *te2_b; /* time_embedding.linear_1/2 */
     s_block_t down[DQ_MAX_BLOCKS];
@@ -51,12 +53,14 @@ struct dq_unet {
     bool arena_exact;             /* the arena has been cut to the measured peak */
     int64_t arena_gen;            /* bumped whenever arena or io is re-made (the graph's key) */
     float *host_tproj;            /* owned: [key_n, time_proj dim] staging for the upload */
+    uint16_t *host_tproj16;       /* owned: the same rounded to f16 when act is F16, else NULL */
     /* The step's fixed inputs and output (sized for key_*): what a recorded graph reads and
      * writes in place of the caller's tensors, whose addresses change between renders. */
     dq_arena_t *io;               /* owned: the tensors below */
     dq_tensor_t *io_tproj;        /* [N, time_proj dim], uploaded before every step */
-    dq_tensor_t *io_sample, *io_ctx, *io_out; /* copies of sample, context, out; NULL when
-                                                 graphs are off */
+    dq_tensor_t *io_sample, *io_ctx, *io_out; /* sample, context, out in act's dtype (cpy
+                                                 converts); NULL when graphs are off and act
+                                                 is F32 */
     dq_step_graph_t *graph;       /* owned: eager / record / replay of the step (step_graph.h) */
 };
 
@@ -131,17 +135,25 @@ bad_type:
 }
 
 dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, size_t errlen) {
-    return dq_unet_new_dtype(be, model, DQ_DTYPE_F32, err, errlen);
+    return dq_unet_new_dtype(be, model, DQ_DTYPE_F32, DQ_DTYPE_F32, err, errlen);
 }
 
 dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype_t matrix_dtype,
-                             char *err, size_t errlen) {
+                             dq_dtype_t act_dtype, char *err, size_t errlen) {
+    if ((act_dtype != DQ_DTYPE_F32 && act_dtype != DQ_DTYPE_F16) ||
+        !dq_backend_supports_activation_all(be, act_dtype)) {
+        snprintf(err, errlen, "unet: activations in %s: the %s backend takes F32%s",
+                 dq_dtype_name(act_dtype), dq_backend_name(be),
+                 dq_backend_supports_activation_all(be, DQ_DTYPE_F16) ? " or F16" : " only");
+        return NULL;
+    }
     dq_unet_t *u = calloc(1, sizeof *u);
     if (!u) {
         snprintf(err, errlen, "unet: out of memory");
         return NULL;
     }
     u->be = be;
+    u->act = act_dtype;
     u->cfg = model->cfg.unet;
     const dq_unet_config_t *c = &u->cfg;
     if (c->n_blocks < 1 || c->n_blocks > DQ_MAX_BLOCKS || c->layers_per_block < 1 ||
@@ -209,6 +221,7 @@ void dq_unet_destroy(dq_unet_t **self_p) {
     dq_arena_destroy(&u->arena);
     dq_weights_destroy(&u->weights);
     free(u->host_tproj);
+    free(u->host_tproj16);
     free(u);
 }
 
@@ -229,12 +242,12 @@ static int64_t s_down_side(int64_t side, int padding) { return (side + 2 * paddi
  * block temporaries (a feed-forward's 2F = 8C projection, GEGLU's 4C, tokens, norms, a concat of
  * two widths: under 20 activations of the widest channel count there) and the attention's K/V.
  * The first pass measures the real peak and the arena is cut to it. */
-static size_t s_arena_bound(const dq_unet_config_t *c, int64_t n, int64_t h, int64_t w,
-                            int64_t l) {
+static size_t s_arena_bound(const dq_unet_config_t *c, size_t es, int64_t n, int64_t h,
+                            int64_t w, int64_t l) {
     const int nb = c->n_blocks;
     size_t skips = 0, busiest = 0, maxc = 0;
     for (int i = 0; i < nb; i++) {
-        size_t area = (size_t) (n * h * w) * sizeof(float), cm = 0;
+        size_t area = (size_t) (n * h * w) * es, cm = 0;
         for (int k = i - 1; k <= i + 1; k++)
             if (k >= 0 && k < nb && (size_t) c->block_out_channels[k] > cm)
                 cm = (size_t) c->block_out_channels[k];
@@ -244,14 +257,15 @@ static size_t s_arena_bound(const dq_unet_config_t *c, int64_t n, int64_t h, int
         h = s_down_side(h, c->downsample_padding);
         w = s_down_side(w, c->downsample_padding);
     }
-    return skips + busiest + 4 * (size_t) (n * l) * maxc * sizeof(float) + ((size_t) 1 << 20);
+    return skips + busiest + 4 * (size_t) (n * l) * maxc * es + ((size_t) 1 << 20);
 }
 
-/* The io tensors for (n, h, w, l): the time projection always; the copies of sample, context and
- * out while graphs are on. Returns 0 or -1 (out of memory). */
+/* The io tensors for (n, h, w, l), all in the activation dtype: the time projection always; the
+ * copies of sample, context and out while graphs are on or the activations are not F32 (then the
+ * copies in and out are the conversions). Returns 0 or -1 (out of memory). */
 static int s_io_new(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l) {
     const dq_unet_config_t *c = &u->cfg;
-    const bool staged = dq_step_graph_enabled(u->graph);
+    const bool staged = dq_step_graph_enabled(u->graph) || u->act != DQ_DTYPE_F32;
     const int64_t shapes[4][4] = {{n, c->block_out_channels[0]},
                                   {n, c->in_channels, h, w},
                                   {n, l, c->cross_attention_dim},
@@ -259,18 +273,18 @@ static int s_io_new(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l) {
     const int ndims[4] = {2, 4, 3, 4};
     size_t bytes = 0;
     for (int i = 0; i < (staged ? 4 : 1); i++) {
-        size_t e = sizeof(float);
+        size_t e = dq_dtype_size(u->act);
         for (int k = 0; k < ndims[i]; k++) e *= (size_t) shapes[i][k];
         bytes += e + 64; /* each tensor starts 64-byte aligned */
     }
     u->io = dq_arena_new(u->be, bytes, 4);
     if (!u->io) return -1;
-    u->io_tproj = dq_arena_tensor(u->io, DQ_DTYPE_F32, 2, shapes[0], "unet.time_proj");
+    u->io_tproj = dq_arena_tensor(u->io, u->act, 2, shapes[0], "unet.time_proj");
     if (!u->io_tproj) return -1;
     if (!staged) return 0;
-    u->io_sample = dq_arena_tensor(u->io, DQ_DTYPE_F32, 4, shapes[1], "unet.sample");
-    u->io_ctx = dq_arena_tensor(u->io, DQ_DTYPE_F32, 3, shapes[2], "unet.context");
-    u->io_out = dq_arena_tensor(u->io, DQ_DTYPE_F32, 4, shapes[3], "unet.out");
+    u->io_sample = dq_arena_tensor(u->io, u->act, 4, shapes[1], "unet.sample");
+    u->io_ctx = dq_arena_tensor(u->io, u->act, 3, shapes[2], "unet.context");
+    u->io_out = dq_arena_tensor(u->io, u->act, 4, shapes[3], "unet.out");
     return u->io_sample && u->io_ctx && u->io_out ? 0 : -1;
 }
 
@@ -284,9 +298,14 @@ static int s_arena_for(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l,
     u->io_tproj = u->io_sample = u->io_ctx = u->io_out = NULL;
     u->arena_gen++;
     free(u->host_tproj);
-    u->host_tproj = malloc((size_t) n * (size_t) u->cfg.block_out_channels[0] * sizeof(float));
-    u->arena = dq_arena_new(u->be, s_arena_bound(&u->cfg, n, h, w, l), DQ_UNET_ARENA_TENSORS);
-    if (!u->arena || !u->host_tproj || s_io_new(u, n, h, w, l)) {
+    free(u->host_tproj16);
+    const size_t tp = (size_t) n * (size_t) u->cfg.block_out_channels[0];
+    u->host_tproj = malloc(tp * sizeof(float));
+    u->host_tproj16 = u->act == DQ_DTYPE_F16 ? malloc(tp * sizeof(uint16_t)) : NULL;
+    u->arena = dq_arena_new(u->be, s_arena_bound(&u->cfg, dq_dtype_size(u->act), n, h, w, l),
+                            DQ_UNET_ARENA_TENSORS);
+    if (!u->arena || !u->host_tproj || (u->act == DQ_DTYPE_F16 && !u->host_tproj16) ||
+        s_io_new(u, n, h, w, l)) {
         snprintf(err, errlen, "unet: out of memory for the activations of a [%lld, %lld, %lld] "
                  "batch", (long long) n, (long long) h, (long long) w);
         dq_arena_destroy(&u->arena);
@@ -336,10 +355,10 @@ static dq_tensor_t *s_settle(const dq_unet_run_t *run, dq_arena_mark_t m, const 
     return dq_op_cpy(run->be, &src, dst) ? NULL : dst;
 }
 
-/* A block's output tensor [N, C, H, W] from the arena. */
-static dq_tensor_t *s_act(dq_arena_t *a, int64_t n, int64_t c, int64_t h, int64_t w,
+/* A block's output tensor [N, C, H, W] from the arena, in the activation dtype. */
+static dq_tensor_t *s_act(const dq_unet_run_t *run, int64_t n, int64_t c, int64_t h, int64_t w,
                           const char *name) {
-    return dq_arena_tensor(a, DQ_DTYPE_F32, 4, (int64_t[]){n, c, h, w}, name);
+    return dq_arena_tensor(run->arena, run->act, 4, (int64_t[]){n, c, h, w}, name);
 }
 
 static int s_check_args(const dq_unet_t *u, const dq_tensor_t *sample, int n_t,
@@ -371,13 +390,21 @@ static int s_check_args(const dq_unet_t *u, const dq_tensor_t *sample, int n_t,
     return 0;
 }
 
-/* The sinusoidal time projection of every item, computed on the host and uploaded to io_tproj.
- * Outside the step (an upload synchronizes, and its values change every step). */
+/* The sinusoidal time projection of every item, computed on the host in f32 and uploaded to
+ * io_tproj; with F16 activations rounded to f16 on the host first, as diffusers casts t_emb to
+ * the sample's dtype. Outside the step (an upload synchronizes, and its values change every
+ * step). */
 static int s_time_proj_upload(dq_unet_t *u, int64_t n, const float *timesteps, int n_t) {
     const int dim = u->cfg.block_out_channels[0];
     for (int64_t i = 0; i < n; i++)
         dq_unet_time_proj(&timesteps[n_t == 1 ? 0 : i], 1, dim, u->cfg.flip_sin_to_cos,
                           u->cfg.freq_shift, u->host_tproj + i * dim);
+    if (u->act == DQ_DTYPE_F16) {
+        for (int64_t i = 0; i < n * dim; i++)
+            u->host_tproj16[i] = dq_f32_to_f16(u->host_tproj[i]);
+        return dq_tensor_upload(u->be, u->io_tproj, 0, u->host_tproj16,
+                                dq_tensor_nbytes(u->io_tproj));
+    }
     return dq_tensor_upload(u->be, u->io_tproj, 0, u->host_tproj, dq_tensor_nbytes(u->io_tproj));
 }
 
@@ -387,9 +414,9 @@ static int s_time_proj_upload(dq_unet_t *u, int64_t n, const float *timesteps, i
 static dq_tensor_t *s_time_embedding(dq_unet_t *u, const dq_unet_run_t *run, int64_t n,
                                      const dq_tensor_t *tp) {
     dq_arena_t *a = run->arena;
-    dq_tensor_t *temb = dq_arena_tensor(a, DQ_DTYPE_F32, 2, (int64_t[]){n, u->temb_dim}, "temb");
+    dq_tensor_t *temb = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, u->temb_dim}, "temb");
     dq_arena_mark_t m = dq_arena_mark(a);
-    dq_tensor_t *t1 = dq_arena_tensor(a, DQ_DTYPE_F32, 2, (int64_t[]){n, u->temb_dim}, "temb.1");
+    dq_tensor_t *t1 = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, u->temb_dim}, "temb.1");
     int bad = !temb || !t1 ||
               dq_op_linear(run->be, tp, u->te1_w, u->te1_b, t1) || dq_op_silu(run->be, t1, t1) ||
               dq_op_linear(run->be, t1, u->te2_w, u->te2_b, temb) ||
@@ -423,7 +450,7 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     }
     // h: [N, C0, h, w] = conv_in(x), the first skip
     dq_arena_mark_t m = dq_arena_mark(a);
-    dq_tensor_t *h = s_act(a, n, c->block_out_channels[0], x->shape[2], x->shape[3], "conv_in");
+    dq_tensor_t *h = s_act(run, n, c->block_out_channels[0], x->shape[2], x->shape[3], "conv_in");
     if (!h || dq_op_conv2d(be, x, u->conv_in_w, u->conv_in_b, 1, 1, h)) FAIL("conv_in");
     skips[n_skips++] = (s_skip_t){*h, m};
 
@@ -432,7 +459,7 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
         const s_block_t *b = &u->down[i];
         for (int j = 0; j < b->n_layers; j++) {
             m = dq_arena_mark(a);
-            dq_tensor_t *y = s_act(a, n, b->resnets[j].out_ch, h->shape[2], h->shape[3], "down");
+            dq_tensor_t *y = s_act(run, n, b->resnets[j].out_ch, h->shape[2], h->shape[3], "down");
             if (!y || dq_unet_resnet_forward(&b->resnets[j], run, h, temb, y))
                 FAIL("down_blocks.%d.resnets.%d", i, j);
             if (b->has_attn && dq_unet_transformer_forward(&b->attns[j], run, y, ctx))
@@ -442,7 +469,8 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
         }
         if (b->has_sampler) {
             m = dq_arena_mark(a);
-            dq_tensor_t *y = s_act(a, n, h->shape[1], s_down_side(h->shape[2], b->sampler.padding),
+            dq_tensor_t *y = s_act(run, n, h->shape[1],
+                                   s_down_side(h->shape[2], b->sampler.padding),
                                    s_down_side(h->shape[3], b->sampler.padding), "downsample");
             if (!y || dq_unet_downsample_forward(&b->sampler, run, h, y))
                 FAIL("down_blocks.%d.downsamplers.0", i);
@@ -470,9 +498,10 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
             if (n_skips == 0) FAIL("up_blocks.%d: no skip left (bug)", i);
             const s_skip_t *s = &skips[--n_skips];
             // cat: [N, Ch + Cs, H, W] = torch.cat([h, skip], dim=1)
-            dq_tensor_t *cat = s_act(a, n, h->shape[1] + s->t.shape[1], s->t.shape[2],
+            dq_tensor_t *cat = s_act(run, n, h->shape[1] + s->t.shape[1], s->t.shape[2],
                                      s->t.shape[3], "up.cat");
-            dq_tensor_t *y = s_act(a, n, b->resnets[j].out_ch, s->t.shape[2], s->t.shape[3], "up");
+            dq_tensor_t *y =
+                s_act(run, n, b->resnets[j].out_ch, s->t.shape[2], s->t.shape[3], "up");
             if (!cat || !y || dq_op_concat(be, h, &s->t, 1, cat) ||
                 dq_unet_resnet_forward(&b->resnets[j], run, cat, temb, y) ||
                 !(h = s_settle(run, s->mark, y)))
@@ -484,7 +513,7 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
             // to the next skip's size: x2, or x2 - 1 where the down path had an odd side
             if (n_skips == 0) FAIL("up_blocks.%d.upsamplers.0: no skip left (bug)", i);
             const dq_tensor_t *next = &skips[n_skips - 1].t;
-            dq_tensor_t *y = s_act(a, n, h->shape[1], next->shape[2], next->shape[3], "upsample");
+            dq_tensor_t *y = s_act(run, n, h->shape[1], next->shape[2], next->shape[3], "upsample");
             if (!y || dq_unet_upsample_forward(&b->sampler, run, h, y))
                 FAIL("up_blocks.%d.upsamplers.0", i);
             h = y;
@@ -514,7 +543,7 @@ typedef struct {
 
 static int s_step(void *arg) {
     s_step_t *st = arg;
-    dq_unet_run_t run = {.be = st->u->be, .arena = st->u->arena};
+    dq_unet_run_t run = {.be = st->u->be, .arena = st->u->arena, .act = st->u->act};
     dq_arena_mark_t m0 = dq_arena_mark(run.arena);
     int rc = s_forward(st->u, &run, st->sample, st->ctx, st->out, st->where, sizeof st->where);
     dq_arena_reset(run.arena, m0);
@@ -534,7 +563,8 @@ int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *tim
     }
     /* Graphs on: the step reads and writes the UNet's own io tensors (fixed addresses), and the
      * caller's tensors are copied in and out around it, outside what a graph records. The first
-     * call of a size runs the same way, so recording sees what that call warmed up. */
+     * call of a size runs the same way, so recording sees what that call warmed up. With F16
+     * activations those copies are the F32 <-> F16 conversions (graphs on or off). */
     s_step_t st = {.u = self, .sample = sample, .ctx = context, .out = out};
     const bool staged = self->io_sample != NULL;
     if (staged) {

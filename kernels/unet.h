@@ -23,9 +23,13 @@ dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, siz
 /* dq_unet_new with the conv and linear matrices stored as matrix_dtype (F32, F16 or BF16; biases
  * and norms stay F32): F16 halves the weights' memory (1.7 GB for SD 1.5) at the cost of a
  * conversion inside each op on backends that compute in F32 (see kernels/cpu/backend_cpu.h).
- * Exact for checkpoints stored in F16. Fails like dq_unet_new, or on another dtype. */
+ * Exact for checkpoints stored in F16. act_dtype is the dtype of every activation inside the
+ * network: F32, or F16 where the backend takes F16 activations for every op
+ * (dq_backend_supports_activation_all; CUDA's f16 mode, as diffusers' f16 pipeline keeps them);
+ * the forward's arguments stay F32 either way and are converted on the way in and out. Fails
+ * like dq_unet_new, or on another dtype or an activation dtype the backend does not take. */
 dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype_t matrix_dtype,
-                             char *err, size_t errlen);
+                             dq_dtype_t act_dtype, char *err, size_t errlen);
 
 /* Frees the weights and the activation arena. Idempotent; nulls *self_p. */
 void dq_unet_destroy(dq_unet_t **self_p);
@@ -42,8 +46,9 @@ void dq_unet_destroy(dq_unet_t **self_p);
  * peak, so later calls of that size allocate nothing. On a backend with graphs (CUDA) the
  * second call of a size records the network as a graph and later calls replay it; sample and
  * context are copied into UNet-owned tensors first and the result copied to out, so the graph
- * survives new caller tensors (docs/cuda.md "CUDA graphs"). Returns 0, or -1 with err naming the
- * argument or the block that failed (the op's own message is logged). */
+ * survives new caller tensors (docs/cuda.md "CUDA graphs"); with F16 activations those copies
+ * convert (every call). Returns 0, or -1 with err naming the argument or the block that failed
+ * (the op's own message is logged). */
 int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *timesteps,
                     int n_timesteps, const dq_tensor_t *context, dq_tensor_t *out, char *err,
                     size_t errlen);

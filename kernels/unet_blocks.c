@@ -58,9 +58,9 @@ int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
     if (!t1 || dq_op_group_norm_silu(be, x, r->norm1_w, r->norm1_b, r->groups, r->eps, t1))
         goto done;
     // t2: [N, out_ch, H, W] = conv1(t1) + time_emb_proj(temb_act)[:, :, None, None]
-    dq_tensor_t *t2 = dq_arena_tensor(a, DQ_DTYPE_F32, 4, (int64_t[]){n, r->out_ch, h, wd},
+    dq_tensor_t *t2 = dq_arena_tensor(a, run->act, 4, (int64_t[]){n, r->out_ch, h, wd},
                                       "resnet.conv1");
-    dq_tensor_t *tp = dq_arena_tensor(a, DQ_DTYPE_F32, 2, (int64_t[]){n, r->out_ch},
+    dq_tensor_t *tp = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, r->out_ch},
                                       "resnet.temb");
     dq_tensor_t tp4;
     if (!t2 || !tp || dq_op_conv2d(be, t1, r->conv1_w, r->conv1_b, 1, 1, t2) ||
@@ -161,8 +161,8 @@ static int s_attention(const dq_unet_attn_t *at, int heads, const dq_unet_run_t 
     int rc = -1;
     dq_arena_mark_t m = dq_arena_mark(a);
     dq_tensor_t *q = dq_arena_like(a, o, "attn.q");                                // [N, Lq, C]
-    dq_tensor_t *k = dq_arena_tensor(a, DQ_DTYPE_F32, 3, (int64_t[]){n, lk, c}, "attn.k");
-    dq_tensor_t *v = dq_arena_tensor(a, DQ_DTYPE_F32, 3, (int64_t[]){n, lk, c}, "attn.v");
+    dq_tensor_t *k = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, lk, c}, "attn.k");
+    dq_tensor_t *v = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, lk, c}, "attn.v");
     dq_tensor_t *y = dq_arena_like(a, o, "attn.y");                                // [N, Lq, C]
     if (q && k && v && y && !dq_op_linear(be, xq, at->q_w, NULL, q) &&
         !dq_op_linear(be, xkv, at->k_w, NULL, k) && !dq_op_linear(be, xkv, at->v_w, NULL, v) &&
@@ -193,8 +193,8 @@ static int s_basic_block(const dq_unet_transformer_t *t, const dq_unet_run_t *ru
         s_attention(&t->attn2, t->heads, run, nx, context, o) || dq_op_add(be, o, x, x))
         goto done;
     // x = ff(norm3(x)) + x, ff = net.2(geglu(net.0.proj(.))): [N, L, 2F] -> [N, L, F] -> [N, L, C]
-    dq_tensor_t *pf = dq_arena_tensor(a, DQ_DTYPE_F32, 3, (int64_t[]){n, l, 2 * f}, "ff.proj");
-    dq_tensor_t *g = dq_arena_tensor(a, DQ_DTYPE_F32, 3, (int64_t[]){n, l, f}, "ff.geglu");
+    dq_tensor_t *pf = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, l, 2 * f}, "ff.proj");
+    dq_tensor_t *g = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, l, f}, "ff.geglu");
     if (!pf || !g || dq_op_layer_norm(be, x, t->ln3_w, t->ln3_b, DQ_UNET_TF_LN_EPS, nx) ||
         dq_op_linear(be, nx, t->ff0_w, t->ff0_b, pf) || dq_op_geglu(be, pf, g) ||
         dq_op_linear(be, g, t->ff2_w, t->ff2_b, o) || dq_op_add(be, o, x, x))
@@ -222,7 +222,7 @@ int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_ru
     dq_arena_mark_t m = dq_arena_mark(a);
     // hn: [N, C, H, W] = GroupNorm(x)
     dq_tensor_t *hn = dq_arena_like(a, x, "tf.groupnorm");
-    dq_tensor_t *tok = dq_arena_tensor(a, DQ_DTYPE_F32, 3, (int64_t[]){n, l, c}, "tf.tokens");
+    dq_tensor_t *tok = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, l, c}, "tf.tokens");
     dq_tensor_t *tmp = dq_arena_like(a, x, "tf.tmp"); // [N, C, H, W] or [N, L, C] by view
     dq_tensor_t hn3, tmp3, tmpl;
     if (!hn || !tok || !tmp ||
@@ -289,13 +289,13 @@ int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *r
     int rc = -1;
     dq_arena_mark_t m = dq_arena_mark(a);
     // u2: [N, C, 2H, 2W]; u: [N, C, Ho, Wo] (u2 itself, or its top-left crop)
-    dq_tensor_t *u2 = dq_arena_tensor(a, DQ_DTYPE_F32, 4, (int64_t[]){n, c, 2 * h, 2 * wd},
+    dq_tensor_t *u2 = dq_arena_tensor(a, run->act, 4, (int64_t[]){n, c, 2 * h, 2 * wd},
                                       "upsample.x2");
     if (!u2 || dq_op_upsample_nearest2x(be, x, u2)) goto done;
     const dq_tensor_t *u = u2;
     if (ho != 2 * h || wo != 2 * wd) {
         dq_tensor_t v1, v2;
-        dq_tensor_t *crop = dq_arena_tensor(a, DQ_DTYPE_F32, 4, (int64_t[]){n, c, ho, wo},
+        dq_tensor_t *crop = dq_arena_tensor(a, run->act, 4, (int64_t[]){n, c, ho, wo},
                                             "upsample.crop");
         if (!crop || dq_tensor_slice(&v1, u2, 2, 0, ho) || dq_tensor_slice(&v2, &v1, 3, 0, wo) ||
             dq_op_cpy(be, &v2, crop))

@@ -17,6 +17,7 @@
 typedef struct {
     dq_backend_t *be; /* borrowed */
     dq_arena_t *arena; /* borrowed: activations */
+    dq_dtype_t act;    /* the activations' dtype: F32, or F16 (the UNet's choice at creation) */
 } dq_unet_run_t;
 
 /* diffusers ResnetBlock2D (resnet_time_scale_shift "default", no up/down inside). All tensors are

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "kernels/dtype.h"
 #include "kernels/ops.h"
 #include "kernels/weights.h"
 
@@ -45,11 +46,13 @@ struct dq_vae_decoder {
     dq_backend_t *be;      /* borrowed */
     dq_weights_t *weights; /* owned */
     dq_vae_config_t cfg;
+    dq_dtype_t act;        /* every activation's dtype inside the decoder: F32 or F16 */
     const dq_tensor_t *pq_w, *pq_b, *in_w, *in_b, *nout_w, *nout_b, *out_w, *out_b;
     s_resnet_t mid_res[2];
     s_attn_t mid_attn;
     s_up_t up[DQ_MAX_BLOCKS];
     float *stage;     /* owned: host copy of the latents for the exact division */
+    uint16_t *stage16; /* owned: the quotients rounded to f16 (F16 activations), stage_cap long */
     size_t stage_cap; /* floats in stage */
 };
 
@@ -88,13 +91,22 @@ fail:
 }
 
 dq_vae_decoder_t *dq_vae_decoder_new(dq_backend_t *be, const dq_model_t *model,
-                                     dq_dtype_t matrix_dtype, char *err, size_t errlen) {
+                                     dq_dtype_t matrix_dtype, dq_dtype_t act_dtype, char *err,
+                                     size_t errlen) {
+    if ((act_dtype != DQ_DTYPE_F32 && act_dtype != DQ_DTYPE_F16) ||
+        !dq_backend_supports_activation_all(be, act_dtype)) {
+        snprintf(err, errlen, "vae decoder: activations in %s: the %s backend takes F32%s",
+                 dq_dtype_name(act_dtype), dq_backend_name(be),
+                 dq_backend_supports_activation_all(be, DQ_DTYPE_F16) ? " or F16" : " only");
+        return NULL;
+    }
     dq_vae_decoder_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "vae decoder: out of memory");
         return NULL;
     }
     self->be = be;
+    self->act = act_dtype;
     self->cfg = model->cfg.vae;
     const dq_vae_config_t *c = &self->cfg;
     if (dq_vae_config_check(c, model->path, err, errlen) < 0) goto fail;
@@ -163,6 +175,7 @@ void dq_vae_decoder_destroy(dq_vae_decoder_t **self_p) {
         free(self->up[i].resnets);
     dq_weights_destroy(&self->weights);
     free(self->stage);
+    free(self->stage16);
     free(self);
 }
 
@@ -179,8 +192,9 @@ double dq_vae_decoder_scaling_factor(const dq_vae_decoder_t *self) {
     return self->cfg.scaling_factor;
 }
 
-/* ---- Sizing: the same walk as the forward pass, in bytes. plane = n*h*w floats at the current
- * resolution; act = largest activation; scratch = largest temporaries of one block. */
+/* ---- Sizing: the same walk as the forward pass, in bytes. plane = n*h*w positions at the
+ * current resolution, es = bytes per activation element; act = largest activation; scratch =
+ * largest temporaries of one block. */
 
 typedef struct {
     size_t act, scratch;
@@ -190,11 +204,10 @@ static void s_max(size_t *m, size_t v) {
     if (v > *m) *m = v;
 }
 
-static void s_need_resnet(s_need_t *nd, const s_resnet_t *r, size_t plane) {
+static void s_need_resnet(s_need_t *nd, const s_resnet_t *r, size_t plane, size_t es) {
     size_t wide = (size_t) (r->cin > r->cout ? r->cin : r->cout);
-    s_max(&nd->act, (size_t) r->cout * plane * sizeof(float));
-    s_max(&nd->scratch,
-          s_al(wide * plane * sizeof(float)) + s_al((size_t) r->cout * plane * sizeof(float)));
+    s_max(&nd->act, (size_t) r->cout * plane * es);
+    s_max(&nd->scratch, s_al(wide * plane * es) + s_al((size_t) r->cout * plane * es));
 }
 
 /* Fills nd for n latents of h x w; -1 when a size is < 1 or too large for size_t. */
@@ -212,25 +225,29 @@ static int s_plan(const dq_vae_decoder_t *self, int64_t n, int64_t h, int64_t w,
         s_max(&widest, (size_t) c->block_out_channels[i]);
     if (full > SIZE_MAX / 64 / (widest * sizeof(float))) return -1;
     size_t plane = (size_t) n * (size_t) h * (size_t) w;
-    const size_t last = (size_t) c->block_out_channels[nb - 1];
-    nd->act = (size_t) c->latent_channels * plane * sizeof(float);
+    const size_t last = (size_t) c->block_out_channels[nb - 1], es = dq_dtype_size(self->act);
+    nd->act = (size_t) c->latent_channels * plane * es;
     nd->scratch = 0;
-    s_max(&nd->act, last * plane * sizeof(float)); /* conv_in */
-    s_need_resnet(nd, &self->mid_res[0], plane);
-    s_max(&nd->scratch, 4 * s_al(last * plane * sizeof(float))); /* attention: xt, q, k, v */
-    s_need_resnet(nd, &self->mid_res[1], plane);
+    s_max(&nd->act, last * plane * es); /* conv_in */
+    s_need_resnet(nd, &self->mid_res[0], plane, es);
+    s_max(&nd->scratch, 4 * s_al(last * plane * es)); /* attention: xt, q, k, v */
+    s_need_resnet(nd, &self->mid_res[1], plane, es);
     for (int i = 0; i < nb; i++) {
         for (int j = 0; j <= c->layers_per_block; j++)
-            s_need_resnet(nd, &self->up[i].resnets[j], plane);
+            s_need_resnet(nd, &self->up[i].resnets[j], plane, es);
         if (i < nb - 1) {
             size_t ch = (size_t) self->up[i].resnets[0].cout;
             plane *= 4;
-            s_max(&nd->scratch, s_al(ch * plane * sizeof(float))); /* upsampled input */
-            s_max(&nd->act, ch * plane * sizeof(float));
+            s_max(&nd->scratch, s_al(ch * plane * es)); /* upsampled input */
+            s_max(&nd->act, ch * plane * es);
         }
     }
-    /* conv_norm_out + SiLU before conv_out */
-    s_max(&nd->scratch, s_al((size_t) c->block_out_channels[0] * plane * sizeof(float)));
+    /* conv_norm_out + SiLU before conv_out; conv_out's output in the activation dtype before
+     * its conversion to the F32 image when that is not F32 */
+    s_max(&nd->scratch, s_al((size_t) c->block_out_channels[0] * plane * es) +
+                            (self->act == DQ_DTYPE_F32
+                                 ? 0
+                                 : s_al((size_t) c->out_channels * plane * es)));
     nd->act = s_al(nd->act);
     return 0;
 }
@@ -248,11 +265,12 @@ size_t dq_vae_decoder_arena_tensors(const dq_vae_decoder_t *self) {
 
 /* ---- Forward */
 
-/* A view of `region`'s memory as a contiguous [n, c, h, w] tensor (fits by construction). */
+/* A view of `region`'s memory as a contiguous [n, c, h, w] tensor of its dtype (fits by
+ * construction). */
 static int s_view(dq_tensor_t *v, const dq_tensor_t *region, int64_t n, int64_t c, int64_t h,
                   int64_t w, const char *name) {
-    return dq_tensor_init(v, DQ_DTYPE_F32, 4, (int64_t[]){n, c, h, w}, region->data, region->buffer,
-                          name);
+    return dq_tensor_init(v, region->dtype, 4, (int64_t[]){n, c, h, w}, region->data,
+                          region->buffer, name);
 }
 
 /* ResnetBlock2D: y = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))). x: [N, cin, H, W],
@@ -265,8 +283,8 @@ static int s_resnet(dq_vae_decoder_t *self, const s_resnet_t *r, dq_arena_t *a,
     dq_arena_mark_t m = dq_arena_mark(a);
     int rc = -1;
     dq_tensor_t *t1 = dq_arena_tensor(
-        a, DQ_DTYPE_F32, 4, (int64_t[]){N, r->cin > r->cout ? r->cin : r->cout, H, W}, "vae.t1");
-    dq_tensor_t *t2 = dq_arena_tensor(a, DQ_DTYPE_F32, 4, (int64_t[]){N, r->cout, H, W}, "vae.t2");
+        a, self->act, 4, (int64_t[]){N, r->cin > r->cout ? r->cin : r->cout, H, W}, "vae.t1");
+    dq_tensor_t *t2 = dq_arena_tensor(a, self->act, 4, (int64_t[]){N, r->cout, H, W}, "vae.t2");
     dq_tensor_t h1, h2;
     if (!t1 || !t2 || s_view(&h1, t1, N, r->cin, H, W, "vae.norm1") ||
         s_view(&h2, t1, N, r->cout, H, W, "vae.norm2"))
@@ -299,10 +317,10 @@ static int s_attention(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t 
     const int64_t tok[3] = {N, HW, C};
     dq_arena_mark_t m = dq_arena_mark(a);
     int rc = -1;
-    dq_tensor_t *xt = dq_arena_tensor(a, DQ_DTYPE_F32, 3, tok, "vae.attn.tokens");
-    dq_tensor_t *q = dq_arena_tensor(a, DQ_DTYPE_F32, 3, tok, "vae.attn.q");
-    dq_tensor_t *k = dq_arena_tensor(a, DQ_DTYPE_F32, 3, tok, "vae.attn.k");
-    dq_tensor_t *v = dq_arena_tensor(a, DQ_DTYPE_F32, 3, tok, "vae.attn.v");
+    dq_tensor_t *xt = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.tokens");
+    dq_tensor_t *q = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.q");
+    dq_tensor_t *k = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.k");
+    dq_tensor_t *v = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.v");
     dq_tensor_t y3, y_tok, xt_chw, xt_view;
     if (!xt || !q || !k || !v) goto out;
     /* group_norm on NCHW into y, then y as [N, C, HW] -> permuted -> tokens xt [N, HW, C] */
@@ -311,7 +329,7 @@ static int s_attention(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t 
         dq_tensor_permute(&xt_view, &y3, (int[]){0, 2, 1}) || dq_op_cpy(be, &xt_view, xt))
         goto out;
     /* one head of C channels: scale 1/sqrt(C); the output goes to y viewed as tokens */
-    if (dq_tensor_init(&y_tok, DQ_DTYPE_F32, 3, tok, y->data, y->buffer, "vae.attn.out") ||
+    if (dq_tensor_init(&y_tok, y->dtype, 3, tok, y->data, y->buffer, "vae.attn.out") ||
         dq_op_linear(be, xt, at->q_w, at->q_b, q) || dq_op_linear(be, xt, at->k_w, at->k_b, k) ||
         dq_op_linear(be, xt, at->v_w, at->v_b, v) ||
         dq_op_attention(be, q, k, v, 1, false, &y_tok) ||
@@ -332,7 +350,7 @@ static int s_upsample(dq_vae_decoder_t *self, const s_up_t *u, dq_arena_t *a, co
                       dq_tensor_t *y) {
     dq_arena_mark_t m = dq_arena_mark(a);
     const int64_t shape[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
-    dq_tensor_t *t = dq_arena_tensor(a, DQ_DTYPE_F32, 4, shape, "vae.upsampled");
+    dq_tensor_t *t = dq_arena_tensor(a, self->act, 4, shape, "vae.upsampled");
     int rc = !t || dq_op_upsample_nearest2x(self->be, x, t) ||
                      dq_op_conv2d(self->be, t, u->up_w, u->up_b, 1, 1, y)
                  ? -1
@@ -368,7 +386,7 @@ static int s_check_io(const dq_vae_decoder_t *self, const dq_tensor_t *z, const 
 }
 
 /* Divides the pipeline's latents by scaling_factor into dst ([N, lat, h, w] in a region) as torch
- * does: f32 division by the f32 scalar, on the host. */
+ * does: f32 division by the f32 scalar, on the host; rounded once to f16 there when dst is F16. */
 static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tensor_t *dst) {
     size_t n = (size_t) dq_tensor_nelements(latents);
     if (n > self->stage_cap) {
@@ -378,6 +396,12 @@ static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tens
             return -1;
         }
         self->stage = p;
+        uint16_t *p16 = self->act == DQ_DTYPE_F16 ? realloc(self->stage16, n * sizeof *p16) : NULL;
+        if (self->act == DQ_DTYPE_F16 && !p16) {
+            dq_error("vae decoder: out of host memory for %zu latent values", n);
+            return -1;
+        }
+        self->stage16 = p16;
         self->stage_cap = n;
     }
     if (dq_backend_synchronize(self->be) ||
@@ -386,6 +410,11 @@ static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tens
     const float sf = (float) self->cfg.scaling_factor;
     for (size_t i = 0; i < n; i++)
         self->stage[i] = self->stage[i] / sf;
+    if (dst->dtype == DQ_DTYPE_F16) {
+        for (size_t i = 0; i < n; i++)
+            self->stage16[i] = dq_f32_to_f16(self->stage[i]);
+        return dq_tensor_upload(self->be, dst, 0, self->stage16, n * sizeof(uint16_t));
+    }
     return dq_tensor_upload(self->be, dst, 0, self->stage, n * sizeof(float));
 }
 
@@ -404,8 +433,9 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
     dq_arena_mark_t m = dq_arena_mark(a);
     int rc = -1;
     dq_tensor_t *reg[2];
-    reg[0] = dq_arena_tensor(a, DQ_DTYPE_F32, 1, (int64_t[]){(int64_t) (nd.act / 4)}, "vae.A");
-    reg[1] = dq_arena_tensor(a, DQ_DTYPE_F32, 1, (int64_t[]){(int64_t) (nd.act / 4)}, "vae.B");
+    const int64_t region = (int64_t) (nd.act / dq_dtype_size(self->act));
+    reg[0] = dq_arena_tensor(a, self->act, 1, (int64_t[]){region}, "vae.A");
+    reg[1] = dq_arena_tensor(a, self->act, 1, (int64_t[]){region}, "vae.B");
     if (!reg[0] || !reg[1]) goto out;
     dq_tensor_t x, y;
     const int64_t last = c->block_out_channels[nb - 1], lat = c->latent_channels;
@@ -416,9 +446,17 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
             s_view(&y, reg[0], N, lat, H, W, "vae.post_quant") ||
             dq_op_conv2d(be, &zb, self->pq_w, self->pq_b, 1, 0, &y))
             goto out;
-    } else if (s_view(&y, reg[0], N, lat, H, W, "vae.post_quant") ||
-               dq_op_conv2d(be, z, self->pq_w, self->pq_b, 1, 0, &y)) {
-        goto out;
+    } else {
+        /* z as is, or converted to the activation dtype in region B first */
+        dq_tensor_t zb;
+        const dq_tensor_t *zin = z;
+        if (self->act != z->dtype) {
+            if (s_view(&zb, reg[1], N, lat, H, W, "vae.z") || dq_op_cpy(be, z, &zb)) goto out;
+            zin = &zb;
+        }
+        if (s_view(&y, reg[0], N, lat, H, W, "vae.post_quant") ||
+            dq_op_conv2d(be, zin, self->pq_w, self->pq_b, 1, 0, &y))
+            goto out;
     }
     x = y;
     int cur = 1; /* region that receives the next output */
@@ -443,10 +481,15 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
         }
     }
 #undef S_STEP
-    /* conv_norm_out -> SiLU -> conv_out */
+    /* conv_norm_out -> SiLU -> conv_out, into the image or (other activation dtypes) a
+     * temporary converted into it */
     dq_tensor_t *t = dq_arena_like(a, &x, "vae.norm_out");
-    if (!t || dq_op_group_norm_silu(be, &x, self->nout_w, self->nout_b, g, S_EPS, t) ||
-        dq_op_conv2d(be, t, self->out_w, self->out_b, 1, 1, image))
+    dq_tensor_t *o = self->act == image->dtype
+                         ? image
+                         : dq_arena_tensor(a, self->act, 4, image->shape, "vae.conv_out");
+    if (!t || !o || dq_op_group_norm_silu(be, &x, self->nout_w, self->nout_b, g, S_EPS, t) ||
+        dq_op_conv2d(be, t, self->out_w, self->out_b, 1, 1, o) ||
+        (o != image && dq_op_cpy(be, o, image)))
         goto out;
     rc = 0;
 out:

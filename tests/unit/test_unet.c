@@ -154,7 +154,7 @@ static void s_check_layout(int single_file, bool linear_proj, dq_dtype_t matrix_
     dq_backend_t *be = dq_backend_cpu_new(0, 0);
     assert_non_null(be);
     char err[512] = "";
-    dq_unet_t *u = dq_unet_new_dtype(be, m, matrix_dtype, err, sizeof err);
+    dq_unet_t *u = dq_unet_new_dtype(be, m, matrix_dtype, DQ_DTYPE_F32, err, sizeof err);
     if (!u) fail_msg("%s", err);
     dq_model_destroy(&m);
     const char *lay = single_file ? "single file" : "folder";
@@ -288,6 +288,10 @@ static void test_bad_arguments(void **state) {
                      -1);
     dq_arena_destroy(&io.a);
     dq_unet_destroy(&u);
+    /* F16 activations on the CPU backend, which takes F32 only */
+    err[0] = '\0';
+    assert_null(dq_unet_new_dtype(be, m, DQ_DTYPE_F32, DQ_DTYPE_F16, err, sizeof err));
+    assert_non_null(strstr(err, "F32 only"));
     /* another block type in the config */
     snprintf(m->cfg.unet.down_block_types[1], DQ_CONFIG_STR, "AttnDownBlock2D");
     err[0] = '\0';

@@ -181,7 +181,7 @@ static void test_decode_fixtures(void **state) {
     for (int layout = 0; layout < 2; layout++) {
         dq_model_t *model = s_load(layout == 1);
         char err[512] = "";
-        dec[layout] = dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err);
+        dec[layout] = dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_F32, err, sizeof err);
         if (!dec[layout]) fail_msg("%s", err);
         dq_model_destroy(&model);
     }
@@ -219,7 +219,8 @@ static void test_f16_weights_and_batch(void **state) {
     dq_backend_t *be = dq_backend_cpu_new(0, 1);
     dq_model_t *model = s_load(false);
     char err[512] = "";
-    dq_vae_decoder_t *dec = dq_vae_decoder_new(be, model, DQ_DTYPE_F16, err, sizeof err);
+    dq_vae_decoder_t *dec =
+        dq_vae_decoder_new(be, model, DQ_DTYPE_F16, DQ_DTYPE_F32, err, sizeof err);
     if (!dec) fail_msg("%s", err);
     s_fixture_t f;
     s_fixture_load(&f, "vae_decode_2x8x8");
@@ -247,7 +248,11 @@ static void test_rejects_bad_input(void **state) {
     dq_backend_t *be = dq_backend_cpu_new(0, 1);
     dq_model_t *model = s_load(false);
     char err[512] = "";
-    dq_vae_decoder_t *dec = dq_vae_decoder_new(be, model, DQ_DTYPE_F32, err, sizeof err);
+    /* F16 activations on the CPU backend, which takes F32 only */
+    assert_null(dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_F16, err, sizeof err));
+    assert_non_null(strstr(err, "F32 only"));
+    dq_vae_decoder_t *dec =
+        dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_F32, err, sizeof err);
     assert_non_null(dec);
     dq_arena_t *io = dq_arena_new(be, 1 << 20, 8);
     dq_tensor_t *lat = dq_arena_tensor(io, DQ_DTYPE_F32, 4, (int64_t[]){1, 4, 4, 6}, "latents");
