@@ -94,7 +94,8 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/attention_flash_kernel.cuh kernels/cuda/activation.cu \
 	kernels/cuda/binary.cu kernels/cuda/layout.cu kernels/cuda/graph.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
-	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/graph_cuda.c tests/gpu/check.sh tests/gpu/bundle.sh tests/gpu/README.md \
+	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/graph_cuda.c tests/gpu/check.sh tests/gpu/bundle.sh \
+	tests/gpu/README.md \
 	docs/cuda.md
 
 # The CLIP BPE tokenizer: cleanup, pre-tokenization, BPE, vocabulary loading (OpenAI's merges

@@ -321,7 +321,8 @@ int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t
     const dq_op_t op = DQ_OP_UPSAMPLE_NEAREST2X;
     dq_dtype_t dt;
     if (s_supported(be, op, be->ops->upsample_nearest2x != NULL) ||
-        s_act_first(be, op, x, "x", &dt) || s_act(be, op, y, "y", dt) || s_ndim(op, x, 4, 4, "x") || s_ndim(op, y, 4, 4, "y"))
+        s_act_first(be, op, x, "x", &dt) || s_act(be, op, y, "y", dt) || s_ndim(op, x, 4, 4, "x") ||
+        s_ndim(op, y, 4, 4, "y"))
         return -1;
     if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] ||
         y->shape[2] != 2 * x->shape[2] || y->shape[3] != 2 * x->shape[3])

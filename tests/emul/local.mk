@@ -42,8 +42,9 @@ tests_unit_test_flash_emul_LDADD = libdqcuda_emul.a $(DQ_ENGINE_CPU_LIBS) $(DQ_U
 DQ_UNIT_TESTS += tests/unit/test_flash_emul
 
 # The fixture pipeline (tests/unit/test_pipeline.c) on the CUDA backend, emulated: f32 mode at
-# the CPU's tolerances and f16 mode at its rule, the UNet step as a recorded graph. kernels/pipeline.c is compiled in again with
-# the CUDA path on, since the engine library has it only when the toolkit was found.
+# the CPU's tolerances and f16 mode at its rule, the UNet step as a recorded graph.
+# kernels/pipeline.c is compiled in again with the CUDA path on, since the engine library has
+# it only when the toolkit was found.
 DQ_PIPELINE_EMUL_SOURCES = tests/unit/test_pipeline.c kernels/pipeline.c
 DQ_PIPELINE_EMUL_LDADD = libdqcuda_emul.a $(DQ_ENGINE_CPU_LIBS) $(DQ_UNIT_LIBS)
 check_PROGRAMS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16

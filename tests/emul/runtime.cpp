@@ -239,7 +239,7 @@ void s_run_block(Scheduler *s, unsigned n) {
 
 } // namespace
 
-/* The device-side barriers (emul_core.h declares them through dq_emul_cur; here they yield). */
+/* The device-side barriers emul_core.h declares: the running fiber yields to the scheduler. */
 void dq_emul_syncthreads() { s_yield(1); }
 void dq_emul_syncwarp() { s_yield(2); }
 

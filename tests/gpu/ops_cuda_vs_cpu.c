@@ -8,12 +8,13 @@
  * default workspace, in f32 mode with a small workspace (forces the tiled paths), in f16 mode,
  * and in f16 mode with the small workspace (the larger convs then take the f32 fallback, which
  * adds the bias separately); the f32 and f16 passes also run SD 1.5-size cases (DQ_GPU_SMALL=1
- * leaves them out). The "h" passes (small cases only) give the CUDA side F16 activations (kernels/backend.h):
- * inputs are drawn in f32 and rounded to f16, the CPU gets the rounded values as F32, and the
- * CUDA backend's F16 output is widened and compared at 1e-2 (guards and NaN poison work on its
- * 2-byte elements too). One table row per case; exit status 0 all passed, 1 any failed, 77 no CUDA
- * device (skip, automake's convention). Needs a GPU, so it is built by `make check` but not
- * run. */
+ * leaves them out). The "h" passes (small cases only) give the CUDA side F16 activations
+ * (kernels/backend.h): inputs are drawn in f32 and rounded to f16, the CPU gets the rounded
+ * values as F32, and the CUDA backend's F16 output is widened and compared at 1e-2 (guards and
+ * NaN poison work on its 2-byte elements too). One table row per case; exit status 0 all
+ * passed, 1 any failed, 77 no CUDA device (skip, automake's convention). Needs a GPU: built by
+ * `make check`, not run, except against the CPU emulation of CUDA (tests/emul/ops_cuda_emul),
+ * where it prints TAP. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
