@@ -30,44 +30,53 @@ static int64_t s_query_block(const dq_cuda_ctx_t *ctx, size_t avail, size_t per_
     return bq;
 }
 
-/* The GEMM path on F16 activations: per query block, S = scale * Q K^T as f32 scores (f16
- * products, f32 accumulation and output), softmax into f16 probabilities P beside them, then
- * Y = P V in f16. Same blocking and leading dimensions as the f32 path below. */
-static int s_attention_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
-                           const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
+/* The GEMM path for F32 or F16 activations: per batch and query block, S = scale * Q K^T for all
+ * heads (f32 scores in the workspace), the softmax rows into P (in place for F32; for F16 beside
+ * S, rounded to f16), then Y = P V. cuBLAS is column-major: a row-major [R, C] matrix is the
+ * column-major C x R one with ld = C, so S_h^T (Lk x nq) = K_h (T) @ Q_h^T and
+ * Y_h^T (D x nq) = V_h^T (D x Lk) @ P_h^T (Lk x nq), heads D elements apart in q, k, v and y
+ * (the packed row stride H*D) and nq*Lk apart in S and P. */
+static int s_attention_gemm(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
+                            const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];
     int64_t d = hd / heads;
-    /* Per query: heads * Lk f32 scores and as many f16 probabilities (+ alignment slack). */
-    size_t avail = ctx->work_bytes > 512 ? ctx->work_bytes - 512 : 0;
-    int64_t bq = s_query_block(ctx, avail, sizeof(float) + sizeof(__half), heads, lq, lk, hd);
+    const bool f16 = q->dtype == DQ_DTYPE_F16;
+    const cudaDataType ct = f16 ? CUDA_R_16F : CUDA_R_32F;
+    const size_t esz = f16 ? sizeof(__half) : sizeof(float);
+    /* Per (query, head, key): an f32 score, and for F16 an f16 probability (+ alignment slack). */
+    size_t avail = f16 ? (ctx->work_bytes > 512 ? ctx->work_bytes - 512 : 0) : ctx->work_bytes;
+    int64_t bq =
+        s_query_block(ctx, avail, sizeof(float) + (f16 ? sizeof(__half) : 0), heads, lq, lk, hd);
     if (bq < 1) return -1;
     const float scale = (float) (1.0 / sqrt((double) d)), one = 1.0f, zero = 0.0f;
-    const __half *qd = (const __half *) q->data, *kd = (const __half *) k->data,
-                 *vd = (const __half *) v->data;
-    __half *yd = (__half *) y->data;
-    float *s = (float *) ctx->work;
-    __half *p = (__half *) ((char *) ctx->work +
-                            s_align((size_t) heads * (size_t) (bq * lk) * sizeof(float)));
+    float *sc = (float *) ctx->work;
+    void *p =
+        f16 ? (char *) ctx->work + s_align((size_t) heads * (size_t) (bq * lk) * sizeof(float))
+            : ctx->work;
+    const char *qd = (const char *) q->data, *kd = (const char *) k->data,
+               *vd = (const char *) v->data;
+    char *yd = (char *) y->data;
     for (int64_t b = 0; b < batch; b++) {
-        const __half *qb = qd + b * lq * hd, *kb = kd + b * lk * hd, *vb = vd + b * lk * hd;
-        __half *yb = yd + b * lq * hd;
+        const char *qb = qd + (size_t) (b * lq * hd) * esz, *kb = kd + (size_t) (b * lk * hd) * esz,
+                   *vb = vd + (size_t) (b * lk * hd) * esz;
+        char *yb = yd + (size_t) (b * lq * hd) * esz;
         for (int64_t i0 = 0; i0 < lq; i0 += bq) {
             int64_t nq = lq - i0 < bq ? lq - i0 : bq;
             DQ_CUBLAS_CHECK(ctx->device,
                             cublasGemmStridedBatchedEx(
                                 ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) lk, (int) nq, (int) d,
-                                &scale, kb, CUDA_R_16F, (int) hd, (long long) d, qb + i0 * hd,
-                                CUDA_R_16F, (int) hd, (long long) d, &zero, s, CUDA_R_32F,
-                                (int) lk, (long long) (nq * lk), heads, CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
-            if (dq_cuda_softmax_rows(ctx->stream, ctx->device, s, DQ_DTYPE_F32, p, DQ_DTYPE_F16,
+                                &scale, kb, ct, (int) hd, (long long) d,
+                                qb + (size_t) (i0 * hd) * esz, ct, (int) hd, (long long) d, &zero,
+                                sc, CUDA_R_32F, (int) lk, (long long) (nq * lk), heads,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            if (dq_cuda_softmax_rows(ctx->stream, ctx->device, sc, DQ_DTYPE_F32, p, q->dtype,
                                      (int64_t) heads * nq, lk, causal, nq, i0))
                 return -1;
             DQ_CUBLAS_CHECK(ctx->device,
                             cublasGemmStridedBatchedEx(
                                 ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int) d, (int) nq, (int) lk,
-                                &one, vb, CUDA_R_16F, (int) hd, (long long) d, p, CUDA_R_16F,
-                                (int) lk, (long long) (nq * lk), &zero, yb + i0 * hd, CUDA_R_16F,
+                                &one, vb, ct, (int) hd, (long long) d, p, ct, (int) lk,
+                                (long long) (nq * lk), &zero, yb + (size_t) (i0 * hd) * esz, ct,
                                 (int) hd, (long long) d, heads, CUBLAS_COMPUTE_32F,
                                 CUBLAS_GEMM_DEFAULT));
         }
@@ -80,44 +89,9 @@ int dq_cuda_attention(dq_backend_t *be, const dq_tensor_t *q, const dq_tensor_t 
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
     // q, y: [B, Lq, H*D]; k, v: [B, Lk, H*D]; head h is columns [h*D, h*D+D)
-    int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];
-    int64_t d = hd / heads;
     if (ctx->precision == DQ_CUDA_PRECISION_F16 && ctx->attention_fused) {
         int rc = dq_cuda_attention_flash(ctx, q, k, v, heads, causal, y);
         if (rc <= 0) return rc;
     }
-    if (q->dtype == DQ_DTYPE_F16) return s_attention_f16(ctx, q, k, v, heads, causal, y);
-    /* Scores S[H, bq, Lk] for bq queries of every head. */
-    int64_t bq = s_query_block(ctx, ctx->work_bytes, sizeof(float), heads, lq, lk, hd);
-    if (bq < 1) return -1;
-    const float scale = (float) (1.0 / sqrt((double) d)), one = 1.0f, zero = 0.0f;
-    const float *qd = (const float *) q->data, *kd = (const float *) k->data,
-                *vd = (const float *) v->data;
-    float *yd = (float *) y->data, *s = (float *) ctx->work;
-    for (int64_t b = 0; b < batch; b++) {
-        const float *qb = qd + b * lq * hd, *kb = kd + b * lk * hd, *vb = vd + b * lk * hd;
-        float *yb = yd + b * lq * hd;
-        for (int64_t i0 = 0; i0 < lq; i0 += bq) {
-            int64_t nq = lq - i0 < bq ? lq - i0 : bq;
-            /* S_h[nq, Lk] = scale * Q_h K_h^T; column-major S_h^T (Lk x nq) = K_h (T) @ Q_h^T,
-             * heads D columns apart in q and k, nq*Lk floats apart in S. */
-            DQ_CUBLAS_CHECK(ctx->device,
-                            cublasSgemmStridedBatched(
-                                ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) lk, (int) nq, (int) d,
-                                &scale, kb, (int) hd, (long long) d, qb + i0 * hd, (int) hd,
-                                (long long) d, &zero, s, (int) lk, (long long) (nq * lk), heads));
-            if (dq_cuda_softmax_rows(ctx->stream, ctx->device, s, DQ_DTYPE_F32, s, DQ_DTYPE_F32,
-                                     (int64_t) heads * nq, lk, causal, nq, i0))
-                return -1;
-            /* Y_h[nq, D] = P_h V_h, written with the packed row stride H*D: column-major
-             * Y_h^T (D x nq) = V_h^T (D x Lk) @ P_h^T (Lk x nq). */
-            DQ_CUBLAS_CHECK(ctx->device,
-                            cublasSgemmStridedBatched(
-                                ctx->cublas, CUBLAS_OP_N, CUBLAS_OP_N, (int) d, (int) nq, (int) lk,
-                                &one, vb, (int) hd, (long long) d, s, (int) lk,
-                                (long long) (nq * lk), &zero, yb + i0 * hd, (int) hd,
-                                (long long) d, heads));
-        }
-    }
-    return 0;
+    return s_attention_gemm(ctx, q, k, v, heads, causal, y);
 }
