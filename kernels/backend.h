@@ -125,12 +125,15 @@ typedef struct dq_backend_ops {
     bool (*supports_activation)(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype);
 
     /* One entry per op (see kernels/ops.h for shapes). */
+    /* linear and conv2d take the residual of dq_op_*_residual: NULL, y itself (residual->data
+     * == y->data), or a tensor not overlapping y. */
     int (*linear)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                  const dq_tensor_t *bias, dq_tensor_t *y);
+                  const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y);
     int (*matmul)(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
                   float alpha, dq_tensor_t *y);
     int (*conv2d)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
+                  const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                  dq_tensor_t *y);
     int (*group_norm)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
     int (*group_norm_silu)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,

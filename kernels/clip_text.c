@@ -159,13 +159,13 @@ static int s_layer(dq_clip_text_t *self, const s_layer_t *l, dq_arena_t *a, dq_t
         dq_op_linear(be, h, l->q_w, l->q_b, q) || dq_op_linear(be, h, l->k_w, l->k_b, k) ||
         dq_op_linear(be, h, l->v_w, l->v_b, v) ||
         dq_op_attention(be, q, k, v, self->cfg.num_attention_heads, true, att) ||
-        dq_op_linear(be, att, l->o_w, l->o_b, h) || dq_op_add(be, x, h, x))
+        dq_op_linear_residual(be, att, l->o_w, l->o_b, x, x))
         goto out;
     /* MLP block: x = x + fc2(act(fc1(ln2(x)))) */
     if (dq_op_layer_norm(be, x, l->ln2_w, l->ln2_b, eps, h) ||
         dq_op_linear(be, h, l->fc1_w, l->fc1_b, f) ||
         (self->quick_gelu ? dq_op_gelu_quick(be, f, f) : dq_op_gelu(be, f, f)) ||
-        dq_op_linear(be, f, l->fc2_w, l->fc2_b, q) || dq_op_add(be, x, q, x))
+        dq_op_linear_residual(be, f, l->fc2_w, l->fc2_b, x, x))
         goto out;
     rc = 0;
 out:

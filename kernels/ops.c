@@ -108,8 +108,32 @@ static int s_supported(dq_backend_t *be, dq_op_t op, bool implemented) {
     return 0;
 }
 
+/* residual of dq_op_*_residual: NULL, y itself (the same struct or another contiguous tensor at
+ * y's data), or a tensor of y's shape and dtype whose bytes do not overlap y's. Backends tell
+ * "y itself" by residual->data == y->data. */
+static int s_residual(dq_backend_t *be, dq_op_t op, const dq_tensor_t *r, const dq_tensor_t *y,
+                      dq_dtype_t dt) {
+    if (!r || r == y) return 0;
+    if (s_act(be, op, r, "residual", dt)) return -1;
+    if (!dq_tensor_same_shape(r, y)) {
+        char d[96];
+        return s_fail(op, r, "residual must have the output's shape %s",
+                      dq_tensor_describe(y, d, sizeof d));
+    }
+    const char *rb = r->data, *yb = y->data;
+    size_t bytes = dq_tensor_nbytes(y);
+    if (rb != yb && rb < yb + bytes && yb < rb + bytes)
+        return s_fail(op, r, "residual overlaps the output without being it");
+    return 0;
+}
+
 int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, dq_tensor_t *y) {
+    return dq_op_linear_residual(be, x, w, bias, NULL, y);
+}
+
+int dq_op_linear_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                          const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_LINEAR;
     dq_dtype_t dt;
     if (s_supported(be, op, be->ops->linear != NULL) || s_act_first(be, op, x, "x", &dt) ||
@@ -122,8 +146,9 @@ int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         return s_fail(op, y, "must be x's shape with last dim N=%lld", (long long) n);
     for (int i = 0; i + 1 < x->ndim; i++)
         if (x->shape[i] != y->shape[i]) return s_fail(op, y, "leading dims must match x's");
-    if (bias && s_vec(be, op, bias, n, "bias")) return -1;
-    return be->ops->linear(be, x, w, bias, y);
+    if ((bias && s_vec(be, op, bias, n, "bias")) || s_residual(be, op, residual, y, dt))
+        return -1;
+    return be->ops->linear(be, x, w, bias, residual, y);
 }
 
 int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
@@ -151,6 +176,12 @@ int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, b
 
 int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+    return dq_op_conv2d_residual(be, x, w, bias, stride, padding, NULL, y);
+}
+
+int dq_op_conv2d_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                          const dq_tensor_t *bias, int stride, int padding,
+                          const dq_tensor_t *residual, dq_tensor_t *y) {
     const dq_op_t op = DQ_OP_CONV2D;
     dq_dtype_t dt;
     if (s_supported(be, op, be->ops->conv2d != NULL) || s_act_first(be, op, x, "x", &dt) ||
@@ -171,8 +202,10 @@ int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         y->shape[3] != wo)
         return s_fail(op, y, "must be [%lld, %lld, %lld, %lld]", (long long) x->shape[0],
                       (long long) w->shape[0], (long long) ho, (long long) wo);
-    if (bias && s_vec(be, op, bias, w->shape[0], "bias")) return -1;
-    return be->ops->conv2d(be, x, w, bias, stride, padding, y);
+    if ((bias && s_vec(be, op, bias, w->shape[0], "bias")) ||
+        s_residual(be, op, residual, y, dt))
+        return -1;
+    return be->ops->conv2d(be, x, w, bias, stride, padding, residual, y);
 }
 
 static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,

@@ -46,6 +46,14 @@
  * must match. w: F32, F16 or BF16 (as nn.Linear stores it). */
 int dq_op_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, dq_tensor_t *y);
+/* y = linear(x, w, bias) + residual in one op: the residual connections of the transformer
+ * blocks (x = to_out(attn(norm(x))) + x). residual has y's shape and dtype and is either y
+ * itself (y += linear(...)) or a tensor that does not overlap y; it may be x's memory when y is
+ * distinct. A backend may sum the three terms in any order (the CPU and CUDA backends start y
+ * as residual + bias and let the GEMM accumulate onto it), so the result can differ from
+ * dq_op_linear then dq_op_add by rounding. */
+int dq_op_linear_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                          const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y);
 
 /* y[B.., M, N] = alpha * a[B.., M, K] @ b[B.., K, N], or with trans_b, b is [B.., N, K] and
  * y = alpha * a @ b^T. ndim 2..4; leading dims are the batch; b's batch is a's or 1 (shared). */
@@ -57,6 +65,12 @@ int dq_op_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, b
  * bias may be NULL. w: F32, F16 or BF16. */
 int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
+/* y = conv2d(x, w, bias) + residual in one op: a ResnetBlock2D's shortcut add and a spatial
+ * transformer's x + proj_out(...). residual: as for dq_op_linear_residual (y itself, or a
+ * tensor of y's shape and dtype not overlapping y). */
+int dq_op_conv2d_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                          const dq_tensor_t *bias, int stride, int padding,
+                          const dq_tensor_t *residual, dq_tensor_t *y);
 
 /* torch.nn.GroupNorm: x[N, C, ...] split into groups of C/groups channels; each (n, group) is
  * normalised with its mean and biased variance: (x - mean) / sqrt(var + eps) * gamma[c] + beta[c].

@@ -68,17 +68,17 @@ int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
         dq_tensor_reshape(&tp4, tp, 4, (int64_t[]){n, r->out_ch, 1, 1}) ||
         dq_op_add(be, t2, &tp4, t2))
         goto done;
-    // t3: [N, out_ch, H, W] = silu(norm2(t2)); y = conv2(t3) (dropout is identity)
+    // t3: [N, out_ch, H, W] = silu(norm2(t2))
     dq_tensor_t *t3 = dq_arena_like(a, t2, "resnet.norm2");
-    if (!t3 || dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, t3) ||
-        dq_op_conv2d(be, t3, r->conv2_w, r->conv2_b, 1, 1, y))
+    if (!t3 || dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, t3))
         goto done;
-    // y = (shortcut(x) + y) / out_scale; shortcut is conv_shortcut (1x1) or identity
+    // y = (shortcut(x) + conv2(t3)) / out_scale (dropout is identity); shortcut is
+    // conv_shortcut (1x1, written into y first) or identity; conv2 adds onto it in one op
     if (r->short_w) {
-        dq_tensor_t *s = dq_arena_like(a, y, "resnet.shortcut");
-        if (!s || dq_op_conv2d(be, x, r->short_w, r->short_b, 1, 0, s) || dq_op_add(be, s, y, y))
+        if (dq_op_conv2d(be, x, r->short_w, r->short_b, 1, 0, y) ||
+            dq_op_conv2d_residual(be, t3, r->conv2_w, r->conv2_b, 1, 1, y, y))
             goto done;
-    } else if (dq_op_add(be, x, y, y)) {
+    } else if (dq_op_conv2d_residual(be, t3, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
         goto done;
     }
     if (r->out_scale != 1.0f && dq_op_scale(be, y, 1.0f / r->out_scale, 0.0f, y)) goto done;
@@ -151,8 +151,8 @@ int dq_unet_transformer_init(dq_unet_transformer_t *t, const dq_weights_t *w, co
     return 0;
 }
 
-/* o: [N, Lq, C] = to_out(attention(to_q(xq), to_k(xkv), to_v(xkv))), xq: [N, Lq, C],
- * xkv: [N, Lk, Dkv]. o is distinct from the inputs. */
+/* o: [N, Lq, C] += to_out(attention(to_q(xq), to_k(xkv), to_v(xkv))) (the block's residual),
+ * xq: [N, Lq, C], xkv: [N, Lk, Dkv]. o is distinct from the inputs. */
 static int s_attention(const dq_unet_attn_t *at, int heads, const dq_unet_run_t *run,
                        const dq_tensor_t *xq, const dq_tensor_t *xkv, dq_tensor_t *o) {
     dq_backend_t *be = run->be;
@@ -167,7 +167,7 @@ static int s_attention(const dq_unet_attn_t *at, int heads, const dq_unet_run_t 
     if (q && k && v && y && !dq_op_linear(be, xq, at->q_w, NULL, q) &&
         !dq_op_linear(be, xkv, at->k_w, NULL, k) && !dq_op_linear(be, xkv, at->v_w, NULL, v) &&
         !dq_op_attention(be, q, k, v, heads, false, y) &&
-        !dq_op_linear(be, y, at->out_w, at->out_b, o))
+        !dq_op_linear_residual(be, y, at->out_w, at->out_b, o, o))
         rc = 0;
     dq_arena_reset(a, m);
     return rc;
@@ -182,22 +182,21 @@ static int s_basic_block(const dq_unet_transformer_t *t, const dq_unet_run_t *ru
     int rc = -1;
     dq_arena_mark_t m = dq_arena_mark(a);
     dq_tensor_t *nx = dq_arena_like(a, x, "tf.norm"); // [N, L, C]
-    dq_tensor_t *o = dq_arena_like(a, x, "tf.out");   // [N, L, C]
-    if (!nx || !o) goto done;
+    if (!nx) goto done;
     // x = attn1(norm1(x)) + x (self-attention)
     if (dq_op_layer_norm(be, x, t->ln1_w, t->ln1_b, DQ_UNET_TF_LN_EPS, nx) ||
-        s_attention(&t->attn1, t->heads, run, nx, nx, o) || dq_op_add(be, o, x, x))
+        s_attention(&t->attn1, t->heads, run, nx, nx, x))
         goto done;
     // x = attn2(norm2(x), context) + x (cross-attention)
     if (dq_op_layer_norm(be, x, t->ln2_w, t->ln2_b, DQ_UNET_TF_LN_EPS, nx) ||
-        s_attention(&t->attn2, t->heads, run, nx, context, o) || dq_op_add(be, o, x, x))
+        s_attention(&t->attn2, t->heads, run, nx, context, x))
         goto done;
     // x = ff(norm3(x)) + x, ff = net.2(geglu(net.0.proj(.))): [N, L, 2F] -> [N, L, F] -> [N, L, C]
     dq_tensor_t *pf = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, l, 2 * f}, "ff.proj");
     dq_tensor_t *g = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, l, f}, "ff.geglu");
     if (!pf || !g || dq_op_layer_norm(be, x, t->ln3_w, t->ln3_b, DQ_UNET_TF_LN_EPS, nx) ||
         dq_op_linear(be, nx, t->ff0_w, t->ff0_b, pf) || dq_op_geglu(be, pf, g) ||
-        dq_op_linear(be, g, t->ff2_w, t->ff2_b, o) || dq_op_add(be, o, x, x))
+        dq_op_linear_residual(be, g, t->ff2_w, t->ff2_b, x, x))
         goto done;
     rc = 0;
 done:
@@ -246,15 +245,14 @@ int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_ru
     // back to [N, C, H, W], proj_out, then x += result (x is the residual)
     if (!t->linear_proj) {
         if (s_transpose(be, tok, &tmp3) ||
-            dq_op_conv2d(be, tmp, t->proj_out_w, t->proj_out_b, 1, 0, hn))
+            dq_op_conv2d_residual(be, tmp, t->proj_out_w, t->proj_out_b, 1, 0, x, x))
             goto done;
     } else {
         if (dq_op_linear(be, tok, t->proj_out_w, t->proj_out_b, &tmpl) ||
             dq_tensor_reshape(&hn3, hn, 3, (int64_t[]){n, c, l}) ||
-            s_transpose(be, &tmpl, &hn3))
+            s_transpose(be, &tmpl, &hn3) || dq_op_add(be, hn, x, x))
             goto done;
     }
-    if (dq_op_add(be, hn, x, x)) goto done;
     rc = 0;
 done:
     dq_arena_reset(a, m);

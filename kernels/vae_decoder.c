@@ -291,14 +291,15 @@ static int s_resnet(dq_vae_decoder_t *self, const s_resnet_t *r, dq_arena_t *a,
         goto out;
     if (dq_op_group_norm_silu(be, x, r->norm1_w, r->norm1_b, g, S_EPS, &h1) ||
         dq_op_conv2d(be, &h1, r->conv1_w, r->conv1_b, 1, 1, t2) ||
-        dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, g, S_EPS, &h2) ||
-        dq_op_conv2d(be, &h2, r->conv2_w, r->conv2_b, 1, 1, y))
+        dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, g, S_EPS, &h2))
         goto out;
-    /* output = (input_tensor + hidden_states) / output_scale_factor (1) */
+    /* output = (input_tensor + hidden_states) / output_scale_factor (1): the shortcut conv (if
+     * any) writes y first and conv2 adds onto it in one op */
     if (r->short_w) {
-        if (dq_op_conv2d(be, x, r->short_w, r->short_b, 1, 0, t2) || dq_op_add(be, t2, y, y))
+        if (dq_op_conv2d(be, x, r->short_w, r->short_b, 1, 0, y) ||
+            dq_op_conv2d_residual(be, &h2, r->conv2_w, r->conv2_b, 1, 1, y, y))
             goto out;
-    } else if (dq_op_add(be, x, y, y)) {
+    } else if (dq_op_conv2d_residual(be, &h2, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
         goto out;
     }
     rc = 0;

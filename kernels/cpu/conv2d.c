@@ -40,8 +40,9 @@ static void s_im2col(const s_geom_t *g, const float *x, int64_t oh0, int64_t row
 }
 
 int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
-    if (dq_cpu_conv2d_winograd(be, x, w, bias, stride, padding, y) == 0) return 0;
+                  const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                  dq_tensor_t *y) {
+    if (dq_cpu_conv2d_winograd(be, x, w, bias, stride, padding, residual, y) == 0) return 0;
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
     // x: [N, Ci, H, W], w: [Co, Ci, kh, kw], y: [N, Co, Ho, Wo]
     s_geom_t g = {.ci = x->shape[1], .h = x->shape[2], .w = x->shape[3], .co = w->shape[0],
@@ -73,19 +74,12 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
 
     const float *xd = x->data;
     float *yd = y->data;
-    /* y starts as the bias and the sgemms add to it (beta = 1): one pass over y fewer than
-     * zeroing it (OpenBLAS's beta = 0) and adding the bias afterwards. */
-    if (bias) {
-        const float *bd = bias->data;
-        int64_t planes = x->shape[0] * g.co;
-#pragma omp parallel for if (planes * p >= DQ_CPU_PAR_MIN)
-        for (int64_t i = 0; i < planes; i++) {
-            float bv = bd[i % g.co];
-            float *yp = yd + i * p;
-            for (int64_t j = 0; j < p; j++) yp[j] = bv;
-        }
-    }
-    float beta = bias ? 1.0f : 0.0f;
+    /* y starts as residual + bias and the sgemms add to it (beta = 1): one pass over y fewer
+     * than zeroing it (OpenBLAS's beta = 0) and adding the terms afterwards. */
+    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, bias ? bias->data : NULL,
+                                x->shape[0] * g.co, p, g.co)
+                     ? 1.0f
+                     : 0.0f;
     for (int64_t n = 0; n < x->shape[0]; n++) {
         const float *xn = xd + n * g.ci * g.h * g.w;
         float *yn = yd + n * g.co * p;

@@ -98,9 +98,10 @@ static void s_inputs(const s_geom_t *g, const float *x, int64_t t0, int64_t nt, 
     }
 }
 
-/* y (+ bias) for output channels [co0, co0+cb) and tiles [t0, t0+nt) from M[16][cb][nt]. */
-static void s_outputs(const s_geom_t *g, const float *m, const float *bias, int64_t co0,
-                      int64_t cb, int64_t t0, int64_t nt, float *y) {
+/* y (+ bias, + residual: both may be NULL, residual may be y) for output channels
+ * [co0, co0+cb) and tiles [t0, t0+nt) from M[16][cb][nt]. */
+static void s_outputs(const s_geom_t *g, const float *m, const float *bias, const float *res,
+                      int64_t co0, int64_t cb, int64_t t0, int64_t nt, float *y) {
     int64_t plane = cb * nt;
 #pragma omp for schedule(static)
     for (int64_t o = 0; o < cb; o++) {
@@ -115,10 +116,16 @@ static void s_outputs(const s_geom_t *g, const float *m, const float *bias, int6
                 s[0][j] = a[0][j] + a[1][j] + a[2][j];
                 s[1][j] = a[1][j] - a[2][j] - a[3][j];
             }
-            float *yo = y + ((img * g->co + co0 + o) * g->h + 2 * ty) * g->w + 2 * tx;
+            int64_t at = ((img * g->co + co0 + o) * g->h + 2 * ty) * g->w + 2 * tx;
+            float *yo = y + at;
+            const float *ro = res ? res + at : NULL;
             for (int r = 0; r < 2 && 2 * ty + r < g->h; r++) {
-                yo[r * g->w] = s[r][0] + s[r][1] + s[r][2] + bv;
-                if (2 * tx + 1 < g->w) yo[r * g->w + 1] = s[r][1] - s[r][2] - s[r][3] + bv;
+                float v0 = s[r][0] + s[r][1] + s[r][2] + bv;
+                yo[r * g->w] = ro ? v0 + ro[r * g->w] : v0;
+                if (2 * tx + 1 < g->w) {
+                    float v1 = s[r][1] - s[r][2] - s[r][3] + bv;
+                    yo[r * g->w + 1] = ro ? v1 + ro[r * g->w + 1] : v1;
+                }
             }
         }
     }
@@ -133,7 +140,8 @@ static void s_gemm(const s_geom_t *g, int e, int64_t cn, int64_t tn, const float
 }
 
 int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                           const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+                           const dq_tensor_t *bias, int stride, int padding,
+                           const dq_tensor_t *residual, dq_tensor_t *y) {
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
     // x: [N, Ci, H, W], w: [Co, Ci, 3, 3], y: [N, Co, H, W]
     /* The 16 sgemms of a chunk run on one thread each: the OpenMP (or serial) build of
@@ -163,6 +171,7 @@ int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tens
     if (nt > g.tiles) nt = g.tiles;
     float *u = ctx->work, *v = u + 16 * cb * g.ci, *m = v + 16 * g.ci * nt;
     const float *xd = x->data, *wd = w->data, *bd = bias ? bias->data : NULL;
+    const float *rd = residual ? residual->data : NULL;
     float *yd = y->data;
 #pragma omp parallel
     for (int64_t t0 = 0; t0 < g.tiles; t0 += nt) {
@@ -174,7 +183,7 @@ int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tens
             if (cb < g.co || t0 == 0) s_weights(&g, wd, co0, cn, u);
 #pragma omp for schedule(dynamic)
             for (int e = 0; e < 16; e++) s_gemm(&g, e, cn, tn, u, v, m);
-            s_outputs(&g, m, bd, co0, cn, t0, tn, yd);
+            s_outputs(&g, m, bd, rd, co0, cn, t0, tn, yd);
         }
     }
     return 0;

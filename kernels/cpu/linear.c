@@ -17,16 +17,35 @@ const float *dq_cpu_weight_rows(const dq_tensor_t *w, int64_t row0, int64_t nrow
     return dst;
 }
 
-/* y[m, n] = bias[n] over m rows: the sgemm then adds to it (beta = 1), as torch's addmm does.
- * With beta = 0 OpenBLAS first zeroes y in a pass of its own, and adding the bias after the
- * product was one more pass over y. */
-static void s_fill_bias(float *y, const float *bias, int64_t m, int64_t n) {
-#pragma omp parallel for if (m * n >= DQ_CPU_PAR_MIN)
-    for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t) n * sizeof *y);
+bool dq_cpu_prefill(float *y, const float *residual, const float *bias, int64_t planes,
+                    int64_t inner, int64_t channels) {
+    if (!bias && (!residual || residual == y)) return residual != NULL;
+#pragma omp parallel for if (planes * inner >= DQ_CPU_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float *yp = y + p * inner;
+        const float *rp = residual ? residual + p * inner : NULL;
+        if (!bias) {
+            memcpy(yp, rp, (size_t) inner * sizeof *yp);
+        } else if (channels == 0) {
+            if (rp) {
+                for (int64_t i = 0; i < inner; i++) yp[i] = rp[i] + bias[i];
+            } else {
+                memcpy(yp, bias, (size_t) inner * sizeof *yp);
+            }
+        } else {
+            float bv = bias[p % channels];
+            if (rp) {
+                for (int64_t i = 0; i < inner; i++) yp[i] = rp[i] + bv;
+            } else {
+                for (int64_t i = 0; i < inner; i++) yp[i] = bv;
+            }
+        }
+    }
+    return true;
 }
 
 int dq_cpu_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                  const dq_tensor_t *bias, dq_tensor_t *y) {
+                  const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y) {
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
     // x: [M, K] (leading dims flattened), w: [N, K], y: [M, N]
     int64_t n = w->shape[0], k = w->shape[1], m = dq_tensor_nrows(x);
@@ -43,13 +62,18 @@ int dq_cpu_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         }
         if (block > n) block = n;
     }
-    if (bias) s_fill_bias(yd, bias->data, m, n);
+    /* y starts as residual + bias and the sgemms add the product (beta = 1): torch's addmm
+     * order for the bias, and no pass of its own for either term. */
+    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, bias ? bias->data : NULL,
+                                m, n, 0)
+                     ? 1.0f
+                     : 0.0f;
     for (int64_t n0 = 0; n0 < n; n0 += block) {
         int64_t nb = n - n0 < block ? n - n0 : block;
         const float *wp = dq_cpu_weight_rows(w, n0, nb, k, ctx->work);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) m, (blasint) nb,
-                    (blasint) k, 1.0f, xd, (blasint) k, wp, (blasint) k, bias ? 1.0f : 0.0f,
-                    yd + n0, (blasint) n);
+                    (blasint) k, 1.0f, xd, (blasint) k, wp, (blasint) k, beta, yd + n0,
+                    (blasint) n);
     }
     return 0;
 }

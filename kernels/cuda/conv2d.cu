@@ -1,7 +1,8 @@
 /* kernels/cuda/conv2d.cu: 2-D convolution (NCHW) through cuDNN's convolution-forward API, the
  * algorithm picked once per geometry and cached in the backend context. F16 activations go to
  * cuDNN as they are (f16 data, f32 accumulation); F32 activations in the f16 mode are rounded to
- * f16 in the workspace and widened back. */
+ * f16 in the workspace and widened back. The bias and residual are written into y first and
+ * cuDNN accumulates onto them (beta = 1), except on that widening path, which adds them. */
 #include <string.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -85,7 +86,7 @@ static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key
 static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const void *xdata,
                         cudnnDataType_t dt, const void *w, int64_t cb, int64_t kh, int64_t kw,
                         int stride, int padding, void *y, int64_t co, int64_t ho, int64_t wo,
-                        void *ws, size_t ws_avail) {
+                        float beta, void *ws, size_t ws_avail) {
     int n = (int) x->shape[0], ci = (int) x->shape[1], h = (int) x->shape[2],
         wi = (int) x->shape[3];
     s_descs_t d;
@@ -124,9 +125,9 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const void *xd
          * math (an algorithm reported under CUDNN_DEFAULT_MATH could otherwise use TF32). */
         if (ctx->precision != DQ_CUDA_PRECISION_F32)
             S_DNN(cudnnSetConvolutionMathType(d.conv, algo.math));
-        const float one = 1.0f, zero = 0.0f;
+        const float one = 1.0f;
         S_DNN(cudnnConvolutionForward(ctx->cudnn, &one, d.x, xdata, d.w, w, d.conv, algo.algo,
-                                      ws, algo.ws_bytes, &zero, d.y, y));
+                                      ws, algo.ws_bytes, &beta, d.y, y));
     }
     rc = 0;
 #undef S_DNN
@@ -136,17 +137,18 @@ done:
 }
 
 static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
-                      int padding, dq_tensor_t *y);
+                      int padding, float beta, dq_tensor_t *y);
 
 /* 256-byte aligned size: the start of the next workspace region. */
 static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
 
 /* f16 mode: x, w and y in f16 in the workspace (F16 weights used in place), cuDNN computing in
- * f32 with tensor cores, y widened back to f32 with the bias (may be NULL) added in the same
- * pass. Returns 0, -1 on an error, or 1 when the f16 copies leave no room in the workspace (the
- * caller takes the f32 path, which tiles, and adds the bias itself). */
+ * f32 with tensor cores, y widened back to f32 with the bias and residual (either may be NULL)
+ * added in the same pass. Returns 0, -1 on an error, or 1 when the f16 copies leave no room in
+ * the workspace (the caller takes the f32 path, which tiles, and adds both itself). */
 static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w,
-                      const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+                      const dq_tensor_t *bias, int stride, int padding,
+                      const dq_tensor_t *residual, dq_tensor_t *y) {
     int64_t co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
     int64_t nx = dq_tensor_nelements(x), nw = dq_tensor_nelements(w), ny = dq_tensor_nelements(y);
     size_t xb = s_align((size_t) nx * 2), yb = s_align((size_t) ny * 2);
@@ -157,10 +159,11 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
     if (dq_cuda_convert_to_f16(ctx->stream, ctx->device, x->data, x->dtype, nx, x16) ||
         (wb && dq_cuda_convert_to_f16(ctx->stream, ctx->device, w->data, w->dtype, nw, w16)) ||
         s_conv_block(ctx, x, x16, CUDNN_DATA_HALF, w16, co, kh, kw, stride, padding, y16, co,
-                     y->shape[2], y->shape[3], base + xb + yb + wb,
+                     y->shape[2], y->shape[3], 0.0f, base + xb + yb + wb,
                      ctx->work_bytes - (xb + yb + wb)) ||
         dq_cuda_widen_f16_bias_planes(ctx->stream, ctx->device, y16,
                                       bias ? (const float *) bias->data : NULL,
+                                      residual ? (const float *) residual->data : NULL,
                                       y->shape[0] * co, co, y->shape[2] * y->shape[3],
                                       (float *) y->data))
         return -1;
@@ -169,14 +172,14 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
 
 /* F16 activations (either mode): x and y f16 straight to cuDNN, F16 weights used in place,
  * F32/BF16 weights rounded to f16 in the workspace in blocks of output channels (cuDNN gets
- * the rest), the bias added in place on y (summed in f32, rounded once). */
+ * the rest); the convolution accumulates onto y (beta). */
 static int s_conv_act_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w,
-                          const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+                          int stride, int padding, float beta, dq_tensor_t *y) {
     int64_t co = w->shape[0], ci = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     int64_t ho = y->shape[2], wo = y->shape[3], k = ci * kh * kw;
     if (w->dtype == DQ_DTYPE_F16) {
         if (s_conv_block(ctx, x, x->data, CUDNN_DATA_HALF, w->data, co, kh, kw, stride, padding,
-                         y->data, co, ho, wo, ctx->work, ctx->work_bytes))
+                         y->data, co, ho, wo, beta, ctx->work, ctx->work_bytes))
             return -1;
     } else {
         int64_t cblock = (int64_t) (ctx->work_bytes / 2 / (2 * (size_t) k));
@@ -196,18 +199,17 @@ static int s_conv_act_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_ten
                                        (const char *) w->data + (size_t) (c0 * k) * esz, w->dtype,
                                        cb * k, ctx->work) ||
                 s_conv_block(ctx, x, x->data, CUDNN_DATA_HALF, ctx->work, cb, kh, kw, stride,
-                             padding, (__half *) y->data + c0 * ho * wo, co, ho, wo, ws,
-                             ctx->work_bytes - wbytes))
+                             padding, (__half *) y->data + c0 * ho * wo, co, ho, wo, beta,
+                             ws, ctx->work_bytes - wbytes))
                 return -1;
         }
     }
-    if (!bias) return 0;
-    return dq_cuda_add_bias_planes(ctx->stream, ctx->device, DQ_DTYPE_F16, y->data,
-                                   (const float *) bias->data, y->shape[0] * co, co, ho * wo);
+    return 0;
 }
 
 int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                   const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+                   const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                   dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
     // x: [N, Ci, H, W], w: [Co, Ci, kh, kw], y: [N, Co, Ho, Wo]
@@ -216,30 +218,33 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
         dq_error("conv2d: tensors of more than 2^31 elements are beyond cuDNN's 4-D descriptors");
         return -1;
     }
-    if (x->dtype == DQ_DTYPE_F16) return s_conv_act_f16(ctx, x, w, bias, stride, padding, y);
-    float *yd = (float *) y->data;
-    if (ctx->precision == DQ_CUDA_PRECISION_F16) {
-        int rc = s_conv_f16(ctx, x, w, bias, stride, padding, y);
-        /* rc 0: done, bias included; rc 1: the f16 copies do not fit the workspace, so the f32
-         * path below tiles instead. */
+    if (x->dtype == DQ_DTYPE_F32 && ctx->precision == DQ_CUDA_PRECISION_F16) {
+        int rc = s_conv_f16(ctx, x, w, bias, stride, padding, residual, y);
+        /* rc 0: done, bias and residual included; rc 1: the f16 copies do not fit the
+         * workspace, so the f32 path below tiles instead. */
         if (rc <= 0) return rc;
     }
-    if (s_conv_f32(ctx, x, w, stride, padding, y)) return -1;
-    if (bias)
-        return dq_cuda_add_bias_planes(ctx->stream, ctx->device, DQ_DTYPE_F32, yd,
-                                       (const float *) bias->data, y->shape[0] * co, co, ho * wo);
-    return 0;
+    /* y starts as residual + bias (each may be absent) and the convolution accumulates onto it
+     * (cuDNN's beta). */
+    float beta;
+    if (dq_cuda_prefill(ctx->stream, ctx->device, y->dtype, y->data,
+                        residual ? residual->data : NULL,
+                        bias ? (const float *) bias->data : NULL, y->shape[0] * co, ho * wo, co,
+                        &beta))
+        return -1;
+    if (x->dtype == DQ_DTYPE_F16) return s_conv_act_f16(ctx, x, w, stride, padding, beta, y);
+    return s_conv_f32(ctx, x, w, stride, padding, beta, y);
 }
 
 /* f32 mode (and f16 mode's fallback): f32 data; F16/BF16 weights widened in channel blocks. */
 static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
-                      int padding, dq_tensor_t *y) {
+                      int padding, float beta, dq_tensor_t *y) {
     int64_t co = w->shape[0], ci = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     int64_t ho = y->shape[2], wo = y->shape[3], k = ci * kh * kw;
     float *yd = (float *) y->data;
     if (w->dtype == DQ_DTYPE_F32) {
         if (s_conv_block(ctx, x, x->data, CUDNN_DATA_FLOAT, w->data, co, kh, kw, stride, padding,
-                         yd, co, ho, wo, ctx->work, ctx->work_bytes))
+                         yd, co, ho, wo, beta, ctx->work, ctx->work_bytes))
             return -1;
     } else {
         /* F16/BF16 weights: blocks of output channels widened into the first half of the
@@ -264,7 +269,8 @@ static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
                                        (const char *) w->data + (size_t) (c0 * k) * esz, w->dtype,
                                        cb * k, wbuf) ||
                 s_conv_block(ctx, x, x->data, CUDNN_DATA_FLOAT, wbuf, cb, kh, kw, stride, padding,
-                             yd + c0 * ho * wo, co, ho, wo, ws, ctx->work_bytes - wbytes))
+                             yd + c0 * ho * wo, co, ho, wo, beta, ws,
+                             ctx->work_bytes - wbytes))
                 return -1;
         }
     }

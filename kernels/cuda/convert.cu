@@ -49,51 +49,62 @@ int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64
     return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
 }
 
-/* y[i] += bias[(i / inner) % channels]: rows of a linear are inner = 1, channels = cols. An
- * f16 y is widened, summed in f32 and rounded once. */
+/* y[i] = r[i] + bias of i (bias[i % inner] when channels is 0, else bias[(i / inner) %
+ * channels]); r or bias may be NULL (left out) and r may be y. f16 values are widened, summed in
+ * f32 and rounded once. */
 template <typename T>
-__global__ void s_bias_kernel(T *y, const float *bias, int64_t n, int64_t channels,
-                              int64_t inner) {
+__global__ void s_prefill_kernel(T *y, const T *r, const float *bias, int64_t n, int64_t inner,
+                                 int64_t channels) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
-         i += (int64_t) gridDim.x * blockDim.x)
-        dq_cuda_st(y + i, dq_cuda_ld(y + i) + bias[(i / inner) % channels]);
+         i += (int64_t) gridDim.x * blockDim.x) {
+        float v;
+        if (!bias) {
+            v = dq_cuda_ld(r + i);
+        } else {
+            v = bias[channels ? (i / inner) % channels : i % inner];
+            if (r) v = __fadd_rn(dq_cuda_ld(r + i), v);
+        }
+        dq_cuda_st(y + i, v);
+    }
 }
 
 template <typename T>
-static int s_bias_launch(cudaStream_t st, int dev, void *y, const float *bias, int64_t n,
-                         int64_t channels, int64_t inner) {
-    DQ_CUDA_LAUNCH(s_bias_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (T *) y, bias, n,
-                   channels, inner);
-    DQ_CUDA_LAUNCHED(dev, "add_bias");
+static int s_prefill_launch(cudaStream_t st, int dev, void *y, const void *r, const float *bias,
+                            int64_t n, int64_t inner, int64_t channels) {
+    DQ_CUDA_LAUNCH(s_prefill_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (T *) y,
+                   (const T *) r, bias, n, inner, channels);
+    DQ_CUDA_LAUNCHED(dev, "prefill");
     return 0;
 }
 
-int dq_cuda_add_bias_rows(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
-                          const float *bias, int64_t rows, int64_t cols) {
-    return DQ_CUDA_BY_ACT(dtype, s_bias_launch, st, dev, y, bias, rows * cols, cols, 1);
+int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
+                    const float *bias, int64_t planes, int64_t inner, int64_t channels,
+                    float *beta) {
+    *beta = residual || bias ? 1.0f : 0.0f;
+    if (!bias && (!residual || residual == y)) return 0;
+    return DQ_CUDA_BY_ACT(dtype, s_prefill_launch, st, dev, y, residual, bias, planes * inner,
+                          inner, channels);
 }
 
-/* dst[i] = f32(src[i]) + bias[(i / inner) % channels] (no bias: the widening alone). The
- * widening is exact, so the sum rounds once, as widen-then-add_bias_planes did in two kernels. */
-__global__ void s_widen_bias_kernel(const __half *src, const float *bias, int64_t n,
-                                    int64_t channels, int64_t inner, float *dst) {
+/* dst[i] = f32(src[i]) + bias[(i / inner) % channels] + res[i], bias and res each left out when
+ * NULL, res may be dst. The widening is exact, so the bias sum rounds once, as widening and then
+ * adding the bias in two kernels did. */
+__global__ void s_widen_bias_kernel(const __half *src, const float *bias, const float *res,
+                                    int64_t n, int64_t channels, int64_t inner, float *dst) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
         float v = __half2float(src[i]);
-        dst[i] = bias ? __fadd_rn(v, bias[(i / inner) % channels]) : v;
+        if (bias) v = __fadd_rn(v, bias[(i / inner) % channels]);
+        dst[i] = res ? __fadd_rn(v, res[i]) : v;
     }
 }
 
 int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
-                                  int64_t planes, int64_t channels, int64_t inner, float *dst) {
+                                  const float *residual, int64_t planes, int64_t channels,
+                                  int64_t inner, float *dst) {
     int64_t n = planes * inner;
     DQ_CUDA_LAUNCH(s_widen_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st,
-                   (const __half *) src, bias, n, channels, inner, dst);
+                   (const __half *) src, bias, residual, n, channels, inner, dst);
     DQ_CUDA_LAUNCHED(dev, "widen_f16_bias_planes");
     return 0;
-}
-
-int dq_cuda_add_bias_planes(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
-                            const float *bias, int64_t planes, int64_t channels, int64_t inner) {
-    return DQ_CUDA_BY_ACT(dtype, s_bias_launch, st, dev, y, bias, planes * inner, channels, inner);
 }

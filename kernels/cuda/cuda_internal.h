@@ -138,17 +138,20 @@ int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t
 /* dst[i] = half(src[i]) round to nearest even. */
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst);
-/* y[r, c] += bias[c % cols] for rows x cols (linear) or y[p, i] += bias[p % channels] for planes
- * of `inner` elements (conv), y of dtype F32 or F16 (summed in f32, rounded once), bias F32. */
-int dq_cuda_add_bias_rows(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
-                          const float *bias, int64_t rows, int64_t cols);
-int dq_cuda_add_bias_planes(cudaStream_t st, int dev, dq_dtype_t dtype, void *y,
-                            const float *bias, int64_t planes, int64_t channels, int64_t inner);
-/* dst[p, i] = f32(src[p, i]) + bias[p % channels] for planes of `inner` f16 values (the f16
- * conv's output); bias may be NULL (the widening alone). One pass; the same bits as
- * dq_cuda_convert_to_f32 then dq_cuda_add_bias_planes. */
+/* y[p, i] = residual[p, i] + bias over planes of `inner` elements, bias being bias[i] along each
+ * plane when channels is 0 (a linear's rows) and bias[p % channels] otherwise (a conv's
+ * channels): what a linear's or conv's product then accumulates onto. y and residual of dtype
+ * F32 or F16 (summed in f32, rounded once), bias F32; either may be NULL (left out), residual may
+ * be y. *beta gets the product's beta: 1 when y holds a value to accumulate onto, else 0. */
+int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
+                    const float *bias, int64_t planes, int64_t inner, int64_t channels,
+                    float *beta);
+/* dst[p, i] = f32(src[p, i]) + bias[p % channels] + residual[p, i] for planes of `inner` f16
+ * values (the f16 conv's output); bias and residual may be NULL (left out), residual may be dst.
+ * One pass. */
 int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
-                                  int64_t planes, int64_t channels, int64_t inner, float *dst);
+                                  const float *residual, int64_t planes, int64_t channels,
+                                  int64_t inner, float *dst);
 /* Softmax of rows [rows, n] of x (dtype xt) into y (dtype yt; may be x when the dtypes match):
  * F32 -> F32, F32 -> F16 or F16 -> F16. With causal, row r (query q0 + r % rows_per_head) has
  * its keys j > q0 + r % rows_per_head set to -inf first. */
@@ -167,11 +170,12 @@ int dq_cuda_group_norm_launch(cudaStream_t st, int dev, dq_dtype_t dtype, const 
 
 /* Op entry points (contracts in kernels/ops.h; arguments already validated by kernels/ops.c). */
 int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                   const dq_tensor_t *bias, dq_tensor_t *y);
+                   const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y);
 int dq_cuda_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
                    float alpha, dq_tensor_t *y);
 int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                   const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
+                   const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                   dq_tensor_t *y);
 int dq_cuda_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                        const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cuda_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,

@@ -1,30 +1,31 @@
-/* kernels/cuda/linear.cu: linear (x @ W^T + b) and batched matmul through cuBLAS, on F32 or F16
- * activations (F16: f16 x f16 products accumulated in f32, CUBLAS_COMPUTE_32F).
+/* kernels/cuda/linear.cu: linear (x @ W^T + b, + residual) and batched matmul through cuBLAS, on
+ * F32 or F16 activations (F16: f16 x f16 products accumulated in f32, CUBLAS_COMPUTE_32F). The
+ * bias and residual are written into y first and the GEMM accumulates onto them (beta = 1).
  * Row-major y[M, N] = x[M, K] @ w[N, K]^T is column-major y^T = w^T... as cuBLAS sees it:
  * C(N x M) = op(A) op(B) with A = w (K x N col-major, transposed) and B = x (K x M). */
 #include "kernels/cuda/cuda_internal.h"
 
-/* y[M, N] = x[M, K] @ w[N, K]^T with every operand f32 on the device. */
+/* y[M, N] = x[M, K] @ w[N, K]^T + beta * y with every operand f32 on the device. */
 static int s_sgemm_xwt(dq_cuda_ctx_t *ctx, const float *x, const float *w, float *y, int64_t m,
-                       int64_t n, int64_t k, int64_t ldy) {
-    const float one = 1.0f, zero = 0.0f;
+                       int64_t n, int64_t k, int64_t ldy, float beta) {
+    const float one = 1.0f;
     DQ_CUBLAS_CHECK(ctx->device,
                     cublasSgemm(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) n, (int) m, (int) k,
-                                &one, w, (int) k, x, (int) k, &zero, y, (int) ldy));
+                                &one, w, (int) k, x, (int) k, &beta, y, (int) ldy));
     return 0;
 }
 
 /* f16 mode with F16 weights: x rounded to f16 into the workspace in row blocks, then
- * f16 x f16 products accumulated in f32, written as f32. */
+ * f16 x f16 products accumulated in f32 (onto beta * y), written as f32. */
 static int s_linear_f16(dq_cuda_ctx_t *ctx, const float *x, const void *w, float *y, int64_t m,
-                        int64_t n, int64_t k) {
+                        int64_t n, int64_t k, float beta) {
     int64_t block = (int64_t) (ctx->work_bytes / (2 * (size_t) k));
     if (block < 1) {
         dq_error("linear: cuda workspace of %zu bytes cannot hold one f16 row of %lld",
                  ctx->work_bytes, (long long) k);
         return -1;
     }
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f;
     for (int64_t m0 = 0; m0 < m; m0 += block) {
         int64_t mb = m - m0 < block ? m - m0 : block;
         if (dq_cuda_convert_f32_to_f16(ctx->stream, ctx->device, x + m0 * k, mb * k, ctx->work))
@@ -32,19 +33,20 @@ static int s_linear_f16(dq_cuda_ctx_t *ctx, const float *x, const void *w, float
         DQ_CUBLAS_CHECK(ctx->device,
                         cublasGemmEx(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) n, (int) mb,
                                      (int) k, &one, w, CUDA_R_16F, (int) k, ctx->work, CUDA_R_16F,
-                                     (int) k, &zero, y + m0 * n, CUDA_R_32F, (int) n,
+                                     (int) k, &beta, y + m0 * n, CUDA_R_32F, (int) n,
                                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
     return 0;
 }
 
-/* y[M, N] (ldy) = x[M, K] @ w[N, K]^T with x, w and y f16 on the device, f32 accumulation. */
+/* y[M, N] (ldy) = x[M, K] @ w[N, K]^T + beta * y with x, w and y f16 on the device, f32
+ * accumulation. */
 static int s_hgemm_xwt(dq_cuda_ctx_t *ctx, const void *x, const void *w, void *y, int64_t m,
-                       int64_t n, int64_t k, int64_t ldy) {
-    const float one = 1.0f, zero = 0.0f;
+                       int64_t n, int64_t k, int64_t ldy, float beta) {
+    const float one = 1.0f;
     DQ_CUBLAS_CHECK(ctx->device,
                     cublasGemmEx(ctx->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int) n, (int) m, (int) k,
-                                 &one, w, CUDA_R_16F, (int) k, x, CUDA_R_16F, (int) k, &zero, y,
+                                 &one, w, CUDA_R_16F, (int) k, x, CUDA_R_16F, (int) k, &beta, y,
                                  CUDA_R_16F, (int) ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return 0;
 }
@@ -52,8 +54,8 @@ static int s_hgemm_xwt(dq_cuda_ctx_t *ctx, const void *x, const void *w, void *y
 /* F16 activations (either mode): F16 weights used in place; F32/BF16 weights rounded to f16 in
  * the workspace in blocks of rows, each block writing its columns of y. */
 static int s_linear_act_f16(dq_cuda_ctx_t *ctx, const void *x, const dq_tensor_t *w, void *y,
-                            int64_t m, int64_t n, int64_t k) {
-    if (w->dtype == DQ_DTYPE_F16) return s_hgemm_xwt(ctx, x, w->data, y, m, n, k, n);
+                            int64_t m, int64_t n, int64_t k, float beta) {
+    if (w->dtype == DQ_DTYPE_F16) return s_hgemm_xwt(ctx, x, w->data, y, m, n, k, n, beta);
     int64_t block = (int64_t) (ctx->work_bytes / (2 * (size_t) k));
     if (block < 1) {
         dq_error("linear: cuda workspace of %zu bytes cannot hold one f16 weight row of %lld",
@@ -67,14 +69,38 @@ static int s_linear_act_f16(dq_cuda_ctx_t *ctx, const void *x, const dq_tensor_t
         if (dq_cuda_convert_to_f16(ctx->stream, ctx->device,
                                    (const char *) w->data + (size_t) (n0 * k) * esz, w->dtype,
                                    nb * k, ctx->work) ||
-            s_hgemm_xwt(ctx, x, ctx->work, (__half *) y + n0, m, nb, k, n))
+            s_hgemm_xwt(ctx, x, ctx->work, (__half *) y + n0, m, nb, k, n, beta))
+            return -1;
+    }
+    return 0;
+}
+
+/* F16/BF16 weights in f32 mode: blocks of weight rows widened into the workspace, as the CPU
+ * backend does, so the products are the CPU's. */
+static int s_linear_widened(dq_cuda_ctx_t *ctx, const float *xd, const dq_tensor_t *w, float *yd,
+                            int64_t m, int64_t n, int64_t k, float beta) {
+    int64_t block = (int64_t) (ctx->work_bytes / (sizeof(float) * (size_t) k));
+    if (block < 1) {
+        dq_error("linear: cuda workspace of %zu bytes cannot hold one weight row of %lld",
+                 ctx->work_bytes, (long long) k);
+        return -1;
+    }
+    if (block > n) block = n;
+    float *wbuf = (float *) ctx->work;
+    size_t esz = dq_dtype_size(w->dtype);
+    for (int64_t n0 = 0; n0 < n; n0 += block) {
+        int64_t nb = n - n0 < block ? n - n0 : block;
+        if (dq_cuda_convert_to_f32(ctx->stream, ctx->device,
+                                   (const char *) w->data + (size_t) (n0 * k) * esz, w->dtype,
+                                   nb * k, wbuf) ||
+            s_sgemm_xwt(ctx, xd, wbuf, yd + n0, m, nb, k, n, beta))
             return -1;
     }
     return 0;
 }
 
 int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                   const dq_tensor_t *bias, dq_tensor_t *y) {
+                   const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
     DQ_CUDA_ENTER(ctx);
     // x: [M, K] (leading dims flattened), w: [N, K], y: [M, N]
@@ -86,36 +112,18 @@ int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     }
     const float *xd = (const float *) x->data;
     float *yd = (float *) y->data;
-    if (x->dtype == DQ_DTYPE_F16) {
-        if (s_linear_act_f16(ctx, x->data, w, y->data, m, n, k)) return -1;
-    } else if (w->dtype == DQ_DTYPE_F16 && ctx->precision == DQ_CUDA_PRECISION_F16) {
-        if (s_linear_f16(ctx, xd, w->data, yd, m, n, k)) return -1;
-    } else if (w->dtype == DQ_DTYPE_F32) {
-        if (s_sgemm_xwt(ctx, xd, (const float *) w->data, yd, m, n, k, n)) return -1;
-    } else {
-        /* F16/BF16 weights in f32 mode: blocks of weight rows widened into the workspace, as
-         * the CPU backend does, so the products are the CPU's. */
-        int64_t block = (int64_t) (ctx->work_bytes / (sizeof(float) * (size_t) k));
-        if (block < 1) {
-            dq_error("linear: cuda workspace of %zu bytes cannot hold one weight row of %lld",
-                     ctx->work_bytes, (long long) k);
-            return -1;
-        }
-        if (block > n) block = n;
-        float *wbuf = (float *) ctx->work;
-        size_t esz = dq_dtype_size(w->dtype);
-        for (int64_t n0 = 0; n0 < n; n0 += block) {
-            int64_t nb = n - n0 < block ? n - n0 : block;
-            if (dq_cuda_convert_to_f32(ctx->stream, ctx->device,
-                                       (const char *) w->data + (size_t) (n0 * k) * esz, w->dtype,
-                                       nb * k, wbuf) ||
-                s_sgemm_xwt(ctx, xd, wbuf, yd + n0, m, nb, k, n))
-                return -1;
-        }
-    }
-    if (bias) return dq_cuda_add_bias_rows(ctx->stream, ctx->device, y->dtype, y->data,
-                                           (const float *) bias->data, m, n);
-    return 0;
+    /* y starts as residual + bias (each may be absent) and the product accumulates onto it. */
+    float beta;
+    if (dq_cuda_prefill(ctx->stream, ctx->device, y->dtype, y->data,
+                        residual ? residual->data : NULL,
+                        bias ? (const float *) bias->data : NULL, m, n, 0, &beta))
+        return -1;
+    if (x->dtype == DQ_DTYPE_F16) return s_linear_act_f16(ctx, x->data, w, y->data, m, n, k, beta);
+    if (w->dtype == DQ_DTYPE_F16 && ctx->precision == DQ_CUDA_PRECISION_F16)
+        return s_linear_f16(ctx, xd, w->data, yd, m, n, k, beta);
+    if (w->dtype == DQ_DTYPE_F32)
+        return s_sgemm_xwt(ctx, xd, (const float *) w->data, yd, m, n, k, n, beta);
+    return s_linear_widened(ctx, xd, w, yd, m, n, k, beta);
 }
 
 int dq_cuda_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,

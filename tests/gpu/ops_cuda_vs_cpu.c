@@ -259,18 +259,59 @@ static void s_check(const char *op, const char *shape, const s_pair_t *y, int rc
 
 /* ---- the cases, one function per op family ---- */
 
-static void s_case_linear(const int64_t *xs, int xnd, int64_t n, dq_dtype_t wt, bool bias) {
+/* The residual of a linear or conv2d case: none, a tensor of its own, or y itself. */
+typedef enum { S_RES_NONE, S_RES_OWN, S_RES_Y } s_res_t;
+
+/* Copies src's values into dst on both backends (same shapes and dtypes). */
+static void s_copy_into(const s_pair_t *src, s_pair_t *dst) {
+    const dq_tensor_t *st[2] = {&src->c, &src->g};
+    dq_tensor_t *dt[2] = {&dst->c, &dst->g};
+    dq_backend_t *be[2] = {s_cpu, s_gpu};
+    for (int i = 0; i < 2; i++) {
+        size_t nb = dq_tensor_nbytes(st[i]);
+        void *h = malloc(nb);
+        if (!h || dq_tensor_download(be[i], st[i], 0, h, nb) ||
+            dq_tensor_upload(be[i], dt[i], 0, h, nb))
+            s_die("residual copy failed");
+        free(h);
+    }
+}
+
+/* The residual pair for mode res (NULL for none); for S_RES_Y its values are written into y. */
+static s_pair_t *s_residual(s_res_t res, int ndim, const int64_t *shape, s_pair_t *y) {
+    if (res == S_RES_NONE) return NULL;
+    s_pair_t *r = s_f32(ndim, shape);
+    if (res == S_RES_OWN) return r;
+    s_copy_into(r, y);
+    return y;
+}
+
+static const char *s_res_name(s_res_t res) {
+    return res == S_RES_OWN ? " +r" : res == S_RES_Y ? " +=" : "";
+}
+
+static void s_case_linear_res(const int64_t *xs, int xnd, int64_t n, dq_dtype_t wt, bool bias,
+                              s_res_t res) {
     int64_t k = xs[xnd - 1], ws[2] = {n, k}, ys[4];
     memcpy(ys, xs, sizeof ys[0] * (size_t) xnd);
     ys[xnd - 1] = n;
     s_pair_t *x = s_f32(xnd, xs), *w = s_input(wt, 2, ws, -0.3f, 0.3f);
     s_pair_t *b = bias ? s_param(&n) : NULL, *y = s_output(xnd, ys);
+    s_pair_t *r = s_residual(res, xnd, ys, y);
     char d[64];
-    snprintf(d, sizeof d, "K=%lld N=%lld %s%s", (long long) k, (long long) n, dq_dtype_name(wt),
-             bias ? " +b" : "");
+    snprintf(d, sizeof d, "K=%lld N=%lld %s%s%s", (long long) k, (long long) n,
+             dq_dtype_name(wt), bias ? " +b" : "", s_res_name(res));
     /* f16 weights in f16 mode round x to f16: that mode's tolerance, not f32's. */
-    s_check("linear", d, y, dq_op_linear(s_cpu, &x->c, &w->c, b ? &b->c : NULL, &y->c),
-            dq_op_linear(s_gpu, &x->g, &w->g, b ? &b->g : NULL, &y->g), s_tol);
+    s_check("linear", d, y,
+            dq_op_linear_residual(s_cpu, &x->c, &w->c, b ? &b->c : NULL, r ? &r->c : NULL,
+                                  &y->c),
+            dq_op_linear_residual(s_gpu, &x->g, &w->g, b ? &b->g : NULL, r ? &r->g : NULL,
+                                  &y->g),
+            s_tol);
+}
+
+static void s_case_linear(const int64_t *xs, int xnd, int64_t n, dq_dtype_t wt, bool bias) {
+    s_case_linear_res(xs, xnd, n, wt, bias, S_RES_NONE);
 }
 
 static void s_case_matmul(int64_t batch, int64_t m, int64_t k, int64_t n, bool trans_b,
@@ -285,17 +326,29 @@ static void s_case_matmul(int64_t batch, int64_t m, int64_t k, int64_t n, bool t
             dq_op_matmul(s_gpu, &a->g, &b->g, trans_b, 0.37f, &y->g), s_tol);
 }
 
-static void s_case_conv(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co, int64_t kk,
-                        int stride, int pad, dq_dtype_t wt, bool bias) {
+static void s_case_conv_res(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co,
+                            int64_t kk, int stride, int pad, dq_dtype_t wt, bool bias,
+                            s_res_t res) {
     int64_t xs[4] = {nb, ci, h, w}, wsh[4] = {co, ci, kk, kk};
     int64_t ys[4] = {nb, co, (h + 2 * pad - kk) / stride + 1, (w + 2 * pad - kk) / stride + 1};
     s_pair_t *x = s_f32(4, xs), *wp = s_input(wt, 4, wsh, -0.2f, 0.2f);
     s_pair_t *b = bias ? s_param(&co) : NULL, *y = s_output(4, ys);
+    s_pair_t *r = s_residual(res, 4, ys, y);
     char d[64];
-    snprintf(d, sizeof d, "%lldx%lldx%lldx%lld k%lld s%d p%d %s", (long long) nb, (long long) ci,
-             (long long) h, (long long) w, (long long) kk, stride, pad, dq_dtype_name(wt));
-    s_check("conv2d", d, y, dq_op_conv2d(s_cpu, &x->c, &wp->c, b ? &b->c : NULL, stride, pad, &y->c),
-            dq_op_conv2d(s_gpu, &x->g, &wp->g, b ? &b->g : NULL, stride, pad, &y->g), s_tol);
+    snprintf(d, sizeof d, "%lldx%lldx%lldx%lld k%lld s%d p%d %s%s", (long long) nb,
+             (long long) ci, (long long) h, (long long) w, (long long) kk, stride, pad,
+             dq_dtype_name(wt), s_res_name(res));
+    s_check("conv2d", d, y,
+            dq_op_conv2d_residual(s_cpu, &x->c, &wp->c, b ? &b->c : NULL, stride, pad,
+                                  r ? &r->c : NULL, &y->c),
+            dq_op_conv2d_residual(s_gpu, &x->g, &wp->g, b ? &b->g : NULL, stride, pad,
+                                  r ? &r->g : NULL, &y->g),
+            s_tol);
+}
+
+static void s_case_conv(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co, int64_t kk,
+                        int stride, int pad, dq_dtype_t wt, bool bias) {
+    s_case_conv_res(nb, ci, h, w, co, kk, stride, pad, wt, bias, S_RES_NONE);
 }
 
 static void s_case_group_norm(int nd, const int64_t *xs, int groups, bool affine, bool silu) {
@@ -472,6 +525,12 @@ static void s_suite(void) {
     s_case_linear(x3, 3, 19, DQ_DTYPE_BF16, true);
     s_case_linear(x2, 2, 320, DQ_DTYPE_F32, true);
     s_case_linear(x2, 2, 320, DQ_DTYPE_F16, true);
+    /* residual adds fused into the product: a tensor of its own, or y itself (y +=) */
+    s_case_linear_res(x3, 3, 19, DQ_DTYPE_F32, true, S_RES_OWN);
+    s_case_linear_res(x3, 3, 19, DQ_DTYPE_F32, false, S_RES_Y);
+    s_case_linear_res(x3, 3, 19, DQ_DTYPE_F16, true, S_RES_Y);
+    s_case_linear_res(x3, 3, 19, DQ_DTYPE_BF16, true, S_RES_OWN);
+    s_case_linear_res(x2, 2, 320, DQ_DTYPE_F16, true, S_RES_Y);
     s_case_matmul(3, 17, 33, 9, false, false);
     s_case_matmul(3, 17, 33, 9, true, false);
     s_case_matmul(4, 5, 64, 31, false, true);
@@ -482,6 +541,11 @@ static void s_suite(void) {
     s_case_conv(3, 8, 6, 5, 12, 1, 1, 0, DQ_DTYPE_F32, true);
     s_case_conv(1, 64, 32, 32, 64, 3, 1, 1, DQ_DTYPE_BF16, true);
     s_case_conv(2, 32, 17, 15, 48, 3, 1, 1, DQ_DTYPE_F16, true);
+    s_case_conv_res(2, 5, 9, 11, 7, 3, 1, 1, DQ_DTYPE_F32, true, S_RES_OWN);
+    s_case_conv_res(2, 5, 9, 11, 7, 3, 1, 1, DQ_DTYPE_F16, true, S_RES_Y);
+    s_case_conv_res(3, 8, 6, 5, 12, 1, 1, 0, DQ_DTYPE_F32, false, S_RES_Y);
+    s_case_conv_res(1, 64, 32, 32, 64, 3, 1, 1, DQ_DTYPE_BF16, true, S_RES_Y);
+    s_case_conv_res(2, 32, 17, 15, 48, 3, 1, 1, DQ_DTYPE_F16, false, S_RES_OWN);
     int64_t g4[4] = {2, 64, 7, 5}, g3[3] = {3, 12, 10}, g2[4] = {1, 128, 16, 16};
     s_case_group_norm(4, g4, 32, true, false);
     s_case_group_norm(3, g3, 4, false, false);
@@ -542,6 +606,7 @@ static void s_suite(void) {
     int64_t xl[3] = {2, 4096, 320}, gb[4] = {2, 320, 64, 64}, ln[3] = {2, 4096, 320};
     s_case_linear(xl, 3, 1280, DQ_DTYPE_F16, true);
     s_case_conv(2, 320, 64, 64, 320, 3, 1, 1, DQ_DTYPE_F16, true);
+    s_case_conv_res(2, 320, 64, 64, 320, 3, 1, 1, DQ_DTYPE_F16, true, S_RES_Y);
     s_case_conv(1, 128, 256, 256, 128, 3, 1, 1, DQ_DTYPE_F32, true);
     s_case_group_norm(4, gb, 32, true, false);
     s_case_group_norm(4, gb, 32, true, true);

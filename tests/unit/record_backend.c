@@ -12,8 +12,9 @@
  * the memory they point at is not) and its scalars. */
 typedef struct {
     dq_op_t op;
-    dq_tensor_t t[4]; /* operands in the table entry's order, the output last */
-    bool has[4];      /* t[i] was given (bias may be NULL) */
+    dq_tensor_t t[5]; /* operands in the table entry's order, the output at 3; linear's and
+                         conv2d's residual at 4 */
+    bool has[5];      /* t[i] was given (bias and residual may be NULL) */
     int i0;           /* stride, groups, heads or dim */
     int i1;           /* padding */
     float f0, f1;     /* alpha, eps, s, b */
@@ -48,10 +49,12 @@ static const dq_tensor_t *s_in(const s_rec_t *r, int i) { return r->has[i] ? &r-
 static int s_exec(dq_backend_t *cpu, s_rec_t *r) {
     const dq_backend_ops_t *o = cpu->ops;
     switch (r->op) {
-    case DQ_OP_LINEAR: return o->linear(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), &r->t[3]);
+    case DQ_OP_LINEAR:
+        return o->linear(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), s_in(r, 4), &r->t[3]);
     case DQ_OP_MATMUL: return o->matmul(cpu, s_in(r, 0), s_in(r, 1), r->b0, r->f0, &r->t[3]);
     case DQ_OP_CONV2D:
-        return o->conv2d(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), r->i0, r->i1, &r->t[3]);
+        return o->conv2d(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), r->i0, r->i1, s_in(r, 4),
+                         &r->t[3]);
     case DQ_OP_GROUP_NORM:
         return o->group_norm(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), r->i0, r->f0, &r->t[3]);
     case DQ_OP_GROUP_NORM_SILU:
@@ -97,9 +100,10 @@ static int s_do(dq_backend_t *be, s_rec_t *r) {
 }
 
 static int s_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                    const dq_tensor_t *bias, dq_tensor_t *y) {
+                    const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y) {
     s_rec_t r = {.op = DQ_OP_LINEAR};
     s_put(&r, 0, x), s_put(&r, 1, w), s_put(&r, 2, bias), s_put(&r, 3, y);
+    s_put(&r, 4, residual);
     return s_do(be, &r);
 }
 static int s_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, bool trans_b,
@@ -109,9 +113,11 @@ static int s_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b
     return s_do(be, &r);
 }
 static int s_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                    const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y) {
+                    const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                    dq_tensor_t *y) {
     s_rec_t r = {.op = DQ_OP_CONV2D, .i0 = stride, .i1 = padding};
     s_put(&r, 0, x), s_put(&r, 1, w), s_put(&r, 2, bias), s_put(&r, 3, y);
+    s_put(&r, 4, residual);
     return s_do(be, &r);
 }
 static int s_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,

@@ -80,8 +80,8 @@ static bool s_fake_supports_act(const dq_backend_t *be, dq_op_t op, dq_dtype_t d
     return dt == DQ_DTYPE_F16 && op != DQ_OP_SOFTMAX;
 }
 static int s_fake_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                         const dq_tensor_t *b, dq_tensor_t *y) {
-    (void) be, (void) x, (void) w, (void) b, (void) y;
+                         const dq_tensor_t *b, const dq_tensor_t *r, dq_tensor_t *y) {
+    (void) be, (void) x, (void) w, (void) b, (void) r, (void) y;
     return s_calls++, 0;
 }
 static int s_fake_unary(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {

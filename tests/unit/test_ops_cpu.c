@@ -44,35 +44,70 @@ static void s_both(void (*fn)(dqt_env_t *)) {
         s_both(s_##name);                                                                          \
     }
 
+/* The residual of a linear or conv2d case: none, a tensor of its own, y itself (y += op), or
+ * x (the input, when it has y's shape). */
+typedef enum { RES_NONE, RES_OWN, RES_Y, RES_X } s_res_t;
+
+/* The residual tensor for mode res (NULL for RES_NONE) and its values on the host in *rh; for
+ * RES_Y the values are first written into y. */
+static const dq_tensor_t *s_residual(dqt_env_t *env, s_res_t res, const dq_tensor_t *x,
+                                     dq_tensor_t *y, const float **rh) {
+    *rh = NULL;
+    if (res == RES_NONE) return NULL;
+    if (res == RES_X) {
+        *rh = dqt_host(env, x);
+        return x;
+    }
+    dq_tensor_t *r = dqt_input(env, y->ndim, y->shape, -1, 1);
+    *rh = dqt_host(env, r);
+    if (res == RES_OWN) return r;
+    assert_int_equal(dq_tensor_upload(dqt_backend(env), y, 0, *rh, dq_tensor_nbytes(y)), 0);
+    return y;
+}
+
 /* ---- linear and matmul ---- */
 
 static void s_linear_case(dqt_env_t *env, int64_t b, int64_t m, int64_t k, int64_t n,
-                          dq_dtype_t wt, int with_bias) {
+                          dq_dtype_t wt, int with_bias, s_res_t res) {
     dq_tensor_t *x = dqt_input(env, 3, SHAPE(b, m, k), -1, 1);
     dq_tensor_t *w = dqt_weight(env, wt, 2, SHAPE(n, k), 0.5f);
     dq_tensor_t *bias = with_bias ? dqt_input(env, 1, SHAPE(n), -1, 1) : NULL;
     dq_tensor_t *y = dqt_output(env, 3, SHAPE(b, m, n));
-    assert_int_equal(dq_op_linear(dqt_backend(env), x, w, bias, y), 0);
+    const float *rh;
+    const dq_tensor_t *r = s_residual(env, res, x, y, &rh);
+    assert_int_equal(dq_op_linear_residual(dqt_backend(env), x, w, bias, r, y), 0);
     const float *xh = dqt_host(env, x), *wh = dqt_host(env, w);
     const float *bh = bias ? dqt_host(env, bias) : NULL;
     double *ref = s_ref(b * m * n);
-    for (int64_t r = 0; r < b * m; r++)
+    for (int64_t row = 0; row < b * m; row++)
         for (int64_t j = 0; j < n; j++) {
-            double s = bh ? bh[j] : 0.0;
-            for (int64_t i = 0; i < k; i++) s += (double) xh[r * k + i] * wh[j * k + i];
-            ref[r * n + j] = s;
+            double s = (bh ? bh[j] : 0.0) + (rh ? rh[row * n + j] : 0.0);
+            for (int64_t i = 0; i < k; i++) s += (double) xh[row * k + i] * wh[j * k + i];
+            ref[row * n + j] = s;
         }
     dqt_expect_close(env, y, ref, TOL_GEMM, "linear");
     free(ref);
 }
 
 static void s_linear(dqt_env_t *env) {
-    s_linear_case(env, 2, 7, 33, 19, DQ_DTYPE_F32, 1);
-    s_linear_case(env, 1, 1, 5, 3, DQ_DTYPE_F32, 0);
-    s_linear_case(env, 3, 5, 77, 130, DQ_DTYPE_F16, 1);
-    s_linear_case(env, 2, 4, 64, 41, DQ_DTYPE_BF16, 1);
+    s_linear_case(env, 2, 7, 33, 19, DQ_DTYPE_F32, 1, RES_NONE);
+    s_linear_case(env, 1, 1, 5, 3, DQ_DTYPE_F32, 0, RES_NONE);
+    s_linear_case(env, 3, 5, 77, 130, DQ_DTYPE_F16, 1, RES_NONE);
+    s_linear_case(env, 2, 4, 64, 41, DQ_DTYPE_BF16, 1, RES_NONE);
 }
 CASE(linear)
+
+/* y = linear(x) + residual: a residual of its own, y itself, x itself; with and without a bias,
+ * through the one-sgemm path and the F16 weight blocks. */
+static void s_linear_residual(dqt_env_t *env) {
+    s_linear_case(env, 2, 7, 33, 19, DQ_DTYPE_F32, 1, RES_OWN);
+    s_linear_case(env, 2, 7, 33, 19, DQ_DTYPE_F32, 1, RES_Y);
+    s_linear_case(env, 2, 7, 33, 19, DQ_DTYPE_F32, 0, RES_Y);
+    s_linear_case(env, 1, 6, 21, 21, DQ_DTYPE_F32, 1, RES_X);
+    s_linear_case(env, 3, 5, 77, 130, DQ_DTYPE_F16, 0, RES_OWN);
+    s_linear_case(env, 3, 5, 77, 130, DQ_DTYPE_F16, 1, RES_Y);
+}
+CASE(linear_residual)
 
 static void s_matmul_case(dqt_env_t *env, int trans_b, int shared_b, float alpha) {
     int64_t bat = 6, m = 5, k = 7, n = 4;
@@ -109,14 +144,17 @@ CASE(matmul)
 
 /* ---- conv2d ---- */
 
-static void s_conv_case(dqt_env_t *env, int64_t n, int64_t ci, int64_t h, int64_t w, int64_t co,
-                        int64_t kk, int stride, int pad, dq_dtype_t wt, int with_bias) {
+static void s_conv_case_res(dqt_env_t *env, int64_t n, int64_t ci, int64_t h, int64_t w,
+                            int64_t co, int64_t kk, int stride, int pad, dq_dtype_t wt,
+                            int with_bias, s_res_t res) {
     int64_t ho = (h + 2 * pad - kk) / stride + 1, wo = (w + 2 * pad - kk) / stride + 1;
     dq_tensor_t *x = dqt_input(env, 4, SHAPE(n, ci, h, w), -1, 1);
     dq_tensor_t *wgt = dqt_weight(env, wt, 4, SHAPE(co, ci, kk, kk), 0.3f);
     dq_tensor_t *bias = with_bias ? dqt_input(env, 1, SHAPE(co), -1, 1) : NULL;
     dq_tensor_t *y = dqt_output(env, 4, SHAPE(n, co, ho, wo));
-    assert_int_equal(dq_op_conv2d(dqt_backend(env), x, wgt, bias, stride, pad, y), 0);
+    const float *rh;
+    const dq_tensor_t *r = s_residual(env, res, x, y, &rh);
+    assert_int_equal(dq_op_conv2d_residual(dqt_backend(env), x, wgt, bias, stride, pad, r, y), 0);
     const float *xh = dqt_host(env, x), *wh = dqt_host(env, wgt);
     const float *bh = bias ? dqt_host(env, bias) : NULL;
     double *ref = s_ref(n * co * ho * wo);
@@ -124,7 +162,8 @@ static void s_conv_case(dqt_env_t *env, int64_t n, int64_t ci, int64_t h, int64_
         for (int64_t o = 0; o < co; o++)
             for (int64_t oy = 0; oy < ho; oy++)
                 for (int64_t ox = 0; ox < wo; ox++) {
-                    double s = bh ? bh[o] : 0.0;
+                    int64_t at = ((b * co + o) * ho + oy) * wo + ox;
+                    double s = (bh ? bh[o] : 0.0) + (rh ? rh[at] : 0.0);
                     for (int64_t c = 0; c < ci; c++)
                         for (int64_t i = 0; i < kk; i++)
                             for (int64_t j = 0; j < kk; j++) {
@@ -133,10 +172,15 @@ static void s_conv_case(dqt_env_t *env, int64_t n, int64_t ci, int64_t h, int64_
                                 s += (double) xh[((b * ci + c) * h + iy) * w + ix] *
                                      wh[((o * ci + c) * kk + i) * kk + j];
                             }
-                    ref[((b * co + o) * ho + oy) * wo + ox] = s;
+                    ref[at] = s;
                 }
     dqt_expect_close(env, y, ref, TOL_GEMM, "conv2d");
     free(ref);
+}
+
+static void s_conv_case(dqt_env_t *env, int64_t n, int64_t ci, int64_t h, int64_t w, int64_t co,
+                        int64_t kk, int stride, int pad, dq_dtype_t wt, int with_bias) {
+    s_conv_case_res(env, n, ci, h, w, co, kk, stride, pad, wt, with_bias, RES_NONE);
 }
 
 static void s_conv2d(dqt_env_t *env) {
@@ -149,14 +193,56 @@ static void s_conv2d(dqt_env_t *env) {
 }
 CASE(conv2d)
 
+/* y = conv2d(x) + residual through im2col, the 1x1 sgemm and F16 weight blocks (Winograd's
+ * cases are in test_conv2d_winograd). */
+static void s_conv2d_residual(dqt_env_t *env) {
+    s_conv_case_res(env, 2, 3, 9, 11, 5, 3, 1, 1, DQ_DTYPE_F32, 1, RES_OWN);
+    s_conv_case_res(env, 2, 3, 9, 11, 5, 3, 1, 1, DQ_DTYPE_F32, 1, RES_Y);
+    s_conv_case_res(env, 2, 6, 5, 3, 6, 1, 1, 0, DQ_DTYPE_F32, 0, RES_X);
+    s_conv_case_res(env, 2, 5, 7, 5, 7, 3, 1, 1, DQ_DTYPE_F16, 1, RES_Y);
+}
+CASE(conv2d_residual)
+
+/* A residual must have y's shape and dtype and either be y or stay clear of it. */
+static void test_residual_checked(void **state) {
+    (void) state;
+    dqt_env_t *env = dqt_env_new(4u << 20);
+    dq_backend_t *be = dqt_backend(env);
+    dq_tensor_t *x = dqt_input(env, 2, SHAPE(4, 8), -1, 1);
+    dq_tensor_t *w = dqt_weight(env, DQ_DTYPE_F32, 2, SHAPE(6, 8), 0.5f);
+    dq_tensor_t *y = dqt_output(env, 2, SHAPE(4, 6));
+    dq_tensor_t *wrong = dqt_input(env, 2, SHAPE(6, 4), -1, 1);
+    dq_tensor_t *big = dqt_input(env, 2, SHAPE(5, 6), -1, 1);
+    dq_tensor_t shifted; /* y's shape, starting one row into big: overlaps y when y is big */
+    assert_int_equal(dq_op_linear_residual(be, x, w, NULL, wrong, y), -1);
+    dq_tensor_t ybig;
+    assert_int_equal(dq_tensor_init(&ybig, DQ_DTYPE_F32, 2, SHAPE(4, 6), big->data, big->buffer,
+                                    "y in big"),
+                     0);
+    assert_int_equal(dq_tensor_init(&shifted, DQ_DTYPE_F32, 2, SHAPE(4, 6),
+                                    (float *) big->data + 6, big->buffer, "shifted"),
+                     0);
+    assert_int_equal(dq_op_linear_residual(be, x, w, NULL, &shifted, &ybig), -1);
+    /* the same memory as y through another struct is y itself */
+    dq_tensor_t yview;
+    assert_int_equal(dq_tensor_init(&yview, DQ_DTYPE_F32, 2, SHAPE(4, 6), big->data, big->buffer,
+                                    "y again"),
+                     0);
+    assert_int_equal(dq_op_linear_residual(be, x, w, NULL, &yview, &ybig), 0);
+    dqt_env_free(&env);
+}
+
 /* 3x3 stride-1 convolutions with enough 2x2 output tiles (128 an image) for Winograd F(2x2, 3x3)
  * (kernels/cpu/conv2d_winograd.c), also with odd sizes (a last tile row and column half
- * outside). */
+ * outside), and with each kind of residual. */
 static void test_conv2d_winograd(void **state) {
     (void) state;
     dqt_env_t *env = dqt_env_new(4u << 20);
     s_conv_case(env, 2, 8, 24, 24, 6, 3, 1, 1, DQ_DTYPE_F32, 1);
     s_conv_case(env, 1, 5, 33, 35, 7, 3, 1, 1, DQ_DTYPE_F32, 0);
+    s_conv_case_res(env, 2, 8, 24, 24, 6, 3, 1, 1, DQ_DTYPE_F32, 1, RES_OWN);
+    s_conv_case_res(env, 1, 5, 33, 35, 7, 3, 1, 1, DQ_DTYPE_F32, 0, RES_Y);
+    s_conv_case_res(env, 1, 6, 24, 24, 6, 3, 1, 1, DQ_DTYPE_F32, 1, RES_X);
     dqt_env_free(&env);
 }
 
@@ -175,17 +261,17 @@ static void test_conv2d_winograd_applies(void **state) {
     dq_tensor_t *yss = dqt_output(env, 4, SHAPE(3, 4, 24, 20));
     /* (Not with the pthread build of OpenBLAS: see kernels/cpu/conv2d_winograd.c.) */
     int want = openblas_get_parallel() == 1 ? 1 : 0;
-    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 1, 1, y), want);
-    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w16, NULL, 1, 1, y), 1);
-    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 2, 1, ys), 1);
-    assert_int_equal(dq_cpu_conv2d_winograd(be, xs, w, NULL, 1, 1, yss), 1);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 1, 1, NULL, y), want);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w16, NULL, 1, 1, NULL, y), 1);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 2, 1, NULL, ys), 1);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, xs, w, NULL, 1, 1, NULL, yss), 1);
     dqt_env_free(&env);
     env = dqt_env_new(2u << 10);
     be = dqt_backend(env);
     x = dqt_input(env, 4, SHAPE(2, 4, 24, 22), -1, 1);
     w = dqt_weight(env, DQ_DTYPE_F32, 4, SHAPE(4, 4, 3, 3), 0.3f);
     y = dqt_output(env, 4, SHAPE(2, 4, 24, 22));
-    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 1, 1, y), 1);
+    assert_int_equal(dq_cpu_conv2d_winograd(be, x, w, NULL, 1, 1, NULL, y), 1);
     dqt_env_free(&env);
 }
 
@@ -655,9 +741,11 @@ CASE(get_rows)
 /* ---- sizes past DQ_CPU_PAR_MIN, so the OpenMP paths run too ---- */
 
 static void s_large(dqt_env_t *env) {
-    s_linear_case(env, 2, 64, 96, 80, DQ_DTYPE_F32, 1);
-    s_linear_case(env, 1, 64, 200, 45, DQ_DTYPE_F16, 1);
+    s_linear_case(env, 2, 64, 96, 80, DQ_DTYPE_F32, 1, RES_NONE);
+    s_linear_case(env, 1, 64, 200, 45, DQ_DTYPE_F16, 1, RES_NONE);
+    s_linear_case(env, 2, 64, 96, 80, DQ_DTYPE_F32, 1, RES_Y);
     s_conv_case(env, 1, 8, 24, 24, 4, 3, 1, 1, DQ_DTYPE_F32, 1);
+    s_conv_case_res(env, 1, 8, 24, 24, 4, 3, 1, 1, DQ_DTYPE_F32, 1, RES_OWN);
     s_conv_case(env, 1, 6, 20, 9, 5, 3, 1, 1, DQ_DTYPE_BF16, 1);
     s_group_norm_case(env, 4, SHAPE(2, 32, 16, 17), 8, 1, 0);
     s_group_norm_case(env, 4, SHAPE(2, 32, 16, 17), 8, 1, 1);
@@ -772,8 +860,10 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),     cmocka_unit_test(test_matmul),
-        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_conv2d_winograd),
+        cmocka_unit_test(test_linear),     cmocka_unit_test(test_linear_residual),
+        cmocka_unit_test(test_matmul),     cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv2d_residual), cmocka_unit_test(test_residual_checked),
+        cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_conv2d_winograd_blocks),
         cmocka_unit_test(test_conv2d_winograd_applies), cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_group_norm_silu_bits),
