@@ -108,21 +108,24 @@ static int s_supported(dq_backend_t *be, dq_op_t op, bool implemented) {
     return 0;
 }
 
-/* residual of dq_op_*_residual: NULL, y itself (the same struct or another contiguous tensor at
- * y's data), or a tensor of y's shape and dtype whose bytes do not overlap y's. Backends tell
- * "y itself" by residual->data == y->data. */
+/* residual of dq_op_*_residual: NULL, y itself (the same struct or another contiguous tensor of
+ * y's shape at y's data), or a tensor of y's dtype whose bytes do not overlap y's, of y's shape
+ * or (planes, for conv2d) [N, Co, 1, 1]. Backends tell "y itself" by residual->data == y->data
+ * and a per-plane residual by its element count. */
 static int s_residual(dq_backend_t *be, dq_op_t op, const dq_tensor_t *r, const dq_tensor_t *y,
-                      dq_dtype_t dt) {
+                      dq_dtype_t dt, bool planes) {
     if (!r || r == y) return 0;
     if (s_act(be, op, r, "residual", dt)) return -1;
-    if (!dq_tensor_same_shape(r, y)) {
+    bool whole = dq_tensor_same_shape(r, y);
+    if (!whole && !(planes && r->ndim == 4 && r->shape[0] == y->shape[0] &&
+                    r->shape[1] == y->shape[1] && r->shape[2] == 1 && r->shape[3] == 1)) {
         char d[96];
-        return s_fail(op, r, "residual must have the output's shape %s",
-                      dq_tensor_describe(y, d, sizeof d));
+        return s_fail(op, r, "residual must have the output's shape %s%s",
+                      dq_tensor_describe(y, d, sizeof d), planes ? " or be [N, Co, 1, 1]" : "");
     }
     const char *rb = r->data, *yb = y->data;
-    size_t bytes = dq_tensor_nbytes(y);
-    if (rb != yb && rb < yb + bytes && yb < rb + bytes)
+    size_t rbytes = dq_tensor_nbytes(r), ybytes = dq_tensor_nbytes(y);
+    if (!(whole && rb == yb) && rb < yb + ybytes && yb < rb + rbytes)
         return s_fail(op, r, "residual overlaps the output without being it");
     return 0;
 }
@@ -146,7 +149,7 @@ int dq_op_linear_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tenso
         return s_fail(op, y, "must be x's shape with last dim N=%lld", (long long) n);
     for (int i = 0; i + 1 < x->ndim; i++)
         if (x->shape[i] != y->shape[i]) return s_fail(op, y, "leading dims must match x's");
-    if ((bias && s_vec(be, op, bias, n, "bias")) || s_residual(be, op, residual, y, dt))
+    if ((bias && s_vec(be, op, bias, n, "bias")) || s_residual(be, op, residual, y, dt, false))
         return -1;
     return be->ops->linear(be, x, w, bias, residual, y);
 }
@@ -203,7 +206,7 @@ int dq_op_conv2d_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tenso
         return s_fail(op, y, "must be [%lld, %lld, %lld, %lld]", (long long) x->shape[0],
                       (long long) w->shape[0], (long long) ho, (long long) wo);
     if ((bias && s_vec(be, op, bias, w->shape[0], "bias")) ||
-        s_residual(be, op, residual, y, dt))
+        s_residual(be, op, residual, y, dt, true))
         return -1;
     return be->ops->conv2d(be, x, w, bias, stride, padding, residual, y);
 }

@@ -67,7 +67,8 @@ int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                  const dq_tensor_t *bias, int stride, int padding, dq_tensor_t *y);
 /* y = conv2d(x, w, bias) + residual in one op: a ResnetBlock2D's shortcut add and a spatial
  * transformer's x + proj_out(...). residual: as for dq_op_linear_residual (y itself, or a
- * tensor of y's shape and dtype not overlapping y). */
+ * tensor of y's shape and dtype not overlapping y), or [N, Co, 1, 1], one value per image and
+ * channel, broadcast over the plane (a ResnetBlock2D's time embedding after conv1). */
 int dq_op_conv2d_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                           const dq_tensor_t *bias, int stride, int padding,
                           const dq_tensor_t *residual, dq_tensor_t *y);

@@ -62,11 +62,10 @@ int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
                                       "resnet.conv1");
     dq_tensor_t *tp = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, r->out_ch},
                                       "resnet.temb");
-    dq_tensor_t tp4;
-    if (!t2 || !tp || dq_op_conv2d(be, t1, r->conv1_w, r->conv1_b, 1, 1, t2) ||
-        dq_op_linear(be, temb_act, r->temb_w, r->temb_b, tp) ||
+    dq_tensor_t tp4; // the projection as [N, out_ch, 1, 1]: conv1 adds it to every pixel
+    if (!t2 || !tp || dq_op_linear(be, temb_act, r->temb_w, r->temb_b, tp) ||
         dq_tensor_reshape(&tp4, tp, 4, (int64_t[]){n, r->out_ch, 1, 1}) ||
-        dq_op_add(be, t2, &tp4, t2))
+        dq_op_conv2d_residual(be, t1, r->conv1_w, r->conv1_b, 1, 1, &tp4, t2))
         goto done;
     // t3: [N, out_ch, H, W] = silu(norm2(t2))
     dq_tensor_t *t3 = dq_arena_like(a, t2, "resnet.norm2");

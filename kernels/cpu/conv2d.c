@@ -76,8 +76,9 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     float *yd = y->data;
     /* y starts as residual + bias and the sgemms add to it (beta = 1): one pass over y fewer
      * than zeroing it (OpenBLAS's beta = 0) and adding the terms afterwards. */
-    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, bias ? bias->data : NULL,
-                                x->shape[0] * g.co, p, g.co)
+    bool res_planes = residual && dq_tensor_nelements(residual) != dq_tensor_nelements(y);
+    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, res_planes,
+                                bias ? bias->data : NULL, x->shape[0] * g.co, p, g.co)
                      ? 1.0f
                      : 0.0f;
     for (int64_t n = 0; n < x->shape[0]; n++) {

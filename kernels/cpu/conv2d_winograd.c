@@ -98,10 +98,11 @@ static void s_inputs(const s_geom_t *g, const float *x, int64_t t0, int64_t nt, 
     }
 }
 
-/* y (+ bias, + residual: both may be NULL, residual may be y) for output channels
- * [co0, co0+cb) and tiles [t0, t0+nt) from M[16][cb][nt]. */
+/* y (+ bias, + residual: both may be NULL, residual may be y, or with res_planes one value a
+ * plane) for output channels [co0, co0+cb) and tiles [t0, t0+nt) from M[16][cb][nt]. */
 static void s_outputs(const s_geom_t *g, const float *m, const float *bias, const float *res,
-                      int64_t co0, int64_t cb, int64_t t0, int64_t nt, float *y) {
+                      bool res_planes, int64_t co0, int64_t cb, int64_t t0, int64_t nt,
+                      float *y) {
     int64_t plane = cb * nt;
 #pragma omp for schedule(static)
     for (int64_t o = 0; o < cb; o++) {
@@ -116,15 +117,18 @@ static void s_outputs(const s_geom_t *g, const float *m, const float *bias, cons
                 s[0][j] = a[0][j] + a[1][j] + a[2][j];
                 s[1][j] = a[1][j] - a[2][j] - a[3][j];
             }
-            int64_t at = ((img * g->co + co0 + o) * g->h + 2 * ty) * g->w + 2 * tx;
+            int64_t yplane = img * g->co + co0 + o;
+            int64_t at = (yplane * g->h + 2 * ty) * g->w + 2 * tx;
             float *yo = y + at;
-            const float *ro = res ? res + at : NULL;
+            const float *ro = res && !res_planes ? res + at : NULL;
+            float pv = res && res_planes ? res[yplane] : 0.0f;
             for (int r = 0; r < 2 && 2 * ty + r < g->h; r++) {
-                float v0 = s[r][0] + s[r][1] + s[r][2] + bv;
-                yo[r * g->w] = ro ? v0 + ro[r * g->w] : v0;
-                if (2 * tx + 1 < g->w) {
-                    float v1 = s[r][1] - s[r][2] - s[r][3] + bv;
-                    yo[r * g->w + 1] = ro ? v1 + ro[r * g->w + 1] : v1;
+                for (int c = 0; c < 2 && 2 * tx + c < g->w; c++) {
+                    float v = c == 0 ? s[r][0] + s[r][1] + s[r][2] + bv
+                                     : s[r][1] - s[r][2] - s[r][3] + bv;
+                    if (ro) v += ro[r * g->w + c];
+                    else if (res) v += pv;
+                    yo[r * g->w + c] = v;
                 }
             }
         }
@@ -172,6 +176,7 @@ int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tens
     float *u = ctx->work, *v = u + 16 * cb * g.ci, *m = v + 16 * g.ci * nt;
     const float *xd = x->data, *wd = w->data, *bd = bias ? bias->data : NULL;
     const float *rd = residual ? residual->data : NULL;
+    bool res_planes = residual && dq_tensor_nelements(residual) != dq_tensor_nelements(y);
     float *yd = y->data;
 #pragma omp parallel
     for (int64_t t0 = 0; t0 < g.tiles; t0 += nt) {
@@ -183,7 +188,7 @@ int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tens
             if (cb < g.co || t0 == 0) s_weights(&g, wd, co0, cn, u);
 #pragma omp for schedule(dynamic)
             for (int e = 0; e < 16; e++) s_gemm(&g, e, cn, tn, u, v, m);
-            s_outputs(&g, m, bd, rd, co0, cn, t0, tn, yd);
+            s_outputs(&g, m, bd, rd, res_planes, co0, cn, t0, tn, yd);
         }
     }
     return 0;

@@ -90,14 +90,14 @@ int dq_cpu_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, 
 int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                   const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
                   dq_tensor_t *y);
-/* y[p, i] = residual[p, i] + bias over planes of `inner` floats, where bias is bias[i] along
- * each plane when channels is 0 (a linear's rows) and bias[p % channels] for the whole plane
- * otherwise (a conv's channels): the value a linear or conv's GEMM then accumulates onto
- * (beta = 1), as torch's addmm starts from the bias. residual and bias may be NULL (a missing
- * term is left out, not added as zero) and residual may be y. Returns whether y holds a value
- * to accumulate onto. */
-bool dq_cpu_prefill(float *y, const float *residual, const float *bias, int64_t planes,
-                    int64_t inner, int64_t channels);
+/* y[p, i] = residual[p, i] (residual[p] with res_planes: one value a plane) + bias over planes
+ * of `inner` floats, where bias is bias[i] along each plane when channels is 0 (a linear's rows)
+ * and bias[p % channels] for the whole plane otherwise (a conv's channels): the value a linear
+ * or conv's GEMM then accumulates onto (beta = 1), as torch's addmm starts from the bias.
+ * residual and bias may be NULL (a missing term is left out, not added as zero) and residual
+ * may be y. Returns whether y holds a value to accumulate onto. */
+bool dq_cpu_prefill(float *y, const float *residual, bool res_planes, const float *bias,
+                    int64_t planes, int64_t inner, int64_t channels);
 /* 3x3, stride 1, padding 1 convolution with F32 weights as Winograd F(2x2, 3x3)
  * (kernels/cpu/conv2d_winograd.c): 0 when done, 1 when it does not apply (another geometry or
  * dtype, too few output tiles, a workspace too small) and the caller must compute it otherwise.

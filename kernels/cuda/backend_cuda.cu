@@ -207,6 +207,9 @@ dq_backend_t *dq_backend_cuda_new(int device, size_t workspace_bytes,
         /* DQ_CUDA_ATTENTION=gemm keeps the f16 mode on the two-GEMM attention (for bisecting). */
         const char *attn = getenv("DQ_CUDA_ATTENTION");
         ctx->attention_fused = !(attn && strcmp(attn, "gemm") == 0);
+        /* DQ_CUDA_CONV_SEARCH=0 picks conv algorithms by cuDNN's heuristics alone. */
+        const char *search = getenv("DQ_CUDA_CONV_SEARCH");
+        ctx->conv_search = !(search && strcmp(search, "0") == 0);
     }
     S_TRY((crc = cudaSetDevice(device)) == cudaSuccess, cudaGetErrorString(crc));
     S_TRY((crc = cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking)) == cudaSuccess,

@@ -34,10 +34,52 @@ static bool s_algo_ok(const dq_cuda_ctx_t *ctx, const cudnnConvolutionFwdAlgoPer
            p->algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
 }
 
-/* The cached choice for key, or a new one from cudnnGetConvolutionForwardAlgorithm_v7: the
- * fastest by cuDNN's heuristics whose scratch fits ws_avail and whose math suits the mode. */
+/* 256-byte aligned size: the start of the next workspace region. */
+static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
+
+/* What one convolution's operands are, for a timed search: x and w's data, and the workspace
+ * left for cuDNN (y is not given: the search writes its output, which may hold a residual). */
+typedef struct {
+    const void *x, *w;
+    void *ws;
+    size_t ws_avail;
+    size_t y_extent; /* bytes the y descriptor spans */
+} s_operands_t;
+
+/* cuDNN's timed search (cudnnFindConvolutionForwardAlgorithmEx, which runs each algorithm and
+ * blocks the host) into perf, sorted fastest first. Its output goes to a scratch y at the start
+ * of the workspace; the algorithms get the rest. Returns the results' count, or 0 when the
+ * search does not apply: turned off, the stream capturing a graph (the search synchronises), or
+ * no room for the scratch y in the workspace. Errors of the search are not fatal (0 too): the
+ * heuristics answer instead. */
+static int s_search(dq_cuda_ctx_t *ctx, const s_descs_t *d, const s_operands_t *o,
+                    cudnnConvolutionFwdAlgoPerf_t *perf, size_t *ws_avail) {
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    if (!ctx->conv_search || cudaStreamIsCapturing(ctx->stream, &cap) != cudaSuccess ||
+        cap != cudaStreamCaptureStatusNone)
+        return 0;
+    size_t yb = s_align(o->y_extent);
+    if (yb >= o->ws_avail / 2) return 0;
+    int got = 0;
+    cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
+        ctx->cudnn, d->x, o->x, d->w, o->w, d->conv, d->y, o->ws,
+        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, (char *) o->ws + yb, o->ws_avail - yb);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        dq_warn("conv2d: cudnnFindConvolutionForwardAlgorithmEx failed on device %d (%s); "
+                "using cuDNN's heuristics for this geometry",
+                ctx->device, cudnnGetErrorString(st));
+        return 0;
+    }
+    *ws_avail = o->ws_avail - yb;
+    return got;
+}
+
+/* The cached choice for key, or a new one: the fastest algorithm by cuDNN's timed search (see
+ * s_search), else by its heuristics (cudnnGetConvolutionForwardAlgorithm_v7), whose scratch fits
+ * the workspace and whose math suits the mode. */
 static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key[10],
-                       size_t ws_avail, dq_cuda_conv_algo_t *out) {
+                       const s_operands_t *o, dq_cuda_conv_algo_t *out) {
+    size_t ws_avail = o->ws_avail;
     for (int i = 0; i < ctx->conv_cached; i++)
         if (memcmp(ctx->conv_cache[i].key, key, sizeof ctx->conv_cache[i].key) == 0 &&
             ctx->conv_cache[i].ws_bytes <= ws_avail) {
@@ -45,10 +87,11 @@ static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key
             return 0;
         }
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int got = 0;
-    DQ_CUDNN_CHECK(ctx->device, cudnnGetConvolutionForwardAlgorithm_v7(
-                                    ctx->cudnn, d->x, d->w, d->conv, d->y,
-                                    CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
+    int got = s_search(ctx, d, o, perf, &ws_avail);
+    if (got == 0)
+        DQ_CUDNN_CHECK(ctx->device, cudnnGetConvolutionForwardAlgorithm_v7(
+                                        ctx->cudnn, d->x, d->w, d->conv, d->y,
+                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf));
     for (int i = 0; i < got; i++) {
         if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ws_avail ||
             !s_algo_ok(ctx, &perf[i]))
@@ -119,8 +162,11 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const void *xd
     {
         int64_t key[10] = {n,  ci,     h,      wi, cb, kh, kw, stride, padding,
                            (int64_t) ctx->precision * 2 + (dt == CUDNN_DATA_HALF)};
+        size_t esz = dt == CUDNN_DATA_HALF ? 2 : 4;
+        s_operands_t ops = {xdata, w, ws, ws_avail,
+                            (size_t) (((int64_t) n - 1) * co + cb) * (size_t) (ho * wo) * esz};
         dq_cuda_conv_algo_t algo;
-        if (s_pick_algo(ctx, &d, key, ws_avail, &algo)) goto done;
+        if (s_pick_algo(ctx, &d, key, &ops, &algo)) goto done;
         /* f16 mode runs the algorithm with the math it was timed with; f32 mode keeps FMA
          * math (an algorithm reported under CUDNN_DEFAULT_MATH could otherwise use TF32). */
         if (ctx->precision != DQ_CUDA_PRECISION_F32)
@@ -139,8 +185,10 @@ done:
 static int s_conv_f32(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_t *w, int stride,
                       int padding, float beta, dq_tensor_t *y);
 
-/* 256-byte aligned size: the start of the next workspace region. */
-static size_t s_align(size_t b) { return (b + 255) & ~(size_t) 255; }
+/* A residual of one value per image and channel ([N, Co, 1, 1]) rather than y's shape. */
+static bool s_res_planes(const dq_tensor_t *residual, const dq_tensor_t *y) {
+    return residual && dq_tensor_nelements(residual) != dq_tensor_nelements(y);
+}
 
 /* f16 mode: x, w and y in f16 in the workspace (F16 weights used in place), cuDNN computing in
  * f32 with tensor cores, y widened back to f32 with the bias and residual (either may be NULL)
@@ -164,7 +212,8 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const dq_tensor_t *x, const dq_tensor_
         dq_cuda_widen_f16_bias_planes(ctx->stream, ctx->device, y16,
                                       bias ? (const float *) bias->data : NULL,
                                       residual ? (const float *) residual->data : NULL,
-                                      y->shape[0] * co, co, y->shape[2] * y->shape[3],
+                                      s_res_planes(residual, y), y->shape[0] * co, co,
+                                      y->shape[2] * y->shape[3],
                                       (float *) y->data))
         return -1;
     return 0;
@@ -228,7 +277,7 @@ int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
      * (cuDNN's beta). */
     float beta;
     if (dq_cuda_prefill(ctx->stream, ctx->device, y->dtype, y->data,
-                        residual ? residual->data : NULL,
+                        residual ? residual->data : NULL, s_res_planes(residual, y),
                         bias ? (const float *) bias->data : NULL, y->shape[0] * co, ho * wo, co,
                         &beta))
         return -1;

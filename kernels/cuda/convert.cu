@@ -49,62 +49,63 @@ int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64
     return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
 }
 
-/* y[i] = r[i] + bias of i (bias[i % inner] when channels is 0, else bias[(i / inner) %
- * channels]); r or bias may be NULL (left out) and r may be y. f16 values are widened, summed in
- * f32 and rounded once. */
+/* y[i] = r[i] (r[i / inner] with r_planes) + bias of i (bias[i % inner] when channels is 0,
+ * else bias[(i / inner) % channels]); r or bias may be NULL (left out) and r may be y. f16
+ * values are widened, summed in f32 and rounded once. */
 template <typename T>
-__global__ void s_prefill_kernel(T *y, const T *r, const float *bias, int64_t n, int64_t inner,
-                                 int64_t channels) {
+__global__ void s_prefill_kernel(T *y, const T *r, bool r_planes, const float *bias, int64_t n,
+                                 int64_t inner, int64_t channels) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
-        float v;
+        float rv = r ? dq_cuda_ld(r + (r_planes ? i / inner : i)) : 0.0f, v;
         if (!bias) {
-            v = dq_cuda_ld(r + i);
+            v = rv;
         } else {
             v = bias[channels ? (i / inner) % channels : i % inner];
-            if (r) v = __fadd_rn(dq_cuda_ld(r + i), v);
+            if (r) v = __fadd_rn(rv, v);
         }
         dq_cuda_st(y + i, v);
     }
 }
 
 template <typename T>
-static int s_prefill_launch(cudaStream_t st, int dev, void *y, const void *r, const float *bias,
-                            int64_t n, int64_t inner, int64_t channels) {
+static int s_prefill_launch(cudaStream_t st, int dev, void *y, const void *r, bool r_planes,
+                            const float *bias, int64_t n, int64_t inner, int64_t channels) {
     DQ_CUDA_LAUNCH(s_prefill_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (T *) y,
-                   (const T *) r, bias, n, inner, channels);
+                   (const T *) r, r_planes, bias, n, inner, channels);
     DQ_CUDA_LAUNCHED(dev, "prefill");
     return 0;
 }
 
 int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
-                    const float *bias, int64_t planes, int64_t inner, int64_t channels,
-                    float *beta) {
+                    bool res_planes, const float *bias, int64_t planes, int64_t inner,
+                    int64_t channels, float *beta) {
     *beta = residual || bias ? 1.0f : 0.0f;
     if (!bias && (!residual || residual == y)) return 0;
-    return DQ_CUDA_BY_ACT(dtype, s_prefill_launch, st, dev, y, residual, bias, planes * inner,
-                          inner, channels);
+    return DQ_CUDA_BY_ACT(dtype, s_prefill_launch, st, dev, y, residual, res_planes, bias,
+                          planes * inner, inner, channels);
 }
 
-/* dst[i] = f32(src[i]) + bias[(i / inner) % channels] + res[i], bias and res each left out when
- * NULL, res may be dst. The widening is exact, so the bias sum rounds once, as widening and then
- * adding the bias in two kernels did. */
+/* dst[i] = f32(src[i]) + bias[(i / inner) % channels] + res[i] (res[i / inner] with
+ * res_planes), bias and res each left out when NULL, res may be dst. The widening is exact, so
+ * the bias sum rounds once, as widening and then adding the bias in two kernels did. */
 __global__ void s_widen_bias_kernel(const __half *src, const float *bias, const float *res,
-                                    int64_t n, int64_t channels, int64_t inner, float *dst) {
+                                    bool res_planes, int64_t n, int64_t channels, int64_t inner,
+                                    float *dst) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
         float v = __half2float(src[i]);
         if (bias) v = __fadd_rn(v, bias[(i / inner) % channels]);
-        dst[i] = res ? __fadd_rn(v, res[i]) : v;
+        dst[i] = res ? __fadd_rn(v, res[res_planes ? i / inner : i]) : v;
     }
 }
 
 int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
-                                  const float *residual, int64_t planes, int64_t channels,
-                                  int64_t inner, float *dst) {
+                                  const float *residual, bool res_planes, int64_t planes,
+                                  int64_t channels, int64_t inner, float *dst) {
     int64_t n = planes * inner;
     DQ_CUDA_LAUNCH(s_widen_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st,
-                   (const __half *) src, bias, residual, n, channels, inner, dst);
+                   (const __half *) src, bias, residual, res_planes, n, channels, inner, dst);
     DQ_CUDA_LAUNCHED(dev, "widen_f16_bias_planes");
     return 0;
 }

@@ -42,6 +42,7 @@ typedef struct {
     dq_cuda_conv_algo_t conv_cache[DQ_CUDA_CONV_CACHE]; /* chosen conv algorithms */
     int conv_cached;                /* entries in use */
     bool attention_fused;           /* f16 mode: fused attention where it applies (attention.cu) */
+    bool conv_search;               /* time cuDNN's algorithms once per geometry (conv2d.cu) */
 } dq_cuda_ctx_t;
 
 static inline dq_cuda_ctx_t *dq_cuda_ctx(dq_backend_t *be) { return (dq_cuda_ctx_t *) be->ctx; }
@@ -138,20 +139,21 @@ int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t
 /* dst[i] = half(src[i]) round to nearest even. */
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst);
-/* y[p, i] = residual[p, i] + bias over planes of `inner` elements, bias being bias[i] along each
- * plane when channels is 0 (a linear's rows) and bias[p % channels] otherwise (a conv's
- * channels): what a linear's or conv's product then accumulates onto. y and residual of dtype
- * F32 or F16 (summed in f32, rounded once), bias F32; either may be NULL (left out), residual may
- * be y. *beta gets the product's beta: 1 when y holds a value to accumulate onto, else 0. */
+/* y[p, i] = residual[p, i] (residual[p] with res_planes: one value a plane) + bias over planes
+ * of `inner` elements, bias being bias[i] along each plane when channels is 0 (a linear's rows)
+ * and bias[p % channels] otherwise (a conv's channels): what a linear's or conv's product then
+ * accumulates onto. y and residual of dtype F32 or F16 (summed in f32, rounded once), bias F32;
+ * either may be NULL (left out), residual may be y. *beta gets the product's beta: 1 when y
+ * holds a value to accumulate onto, else 0. */
 int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
-                    const float *bias, int64_t planes, int64_t inner, int64_t channels,
-                    float *beta);
-/* dst[p, i] = f32(src[p, i]) + bias[p % channels] + residual[p, i] for planes of `inner` f16
- * values (the f16 conv's output); bias and residual may be NULL (left out), residual may be dst.
- * One pass. */
+                    bool res_planes, const float *bias, int64_t planes, int64_t inner,
+                    int64_t channels, float *beta);
+/* dst[p, i] = f32(src[p, i]) + bias[p % channels] + residual[p, i] (residual[p] with
+ * res_planes) for planes of `inner` f16 values (the f16 conv's output); bias and residual may be
+ * NULL (left out), residual may be dst. One pass. */
 int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
-                                  const float *residual, int64_t planes, int64_t channels,
-                                  int64_t inner, float *dst);
+                                  const float *residual, bool res_planes, int64_t planes,
+                                  int64_t channels, int64_t inner, float *dst);
 /* Softmax of rows [rows, n] of x (dtype xt) into y (dtype yt; may be x when the dtypes match):
  * F32 -> F32, F32 -> F16 or F16 -> F16. With causal, row r (query q0 + r % rows_per_head) has
  * its keys j > q0 + r % rows_per_head set to -inf first. */

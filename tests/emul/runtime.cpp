@@ -395,6 +395,16 @@ bool s_refused_in_capture() {
 }
 } // namespace
 
+bool dq_emul_refused_in_capture(void) { return s_refused_in_capture(); }
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t st, cudaStreamCaptureStatus *status) {
+    if (!st) return s_fail(cudaErrorInvalidValue);
+    *status = !st->capturing ? cudaStreamCaptureStatusNone
+              : st->spoiled  ? cudaStreamCaptureStatusInvalidated
+                             : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+
 cudaError_t dq_emul_stream_op(cudaStream_t st, std::function<void()> op) {
     if (st && st->capturing)
         st->recorded.push_back(std::move(op));

@@ -259,8 +259,9 @@ static void s_check(const char *op, const char *shape, const s_pair_t *y, int rc
 
 /* ---- the cases, one function per op family ---- */
 
-/* The residual of a linear or conv2d case: none, a tensor of its own, or y itself. */
-typedef enum { S_RES_NONE, S_RES_OWN, S_RES_Y } s_res_t;
+/* The residual of a linear or conv2d case: none, a tensor of its own, y itself, or (conv2d)
+ * one value per image and channel. */
+typedef enum { S_RES_NONE, S_RES_OWN, S_RES_Y, S_RES_PLANES } s_res_t;
 
 /* Copies src's values into dst on both backends (same shapes and dtypes). */
 static void s_copy_into(const s_pair_t *src, s_pair_t *dst) {
@@ -280,14 +281,16 @@ static void s_copy_into(const s_pair_t *src, s_pair_t *dst) {
 /* The residual pair for mode res (NULL for none); for S_RES_Y its values are written into y. */
 static s_pair_t *s_residual(s_res_t res, int ndim, const int64_t *shape, s_pair_t *y) {
     if (res == S_RES_NONE) return NULL;
-    s_pair_t *r = s_f32(ndim, shape);
-    if (res == S_RES_OWN) return r;
+    int64_t planes[4] = {shape[0], shape[1], 1, 1};
+    s_pair_t *r = s_f32(ndim, res == S_RES_PLANES ? planes : shape);
+    if (res != S_RES_Y) return r;
     s_copy_into(r, y);
     return y;
 }
 
 static const char *s_res_name(s_res_t res) {
-    return res == S_RES_OWN ? " +r" : res == S_RES_Y ? " +=" : "";
+    static const char *names[] = {"", " +r", " +=", " +p"};
+    return names[res];
 }
 
 static void s_case_linear_res(const int64_t *xs, int xnd, int64_t n, dq_dtype_t wt, bool bias,
@@ -546,6 +549,8 @@ static void s_suite(void) {
     s_case_conv_res(3, 8, 6, 5, 12, 1, 1, 0, DQ_DTYPE_F32, false, S_RES_Y);
     s_case_conv_res(1, 64, 32, 32, 64, 3, 1, 1, DQ_DTYPE_BF16, true, S_RES_Y);
     s_case_conv_res(2, 32, 17, 15, 48, 3, 1, 1, DQ_DTYPE_F16, false, S_RES_OWN);
+    s_case_conv_res(2, 5, 9, 11, 7, 3, 1, 1, DQ_DTYPE_F32, true, S_RES_PLANES);
+    s_case_conv_res(2, 32, 17, 15, 48, 3, 1, 1, DQ_DTYPE_F16, true, S_RES_PLANES);
     int64_t g4[4] = {2, 64, 7, 5}, g3[3] = {3, 12, 10}, g2[4] = {1, 128, 16, 16};
     s_case_group_norm(4, g4, 32, true, false);
     s_case_group_norm(3, g3, 4, false, false);

@@ -44,9 +44,9 @@ static void s_both(void (*fn)(dqt_env_t *)) {
         s_both(s_##name);                                                                          \
     }
 
-/* The residual of a linear or conv2d case: none, a tensor of its own, y itself (y += op), or
- * x (the input, when it has y's shape). */
-typedef enum { RES_NONE, RES_OWN, RES_Y, RES_X } s_res_t;
+/* The residual of a linear or conv2d case: none, a tensor of its own, y itself (y += op), x
+ * (the input, when it has y's shape), or (conv2d) one value per image and channel. */
+typedef enum { RES_NONE, RES_OWN, RES_Y, RES_X, RES_PLANES } s_res_t;
 
 /* The residual tensor for mode res (NULL for RES_NONE) and its values on the host in *rh; for
  * RES_Y the values are first written into y. */
@@ -58,9 +58,10 @@ static const dq_tensor_t *s_residual(dqt_env_t *env, s_res_t res, const dq_tenso
         *rh = dqt_host(env, x);
         return x;
     }
-    dq_tensor_t *r = dqt_input(env, y->ndim, y->shape, -1, 1);
+    int64_t planes[4] = {y->shape[0], y->shape[1], 1, 1};
+    dq_tensor_t *r = dqt_input(env, y->ndim, res == RES_PLANES ? planes : y->shape, -1, 1);
     *rh = dqt_host(env, r);
-    if (res == RES_OWN) return r;
+    if (res == RES_OWN || res == RES_PLANES) return r;
     assert_int_equal(dq_tensor_upload(dqt_backend(env), y, 0, *rh, dq_tensor_nbytes(y)), 0);
     return y;
 }
@@ -163,7 +164,8 @@ static void s_conv_case_res(dqt_env_t *env, int64_t n, int64_t ci, int64_t h, in
             for (int64_t oy = 0; oy < ho; oy++)
                 for (int64_t ox = 0; ox < wo; ox++) {
                     int64_t at = ((b * co + o) * ho + oy) * wo + ox;
-                    double s = (bh ? bh[o] : 0.0) + (rh ? rh[at] : 0.0);
+                    double rv = !rh ? 0.0 : res == RES_PLANES ? rh[b * co + o] : rh[at];
+                    double s = (bh ? bh[o] : 0.0) + rv;
                     for (int64_t c = 0; c < ci; c++)
                         for (int64_t i = 0; i < kk; i++)
                             for (int64_t j = 0; j < kk; j++) {
@@ -200,6 +202,8 @@ static void s_conv2d_residual(dqt_env_t *env) {
     s_conv_case_res(env, 2, 3, 9, 11, 5, 3, 1, 1, DQ_DTYPE_F32, 1, RES_Y);
     s_conv_case_res(env, 2, 6, 5, 3, 6, 1, 1, 0, DQ_DTYPE_F32, 0, RES_X);
     s_conv_case_res(env, 2, 5, 7, 5, 7, 3, 1, 1, DQ_DTYPE_F16, 1, RES_Y);
+    s_conv_case_res(env, 2, 3, 9, 11, 5, 3, 1, 1, DQ_DTYPE_F32, 1, RES_PLANES);
+    s_conv_case_res(env, 3, 6, 5, 3, 4, 1, 1, 0, DQ_DTYPE_F32, 0, RES_PLANES);
 }
 CASE(conv2d_residual)
 
@@ -215,6 +219,11 @@ static void test_residual_checked(void **state) {
     dq_tensor_t *big = dqt_input(env, 2, SHAPE(5, 6), -1, 1);
     dq_tensor_t shifted; /* y's shape, starting one row into big: overlaps y when y is big */
     assert_int_equal(dq_op_linear_residual(be, x, w, NULL, wrong, y), -1);
+    /* per-plane residuals are conv2d's only */
+    dq_tensor_t *y4 = dqt_output(env, 4, SHAPE(1, 4, 1, 6));
+    dq_tensor_t *x4 = dqt_input(env, 4, SHAPE(1, 4, 1, 8), -1, 1);
+    dq_tensor_t *p4 = dqt_input(env, 4, SHAPE(1, 4, 1, 1), -1, 1);
+    assert_int_equal(dq_op_linear_residual(be, x4, w, NULL, p4, y4), -1);
     dq_tensor_t ybig;
     assert_int_equal(dq_tensor_init(&ybig, DQ_DTYPE_F32, 2, SHAPE(4, 6), big->data, big->buffer,
                                     "y in big"),
@@ -243,6 +252,7 @@ static void test_conv2d_winograd(void **state) {
     s_conv_case_res(env, 2, 8, 24, 24, 6, 3, 1, 1, DQ_DTYPE_F32, 1, RES_OWN);
     s_conv_case_res(env, 1, 5, 33, 35, 7, 3, 1, 1, DQ_DTYPE_F32, 0, RES_Y);
     s_conv_case_res(env, 1, 6, 24, 24, 6, 3, 1, 1, DQ_DTYPE_F32, 1, RES_X);
+    s_conv_case_res(env, 2, 4, 23, 25, 5, 3, 1, 1, DQ_DTYPE_F32, 1, RES_PLANES);
     dqt_env_free(&env);
 }
 

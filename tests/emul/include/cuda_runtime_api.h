@@ -92,6 +92,12 @@ cudaError_t cudaStreamDestroy(cudaStream_t st);
 cudaError_t cudaStreamSynchronize(cudaStream_t st);
 cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode);
 cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph);
+enum cudaStreamCaptureStatus {
+    cudaStreamCaptureStatusNone = 0,
+    cudaStreamCaptureStatusActive = 1,
+    cudaStreamCaptureStatusInvalidated = 2,
+};
+cudaError_t cudaStreamIsCapturing(cudaStream_t st, cudaStreamCaptureStatus *status);
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count);
 cudaError_t cudaGraphInstantiateWithParams(cudaGraphExec_t *exec, cudaGraph_t graph,
                                            cudaGraphInstantiateParams *params);
@@ -102,6 +108,9 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 /* Work queued on a stream: recorded when the stream is capturing, else run now. The library
  * emulations (cuBLAS, cuDNN) queue their calls through it too. Returns cudaSuccess. */
 cudaError_t dq_emul_stream_op(cudaStream_t st, std::function<void()> op);
+/* For the library emulations' synchronising calls: true (and the capture spoiled, the call to
+ * fail) when this thread is capturing a graph. */
+bool dq_emul_refused_in_capture(void);
 
 /* Opting a kernel into more than 48 KiB of dynamic shared memory (the launch checks it). */
 cudaError_t dq_emul_func_set_max_smem(const void *fn, int bytes);
