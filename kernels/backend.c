@@ -23,6 +23,10 @@ static const char *const s_op_names[DQ_OP_COUNT] = {
     [DQ_OP_CONCAT] = "concat",
     [DQ_OP_CPY] = "cpy",
     [DQ_OP_GET_ROWS] = "get_rows",
+    [DQ_OP_CONV2D_NHWC] = "conv2d_nhwc",
+    [DQ_OP_GROUP_NORM_NHWC] = "group_norm_nhwc",
+    [DQ_OP_GROUP_NORM_SILU_NHWC] = "group_norm_silu_nhwc",
+    [DQ_OP_UPSAMPLE_NEAREST2X_NHWC] = "upsample_nearest2x_nhwc",
 };
 
 const char *dq_op_name(dq_op_t op) {

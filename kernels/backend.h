@@ -78,6 +78,10 @@ typedef enum {
     DQ_OP_CONCAT,
     DQ_OP_CPY,
     DQ_OP_GET_ROWS,
+    DQ_OP_CONV2D_NHWC,
+    DQ_OP_GROUP_NORM_NHWC,
+    DQ_OP_GROUP_NORM_SILU_NHWC,
+    DQ_OP_UPSAMPLE_NEAREST2X_NHWC,
     DQ_OP_COUNT
 } dq_op_t;
 
@@ -156,6 +160,15 @@ typedef struct dq_backend_ops {
     dq_unary_fn cpy;
     int (*get_rows)(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                     dq_tensor_t *y);
+    /* The channels-last variants (NULL where the backend has none; see kernels/ops.h). */
+    int (*conv2d_nhwc)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                       const dq_tensor_t *bias, int stride, int padding,
+                       const dq_tensor_t *residual, dq_tensor_t *y);
+    int (*group_norm_nhwc)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                           const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+    int (*group_norm_silu_nhwc)(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                                const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+    dq_unary_fn upsample_nearest2x_nhwc;
 
     /* Optional graph hooks (NULL where the backend has none, as on the CPU): record the ops
      * queued between graph_begin and graph_end instead of running them, then replay the

@@ -110,18 +110,21 @@ static int s_supported(dq_backend_t *be, dq_op_t op, bool implemented) {
 
 /* residual of dq_op_*_residual: NULL, y itself (the same struct or another contiguous tensor of
  * y's shape at y's data), or a tensor of y's dtype whose bytes do not overlap y's, of y's shape
- * or (planes, for conv2d) [N, Co, 1, 1]. Backends tell "y itself" by residual->data == y->data
- * and a per-plane residual by its element count. */
+ * or (convolutions) the 4-D shape `planes` (one value per image and channel). Backends tell "y
+ * itself" by residual->data == y->data and a per-plane residual by its element count. */
 static int s_residual(dq_backend_t *be, dq_op_t op, const dq_tensor_t *r, const dq_tensor_t *y,
-                      dq_dtype_t dt, bool planes) {
+                      dq_dtype_t dt, const int64_t *planes) {
     if (!r || r == y) return 0;
     if (s_act(be, op, r, "residual", dt)) return -1;
-    bool whole = dq_tensor_same_shape(r, y);
-    if (!whole && !(planes && r->ndim == 4 && r->shape[0] == y->shape[0] &&
-                    r->shape[1] == y->shape[1] && r->shape[2] == 1 && r->shape[3] == 1)) {
-        char d[96];
+    bool whole = dq_tensor_same_shape(r, y), per_plane = planes && r->ndim == 4;
+    for (int i = 0; per_plane && i < 4; i++) per_plane = r->shape[i] == planes[i];
+    if (!whole && !per_plane) {
+        char d[96], p[64] = "";
+        if (planes)
+            snprintf(p, sizeof p, " or be [%lld, %lld, %lld, %lld]", (long long) planes[0],
+                     (long long) planes[1], (long long) planes[2], (long long) planes[3]);
         return s_fail(op, r, "residual must have the output's shape %s%s",
-                      dq_tensor_describe(y, d, sizeof d), planes ? " or be [N, Co, 1, 1]" : "");
+                      dq_tensor_describe(y, d, sizeof d), p);
     }
     const char *rb = r->data, *yb = y->data;
     size_t rbytes = dq_tensor_nbytes(r), ybytes = dq_tensor_nbytes(y);
@@ -149,7 +152,7 @@ int dq_op_linear_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tenso
         return s_fail(op, y, "must be x's shape with last dim N=%lld", (long long) n);
     for (int i = 0; i + 1 < x->ndim; i++)
         if (x->shape[i] != y->shape[i]) return s_fail(op, y, "leading dims must match x's");
-    if ((bias && s_vec(be, op, bias, n, "bias")) || s_residual(be, op, residual, y, dt, false))
+    if ((bias && s_vec(be, op, bias, n, "bias")) || s_residual(be, op, residual, y, dt, NULL))
         return -1;
     return be->ops->linear(be, x, w, bias, residual, y);
 }
@@ -182,33 +185,57 @@ int dq_op_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     return dq_op_conv2d_residual(be, x, w, bias, stride, padding, NULL, y);
 }
 
-int dq_op_conv2d_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
-                          const dq_tensor_t *bias, int stride, int padding,
-                          const dq_tensor_t *residual, dq_tensor_t *y) {
-    const dq_op_t op = DQ_OP_CONV2D;
+/* The checks of a convolution in either layout. nhwc: x[N, H, W, Ci], w[Co, kh, kw, Ci],
+ * y[N, Ho, Wo, Co]; else x[N, Ci, H, W], w[Co, Ci, kh, kw], y[N, Co, Ho, Wo]. */
+static int s_conv_args(dq_backend_t *be, dq_op_t op, bool implemented, bool nhwc,
+                       const dq_tensor_t *x, const dq_tensor_t *w, const dq_tensor_t *bias,
+                       int stride, int padding, const dq_tensor_t *residual,
+                       const dq_tensor_t *y) {
     dq_dtype_t dt;
-    if (s_supported(be, op, be->ops->conv2d != NULL) || s_act_first(be, op, x, "x", &dt) ||
+    if (s_supported(be, op, implemented) || s_act_first(be, op, x, "x", &dt) ||
         s_act(be, op, y, "y", dt) || s_weight(be, op, w, "weight") || s_ndim(op, x, 4, 4, "x") ||
         s_ndim(op, y, 4, 4, "y") || s_ndim(op, w, 4, 4, "weight"))
         return -1;
     if (stride < 1 || padding < 0)
         return s_fail(op, x, "stride=%d padding=%d, need stride >= 1, padding >= 0", stride,
                       padding);
-    if (w->shape[1] != x->shape[1])
-        return s_fail(op, w, "weight in-channels must be x's C=%lld", (long long) x->shape[1]);
-    int64_t ho = (x->shape[2] + 2 * padding - w->shape[2]), wo = (x->shape[3] + 2 * padding -
-                                                                   w->shape[3]);
+    /* dims: channels, height, width of x and y; in-channels, kh, kw of w */
+    const int c = nhwc ? 3 : 1, h = nhwc ? 1 : 2, wd = nhwc ? 2 : 3;
+    const int64_t co = w->shape[0];
+    if (w->shape[c] != x->shape[c])
+        return s_fail(op, w, "weight in-channels must be x's C=%lld", (long long) x->shape[c]);
+    int64_t ho = x->shape[h] + 2 * padding - w->shape[h];
+    int64_t wo = x->shape[wd] + 2 * padding - w->shape[wd];
     if (ho < 0 || wo < 0) return s_fail(op, x, "kernel larger than padded input");
     ho = ho / stride + 1;
     wo = wo / stride + 1;
-    if (y->shape[0] != x->shape[0] || y->shape[1] != w->shape[0] || y->shape[2] != ho ||
-        y->shape[3] != wo)
-        return s_fail(op, y, "must be [%lld, %lld, %lld, %lld]", (long long) x->shape[0],
-                      (long long) w->shape[0], (long long) ho, (long long) wo);
-    if ((bias && s_vec(be, op, bias, w->shape[0], "bias")) ||
-        s_residual(be, op, residual, y, dt, true))
+    int64_t want[4] = {x->shape[0], 0, 0, 0}, planes[4] = {x->shape[0], 1, 1, 1};
+    want[c] = co, want[h] = ho, want[wd] = wo, planes[c] = co;
+    for (int i = 0; i < 4; i++)
+        if (y->shape[i] != want[i])
+            return s_fail(op, y, "must be [%lld, %lld, %lld, %lld]", (long long) want[0],
+                          (long long) want[1], (long long) want[2], (long long) want[3]);
+    if ((bias && s_vec(be, op, bias, co, "bias")) || s_residual(be, op, residual, y, dt, planes))
+        return -1;
+    return 0;
+}
+
+int dq_op_conv2d_residual(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                          const dq_tensor_t *bias, int stride, int padding,
+                          const dq_tensor_t *residual, dq_tensor_t *y) {
+    if (s_conv_args(be, DQ_OP_CONV2D, be->ops->conv2d != NULL, false, x, w, bias, stride,
+                    padding, residual, y))
         return -1;
     return be->ops->conv2d(be, x, w, bias, stride, padding, residual, y);
+}
+
+int dq_op_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                      const dq_tensor_t *bias, int stride, int padding,
+                      const dq_tensor_t *residual, dq_tensor_t *y) {
+    if (s_conv_args(be, DQ_OP_CONV2D_NHWC, be->ops->conv2d_nhwc != NULL, true, x, w, bias, stride,
+                    padding, residual, y))
+        return -1;
+    return be->ops->conv2d_nhwc(be, x, w, bias, stride, padding, residual, y);
 }
 
 static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,
@@ -219,33 +246,51 @@ static int s_affine(dq_backend_t *be, dq_op_t op, const dq_tensor_t *gamma,
 }
 
 /* The checks group_norm and group_norm_silu share; implemented: the backend has op's entry. */
-static int s_group_norm_args(dq_backend_t *be, dq_op_t op, bool implemented, const dq_tensor_t *x,
-                             const dq_tensor_t *gamma, const dq_tensor_t *beta, int groups,
-                             float eps, const dq_tensor_t *y) {
+/* The checks of a group norm; the channels are dim 1, or the last dim with nhwc. */
+static int s_group_norm_args(dq_backend_t *be, dq_op_t op, bool implemented, bool nhwc,
+                             const dq_tensor_t *x, const dq_tensor_t *gamma,
+                             const dq_tensor_t *beta, int groups, float eps, const dq_tensor_t *y) {
     dq_dtype_t dt;
     if (s_supported(be, op, implemented) || s_act_first(be, op, x, "x", &dt) ||
         s_act(be, op, y, "y", dt) || s_ndim(op, x, 2, 4, "x") || s_same(op, x, y))
         return -1;
-    if (groups < 1 || x->shape[1] % groups != 0)
+    int64_t c = x->shape[nhwc ? x->ndim - 1 : 1];
+    if (groups < 1 || c % groups != 0)
         return s_fail(op, x, "groups=%d must divide the channels", groups);
     if (!(eps >= 0.0f)) return s_fail(op, x, "eps must be >= 0");
-    return s_affine(be, op, gamma, beta, x->shape[1]);
+    return s_affine(be, op, gamma, beta, c);
 }
 
 int dq_op_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                      const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
-    if (s_group_norm_args(be, DQ_OP_GROUP_NORM, be->ops->group_norm != NULL, x, gamma, beta, groups,
-                          eps, y))
+    if (s_group_norm_args(be, DQ_OP_GROUP_NORM, be->ops->group_norm != NULL, false, x, gamma, beta,
+                          groups, eps, y))
         return -1;
     return be->ops->group_norm(be, x, gamma, beta, groups, eps, y);
 }
 
+int dq_op_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                          const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    if (s_group_norm_args(be, DQ_OP_GROUP_NORM_NHWC, be->ops->group_norm_nhwc != NULL, true, x,
+                          gamma, beta, groups, eps, y))
+        return -1;
+    return be->ops->group_norm_nhwc(be, x, gamma, beta, groups, eps, y);
+}
+
 int dq_op_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                           const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
-    if (s_group_norm_args(be, DQ_OP_GROUP_NORM_SILU, be->ops->group_norm_silu != NULL, x, gamma,
-                          beta, groups, eps, y))
+    if (s_group_norm_args(be, DQ_OP_GROUP_NORM_SILU, be->ops->group_norm_silu != NULL, false, x,
+                          gamma, beta, groups, eps, y))
         return -1;
     return be->ops->group_norm_silu(be, x, gamma, beta, groups, eps, y);
+}
+
+int dq_op_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                               const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    if (s_group_norm_args(be, DQ_OP_GROUP_NORM_SILU_NHWC, be->ops->group_norm_silu_nhwc != NULL,
+                          true, x, gamma, beta, groups, eps, y))
+        return -1;
+    return be->ops->group_norm_silu_nhwc(be, x, gamma, beta, groups, eps, y);
 }
 
 int dq_op_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
@@ -364,6 +409,19 @@ int dq_op_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t
         y->shape[2] != 2 * x->shape[2] || y->shape[3] != 2 * x->shape[3])
         return s_fail(op, y, "must be [N, C, 2H, 2W] of x");
     return be->ops->upsample_nearest2x(be, x, y);
+}
+
+int dq_op_upsample_nearest2x_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    const dq_op_t op = DQ_OP_UPSAMPLE_NEAREST2X_NHWC;
+    dq_dtype_t dt;
+    if (s_supported(be, op, be->ops->upsample_nearest2x_nhwc != NULL) ||
+        s_act_first(be, op, x, "x", &dt) || s_act(be, op, y, "y", dt) || s_ndim(op, x, 4, 4, "x") ||
+        s_ndim(op, y, 4, 4, "y"))
+        return -1;
+    if (y->shape[0] != x->shape[0] || y->shape[1] != 2 * x->shape[1] ||
+        y->shape[2] != 2 * x->shape[2] || y->shape[3] != x->shape[3])
+        return s_fail(op, y, "must be [N, 2H, 2W, C] of x");
+    return be->ops->upsample_nearest2x_nhwc(be, x, y);
 }
 
 int dq_op_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,

@@ -135,4 +135,26 @@ int dq_op_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_op_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                    dq_tensor_t *y);
 
+/* ---- Channels last (NHWC): the same ops on [N, H, W, C] activations. On a GPU they let
+ * cuDNN's tensor-core convolutions take the activations as they are (it transposes NCHW data
+ * itself), and a transformer block's tokens [N, HW, C] are then the activation, not a transposed
+ * copy. A backend offers them through its supports_op; add, concat (dim 3), linear, the
+ * activations and the norms over the last dim need no variant. ---- */
+
+/* conv2d on x[N, H, W, Ci] with w[Co, kh, kw, Ci] (dq_op_conv2d's weight permuted {0, 2, 3, 1}:
+ * cuDNN's KRSC), y[N, Ho, Wo, Co], Ho and Wo as for dq_op_conv2d. bias [Co] or NULL; residual
+ * NULL, y itself, a tensor of y's shape not overlapping y, or [N, 1, 1, Co] (one value per image
+ * and channel). */
+int dq_op_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                      const dq_tensor_t *bias, int stride, int padding,
+                      const dq_tensor_t *residual, dq_tensor_t *y);
+/* dq_op_group_norm and dq_op_group_norm_silu with the channels in the last dim: x[N, ..., C],
+ * each (n, group) normalised over its C/groups channels at every position. */
+int dq_op_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                          const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+int dq_op_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                               const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+/* Nearest 2x upsampling x[N, H, W, C] -> y[N, 2H, 2W, C]. */
+int dq_op_upsample_nearest2x_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
+
 #endif
