@@ -76,7 +76,8 @@ static inline float dq_cpu_erff(float x) {
 }
 
 /* y[i] = x[i] * sigmoid(a * x[i]) = x[i] / (1 + exp(-a * x[i])) for n floats (x == y is fine),
- * vectorised through dq_cpu_expf: SiLU is a = 1, quick GELU a = 1.702. */
+ * vectorised through dq_cpu_expf: SiLU is a = 1, quick GELU a = 1.702. An element's bits do not
+ * depend on where it falls in [x, x + n) (group_norm_silu relies on it). */
 void dq_cpu_sigmoid_mul(const float *x, float *y, int64_t n, float a);
 
 /* In-place numerically stable softmax of one row of n floats (sums in double). */
