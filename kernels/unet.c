@@ -41,7 +41,8 @@ struct dq_unet {
     dq_weights_t *weights;        /* owned: every tensor below is borrowed from it */
     int temb_dim;                 /* time embedding width (4 * block_out_channels[0]) */
     dq_dtype_t act;               /* every activation's dtype: F32, or F16 (chosen at creation) */
-    bool nhwc;                    /* channels-last activations and KRSC conv weights (s_layout) */
+    bool nhwc;                    /* channels-last activations, KRSC conv weights
+                                     (dq_backend_use_nhwc) */
     const dq_tensor_t *conv_in_w, *conv_in_b;
     const dq_tensor_t *te1_w, *te1_b, *te2_w, *te2_b; /* time_embedding.linear_1/2 */
     s_block_t down[DQ_MAX_BLOCKS];
@@ -135,30 +136,6 @@ bad_type:
     return -1;
 }
 
-/* Whether the network runs channels last: by default where its activations are F16 and the
- * backend has the channels-last ops (CUDA's f16 mode: cuDNN's tensor-core convolutions take NHWC
- * data as it is); DQ_LAYOUT=nchw or =nhwc in the environment decides instead (for bisecting,
- * and for testing the channels-last network on the CPU). */
-static bool s_layout_nhwc(dq_backend_t *be, dq_dtype_t matrix_dtype, dq_dtype_t act) {
-    const dq_backend_ops_t *o = be->ops;
-    bool has = o->conv2d_nhwc && o->group_norm_nhwc && o->group_norm_silu_nhwc &&
-               o->upsample_nearest2x_nhwc &&
-               dq_backend_supports_op(be, DQ_OP_CONV2D_NHWC, matrix_dtype) &&
-               dq_backend_supports_op(be, DQ_OP_GROUP_NORM_NHWC, DQ_DTYPE_F32) &&
-               dq_backend_supports_op(be, DQ_OP_GROUP_NORM_SILU_NHWC, DQ_DTYPE_F32) &&
-               dq_backend_supports_op(be, DQ_OP_UPSAMPLE_NEAREST2X_NHWC, DQ_DTYPE_F32);
-    const char *env = getenv("DQ_LAYOUT");
-    if (env && strcmp(env, "nchw") == 0) return false;
-    if (env && strcmp(env, "nhwc") == 0) {
-        if (!has)
-            dq_warn("unet: DQ_LAYOUT=nhwc, but the %s backend lacks the channels-last ops; "
-                    "running NCHW",
-                    dq_backend_name(be));
-        return has;
-    }
-    return has && act == DQ_DTYPE_F16;
-}
-
 dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, size_t errlen) {
     return dq_unet_new_dtype(be, model, DQ_DTYPE_F32, DQ_DTYPE_F32, err, errlen);
 }
@@ -179,7 +156,7 @@ dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype
     }
     u->be = be;
     u->act = act_dtype;
-    u->nhwc = s_layout_nhwc(be, matrix_dtype, act_dtype);
+    u->nhwc = dq_backend_use_nhwc(be, matrix_dtype, act_dtype);
     u->cfg = model->cfg.unet;
     const dq_unet_config_t *c = &u->cfg;
     if (c->n_blocks < 1 || c->n_blocks > DQ_MAX_BLOCKS || c->layers_per_block < 1 ||
