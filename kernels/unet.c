@@ -235,6 +235,7 @@ size_t dq_unet_arena_bytes(const dq_unet_t *self) {
     return (self->arena ? dq_arena_capacity(self->arena) : 0) +
            (self->io ? dq_arena_capacity(self->io) : 0);
 }
+bool dq_unet_channels_last(const dq_unet_t *self) { return self->nhwc; }
 void dq_unet_graph_stats(const dq_unet_t *self, dq_step_graph_stats_t *out) {
     dq_step_graph_stats(self->graph, out);
 }
