@@ -7,7 +7,7 @@ libdqengine_a_SOURCES += \
 	kernels/tensor.c kernels/tensor.h \
 	kernels/backend.c kernels/backend.h \
 	kernels/ops.c kernels/ops.h \
-	kernels/arena.c kernels/arena.h \
+	kernels/arena.c kernels/arena.h kernels/layout.c kernels/layout.h \
 	kernels/step_graph.c kernels/step_graph.h
 # CPU backend: one file per op or per small family of ops.
 libdqengine_a_SOURCES += \

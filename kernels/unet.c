@@ -435,7 +435,8 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
     const int64_t n = sample->shape[0];
-    const int dc = dq_unet_dim_c(run), dh = dq_unet_dim_h(run), dw = dq_unet_dim_w(run);
+    const int dc = dq_layout_dim_c(run->nhwc), dh = dq_layout_dim_h(run->nhwc);
+    const int dw = dq_layout_dim_w(run->nhwc);
     s_skip_t skips[DQ_UNET_MAX_SKIPS];
     int n_skips = 0;
 #define FAIL(...) do { snprintf(where, wlen, __VA_ARGS__); return -1; } while (0)
@@ -454,7 +455,8 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     dq_arena_mark_t m = dq_arena_mark(a);
     dq_tensor_t *h = dq_unet_image(run, n, c->block_out_channels[0], x->shape[dh], x->shape[dw],
                                    "conv_in");
-    if (!h || dq_unet_conv(run, x, u->conv_in_w, u->conv_in_b, 1, 1, NULL, h)) FAIL("conv_in");
+    if (!h || dq_layout_conv(be, run->nhwc, x, u->conv_in_w, u->conv_in_b, 1, 1, NULL, h))
+        FAIL("conv_in");
     skips[n_skips++] = (s_skip_t){*h, m};
 
     // Down blocks: every resnet(+transformer) output and every downsampler output is a skip.
@@ -530,9 +532,9 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     // out: [N, out, h, w] = conv_out(silu(conv_norm_out(h)))
     dq_tensor_t *hn = dq_arena_like(a, h, "conv_norm_out");
     if (!hn ||
-        dq_unet_group_norm(run, h, u->norm_out_w, u->norm_out_b, c->norm_num_groups,
-                           (float) c->norm_eps, true, hn) ||
-        dq_unet_conv(run, hn, u->conv_out_w, u->conv_out_b, 1, 1, NULL, out))
+        dq_layout_group_norm(be, run->nhwc, h, u->norm_out_w, u->norm_out_b, c->norm_num_groups,
+                             (float) c->norm_eps, true, hn) ||
+        dq_layout_conv(be, run->nhwc, hn, u->conv_out_w, u->conv_out_b, 1, 1, NULL, out))
         FAIL("conv_out");
 #undef FAIL
     return 0;

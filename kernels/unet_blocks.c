@@ -46,63 +46,41 @@ int dq_unet_resnet_init(dq_unet_resnet_t *r, const dq_weights_t *w, const char *
     return bad ? -1 : 0;
 }
 
-dq_tensor_t *dq_unet_image(const dq_unet_run_t *run, int64_t n, int64_t c, int64_t h, int64_t w,
-                           const char *name) {
-    const int64_t shape[4] = {n, run->nhwc ? h : c, run->nhwc ? w : h, run->nhwc ? c : w};
-    return dq_arena_tensor(run->arena, run->act, 4, shape, name);
-}
-
-int dq_unet_conv(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *w,
-                 const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
-                 dq_tensor_t *y) {
-    return run->nhwc ? dq_op_conv2d_nhwc(run->be, x, w, bias, stride, padding, residual, y)
-                     : dq_op_conv2d_residual(run->be, x, w, bias, stride, padding, residual, y);
-}
-
-int dq_unet_group_norm(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *gamma,
-                       const dq_tensor_t *beta, int groups, float eps, bool silu, dq_tensor_t *y) {
-    dq_backend_t *be = run->be;
-    if (run->nhwc)
-        return silu ? dq_op_group_norm_silu_nhwc(be, x, gamma, beta, groups, eps, y)
-                    : dq_op_group_norm_nhwc(be, x, gamma, beta, groups, eps, y);
-    return silu ? dq_op_group_norm_silu(be, x, gamma, beta, groups, eps, y)
-                : dq_op_group_norm(be, x, gamma, beta, groups, eps, y);
-}
-
 int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
                            const dq_tensor_t *x, const dq_tensor_t *temb_act, dq_tensor_t *y) {
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
-    const int64_t n = x->shape[0], h = x->shape[dq_unet_dim_h(run)];
-    const int64_t wd = x->shape[dq_unet_dim_w(run)];
+    const int64_t n = x->shape[0], h = x->shape[dq_layout_dim_h(run->nhwc)];
+    const int64_t wd = x->shape[dq_layout_dim_w(run->nhwc)];
     int rc = -1;
     dq_arena_mark_t m = dq_arena_mark(a);
     // t1: [N, in_ch, H, W] = silu(norm1(x))
     dq_tensor_t *t1 = dq_arena_like(a, x, "resnet.norm1");
-    if (!t1 || dq_unet_group_norm(run, x, r->norm1_w, r->norm1_b, r->groups, r->eps, true, t1))
+    if (!t1 ||
+        dq_layout_group_norm(be, run->nhwc, x, r->norm1_w, r->norm1_b, r->groups, r->eps, true, t1))
         goto done;
     // t2: [N, out_ch, H, W] = conv1(t1) + time_emb_proj(temb_act)[:, :, None, None]
     dq_tensor_t *t2 = dq_unet_image(run, n, r->out_ch, h, wd, "resnet.conv1");
-    dq_tensor_t *tp = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, r->out_ch},
-                                      "resnet.temb");
+    dq_tensor_t *tp = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, r->out_ch}, "resnet.temb");
     // the projection as one value per image and channel: conv1 adds it to every pixel
     const int64_t per_image[4] = {n, run->nhwc ? 1 : r->out_ch, 1, run->nhwc ? r->out_ch : 1};
     dq_tensor_t tp4;
     if (!t2 || !tp || dq_op_linear(be, temb_act, r->temb_w, r->temb_b, tp) ||
         dq_tensor_reshape(&tp4, tp, 4, per_image) ||
-        dq_unet_conv(run, t1, r->conv1_w, r->conv1_b, 1, 1, &tp4, t2))
+        dq_layout_conv(be, run->nhwc, t1, r->conv1_w, r->conv1_b, 1, 1, &tp4, t2))
         goto done;
     // t3: [N, out_ch, H, W] = silu(norm2(t2))
     dq_tensor_t *t3 = dq_arena_like(a, t2, "resnet.norm2");
-    if (!t3 || dq_unet_group_norm(run, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, true, t3))
+    if (!t3 || dq_layout_group_norm(be, run->nhwc, t2, r->norm2_w, r->norm2_b, r->groups, r->eps,
+                                    true, t3))
         goto done;
     // y = (shortcut(x) + conv2(t3)) / out_scale (dropout is identity); shortcut is
     // conv_shortcut (1x1, written into y first) or identity; conv2 adds onto it in one op
     if (r->short_w) {
-        if (dq_unet_conv(run, x, r->short_w, r->short_b, 1, 0, NULL, y) ||
-            dq_unet_conv(run, t3, r->conv2_w, r->conv2_b, 1, 1, y, y))
+        if (dq_layout_conv(be, run->nhwc, x, r->short_w, r->short_b, 1, 0, NULL, y) ||
+            dq_layout_conv(be, run->nhwc, t3, r->conv2_w, r->conv2_b, 1, 1, y, y))
             goto done;
-    } else if (dq_unet_conv(run, t3, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
+    } else if (dq_layout_conv(be, run->nhwc, t3, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
         goto done;
     }
     if (r->out_scale != 1.0f && dq_op_scale(be, y, 1.0f / r->out_scale, 0.0f, y)) goto done;
@@ -328,15 +306,15 @@ int dq_unet_resample_init(dq_unet_resample_t *s, const dq_weights_t *w, const ch
 
 int dq_unet_downsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *run,
                                const dq_tensor_t *x, dq_tensor_t *y) {
-    return dq_unet_conv(run, x, s->conv_w, s->conv_b, 2, s->padding, NULL, y);
+    return dq_layout_conv(run->be, run->nhwc, x, s->conv_w, s->conv_b, 2, s->padding, NULL, y);
 }
 
 int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *run,
                              const dq_tensor_t *x, dq_tensor_t *y) {
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
-    const int dh = dq_unet_dim_h(run), dw = dq_unet_dim_w(run);
-    const int64_t n = x->shape[0], c = x->shape[dq_unet_dim_c(run)], h = x->shape[dh];
+    const int dh = dq_layout_dim_h(run->nhwc), dw = dq_layout_dim_w(run->nhwc);
+    const int64_t n = x->shape[0], c = x->shape[dq_layout_dim_c(run->nhwc)], h = x->shape[dh];
     const int64_t wd = x->shape[dw], ho = y->shape[dh], wo = y->shape[dw];
     if ((ho != 2 * h && ho != 2 * h - 1) || (wo != 2 * wd && wo != 2 * wd - 1)) {
         dq_error("unet upsample: %lldx%lld to %lldx%lld is not x2 or x2-1 (skip size mismatch)",
@@ -347,9 +325,7 @@ int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *r
     dq_arena_mark_t m = dq_arena_mark(a);
     // u2: [N, C, 2H, 2W]; u: [N, C, Ho, Wo] (u2 itself, or its top-left crop)
     dq_tensor_t *u2 = dq_unet_image(run, n, c, 2 * h, 2 * wd, "upsample.x2");
-    if (!u2 || (run->nhwc ? dq_op_upsample_nearest2x_nhwc(be, x, u2)
-                          : dq_op_upsample_nearest2x(be, x, u2)))
-        goto done;
+    if (!u2 || dq_layout_upsample2x(be, run->nhwc, x, u2)) goto done;
     const dq_tensor_t *u = u2;
     if (ho != 2 * h || wo != 2 * wd) {
         dq_tensor_t v1, v2;
@@ -359,7 +335,7 @@ int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *r
             goto done;
         u = crop;
     }
-    if (dq_unet_conv(run, u, s->conv_w, s->conv_b, 1, 1, NULL, y)) goto done;
+    if (dq_layout_conv(be, run->nhwc, u, s->conv_w, s->conv_b, 1, 1, NULL, y)) goto done;
     rc = 0;
 done:
     dq_arena_reset(a, m);

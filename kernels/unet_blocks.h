@@ -9,6 +9,7 @@
 
 #include "kernels/arena.h"
 #include "kernels/backend.h"
+#include "kernels/layout.h"
 #include "kernels/tensor.h"
 #include "kernels/weights.h"
 
@@ -22,21 +23,12 @@ typedef struct {
                           [Co, kh, kw, Ci] (the UNet's choice at creation); else [N, C, H, W] */
 } dq_unet_run_t;
 
-/* The layout in one place: the dims of an image activation, and the ops that differ. Shapes
- * below are written NCHW; with run->nhwc they are the same tensors channels last. */
-static inline int dq_unet_dim_c(const dq_unet_run_t *run) { return run->nhwc ? 3 : 1; }
-static inline int dq_unet_dim_h(const dq_unet_run_t *run) { return run->nhwc ? 1 : 2; }
-static inline int dq_unet_dim_w(const dq_unet_run_t *run) { return run->nhwc ? 2 : 3; }
-/* An image activation [N, C, H, W] in the run's layout and dtype from run->arena, or NULL. */
-dq_tensor_t *dq_unet_image(const dq_unet_run_t *run, int64_t n, int64_t c, int64_t h, int64_t w,
-                           const char *name);
-/* dq_op_conv2d_residual or dq_op_conv2d_nhwc. */
-int dq_unet_conv(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *w,
-                 const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
-                 dq_tensor_t *y);
-/* Group norm (then SiLU with silu) over the run's channel dim. */
-int dq_unet_group_norm(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *gamma,
-                       const dq_tensor_t *beta, int groups, float eps, bool silu, dq_tensor_t *y);
+/* Shapes below are written NCHW; with run->nhwc they are the same tensors channels last
+ * (kernels/layout.h). An image activation [N, C, H, W] in the run's layout and dtype: */
+static inline dq_tensor_t *dq_unet_image(const dq_unet_run_t *run, int64_t n, int64_t c,
+                                         int64_t h, int64_t w, const char *name) {
+    return dq_layout_image(run->arena, run->nhwc, run->act, n, c, h, w, name);
+}
 
 /* diffusers ResnetBlock2D (resnet_time_scale_shift "default", no up/down inside). All tensors are
  * borrowed from a dq_weights_t. */

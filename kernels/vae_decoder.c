@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "kernels/dtype.h"
+#include "kernels/layout.h"
 #include "kernels/ops.h"
 #include "kernels/weights.h"
 
@@ -268,47 +269,34 @@ size_t dq_vae_decoder_arena_tensors(const dq_vae_decoder_t *self) {
 
 /* ---- Forward */
 
-/* The layout in one place. Shapes below are written NCHW; channels last they are the same
- * tensors as [N, H, W, C]. */
-static int s_dim_c(const dq_vae_decoder_t *self) { return self->nhwc ? 3 : 1; }
-
-/* An image activation's shape [n, c, h, w] in the decoder's layout. */
-static void s_shape(const dq_vae_decoder_t *self, int64_t n, int64_t c, int64_t h, int64_t w,
-                    int64_t out[4]) {
-    out[0] = n;
-    out[1] = self->nhwc ? h : c;
-    out[2] = self->nhwc ? w : h;
-    out[3] = self->nhwc ? c : w;
-}
+/* Shapes below are written NCHW; channels last they are the same tensors as [N, H, W, C]
+ * (kernels/layout.h). */
 
 /* A view of `region`'s memory as a contiguous [n, c, h, w] tensor of its dtype in the decoder's
  * layout (fits by construction). */
 static int s_view(const dq_vae_decoder_t *self, dq_tensor_t *v, const dq_tensor_t *region,
                   int64_t n, int64_t c, int64_t h, int64_t w, const char *name) {
     int64_t shape[4];
-    s_shape(self, n, c, h, w, shape);
+    dq_layout_shape(self->nhwc, n, c, h, w, shape);
     return dq_tensor_init(v, region->dtype, 4, shape, region->data, region->buffer, name);
 }
 
 /* An image activation [n, c, h, w] from the arena in the decoder's layout and dtype. */
 static dq_tensor_t *s_image(const dq_vae_decoder_t *self, dq_arena_t *a, int64_t n, int64_t c,
                             int64_t h, int64_t w, const char *name) {
-    int64_t shape[4];
-    s_shape(self, n, c, h, w, shape);
-    return dq_arena_tensor(a, self->act, 4, shape, name);
+    return dq_layout_image(a, self->nhwc, self->act, n, c, h, w, name);
 }
 
+/* A stride-1 convolution in the decoder's layout. */
 static int s_conv(const dq_vae_decoder_t *self, const dq_tensor_t *x, const dq_tensor_t *w,
                   const dq_tensor_t *b, int padding, const dq_tensor_t *residual, dq_tensor_t *y) {
-    return self->nhwc ? dq_op_conv2d_nhwc(self->be, x, w, b, 1, padding, residual, y)
-                      : dq_op_conv2d_residual(self->be, x, w, b, 1, padding, residual, y);
+    return dq_layout_conv(self->be, self->nhwc, x, w, b, 1, padding, residual, y);
 }
 
 static int s_norm_silu(const dq_vae_decoder_t *self, const dq_tensor_t *x, const dq_tensor_t *g,
                        const dq_tensor_t *b, dq_tensor_t *y) {
-    const int groups = self->cfg.norm_num_groups;
-    return self->nhwc ? dq_op_group_norm_silu_nhwc(self->be, x, g, b, groups, S_EPS, y)
-                      : dq_op_group_norm_silu(self->be, x, g, b, groups, S_EPS, y);
+    return dq_layout_group_norm(self->be, self->nhwc, x, g, b, self->cfg.norm_num_groups, S_EPS,
+                                true, y);
 }
 
 /* ResnetBlock2D: y = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))). x: [N, cin, H, W],
@@ -349,7 +337,7 @@ static int s_attention(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t 
                        dq_tensor_t *y) {
     dq_backend_t *be = self->be;
     const s_attn_t *at = &self->mid_attn;
-    const int64_t N = x->shape[0], C = x->shape[s_dim_c(self)];
+    const int64_t N = x->shape[0], C = x->shape[dq_layout_dim_c(self->nhwc)];
     const int64_t HW = dq_tensor_nelements(x) / (N * C);
     const int64_t tok[3] = {N, HW, C};
     dq_arena_mark_t m = dq_arena_mark(a);
@@ -403,10 +391,8 @@ static int s_upsample(dq_vae_decoder_t *self, const s_up_t *u, dq_arena_t *a, co
                       dq_tensor_t *y, int64_t H, int64_t W) {
     dq_arena_mark_t m = dq_arena_mark(a);
     dq_tensor_t *t =
-        s_image(self, a, x->shape[0], x->shape[s_dim_c(self)], 2 * H, 2 * W, "vae.upsampled");
-    int rc = !t ||
-                     (self->nhwc ? dq_op_upsample_nearest2x_nhwc(self->be, x, t)
-                                 : dq_op_upsample_nearest2x(self->be, x, t)) ||
+        s_image(self, a, x->shape[0], x->shape[dq_layout_dim_c(self->nhwc)], 2 * H, 2 * W, "vae.upsampled");
+    int rc = !t || dq_layout_upsample2x(self->be, self->nhwc, x, t) ||
                      s_conv(self, t, u->up_w, u->up_b, 1, NULL, y)
                  ? -1
                  : 0;
