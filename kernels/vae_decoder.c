@@ -390,8 +390,8 @@ out:
 static int s_upsample(dq_vae_decoder_t *self, const s_up_t *u, dq_arena_t *a, const dq_tensor_t *x,
                       dq_tensor_t *y, int64_t H, int64_t W) {
     dq_arena_mark_t m = dq_arena_mark(a);
-    dq_tensor_t *t =
-        s_image(self, a, x->shape[0], x->shape[dq_layout_dim_c(self->nhwc)], 2 * H, 2 * W, "vae.upsampled");
+    const int64_t ch = x->shape[dq_layout_dim_c(self->nhwc)];
+    dq_tensor_t *t = s_image(self, a, x->shape[0], ch, 2 * H, 2 * W, "vae.upsampled");
     int rc = !t || dq_layout_upsample2x(self->be, self->nhwc, x, t) ||
                      s_conv(self, t, u->up_w, u->up_b, 1, NULL, y)
                  ? -1
