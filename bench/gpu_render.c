@@ -11,8 +11,9 @@
  *   callback (bench/gpu_mem.h: device total - free on CUDA, resident set on the CPU) minus a
  *   baseline read before the pipeline is made; peak_mib is the largest sample of that batch's
  *   renders. cuda_graphs says whether the UNet's steps ran as CUDA graphs ("on", or "off: why";
- *   DQ_CUDA_GRAPHS=0 turns them off), graph_launches counts them since the model was loaded.
- *   A build configured without --enable-sanitizers gives meaningful times.
+ *   DQ_CUDA_GRAPHS=0 turns them off), graph_launches counts them since the model was loaded;
+ *   layout is "nhwc" or "nchw" (DQ_LAYOUT), attention "gemm" when DQ_CUDA_ATTENTION=gemm, and
+ *   conv_search "off" when DQ_CUDA_CONV_SEARCH=0. A build configured without --enable-sanitizers gives meaningful times.
  * Exit 0, 1 (a render or the model failed: message on stderr), 2 (usage). */
 #include "config.h"
 
@@ -165,16 +166,20 @@ static int s_run_batch(dq_pipeline_t *pipe, const dq_config_t *cfg, int batch, s
     dq_pipeline_graph_stats(pipe, &gs);
     char graphs[200];
     snprintf(graphs, sizeof graphs, "%s%s", gs.enabled ? "on" : "off: ", gs.why_off);
+    /* What else decides the speed: the layout and the bisecting switches check.sh may set. */
+    const char *attn = getenv("DQ_CUDA_ATTENTION"), *search = getenv("DQ_CUDA_CONV_SEARCH");
     json_t *line = json_pack(
         "{s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:i, s:i, s:f, s:o, s:f, s:f, s:f, s:f, s:f, s:s, "
-        "s:I}", "tool",
+        "s:I, s:s, s:s, s:s}", "tool",
         "diffq", "device", dq_pipeline_device(pipe), "precision", dq_pipeline_precision(pipe),
         "model", dq_pipeline_model_name(pipe), "size", req.width, "steps", req.num_inference_steps,
         "guidance", req.guidance_scale, "batch", batch, "reps", done, "warmup_s", warmup,
         "seconds", times, "median_s", median, "images_per_s", batch / median, "peak_mib",
         (double) (sampler->peak - baseline) / (1 << 20), "baseline_mib",
         (double) baseline / (1 << 20), "load_s", load_s, "cuda_graphs", graphs, "graph_launches",
-        (json_int_t) gs.launches);
+        (json_int_t) gs.launches, "layout", dq_pipeline_layout(pipe), "attention",
+        attn && strcmp(attn, "gemm") == 0 ? "gemm" : "default", "conv_search",
+        search && strcmp(search, "0") == 0 ? "off" : "on");
     char *text = line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(line);
     if (!text) {

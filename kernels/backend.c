@@ -1,6 +1,9 @@
 /* kernels/backend.c: the backend interface (buffers, transfers, one function pointer per op). */
 #include "kernels/backend.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/log.h"
 
 static const char *const s_op_names[DQ_OP_COUNT] = {
@@ -104,6 +107,26 @@ bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_d
     for (int op = 0; op < DQ_OP_COUNT; op++)
         if (!dq_backend_supports_activation(be, (dq_op_t) op, act_dtype)) return false;
     return true;
+}
+
+bool dq_backend_use_nhwc(const dq_backend_t *be, dq_dtype_t matrix_dtype, dq_dtype_t act_dtype) {
+    const dq_backend_ops_t *o = be->ops;
+    bool has = o->conv2d_nhwc && o->group_norm_nhwc && o->group_norm_silu_nhwc &&
+               o->upsample_nearest2x_nhwc &&
+               dq_backend_supports_op(be, DQ_OP_CONV2D_NHWC, matrix_dtype) &&
+               dq_backend_supports_op(be, DQ_OP_GROUP_NORM_NHWC, DQ_DTYPE_F32) &&
+               dq_backend_supports_op(be, DQ_OP_GROUP_NORM_SILU_NHWC, DQ_DTYPE_F32) &&
+               dq_backend_supports_op(be, DQ_OP_UPSAMPLE_NEAREST2X_NHWC, DQ_DTYPE_F32);
+    const char *env = getenv("DQ_LAYOUT");
+    if (env && strcmp(env, "nchw") == 0) return false;
+    if (env && strcmp(env, "nhwc") == 0) {
+        if (!has)
+            dq_warn("DQ_LAYOUT=nhwc, but the %s backend lacks the channels-last ops; "
+                    "running NCHW",
+                    dq_backend_name(be));
+        return has;
+    }
+    return has && act_dtype == DQ_DTYPE_F16;
 }
 
 bool dq_backend_graph_supported(const dq_backend_t *be) {

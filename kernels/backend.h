@@ -212,6 +212,13 @@ bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype
  * checks before keeping all its activations in that dtype. */
 bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_dtype);
 
+/* Whether a network on be runs channels last (kernels/ops.h, "Channels last"): by default where
+ * its activations are F16 and be has the channels-last ops for conv weights of matrix_dtype
+ * (CUDA's f16 mode, where cuDNN's tensor-core convolutions take NHWC data as it is);
+ * DQ_LAYOUT=nchw or =nhwc in the environment decides instead (nhwc only where be has the ops;
+ * for bisecting, and for testing the channels-last networks on the CPU). */
+bool dq_backend_use_nhwc(const dq_backend_t *be, dq_dtype_t matrix_dtype, dq_dtype_t act_dtype);
+
 /* Graphs: the ops of a repeated step recorded once and replayed (kernels/step_graph.h decides
  * when). A recording holds every argument as it was (tensor addresses, sizes, scalars), so a
  * replay touches the same memory: keep it allocated and re-record when it moves. */

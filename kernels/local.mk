@@ -12,7 +12,8 @@ libdqengine_a_SOURCES += \
 # CPU backend: one file per op or per small family of ops.
 libdqengine_a_SOURCES += \
 	kernels/cpu/backend_cpu.c kernels/cpu/backend_cpu.h kernels/cpu/cpu_internal.h \
-	kernels/cpu/linear.c kernels/cpu/conv2d.c kernels/cpu/conv2d_winograd.c kernels/cpu/norm.c \
+	kernels/cpu/linear.c kernels/cpu/prefill.c kernels/cpu/conv2d.c kernels/cpu/conv2d_nhwc.c \
+	kernels/cpu/conv2d_winograd.c kernels/cpu/norm.c \
 	kernels/cpu/softmax.c kernels/cpu/attention.c kernels/cpu/attention_tiled.c \
 	kernels/cpu/activation.c kernels/cpu/binary.c kernels/cpu/layout.c
 libdqengine_a_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) $(UTF8PROC_CFLAGS) \
@@ -142,6 +143,13 @@ tests_unit_test_ops_cpu_SOURCES = tests/unit/test_ops_cpu.c tests/unit/ops_harne
 tests_unit_test_ops_cpu_CFLAGS = $(DQ_UNIT_CFLAGS) $(OPENBLAS_CFLAGS)
 tests_unit_test_ops_cpu_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
 DQ_UNIT_TESTS += tests/unit/test_ops_cpu
+
+check_PROGRAMS += tests/unit/test_ops_nhwc
+tests_unit_test_ops_nhwc_SOURCES = tests/unit/test_ops_nhwc.c tests/unit/ops_harness.c \
+	tests/unit/ops_harness.h
+tests_unit_test_ops_nhwc_CFLAGS = $(DQ_UNIT_CFLAGS)
+tests_unit_test_ops_nhwc_LDADD = $(DQ_ENGINE_LIBS) $(DQ_UNIT_LIBS)
+DQ_UNIT_TESTS += tests/unit/test_ops_nhwc
 
 # The op layer's activation dtype rules (F32/F16, one per op, what the CPU backend refuses).
 check_PROGRAMS += tests/unit/test_ops_act_dtype

@@ -169,6 +169,10 @@ const char *dq_pipeline_model_name(const dq_pipeline_t *self) { return self->mod
 const char *dq_pipeline_device(const dq_pipeline_t *self) { return self->device; }
 const char *dq_pipeline_precision(const dq_pipeline_t *self) { return self->precision; }
 
+const char *dq_pipeline_layout(const dq_pipeline_t *self) {
+    return dq_unet_channels_last(self->unet) ? "nhwc" : "nchw";
+}
+
 void dq_pipeline_graph_stats(const dq_pipeline_t *self, dq_step_graph_stats_t *out) {
     dq_unet_graph_stats(self->unet, out);
 }

@@ -43,6 +43,9 @@ const char *dq_pipeline_precision(const dq_pipeline_t *self);
  * why graphs are off: the CPU backend, DQ_CUDA_GRAPHS=0, a failed capture). See docs/cuda.md. */
 void dq_pipeline_graph_stats(const dq_pipeline_t *self, dq_step_graph_stats_t *out);
 
+/* "nhwc" or "nchw": the UNet's memory layout (dq_backend_use_nhwc; the VAE's is the same). */
+const char *dq_pipeline_layout(const dq_pipeline_t *self);
+
 /* The model's name for PNG metadata: the folder's or file's base name (borrowed). */
 const char *dq_pipeline_model_name(const dq_pipeline_t *self);
 

@@ -41,6 +41,8 @@ struct dq_unet {
     dq_weights_t *weights;        /* owned: every tensor below is borrowed from it */
     int temb_dim;                 /* time embedding width (4 * block_out_channels[0]) */
     dq_dtype_t act;               /* every activation's dtype: F32, or F16 (chosen at creation) */
+    bool nhwc;                    /* channels-last activations, KRSC conv weights
+                                     (dq_backend_use_nhwc) */
     const dq_tensor_t *conv_in_w, *conv_in_b;
     const dq_tensor_t *te1_w, *te1_b, *te2_w, *te2_b; /* time_embedding.linear_1/2 */
     s_block_t down[DQ_MAX_BLOCKS];
@@ -154,6 +156,7 @@ dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype
     }
     u->be = be;
     u->act = act_dtype;
+    u->nhwc = dq_backend_use_nhwc(be, matrix_dtype, act_dtype);
     u->cfg = model->cfg.unet;
     const dq_unet_config_t *c = &u->cfg;
     if (c->n_blocks < 1 || c->n_blocks > DQ_MAX_BLOCKS || c->layers_per_block < 1 ||
@@ -177,7 +180,8 @@ dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype
         snprintf(err, errlen, "unet: out of memory");
         goto fail;
     }
-    u->weights = dq_weights_new(be, model, DQ_PART_UNET, matrix_dtype, err, errlen);
+    u->weights = dq_weights_new_layout(be, model, DQ_PART_UNET, matrix_dtype, u->nhwc, err,
+                                       errlen);
     if (!u->weights) goto fail;
     int bad = 0;
     u->conv_in_w = s_get(u, "conv_in.weight", &bad, err, errlen);
@@ -231,6 +235,7 @@ size_t dq_unet_arena_bytes(const dq_unet_t *self) {
     return (self->arena ? dq_arena_capacity(self->arena) : 0) +
            (self->io ? dq_arena_capacity(self->io) : 0);
 }
+bool dq_unet_channels_last(const dq_unet_t *self) { return self->nhwc; }
 void dq_unet_graph_stats(const dq_unet_t *self, dq_step_graph_stats_t *out) {
     dq_step_graph_stats(self->graph, out);
 }
@@ -261,15 +266,17 @@ static size_t s_arena_bound(const dq_unet_config_t *c, size_t es, int64_t n, int
 }
 
 /* The io tensors for (n, h, w, l), all in the activation dtype: the time projection always; the
- * copies of sample, context and out while graphs are on or the activations are not F32 (then the
- * copies in and out are the conversions). Returns 0 or -1 (out of memory). */
+ * copies of sample, context and out while graphs are on, the activations are not F32 or the
+ * layout is channels last (then the copies in and out are the conversions). Returns 0 or -1
+ * (out of memory). */
 static int s_io_new(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l) {
     const dq_unet_config_t *c = &u->cfg;
-    const bool staged = dq_step_graph_enabled(u->graph) || u->act != DQ_DTYPE_F32;
+    const bool staged = dq_step_graph_enabled(u->graph) || u->act != DQ_DTYPE_F32 || u->nhwc;
+    const int64_t ci = c->in_channels, co = c->out_channels;
     const int64_t shapes[4][4] = {{n, c->block_out_channels[0]},
-                                  {n, c->in_channels, h, w},
+                                  {n, u->nhwc ? h : ci, u->nhwc ? w : h, u->nhwc ? ci : w},
                                   {n, l, c->cross_attention_dim},
-                                  {n, c->out_channels, h, w}};
+                                  {n, u->nhwc ? h : co, u->nhwc ? w : h, u->nhwc ? co : w}};
     const int ndims[4] = {2, 4, 3, 4};
     size_t bytes = 0;
     for (int i = 0; i < (staged ? 4 : 1); i++) {
@@ -355,12 +362,6 @@ static dq_tensor_t *s_settle(const dq_unet_run_t *run, dq_arena_mark_t m, const 
     return dq_op_cpy(run->be, &src, dst) ? NULL : dst;
 }
 
-/* A block's output tensor [N, C, H, W] from the arena, in the activation dtype. */
-static dq_tensor_t *s_act(const dq_unet_run_t *run, int64_t n, int64_t c, int64_t h, int64_t w,
-                          const char *name) {
-    return dq_arena_tensor(run->arena, run->act, 4, (int64_t[]){n, c, h, w}, name);
-}
-
 static int s_check_args(const dq_unet_t *u, const dq_tensor_t *sample, int n_t,
                         const dq_tensor_t *ctx, const dq_tensor_t *out, char *err,
                         size_t errlen) {
@@ -434,6 +435,7 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
     const int64_t n = sample->shape[0];
+    const int dc = dq_unet_dim_c(run), dh = dq_unet_dim_h(run), dw = dq_unet_dim_w(run);
     s_skip_t skips[DQ_UNET_MAX_SKIPS];
     int n_skips = 0;
 #define FAIL(...) do { snprintf(where, wlen, __VA_ARGS__); return -1; } while (0)
@@ -450,8 +452,9 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     }
     // h: [N, C0, h, w] = conv_in(x), the first skip
     dq_arena_mark_t m = dq_arena_mark(a);
-    dq_tensor_t *h = s_act(run, n, c->block_out_channels[0], x->shape[2], x->shape[3], "conv_in");
-    if (!h || dq_op_conv2d(be, x, u->conv_in_w, u->conv_in_b, 1, 1, h)) FAIL("conv_in");
+    dq_tensor_t *h = dq_unet_image(run, n, c->block_out_channels[0], x->shape[dh], x->shape[dw],
+                                   "conv_in");
+    if (!h || dq_unet_conv(run, x, u->conv_in_w, u->conv_in_b, 1, 1, NULL, h)) FAIL("conv_in");
     skips[n_skips++] = (s_skip_t){*h, m};
 
     // Down blocks: every resnet(+transformer) output and every downsampler output is a skip.
@@ -459,7 +462,8 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
         const s_block_t *b = &u->down[i];
         for (int j = 0; j < b->n_layers; j++) {
             m = dq_arena_mark(a);
-            dq_tensor_t *y = s_act(run, n, b->resnets[j].out_ch, h->shape[2], h->shape[3], "down");
+            dq_tensor_t *y = dq_unet_image(run, n, b->resnets[j].out_ch, h->shape[dh],
+                                           h->shape[dw], "down");
             if (!y || dq_unet_resnet_forward(&b->resnets[j], run, h, temb, y))
                 FAIL("down_blocks.%d.resnets.%d", i, j);
             if (b->has_attn && dq_unet_transformer_forward(&b->attns[j], run, y, ctx))
@@ -469,9 +473,10 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
         }
         if (b->has_sampler) {
             m = dq_arena_mark(a);
-            dq_tensor_t *y = s_act(run, n, h->shape[1],
-                                   s_down_side(h->shape[2], b->sampler.padding),
-                                   s_down_side(h->shape[3], b->sampler.padding), "downsample");
+            dq_tensor_t *y = dq_unet_image(run, n, h->shape[dc],
+                                           s_down_side(h->shape[dh], b->sampler.padding),
+                                           s_down_side(h->shape[dw], b->sampler.padding),
+                                           "downsample");
             if (!y || dq_unet_downsample_forward(&b->sampler, run, h, y))
                 FAIL("down_blocks.%d.downsamplers.0", i);
             skips[n_skips++] = (s_skip_t){*y, m};
@@ -498,11 +503,11 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
             if (n_skips == 0) FAIL("up_blocks.%d: no skip left (bug)", i);
             const s_skip_t *s = &skips[--n_skips];
             // cat: [N, Ch + Cs, H, W] = torch.cat([h, skip], dim=1)
-            dq_tensor_t *cat = s_act(run, n, h->shape[1] + s->t.shape[1], s->t.shape[2],
-                                     s->t.shape[3], "up.cat");
-            dq_tensor_t *y =
-                s_act(run, n, b->resnets[j].out_ch, s->t.shape[2], s->t.shape[3], "up");
-            if (!cat || !y || dq_op_concat(be, h, &s->t, 1, cat) ||
+            dq_tensor_t *cat = dq_unet_image(run, n, h->shape[dc] + s->t.shape[dc],
+                                             s->t.shape[dh], s->t.shape[dw], "up.cat");
+            dq_tensor_t *y = dq_unet_image(run, n, b->resnets[j].out_ch, s->t.shape[dh],
+                                           s->t.shape[dw], "up");
+            if (!cat || !y || dq_op_concat(be, h, &s->t, dc, cat) ||
                 dq_unet_resnet_forward(&b->resnets[j], run, cat, temb, y) ||
                 !(h = s_settle(run, s->mark, y)))
                 FAIL("up_blocks.%d.resnets.%d", i, j);
@@ -513,7 +518,8 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
             // to the next skip's size: x2, or x2 - 1 where the down path had an odd side
             if (n_skips == 0) FAIL("up_blocks.%d.upsamplers.0: no skip left (bug)", i);
             const dq_tensor_t *next = &skips[n_skips - 1].t;
-            dq_tensor_t *y = s_act(run, n, h->shape[1], next->shape[2], next->shape[3], "upsample");
+            dq_tensor_t *y = dq_unet_image(run, n, h->shape[dc], next->shape[dh], next->shape[dw],
+                                           "upsample");
             if (!y || dq_unet_upsample_forward(&b->sampler, run, h, y))
                 FAIL("up_blocks.%d.upsamplers.0", i);
             h = y;
@@ -524,9 +530,9 @@ static int s_forward(dq_unet_t *u, const dq_unet_run_t *run, const dq_tensor_t *
     // out: [N, out, h, w] = conv_out(silu(conv_norm_out(h)))
     dq_tensor_t *hn = dq_arena_like(a, h, "conv_norm_out");
     if (!hn ||
-        dq_op_group_norm_silu(be, h, u->norm_out_w, u->norm_out_b, c->norm_num_groups,
-                              (float) c->norm_eps, hn) ||
-        dq_op_conv2d(be, hn, u->conv_out_w, u->conv_out_b, 1, 1, out))
+        dq_unet_group_norm(run, h, u->norm_out_w, u->norm_out_b, c->norm_num_groups,
+                           (float) c->norm_eps, true, hn) ||
+        dq_unet_conv(run, hn, u->conv_out_w, u->conv_out_b, 1, 1, NULL, out))
         FAIL("conv_out");
 #undef FAIL
     return 0;
@@ -543,7 +549,8 @@ typedef struct {
 
 static int s_step(void *arg) {
     s_step_t *st = arg;
-    dq_unet_run_t run = {.be = st->u->be, .arena = st->u->arena, .act = st->u->act};
+    dq_unet_run_t run = {
+        .be = st->u->be, .arena = st->u->arena, .act = st->u->act, .nhwc = st->u->nhwc};
     dq_arena_mark_t m0 = dq_arena_mark(run.arena);
     int rc = s_forward(st->u, &run, st->sample, st->ctx, st->out, st->where, sizeof st->where);
     dq_arena_reset(run.arena, m0);
@@ -567,9 +574,15 @@ int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *tim
      * activations those copies are the F32 <-> F16 conversions (graphs on or off). */
     s_step_t st = {.u = self, .sample = sample, .ctx = context, .out = out};
     const bool staged = self->io_sample != NULL;
+    /* Channels last, the copies permute too: the sample as [N, H, W, C] in, out back. */
+    dq_tensor_t sample_v = *sample;
+    if (self->nhwc && dq_tensor_permute(&sample_v, sample, (const int[]){0, 2, 3, 1})) {
+        snprintf(err, errlen, "unet forward: permuting the sample failed");
+        return -1;
+    }
     if (staged) {
         st.sample = self->io_sample, st.ctx = self->io_ctx, st.out = self->io_out;
-        if (dq_op_cpy(self->be, sample, self->io_sample) ||
+        if (dq_op_cpy(self->be, &sample_v, self->io_sample) ||
             dq_op_cpy(self->be, context, self->io_ctx)) {
             snprintf(err, errlen, "unet forward: copying sample and context in failed");
             return -1;
@@ -582,9 +595,13 @@ int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *tim
                  st.where);
         return -1;
     }
-    if (staged && dq_op_cpy(self->be, self->io_out, out)) {
-        snprintf(err, errlen, "unet forward: copying the output out failed");
-        return -1;
+    if (staged) {
+        dq_tensor_t out_v = *self->io_out;
+        if ((self->nhwc && dq_tensor_permute(&out_v, self->io_out, (const int[]){0, 3, 1, 2})) ||
+            dq_op_cpy(self->be, &out_v, out)) {
+            snprintf(err, errlen, "unet forward: copying the output out failed");
+            return -1;
+        }
     }
     if (s_arena_cut(self)) {
         snprintf(err, errlen, "unet: out of memory cutting the arena to its peak");

@@ -56,6 +56,8 @@ int dq_unet_forward(dq_unet_t *self, const dq_tensor_t *sample, const float *tim
 /* How the forward ran so far on a backend with graphs (CUDA): eager calls, graphs recorded and
  * launched, or why graphs are off (kernels/step_graph.h; docs/cuda.md "CUDA graphs"). */
 void dq_unet_graph_stats(const dq_unet_t *self, dq_step_graph_stats_t *out);
+/* Whether the network runs channels last (dq_backend_use_nhwc, chosen at creation). */
+bool dq_unet_channels_last(const dq_unet_t *self);
 
 /* The config the UNet was built from (borrowed). */
 const dq_unet_config_t *dq_unet_config(const dq_unet_t *self);

@@ -46,38 +46,63 @@ int dq_unet_resnet_init(dq_unet_resnet_t *r, const dq_weights_t *w, const char *
     return bad ? -1 : 0;
 }
 
+dq_tensor_t *dq_unet_image(const dq_unet_run_t *run, int64_t n, int64_t c, int64_t h, int64_t w,
+                           const char *name) {
+    const int64_t shape[4] = {n, run->nhwc ? h : c, run->nhwc ? w : h, run->nhwc ? c : w};
+    return dq_arena_tensor(run->arena, run->act, 4, shape, name);
+}
+
+int dq_unet_conv(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *w,
+                 const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                 dq_tensor_t *y) {
+    return run->nhwc ? dq_op_conv2d_nhwc(run->be, x, w, bias, stride, padding, residual, y)
+                     : dq_op_conv2d_residual(run->be, x, w, bias, stride, padding, residual, y);
+}
+
+int dq_unet_group_norm(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                       const dq_tensor_t *beta, int groups, float eps, bool silu, dq_tensor_t *y) {
+    dq_backend_t *be = run->be;
+    if (run->nhwc)
+        return silu ? dq_op_group_norm_silu_nhwc(be, x, gamma, beta, groups, eps, y)
+                    : dq_op_group_norm_nhwc(be, x, gamma, beta, groups, eps, y);
+    return silu ? dq_op_group_norm_silu(be, x, gamma, beta, groups, eps, y)
+                : dq_op_group_norm(be, x, gamma, beta, groups, eps, y);
+}
+
 int dq_unet_resnet_forward(const dq_unet_resnet_t *r, const dq_unet_run_t *run,
                            const dq_tensor_t *x, const dq_tensor_t *temb_act, dq_tensor_t *y) {
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
-    const int64_t n = x->shape[0], h = x->shape[2], wd = x->shape[3];
+    const int64_t n = x->shape[0], h = x->shape[dq_unet_dim_h(run)];
+    const int64_t wd = x->shape[dq_unet_dim_w(run)];
     int rc = -1;
     dq_arena_mark_t m = dq_arena_mark(a);
     // t1: [N, in_ch, H, W] = silu(norm1(x))
     dq_tensor_t *t1 = dq_arena_like(a, x, "resnet.norm1");
-    if (!t1 || dq_op_group_norm_silu(be, x, r->norm1_w, r->norm1_b, r->groups, r->eps, t1))
+    if (!t1 || dq_unet_group_norm(run, x, r->norm1_w, r->norm1_b, r->groups, r->eps, true, t1))
         goto done;
     // t2: [N, out_ch, H, W] = conv1(t1) + time_emb_proj(temb_act)[:, :, None, None]
-    dq_tensor_t *t2 = dq_arena_tensor(a, run->act, 4, (int64_t[]){n, r->out_ch, h, wd},
-                                      "resnet.conv1");
+    dq_tensor_t *t2 = dq_unet_image(run, n, r->out_ch, h, wd, "resnet.conv1");
     dq_tensor_t *tp = dq_arena_tensor(a, run->act, 2, (int64_t[]){n, r->out_ch},
                                       "resnet.temb");
-    dq_tensor_t tp4; // the projection as [N, out_ch, 1, 1]: conv1 adds it to every pixel
+    // the projection as one value per image and channel: conv1 adds it to every pixel
+    const int64_t per_image[4] = {n, run->nhwc ? 1 : r->out_ch, 1, run->nhwc ? r->out_ch : 1};
+    dq_tensor_t tp4;
     if (!t2 || !tp || dq_op_linear(be, temb_act, r->temb_w, r->temb_b, tp) ||
-        dq_tensor_reshape(&tp4, tp, 4, (int64_t[]){n, r->out_ch, 1, 1}) ||
-        dq_op_conv2d_residual(be, t1, r->conv1_w, r->conv1_b, 1, 1, &tp4, t2))
+        dq_tensor_reshape(&tp4, tp, 4, per_image) ||
+        dq_unet_conv(run, t1, r->conv1_w, r->conv1_b, 1, 1, &tp4, t2))
         goto done;
     // t3: [N, out_ch, H, W] = silu(norm2(t2))
     dq_tensor_t *t3 = dq_arena_like(a, t2, "resnet.norm2");
-    if (!t3 || dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, t3))
+    if (!t3 || dq_unet_group_norm(run, t2, r->norm2_w, r->norm2_b, r->groups, r->eps, true, t3))
         goto done;
     // y = (shortcut(x) + conv2(t3)) / out_scale (dropout is identity); shortcut is
     // conv_shortcut (1x1, written into y first) or identity; conv2 adds onto it in one op
     if (r->short_w) {
-        if (dq_op_conv2d(be, x, r->short_w, r->short_b, 1, 0, y) ||
-            dq_op_conv2d_residual(be, t3, r->conv2_w, r->conv2_b, 1, 1, y, y))
+        if (dq_unet_conv(run, x, r->short_w, r->short_b, 1, 0, NULL, y) ||
+            dq_unet_conv(run, t3, r->conv2_w, r->conv2_b, 1, 1, y, y))
             goto done;
-    } else if (dq_op_conv2d_residual(be, t3, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
+    } else if (dq_unet_conv(run, t3, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
         goto done;
     }
     if (r->out_scale != 1.0f && dq_op_scale(be, y, 1.0f / r->out_scale, 0.0f, y)) goto done;
@@ -99,11 +124,14 @@ static int s_attn_init(dq_unet_attn_t *at, const dq_weights_t *w, const char *pr
     return *bad ? -1 : 0;
 }
 
-/* A [C, C, 1, 1] conv weight seen as a [C, C] linear weight (same memory), or the 2-D tensor
- * itself. */
+/* A 1x1 conv weight ([C, C, 1, 1], or [C, 1, 1, C] channels last: the same memory) seen as a
+ * [C, C] linear weight, or the 2-D tensor itself; NULL for anything else. */
 static const dq_tensor_t *s_as_linear(const dq_tensor_t *w, dq_tensor_t *view) {
     if (w->ndim == 2) return w;
-    if (dq_tensor_reshape(view, w, 2, (int64_t[]){w->shape[0], w->shape[1]})) return NULL;
+    int64_t k = dq_tensor_nelements(w) / w->shape[0];
+    if (w->ndim != 4 || w->shape[0] != k ||
+        dq_tensor_reshape(view, w, 2, (int64_t[]){w->shape[0], k}))
+        return NULL;
     return view;
 }
 
@@ -139,14 +167,17 @@ int dq_unet_transformer_init(dq_unet_transformer_t *t, const dq_weights_t *w, co
     if (s_attn_init(&t->attn1, w, prefix, "attn1", &bad, err, errlen) ||
         s_attn_init(&t->attn2, w, prefix, "attn2", &bad, err, errlen))
         return -1;
-    if (linear_proj) {
-        /* SD 2.x stores Linear [C, C]; accept a 1x1 conv's [C, C, 1, 1] too (same numbers). */
-        if (!(t->proj_in_w = s_as_linear(t->proj_in_w, &t->proj_in_2d)) ||
-            !(t->proj_out_w = s_as_linear(t->proj_out_w, &t->proj_out_2d))) {
-            snprintf(err, errlen, "unet: %s: proj_in/proj_out are not [C, C] matrices", prefix);
-            return -1;
-        }
+    /* SD 2.x stores Linear [C, C], SD 1.x a 1x1 conv (the same numbers): both get [C, C] views,
+     * for the linear projections and for the channels-last path. */
+    const dq_tensor_t *in2 = s_as_linear(t->proj_in_w, &t->proj_in_2d);
+    const dq_tensor_t *out2 = s_as_linear(t->proj_out_w, &t->proj_out_2d);
+    if (!in2 || !out2) {
+        snprintf(err, errlen, "unet: %s: proj_in/proj_out are not [C, C] matrices or 1x1 convs",
+                 prefix);
+        return -1;
     }
+    if (in2 != &t->proj_in_2d) t->proj_in_2d = *in2;
+    if (out2 != &t->proj_out_2d) t->proj_out_2d = *out2;
     return 0;
 }
 
@@ -210,8 +241,36 @@ static int s_transpose(dq_backend_t *be, const dq_tensor_t *src, dq_tensor_t *ds
     return dq_op_cpy(be, &v, dst);
 }
 
+/* The channels-last forward: x [N, H, W, C] is the tokens [N, HW, C] itself. */
+static int s_transformer_nhwc(const dq_unet_transformer_t *t, const dq_unet_run_t *run,
+                              dq_tensor_t *x, const dq_tensor_t *context) {
+    dq_backend_t *be = run->be;
+    dq_arena_t *a = run->arena;
+    const int64_t n = x->shape[0], l = x->shape[1] * x->shape[2], c = x->shape[3];
+    int rc = -1;
+    dq_arena_mark_t m = dq_arena_mark(a);
+    // hn = GroupNorm(x), as tokens; tok = proj_in(hn)
+    dq_tensor_t *hn = dq_arena_like(a, x, "tf.groupnorm");
+    dq_tensor_t *tok = dq_arena_tensor(a, run->act, 3, (int64_t[]){n, l, c}, "tf.tokens");
+    dq_tensor_t hn3, x3;
+    if (!hn || !tok ||
+        dq_op_group_norm_nhwc(be, x, t->norm_w, t->norm_b, t->groups, DQ_UNET_TF_GN_EPS, hn) ||
+        dq_tensor_reshape(&hn3, hn, 3, (int64_t[]){n, l, c}) ||
+        dq_tensor_reshape(&x3, x, 3, (int64_t[]){n, l, c}) ||
+        dq_op_linear(be, &hn3, &t->proj_in_2d, t->proj_in_b, tok) ||
+        s_basic_block(t, run, tok, context) ||
+        // x += proj_out(tok)
+        dq_op_linear_residual(be, tok, &t->proj_out_2d, t->proj_out_b, &x3, &x3))
+        goto done;
+    rc = 0;
+done:
+    dq_arena_reset(a, m);
+    return rc;
+}
+
 int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_run_t *run,
                                 dq_tensor_t *x, const dq_tensor_t *context) {
+    if (run->nhwc) return s_transformer_nhwc(t, run, x, context);
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], wd = x->shape[3];
@@ -237,7 +296,7 @@ int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_ru
         // SD 2.x: tokens [N, HW, C] first, then proj_in Linear
         if (dq_tensor_reshape(&hn3, hn, 3, (int64_t[]){n, c, l}) ||
             s_transpose(be, &hn3, &tmpl) ||
-            dq_op_linear(be, &tmpl, t->proj_in_w, t->proj_in_b, tok))
+            dq_op_linear(be, &tmpl, &t->proj_in_2d, t->proj_in_b, tok))
             goto done;
     }
     if (s_basic_block(t, run, tok, context)) goto done;
@@ -247,7 +306,7 @@ int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_ru
             dq_op_conv2d_residual(be, tmp, t->proj_out_w, t->proj_out_b, 1, 0, x, x))
             goto done;
     } else {
-        if (dq_op_linear(be, tok, t->proj_out_w, t->proj_out_b, &tmpl) ||
+        if (dq_op_linear(be, tok, &t->proj_out_2d, t->proj_out_b, &tmpl) ||
             dq_tensor_reshape(&hn3, hn, 3, (int64_t[]){n, c, l}) ||
             s_transpose(be, &tmpl, &hn3) || dq_op_add(be, hn, x, x))
             goto done;
@@ -269,15 +328,16 @@ int dq_unet_resample_init(dq_unet_resample_t *s, const dq_weights_t *w, const ch
 
 int dq_unet_downsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *run,
                                const dq_tensor_t *x, dq_tensor_t *y) {
-    return dq_op_conv2d(run->be, x, s->conv_w, s->conv_b, 2, s->padding, y);
+    return dq_unet_conv(run, x, s->conv_w, s->conv_b, 2, s->padding, NULL, y);
 }
 
 int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *run,
                              const dq_tensor_t *x, dq_tensor_t *y) {
     dq_backend_t *be = run->be;
     dq_arena_t *a = run->arena;
-    const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], wd = x->shape[3];
-    const int64_t ho = y->shape[2], wo = y->shape[3];
+    const int dh = dq_unet_dim_h(run), dw = dq_unet_dim_w(run);
+    const int64_t n = x->shape[0], c = x->shape[dq_unet_dim_c(run)], h = x->shape[dh];
+    const int64_t wd = x->shape[dw], ho = y->shape[dh], wo = y->shape[dw];
     if ((ho != 2 * h && ho != 2 * h - 1) || (wo != 2 * wd && wo != 2 * wd - 1)) {
         dq_error("unet upsample: %lldx%lld to %lldx%lld is not x2 or x2-1 (skip size mismatch)",
                  (long long) h, (long long) wd, (long long) ho, (long long) wo);
@@ -286,20 +346,20 @@ int dq_unet_upsample_forward(const dq_unet_resample_t *s, const dq_unet_run_t *r
     int rc = -1;
     dq_arena_mark_t m = dq_arena_mark(a);
     // u2: [N, C, 2H, 2W]; u: [N, C, Ho, Wo] (u2 itself, or its top-left crop)
-    dq_tensor_t *u2 = dq_arena_tensor(a, run->act, 4, (int64_t[]){n, c, 2 * h, 2 * wd},
-                                      "upsample.x2");
-    if (!u2 || dq_op_upsample_nearest2x(be, x, u2)) goto done;
+    dq_tensor_t *u2 = dq_unet_image(run, n, c, 2 * h, 2 * wd, "upsample.x2");
+    if (!u2 || (run->nhwc ? dq_op_upsample_nearest2x_nhwc(be, x, u2)
+                          : dq_op_upsample_nearest2x(be, x, u2)))
+        goto done;
     const dq_tensor_t *u = u2;
     if (ho != 2 * h || wo != 2 * wd) {
         dq_tensor_t v1, v2;
-        dq_tensor_t *crop = dq_arena_tensor(a, run->act, 4, (int64_t[]){n, c, ho, wo},
-                                            "upsample.crop");
-        if (!crop || dq_tensor_slice(&v1, u2, 2, 0, ho) || dq_tensor_slice(&v2, &v1, 3, 0, wo) ||
+        dq_tensor_t *crop = dq_unet_image(run, n, c, ho, wo, "upsample.crop");
+        if (!crop || dq_tensor_slice(&v1, u2, dh, 0, ho) || dq_tensor_slice(&v2, &v1, dw, 0, wo) ||
             dq_op_cpy(be, &v2, crop))
             goto done;
         u = crop;
     }
-    if (dq_op_conv2d(be, u, s->conv_w, s->conv_b, 1, 1, y)) goto done;
+    if (dq_unet_conv(run, u, s->conv_w, s->conv_b, 1, 1, NULL, y)) goto done;
     rc = 0;
 done:
     dq_arena_reset(a, m);

@@ -18,7 +18,25 @@ typedef struct {
     dq_backend_t *be; /* borrowed */
     dq_arena_t *arena; /* borrowed: activations */
     dq_dtype_t act;    /* the activations' dtype: F32, or F16 (the UNet's choice at creation) */
+    bool nhwc;         /* image activations are [N, H, W, C] (channels last) and conv weights
+                          [Co, kh, kw, Ci] (the UNet's choice at creation); else [N, C, H, W] */
 } dq_unet_run_t;
+
+/* The layout in one place: the dims of an image activation, and the ops that differ. Shapes
+ * below are written NCHW; with run->nhwc they are the same tensors channels last. */
+static inline int dq_unet_dim_c(const dq_unet_run_t *run) { return run->nhwc ? 3 : 1; }
+static inline int dq_unet_dim_h(const dq_unet_run_t *run) { return run->nhwc ? 1 : 2; }
+static inline int dq_unet_dim_w(const dq_unet_run_t *run) { return run->nhwc ? 2 : 3; }
+/* An image activation [N, C, H, W] in the run's layout and dtype from run->arena, or NULL. */
+dq_tensor_t *dq_unet_image(const dq_unet_run_t *run, int64_t n, int64_t c, int64_t h, int64_t w,
+                           const char *name);
+/* dq_op_conv2d_residual or dq_op_conv2d_nhwc. */
+int dq_unet_conv(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *w,
+                 const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
+                 dq_tensor_t *y);
+/* Group norm (then SiLU with silu) over the run's channel dim. */
+int dq_unet_group_norm(const dq_unet_run_t *run, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                       const dq_tensor_t *beta, int groups, float eps, bool silu, dq_tensor_t *y);
 
 /* diffusers ResnetBlock2D (resnet_time_scale_shift "default", no up/down inside). All tensors are
  * borrowed from a dq_weights_t. */
@@ -60,14 +78,17 @@ typedef struct {
     dq_unet_attn_t attn1, attn2;
     const dq_tensor_t *ff0_w, *ff0_b; /* ff.net.0.proj: [2*F, C] (GEGLU) */
     const dq_tensor_t *ff2_w, *ff2_b; /* ff.net.2: [C, F] */
-    dq_tensor_t proj_in_2d, proj_out_2d; /* views of 4-D [C, C, 1, 1] weights as [C, C] (linear) */
+    dq_tensor_t proj_in_2d, proj_out_2d; /* proj_in/out as [C, C] Linear weights (views of a
+                                            1x1 conv's 4-D weight in either layout) */
 } dq_unet_transformer_t;
 
 /* Looks up `prefix`.norm.weight, `prefix`.transformer_blocks.0.... Returns 0 or -1 with err. */
 int dq_unet_transformer_init(dq_unet_transformer_t *t, const dq_weights_t *w, const char *prefix,
                              int channels, int heads, int groups, bool linear_proj, char *err,
                              size_t errlen);
-/* x: [N, C, H, W], updated in place (the block's residual is x itself); context: [N, L, D]. */
+/* x: [N, C, H, W], updated in place (the block's residual is x itself); context: [N, L, D].
+ * Channels last, x viewed as [N, HW, C] is the tokens: no transposes, and proj_in/out run as
+ * linears whatever linear_proj says. */
 int dq_unet_transformer_forward(const dq_unet_transformer_t *t, const dq_unet_run_t *run,
                                 dq_tensor_t *x, const dq_tensor_t *context);
 

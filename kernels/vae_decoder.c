@@ -47,6 +47,7 @@ struct dq_vae_decoder {
     dq_weights_t *weights; /* owned */
     dq_vae_config_t cfg;
     dq_dtype_t act;        /* every activation's dtype inside the decoder: F32 or F16 */
+    bool nhwc;             /* channels-last activations, KRSC conv weights (dq_backend_use_nhwc) */
     const dq_tensor_t *pq_w, *pq_b, *in_w, *in_b, *nout_w, *nout_b, *out_w, *out_b;
     s_resnet_t mid_res[2];
     s_attn_t mid_attn;
@@ -107,10 +108,12 @@ dq_vae_decoder_t *dq_vae_decoder_new(dq_backend_t *be, const dq_model_t *model,
     }
     self->be = be;
     self->act = act_dtype;
+    self->nhwc = dq_backend_use_nhwc(be, matrix_dtype, act_dtype);
     self->cfg = model->cfg.vae;
     const dq_vae_config_t *c = &self->cfg;
     if (dq_vae_config_check(c, model->path, err, errlen) < 0) goto fail;
-    self->weights = dq_weights_new(be, model, DQ_PART_VAE, matrix_dtype, err, errlen);
+    self->weights =
+        dq_weights_new_layout(be, model, DQ_PART_VAE, matrix_dtype, self->nhwc, err, errlen);
     if (!self->weights) goto fail;
     S_GET(self->pq_w, "post_quant_conv.weight");
     S_GET(self->pq_b, "post_quant_conv.bias");
@@ -242,10 +245,10 @@ static int s_plan(const dq_vae_decoder_t *self, int64_t n, int64_t h, int64_t w,
             s_max(&nd->act, ch * plane * es);
         }
     }
-    /* conv_norm_out + SiLU before conv_out; conv_out's output in the activation dtype before
-     * its conversion to the F32 image when that is not F32 */
+    /* conv_norm_out + SiLU before conv_out; conv_out's output in the activation dtype and
+     * layout before its conversion to the F32 NCHW image when those differ */
     s_max(&nd->scratch, s_al((size_t) c->block_out_channels[0] * plane * es) +
-                            (self->act == DQ_DTYPE_F32
+                            (self->act == DQ_DTYPE_F32 && !self->nhwc
                                  ? 0
                                  : s_al((size_t) c->out_channels * plane * es)));
     nd->act = s_al(nd->act);
@@ -265,41 +268,73 @@ size_t dq_vae_decoder_arena_tensors(const dq_vae_decoder_t *self) {
 
 /* ---- Forward */
 
-/* A view of `region`'s memory as a contiguous [n, c, h, w] tensor of its dtype (fits by
- * construction). */
-static int s_view(dq_tensor_t *v, const dq_tensor_t *region, int64_t n, int64_t c, int64_t h,
-                  int64_t w, const char *name) {
-    return dq_tensor_init(v, region->dtype, 4, (int64_t[]){n, c, h, w}, region->data,
-                          region->buffer, name);
+/* The layout in one place. Shapes below are written NCHW; channels last they are the same
+ * tensors as [N, H, W, C]. */
+static int s_dim_c(const dq_vae_decoder_t *self) { return self->nhwc ? 3 : 1; }
+
+/* An image activation's shape [n, c, h, w] in the decoder's layout. */
+static void s_shape(const dq_vae_decoder_t *self, int64_t n, int64_t c, int64_t h, int64_t w,
+                    int64_t out[4]) {
+    out[0] = n;
+    out[1] = self->nhwc ? h : c;
+    out[2] = self->nhwc ? w : h;
+    out[3] = self->nhwc ? c : w;
+}
+
+/* A view of `region`'s memory as a contiguous [n, c, h, w] tensor of its dtype in the decoder's
+ * layout (fits by construction). */
+static int s_view(const dq_vae_decoder_t *self, dq_tensor_t *v, const dq_tensor_t *region,
+                  int64_t n, int64_t c, int64_t h, int64_t w, const char *name) {
+    int64_t shape[4];
+    s_shape(self, n, c, h, w, shape);
+    return dq_tensor_init(v, region->dtype, 4, shape, region->data, region->buffer, name);
+}
+
+/* An image activation [n, c, h, w] from the arena in the decoder's layout and dtype. */
+static dq_tensor_t *s_image(const dq_vae_decoder_t *self, dq_arena_t *a, int64_t n, int64_t c,
+                            int64_t h, int64_t w, const char *name) {
+    int64_t shape[4];
+    s_shape(self, n, c, h, w, shape);
+    return dq_arena_tensor(a, self->act, 4, shape, name);
+}
+
+static int s_conv(const dq_vae_decoder_t *self, const dq_tensor_t *x, const dq_tensor_t *w,
+                  const dq_tensor_t *b, int padding, const dq_tensor_t *residual, dq_tensor_t *y) {
+    return self->nhwc ? dq_op_conv2d_nhwc(self->be, x, w, b, 1, padding, residual, y)
+                      : dq_op_conv2d_residual(self->be, x, w, b, 1, padding, residual, y);
+}
+
+static int s_norm_silu(const dq_vae_decoder_t *self, const dq_tensor_t *x, const dq_tensor_t *g,
+                       const dq_tensor_t *b, dq_tensor_t *y) {
+    const int groups = self->cfg.norm_num_groups;
+    return self->nhwc ? dq_op_group_norm_silu_nhwc(self->be, x, g, b, groups, S_EPS, y)
+                      : dq_op_group_norm_silu(self->be, x, g, b, groups, S_EPS, y);
 }
 
 /* ResnetBlock2D: y = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))). x: [N, cin, H, W],
  * y: [N, cout, H, W] (in the other region). */
 static int s_resnet(dq_vae_decoder_t *self, const s_resnet_t *r, dq_arena_t *a,
-                    const dq_tensor_t *x, dq_tensor_t *y) {
-    dq_backend_t *be = self->be;
-    const int g = self->cfg.norm_num_groups;
-    const int64_t N = x->shape[0], H = x->shape[2], W = x->shape[3];
+                    const dq_tensor_t *x, dq_tensor_t *y, int64_t H, int64_t W) {
+    const int64_t N = x->shape[0];
     dq_arena_mark_t m = dq_arena_mark(a);
     int rc = -1;
-    dq_tensor_t *t1 = dq_arena_tensor(
-        a, self->act, 4, (int64_t[]){N, r->cin > r->cout ? r->cin : r->cout, H, W}, "vae.t1");
-    dq_tensor_t *t2 = dq_arena_tensor(a, self->act, 4, (int64_t[]){N, r->cout, H, W}, "vae.t2");
+    dq_tensor_t *t1 = s_image(self, a, N, r->cin > r->cout ? r->cin : r->cout, H, W, "vae.t1");
+    dq_tensor_t *t2 = s_image(self, a, N, r->cout, H, W, "vae.t2");
     dq_tensor_t h1, h2;
-    if (!t1 || !t2 || s_view(&h1, t1, N, r->cin, H, W, "vae.norm1") ||
-        s_view(&h2, t1, N, r->cout, H, W, "vae.norm2"))
+    if (!t1 || !t2 || s_view(self, &h1, t1, N, r->cin, H, W, "vae.norm1") ||
+        s_view(self, &h2, t1, N, r->cout, H, W, "vae.norm2"))
         goto out;
-    if (dq_op_group_norm_silu(be, x, r->norm1_w, r->norm1_b, g, S_EPS, &h1) ||
-        dq_op_conv2d(be, &h1, r->conv1_w, r->conv1_b, 1, 1, t2) ||
-        dq_op_group_norm_silu(be, t2, r->norm2_w, r->norm2_b, g, S_EPS, &h2))
+    if (s_norm_silu(self, x, r->norm1_w, r->norm1_b, &h1) ||
+        s_conv(self, &h1, r->conv1_w, r->conv1_b, 1, NULL, t2) ||
+        s_norm_silu(self, t2, r->norm2_w, r->norm2_b, &h2))
         goto out;
     /* output = (input_tensor + hidden_states) / output_scale_factor (1): the shortcut conv (if
      * any) writes y first and conv2 adds onto it in one op */
     if (r->short_w) {
-        if (dq_op_conv2d(be, x, r->short_w, r->short_b, 1, 0, y) ||
-            dq_op_conv2d_residual(be, &h2, r->conv2_w, r->conv2_b, 1, 1, y, y))
+        if (s_conv(self, x, r->short_w, r->short_b, 0, NULL, y) ||
+            s_conv(self, &h2, r->conv2_w, r->conv2_b, 1, y, y))
             goto out;
-    } else if (dq_op_conv2d_residual(be, &h2, r->conv2_w, r->conv2_b, 1, 1, x, y)) {
+    } else if (s_conv(self, &h2, r->conv2_w, r->conv2_b, 1, x, y)) {
         goto out;
     }
     rc = 0;
@@ -314,7 +349,8 @@ static int s_attention(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t 
                        dq_tensor_t *y) {
     dq_backend_t *be = self->be;
     const s_attn_t *at = &self->mid_attn;
-    const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const int64_t N = x->shape[0], C = x->shape[s_dim_c(self)];
+    const int64_t HW = dq_tensor_nelements(x) / (N * C);
     const int64_t tok[3] = {N, HW, C};
     dq_arena_mark_t m = dq_arena_mark(a);
     int rc = -1;
@@ -322,8 +358,24 @@ static int s_attention(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t 
     dq_tensor_t *q = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.q");
     dq_tensor_t *k = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.k");
     dq_tensor_t *v = dq_arena_tensor(a, self->act, 3, tok, "vae.attn.v");
-    dq_tensor_t y3, y_tok, xt_chw, xt_view;
+    dq_tensor_t y3, y_tok, xt_chw, xt_view, x_tok;
     if (!xt || !q || !k || !v) goto out;
+    if (self->nhwc) {
+        /* channels last, x and y are tokens already: group_norm into y, q/k/v from it, the
+         * attention into xt, then y = x + to_out(xt) in one op */
+        if (dq_op_group_norm_nhwc(be, x, at->gn_w, at->gn_b, self->cfg.norm_num_groups, S_EPS,
+                                  y) ||
+            dq_tensor_init(&y_tok, y->dtype, 3, tok, y->data, y->buffer, "vae.attn.normed") ||
+            dq_tensor_init(&x_tok, x->dtype, 3, tok, x->data, x->buffer, "vae.attn.x") ||
+            dq_op_linear(be, &y_tok, at->q_w, at->q_b, q) ||
+            dq_op_linear(be, &y_tok, at->k_w, at->k_b, k) ||
+            dq_op_linear(be, &y_tok, at->v_w, at->v_b, v) ||
+            dq_op_attention(be, q, k, v, 1, false, xt) ||
+            dq_op_linear_residual(be, xt, at->o_w, at->o_b, &x_tok, &y_tok))
+            goto out;
+        rc = 0;
+        goto out;
+    }
     /* group_norm on NCHW into y, then y as [N, C, HW] -> permuted -> tokens xt [N, HW, C] */
     if (dq_op_group_norm(be, x, at->gn_w, at->gn_b, self->cfg.norm_num_groups, S_EPS, y) ||
         dq_tensor_reshape(&y3, y, 3, (int64_t[]){N, C, HW}) ||
@@ -348,12 +400,14 @@ out:
 
 /* Upsample2D: conv3x3(nearest2x(x)). x: [N, C, H, W] -> y: [N, C, 2H, 2W]. */
 static int s_upsample(dq_vae_decoder_t *self, const s_up_t *u, dq_arena_t *a, const dq_tensor_t *x,
-                      dq_tensor_t *y) {
+                      dq_tensor_t *y, int64_t H, int64_t W) {
     dq_arena_mark_t m = dq_arena_mark(a);
-    const int64_t shape[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
-    dq_tensor_t *t = dq_arena_tensor(a, self->act, 4, shape, "vae.upsampled");
-    int rc = !t || dq_op_upsample_nearest2x(self->be, x, t) ||
-                     dq_op_conv2d(self->be, t, u->up_w, u->up_b, 1, 1, y)
+    dq_tensor_t *t =
+        s_image(self, a, x->shape[0], x->shape[s_dim_c(self)], 2 * H, 2 * W, "vae.upsampled");
+    int rc = !t ||
+                     (self->nhwc ? dq_op_upsample_nearest2x_nhwc(self->be, x, t)
+                                 : dq_op_upsample_nearest2x(self->be, x, t)) ||
+                     s_conv(self, t, u->up_w, u->up_b, 1, NULL, y)
                  ? -1
                  : 0;
     dq_arena_reset(a, m);
@@ -386,12 +440,14 @@ static int s_check_io(const dq_vae_decoder_t *self, const dq_tensor_t *z, const 
     return 0;
 }
 
-/* Divides the pipeline's latents by scaling_factor into dst ([N, lat, h, w] in a region) as torch
- * does: f32 division by the f32 scalar, on the host; rounded once to f16 there when dst is F16. */
+/* Divides the pipeline's latents by scaling_factor into dst ([N, lat, h, w] in a region, in the
+ * decoder's layout) as torch does: f32 division by the f32 scalar, on the host; permuted there
+ * when channels last, and rounded once to f16 there when dst is F16. */
 static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tensor_t *dst) {
     size_t n = (size_t) dq_tensor_nelements(latents);
     if (n > self->stage_cap) {
-        float *p = realloc(self->stage, n * sizeof(float));
+        /* the second half holds the channels-last copy */
+        float *p = realloc(self->stage, 2 * n * sizeof(float));
         if (!p) {
             dq_error("vae decoder: out of host memory for %zu latent values", n);
             return -1;
@@ -411,12 +467,23 @@ static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tens
     const float sf = (float) self->cfg.scaling_factor;
     for (size_t i = 0; i < n; i++)
         self->stage[i] = self->stage[i] / sf;
+    const float *src = self->stage;
+    if (self->nhwc) {
+        const int64_t N = latents->shape[0], C = latents->shape[1];
+        const int64_t P = latents->shape[2] * latents->shape[3];
+        float *t = self->stage + n;
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t p = 0; p < P; p++)
+                    t[(b * P + p) * C + c] = self->stage[(b * C + c) * P + p];
+        src = t;
+    }
     if (dst->dtype == DQ_DTYPE_F16) {
         for (size_t i = 0; i < n; i++)
-            self->stage16[i] = dq_f32_to_f16(self->stage[i]);
+            self->stage16[i] = dq_f32_to_f16(src[i]);
         return dq_tensor_upload(self->be, dst, 0, self->stage16, n * sizeof(uint16_t));
     }
-    return dq_tensor_upload(self->be, dst, 0, self->stage, n * sizeof(float));
+    return dq_tensor_upload(self->be, dst, 0, src, n * sizeof(float));
 }
 
 /* The decoder from z to image. `scaled`: z holds the pipeline's latents, divided by
@@ -426,7 +493,7 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
     if (s_check_io(self, z, image) < 0) return -1;
     dq_backend_t *be = self->be;
     const dq_vae_config_t *c = &self->cfg;
-    const int nb = c->n_blocks, g = c->norm_num_groups;
+    const int nb = c->n_blocks;
     const int64_t N = z->shape[0];
     int64_t H = z->shape[2], W = z->shape[3];
     s_need_t nd;
@@ -443,55 +510,65 @@ static int s_forward(dq_vae_decoder_t *self, dq_arena_t *a, const dq_tensor_t *z
     /* post_quant_conv (1x1) into A, conv_in into B */
     if (scaled) {
         dq_tensor_t zb;
-        if (s_view(&zb, reg[1], N, lat, H, W, "vae.z") || s_unscale(self, z, &zb) ||
-            s_view(&y, reg[0], N, lat, H, W, "vae.post_quant") ||
-            dq_op_conv2d(be, &zb, self->pq_w, self->pq_b, 1, 0, &y))
+        if (s_view(self, &zb, reg[1], N, lat, H, W, "vae.z") || s_unscale(self, z, &zb) ||
+            s_view(self, &y, reg[0], N, lat, H, W, "vae.post_quant") ||
+            s_conv(self, &zb, self->pq_w, self->pq_b, 0, NULL, &y))
             goto out;
     } else {
-        /* z as is, or converted to the activation dtype in region B first */
-        dq_tensor_t zb;
+        /* z as is, or converted to the activation dtype and layout in region B first */
+        dq_tensor_t zb, zv = *z;
         const dq_tensor_t *zin = z;
-        if (self->act != z->dtype) {
-            if (s_view(&zb, reg[1], N, lat, H, W, "vae.z") || dq_op_cpy(be, z, &zb)) goto out;
+        if (self->act != z->dtype || self->nhwc) {
+            if ((self->nhwc && dq_tensor_permute(&zv, z, (const int[]){0, 2, 3, 1})) ||
+                s_view(self, &zb, reg[1], N, lat, H, W, "vae.z") || dq_op_cpy(be, &zv, &zb))
+                goto out;
             zin = &zb;
         }
-        if (s_view(&y, reg[0], N, lat, H, W, "vae.post_quant") ||
-            dq_op_conv2d(be, zin, self->pq_w, self->pq_b, 1, 0, &y))
+        if (s_view(self, &y, reg[0], N, lat, H, W, "vae.post_quant") ||
+            s_conv(self, zin, self->pq_w, self->pq_b, 0, NULL, &y))
             goto out;
     }
     x = y;
     int cur = 1; /* region that receives the next output */
 #define S_STEP(call, ch, name)                                                                     \
     do {                                                                                           \
-        if (s_view(&y, reg[cur], N, (ch), H, W, (name)) || (call)) goto out;                       \
+        if (s_view(self, &y, reg[cur], N, (ch), H, W, (name)) || (call)) goto out;                 \
         x = y;                                                                                     \
         cur ^= 1;                                                                                  \
     } while (0)
-    S_STEP(dq_op_conv2d(be, &x, self->in_w, self->in_b, 1, 1, &y), last, "vae.conv_in");
-    S_STEP(s_resnet(self, &self->mid_res[0], a, &x, &y), last, "vae.mid.res0");
+    S_STEP(s_conv(self, &x, self->in_w, self->in_b, 1, NULL, &y), last, "vae.conv_in");
+    S_STEP(s_resnet(self, &self->mid_res[0], a, &x, &y, H, W), last, "vae.mid.res0");
     S_STEP(s_attention(self, a, &x, &y), last, "vae.mid.attn");
-    S_STEP(s_resnet(self, &self->mid_res[1], a, &x, &y), last, "vae.mid.res1");
+    S_STEP(s_resnet(self, &self->mid_res[1], a, &x, &y, H, W), last, "vae.mid.res1");
     for (int i = 0; i < nb; i++) {
         const s_up_t *u = &self->up[i];
         for (int j = 0; j <= c->layers_per_block; j++)
-            S_STEP(s_resnet(self, &u->resnets[j], a, &x, &y), u->resnets[j].cout, "vae.up.res");
+            S_STEP(s_resnet(self, &u->resnets[j], a, &x, &y, H, W), u->resnets[j].cout,
+                   "vae.up.res");
         if (i < nb - 1) {
             H *= 2;
             W *= 2;
-            S_STEP(s_upsample(self, u, a, &x, &y), u->resnets[0].cout, "vae.up.upsampled");
+            S_STEP(s_upsample(self, u, a, &x, &y, H / 2, W / 2), u->resnets[0].cout,
+                   "vae.up.upsampled");
         }
     }
 #undef S_STEP
-    /* conv_norm_out -> SiLU -> conv_out, into the image or (other activation dtypes) a
-     * temporary converted into it */
+    /* conv_norm_out -> SiLU -> conv_out, into the image or (another activation dtype or
+     * layout) a temporary converted into it */
     dq_tensor_t *t = dq_arena_like(a, &x, "vae.norm_out");
-    dq_tensor_t *o = self->act == image->dtype
+    dq_tensor_t *o = self->act == image->dtype && !self->nhwc
                          ? image
-                         : dq_arena_tensor(a, self->act, 4, image->shape, "vae.conv_out");
-    if (!t || !o || dq_op_group_norm_silu(be, &x, self->nout_w, self->nout_b, g, S_EPS, t) ||
-        dq_op_conv2d(be, t, self->out_w, self->out_b, 1, 1, o) ||
-        (o != image && dq_op_cpy(be, o, image)))
+                         : s_image(self, a, N, c->out_channels, H, W, "vae.conv_out");
+    dq_tensor_t ov;
+    if (!t || !o || s_norm_silu(self, &x, self->nout_w, self->nout_b, t) ||
+        s_conv(self, t, self->out_w, self->out_b, 1, NULL, o))
         goto out;
+    if (o != image) {
+        ov = *o;
+        if ((self->nhwc && dq_tensor_permute(&ov, o, (const int[]){0, 3, 1, 2})) ||
+            dq_op_cpy(be, &ov, image))
+            goto out;
+    }
     rc = 0;
 out:
     if (rc < 0) dq_error("vae decoder: decoding %lld latents failed", (long long) N);

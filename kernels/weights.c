@@ -39,8 +39,26 @@ static int s_convert(void *dst, dq_dtype_t dtype, const dq_weight_t *w, size_t n
     return 0;
 }
 
+/* src [co, ci, kh, kw] -> dst [co, kh, kw, ci], elements of esz bytes. */
+static void s_to_krsc(void *dst, const void *src, const int64_t *shape, size_t esz) {
+    const int64_t co = shape[0], ci = shape[1], kk = shape[2] * shape[3];
+    const char *s = src;
+    char *d = dst;
+    for (int64_t o = 0; o < co; o++)
+        for (int64_t c = 0; c < ci; c++)
+            for (int64_t k = 0; k < kk; k++)
+                memcpy(d + (size_t) ((o * kk + k) * ci + c) * esz,
+                       s + (size_t) ((o * ci + c) * kk + k) * esz, esz);
+}
+
 dq_weights_t *dq_weights_new(dq_backend_t *be, const dq_model_t *model, dq_model_part_t part,
                              dq_dtype_t matrix_dtype, char *err, size_t errlen) {
+    return dq_weights_new_layout(be, model, part, matrix_dtype, false, err, errlen);
+}
+
+dq_weights_t *dq_weights_new_layout(dq_backend_t *be, const dq_model_t *model,
+                                    dq_model_part_t part, dq_dtype_t matrix_dtype,
+                                    bool conv_krsc, char *err, size_t errlen) {
     if (matrix_dtype != DQ_DTYPE_F32 && matrix_dtype != DQ_DTYPE_F16 &&
         matrix_dtype != DQ_DTYPE_BF16) {
         snprintf(err, errlen, "weights: matrices can be stored as F32, F16 or BF16, not %s",
@@ -95,13 +113,22 @@ dq_weights_t *dq_weights_new(dq_backend_t *be, const dq_model_t *model, dq_model
         dq_dtype_t dtype = s_stored_dtype(w, matrix_dtype);
         size_t n = (size_t) dq_st_numel(w->shape, w->ndim);
         dq_tensor_t *t = &self->tensors[i];
+        const bool krsc = conv_krsc && w->ndim == 4;
+        const int64_t krsc_shape[4] = {w->shape[0], w->shape[2], w->shape[3], w->shape[1]};
         self->names[i] = strdup(w->name);
         if (!self->names[i] ||
-            dq_tensor_init(t, dtype, w->ndim, w->shape, (char *) self->buffer->base + offset,
-                           self->buffer, w->name) < 0 ||
-            s_convert(host, dtype, w, n, staging) < 0 ||
-            dq_tensor_upload(be, t, 0, host, n * dq_dtype_size(dtype)) < 0) {
-            snprintf(err, errlen, "weights: cannot convert or upload %s", w->name);
+            dq_tensor_init(t, dtype, w->ndim, krsc ? krsc_shape : w->shape,
+                           (char *) self->buffer->base + offset, self->buffer, w->name) < 0 ||
+            s_convert(host, dtype, w, n, staging) < 0) {
+            snprintf(err, errlen, "weights: cannot convert %s", w->name);
+            rc = -1;
+            break;
+        }
+        /* the staging floats are free again: they hold the permuted copy */
+        if (krsc) s_to_krsc(staging, host, w->shape, dq_dtype_size(dtype));
+        if (dq_tensor_upload(be, t, 0, krsc ? (const void *) staging : host,
+                             n * dq_dtype_size(dtype)) < 0) {
+            snprintf(err, errlen, "weights: cannot upload %s", w->name);
             rc = -1;
         }
         offset += s_align64(n * dq_dtype_size(dtype));

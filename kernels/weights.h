@@ -2,6 +2,7 @@
 #ifndef DQ_WEIGHTS_H
 #define DQ_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kernels/backend.h"
@@ -14,9 +15,16 @@ typedef struct dq_weights dq_weights_t;
  * Weights of 2 or more dimensions (linear and conv matrices, embeddings) are stored as
  * matrix_dtype (F32, F16 or BF16: what the backend's linear/conv2d/get_rows take); 1-D weights
  * (biases, norm scales and shifts) always as F32, since the ops require it. The model may be
- * destroyed afterwards. Returns NULL with err set when a dtype is unsupported or memory runs out. */
+ * destroyed afterwards. Returns NULL with err set when a dtype is unsupported or memory runs
+ * out. */
 dq_weights_t *dq_weights_new(dq_backend_t *be, const dq_model_t *model, dq_model_part_t part,
                              dq_dtype_t matrix_dtype, char *err, size_t errlen);
+/* dq_weights_new, with conv_krsc every 4-D weight (a conv's [Co, Ci, kh, kw]) stored permuted as
+ * [Co, kh, kw, Ci], the layout dq_op_conv2d_nhwc takes (permuted on the host while converting:
+ * no extra memory, no device work). */
+dq_weights_t *dq_weights_new_layout(dq_backend_t *be, const dq_model_t *model,
+                                    dq_model_part_t part, dq_dtype_t matrix_dtype,
+                                    bool conv_krsc, char *err, size_t errlen);
 
 /* Frees the buffer and the tensors. Idempotent; nulls *self_p. */
 void dq_weights_destroy(dq_weights_t **self_p);

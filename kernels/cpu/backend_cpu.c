@@ -67,6 +67,7 @@ static bool s_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_
     switch (op) {
     case DQ_OP_LINEAR:
     case DQ_OP_CONV2D:
+    case DQ_OP_CONV2D_NHWC:
     case DQ_OP_CPY:
     case DQ_OP_GET_ROWS:
         return float_weights;
@@ -105,6 +106,10 @@ static const dq_backend_ops_t s_cpu_ops = {
     .concat = dq_cpu_concat,
     .cpy = dq_cpu_cpy,
     .get_rows = dq_cpu_get_rows,
+    .conv2d_nhwc = dq_cpu_conv2d_nhwc,
+    .group_norm_nhwc = dq_cpu_group_norm_nhwc,
+    .group_norm_silu_nhwc = dq_cpu_group_norm_silu_nhwc,
+    .upsample_nearest2x_nhwc = dq_cpu_upsample_nearest2x_nhwc,
 };
 
 dq_backend_t *dq_backend_cpu_new(size_t workspace_bytes, int n_threads) {

@@ -77,7 +77,8 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     /* y starts as residual + bias and the sgemms add to it (beta = 1): one pass over y fewer
      * than zeroing it (OpenBLAS's beta = 0) and adding the terms afterwards. */
     bool res_planes = residual && dq_tensor_nelements(residual) != dq_tensor_nelements(y);
-    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, res_planes,
+    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL,
+                                res_planes ? DQ_CPU_RES_PLANE : DQ_CPU_RES_SAME,
                                 bias ? bias->data : NULL, x->shape[0] * g.co, p, g.co)
                      ? 1.0f
                      : 0.0f;

@@ -76,7 +76,8 @@ static inline float dq_cpu_erff(float x) {
 }
 
 /* y[i] = x[i] * sigmoid(a * x[i]) = x[i] / (1 + exp(-a * x[i])) for n floats (x == y is fine),
- * vectorised through dq_cpu_expf: SiLU is a = 1, quick GELU a = 1.702. */
+ * vectorised through dq_cpu_expf: SiLU is a = 1, quick GELU a = 1.702. An element's bits do not
+ * depend on where it falls in [x, x + n) (group_norm_silu relies on it). */
 void dq_cpu_sigmoid_mul(const float *x, float *y, int64_t n, float a);
 
 /* In-place numerically stable softmax of one row of n floats (sums in double). */
@@ -90,13 +91,19 @@ int dq_cpu_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, 
 int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                   const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
                   dq_tensor_t *y);
-/* y[p, i] = residual[p, i] (residual[p] with res_planes: one value a plane) + bias over planes
- * of `inner` floats, where bias is bias[i] along each plane when channels is 0 (a linear's rows)
- * and bias[p % channels] for the whole plane otherwise (a conv's channels): the value a linear
- * or conv's GEMM then accumulates onto (beta = 1), as torch's addmm starts from the bias.
+/* How a residual lines up with y's planes in dq_cpu_prefill. */
+typedef enum {
+    DQ_CPU_RES_SAME,  /* residual[p, i]: y's shape */
+    DQ_CPU_RES_PLANE, /* residual[p]: one value a plane (an NCHW conv's [N, Co, 1, 1]) */
+    DQ_CPU_RES_ROW,   /* residual[i]: one row for every plane (an NHWC image's [1, 1, Co]) */
+} dq_cpu_res_t;
+/* y[p, i] = residual (lined up as `res` says) + bias over planes of `inner` floats, where bias is
+ * bias[i] along each plane when channels is 0 (a linear's rows, an NHWC conv's pixels) and
+ * bias[p % channels] for the whole plane otherwise (an NCHW conv's channels): the value a
+ * linear or conv's GEMM then accumulates onto (beta = 1), as torch's addmm starts from the bias.
  * residual and bias may be NULL (a missing term is left out, not added as zero) and residual
  * may be y. Returns whether y holds a value to accumulate onto. */
-bool dq_cpu_prefill(float *y, const float *residual, bool res_planes, const float *bias,
+bool dq_cpu_prefill(float *y, const float *residual, dq_cpu_res_t res, const float *bias,
                     int64_t planes, int64_t inner, int64_t channels);
 /* 3x3, stride 1, padding 1 convolution with F32 weights as Winograd F(2x2, 3x3)
  * (kernels/cpu/conv2d_winograd.c): 0 when done, 1 when it does not apply (another geometry or
@@ -105,6 +112,14 @@ bool dq_cpu_prefill(float *y, const float *residual, bool res_planes, const floa
 int dq_cpu_conv2d_winograd(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                            const dq_tensor_t *bias, int stride, int padding,
                            const dq_tensor_t *residual, dq_tensor_t *y);
+int dq_cpu_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                       const dq_tensor_t *bias, int stride, int padding,
+                       const dq_tensor_t *residual, dq_tensor_t *y);
+int dq_cpu_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                           const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+int dq_cpu_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                                const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+int dq_cpu_upsample_nearest2x_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cpu_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 /* group_norm then SiLU, applied to each stretch of y while it is still in cache; the same bits

@@ -21,6 +21,26 @@ int dq_cpu_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_
     return 0;
 }
 
+int dq_cpu_upsample_nearest2x_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    (void) be;
+    // x: [N, H, W, C] -> y: [N, 2H, 2W, C], y[n, 2h+dy, 2w+dx, :] = x[n, h, w, :]
+    int64_t rows = x->shape[0] * x->shape[1], w = x->shape[2], c = x->shape[3];
+    const float *xd = x->data;
+    float *yd = y->data;
+    size_t px = (size_t) c * sizeof *yd;
+#pragma omp parallel for if (rows * w * c >= DQ_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = xd + r * w * c;
+        float *y0 = yd + r * 4 * w * c, *y1 = y0 + 2 * w * c;
+        for (int64_t j = 0; j < w; j++) {
+            memcpy(y0 + 2 * j * c, xr + j * c, px);
+            memcpy(y0 + (2 * j + 1) * c, xr + j * c, px);
+        }
+        memcpy(y1, y0, (size_t) (2 * w) * px);
+    }
+    return 0;
+}
+
 int dq_cpu_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
                   dq_tensor_t *y) {
     (void) be;

@@ -17,38 +17,6 @@ const float *dq_cpu_weight_rows(const dq_tensor_t *w, int64_t row0, int64_t nrow
     return dst;
 }
 
-bool dq_cpu_prefill(float *y, const float *residual, bool res_planes, const float *bias,
-                    int64_t planes, int64_t inner, int64_t channels) {
-    if (!bias && (!residual || residual == y)) return residual != NULL;
-#pragma omp parallel for if (planes * inner >= DQ_CPU_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        float *yp = y + p * inner;
-        if (res_planes) { /* one residual value a plane (a conv's channel) */
-            float v = bias ? residual[p] + bias[p % channels] : residual[p];
-            for (int64_t i = 0; i < inner; i++) yp[i] = v;
-            continue;
-        }
-        const float *rp = residual ? residual + p * inner : NULL;
-        if (!bias) {
-            memcpy(yp, rp, (size_t) inner * sizeof *yp);
-        } else if (channels == 0) {
-            if (rp) {
-                for (int64_t i = 0; i < inner; i++) yp[i] = rp[i] + bias[i];
-            } else {
-                memcpy(yp, bias, (size_t) inner * sizeof *yp);
-            }
-        } else {
-            float bv = bias[p % channels];
-            if (rp) {
-                for (int64_t i = 0; i < inner; i++) yp[i] = rp[i] + bv;
-            } else {
-                for (int64_t i = 0; i < inner; i++) yp[i] = bv;
-            }
-        }
-    }
-    return true;
-}
-
 int dq_cpu_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                   const dq_tensor_t *bias, const dq_tensor_t *residual, dq_tensor_t *y) {
     dq_cpu_ctx_t *ctx = dq_cpu_ctx(be);
@@ -69,7 +37,7 @@ int dq_cpu_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     }
     /* y starts as residual + bias and the sgemms add the product (beta = 1): torch's addmm
      * order for the bias, and no pass of its own for either term. */
-    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, false,
+    float beta = dq_cpu_prefill(yd, residual ? residual->data : NULL, DQ_CPU_RES_SAME,
                                 bias ? bias->data : NULL, m, n, 0)
                      ? 1.0f
                      : 0.0f;

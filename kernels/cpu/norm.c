@@ -73,6 +73,61 @@ int dq_cpu_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tens
     return 0;
 }
 
+/* Group norm of channels-last x[N, S..., C] into y: a group's values are cpg consecutive floats
+ * at each of the S positions. Then (silu) SiLU over y in spans, dq_cpu_sigmoid_mul as
+ * dq_cpu_silu runs it: the same bits as the two ops one after the other. */
+static void s_group_norm_nhwc(const dq_tensor_t *x, const dq_tensor_t *gamma,
+                              const dq_tensor_t *beta, int groups, float eps, bool silu,
+                              dq_tensor_t *y) {
+    int64_t n = x->shape[0], c = x->shape[x->ndim - 1];
+    int64_t s = dq_tensor_nelements(x) / (n * c), cpg = c / groups;
+    const float *xd = x->data, *gd = gamma ? gamma->data : NULL, *bd = beta ? beta->data : NULL;
+    float *yd = y->data;
+#pragma omp parallel for if (n * c * s >= DQ_CPU_PAR_MIN)
+    for (int64_t ng = 0; ng < n * groups; ng++) {
+        int64_t c0 = (ng % groups) * cpg;
+        const float *xg = xd + (ng / groups) * s * c + c0;
+        float *yg = yd + (ng / groups) * s * c + c0;
+        /* two passes in double, as s_stats, over the group's strided runs */
+        double sum = 0.0, var = 0.0;
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t i = 0; i < cpg; i++) sum += xg[p * c + i];
+        double mean = sum / (double) (s * cpg);
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t i = 0; i < cpg; i++) {
+                double d = xg[p * c + i] - mean;
+                var += d * d;
+            }
+        double rstd = 1.0 / sqrt(var / (double) (s * cpg) + (double) eps);
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t i = 0; i < cpg; i++) {
+                double a = rstd * (gd ? gd[c0 + i] : 1.0);
+                double b = (bd ? bd[c0 + i] : 0.0) - mean * a;
+                yg[p * c + i] = (float) (xg[p * c + i] * a + b);
+            }
+    }
+    if (!silu) return;
+    int64_t total = n * s * c;
+#pragma omp parallel for if (total >= DQ_CPU_PAR_MIN)
+    for (int64_t i0 = 0; i0 < total; i0 += S_SILU_SPAN)
+        dq_cpu_sigmoid_mul(yd + i0, yd + i0, total - i0 < S_SILU_SPAN ? total - i0 : S_SILU_SPAN,
+                           1.0f);
+}
+
+int dq_cpu_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                           const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    (void) be;
+    s_group_norm_nhwc(x, gamma, beta, groups, eps, false, y);
+    return 0;
+}
+
+int dq_cpu_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                                const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    (void) be;
+    s_group_norm_nhwc(x, gamma, beta, groups, eps, true, y);
+    return 0;
+}
+
 int dq_cpu_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                       const dq_tensor_t *beta, float eps, dq_tensor_t *y) {
     (void) be;

@@ -329,8 +329,10 @@ else
         { echo "== bench/gpu_render: exit $rc"; cat "$W/diffq.jsonl"; echo "== stderr"
           tail -50 "$W/diffq.err"; } >>"$OUTDIR/bench.txt"
         graphs=$(grep -o '"cuda_graphs":"[^"]*"' "$W/diffq.jsonl" | head -1 | cut -d'"' -f4)
+        layout=$(grep -o '"layout":"[^"]*"' "$W/diffq.jsonl" | head -1 | cut -d'"' -f4)
+        note="$(wc -l <"$W/diffq.jsonl") of $(echo $BATCHES | wc -w) batches"
         row "bench diffq" $([ $rc = 0 ] && echo ok || echo "FAILED($rc)") $(( $(date +%s) - s )) \
-            "$(wc -l <"$W/diffq.jsonl") of $(echo $BATCHES | wc -w) batches; graphs ${graphs:-?}"
+            "$note; graphs ${graphs:-?}; layout ${layout:-?}"
         [ $rc = 0 ] || FAIL=1
         if [ "${DQ_GPU_GRAPHS_AB:-0}" = 1 ]; then
             s=$(date +%s)

@@ -78,6 +78,9 @@ def main():
         "guidance": any_line.get("guidance"), "model": any_line.get("model"),
         "diffq_precision": next(iter(dq.values()), {}).get("precision"),
         "diffq_cuda_graphs": next(iter(dq.values()), {}).get("cuda_graphs"),
+        "diffq_layout": next(iter(dq.values()), {}).get("layout"),
+        "diffq_attention": next(iter(dq.values()), {}).get("attention"),
+        "diffq_conv_search": next(iter(dq.values()), {}).get("conv_search"),
         "diffusers": next(iter(pt.values()), {}).get("diffusers"),
         "diffusers_precision": next(iter(pt.values()), {}).get("precision"),
         "torch": next(iter(pt.values()), {}).get("torch"),
@@ -95,7 +98,8 @@ def main():
     print(f"benchmark on {args.card}: {record['size']}x{record['size']}, {record['steps']} steps, "
           f"CFG {record['guidance']}, diffq {record['diffq_precision'] or '(no result)'} vs {who}")
     if record["diffq_cuda_graphs"]:
-        print(f"diffq CUDA graphs: {record['diffq_cuda_graphs']}")
+        print(f"diffq CUDA graphs: {record['diffq_cuda_graphs']}; layout {record['diffq_layout']}; "
+              f"attention {record['diffq_attention']}; conv search {record['diffq_conv_search']}")
     print(f"{'batch':>5} {'diffq img/s':>12} {'diffusers img/s':>16} {'ratio':>6} "
           f"{'diffq MiB':>10} {'diffusers MiB':>14}")
     for r in batches:

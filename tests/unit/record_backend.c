@@ -70,6 +70,17 @@ static int s_exec(dq_backend_t *cpu, s_rec_t *r) {
     case DQ_OP_SILU: return o->silu(cpu, s_in(r, 0), &r->t[3]);
     case DQ_OP_GEGLU: return o->geglu(cpu, s_in(r, 0), &r->t[3]);
     case DQ_OP_UPSAMPLE_NEAREST2X: return o->upsample_nearest2x(cpu, s_in(r, 0), &r->t[3]);
+    case DQ_OP_CONV2D_NHWC:
+        return o->conv2d_nhwc(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), r->i0, r->i1, s_in(r, 4),
+                              &r->t[3]);
+    case DQ_OP_GROUP_NORM_NHWC:
+        return o->group_norm_nhwc(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), r->i0, r->f0,
+                                  &r->t[3]);
+    case DQ_OP_GROUP_NORM_SILU_NHWC:
+        return o->group_norm_silu_nhwc(cpu, s_in(r, 0), s_in(r, 1), s_in(r, 2), r->i0, r->f0,
+                                       &r->t[3]);
+    case DQ_OP_UPSAMPLE_NEAREST2X_NHWC:
+        return o->upsample_nearest2x_nhwc(cpu, s_in(r, 0), &r->t[3]);
     case DQ_OP_CPY: return o->cpy(cpu, s_in(r, 0), &r->t[3]);
     case DQ_OP_ADD: return o->add(cpu, s_in(r, 0), s_in(r, 1), &r->t[3]);
     case DQ_OP_MUL: return o->mul(cpu, s_in(r, 0), s_in(r, 1), &r->t[3]);
@@ -166,6 +177,30 @@ static int s_geglu(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
 }
 static int s_upsample(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     return s_unary(be, DQ_OP_UPSAMPLE_NEAREST2X, x, y);
+}
+static int s_upsample_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    return s_unary(be, DQ_OP_UPSAMPLE_NEAREST2X_NHWC, x, y);
+}
+static int s_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                         const dq_tensor_t *bias, int stride, int padding,
+                         const dq_tensor_t *residual, dq_tensor_t *y) {
+    s_rec_t r = {.op = DQ_OP_CONV2D_NHWC, .i0 = stride, .i1 = padding};
+    s_put(&r, 0, x), s_put(&r, 1, w), s_put(&r, 2, bias), s_put(&r, 3, y);
+    s_put(&r, 4, residual);
+    return s_do(be, &r);
+}
+static int s_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                             const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
+    s_rec_t r = {.op = DQ_OP_GROUP_NORM_NHWC, .i0 = groups, .f0 = eps};
+    s_put(&r, 0, x), s_put(&r, 1, gamma), s_put(&r, 2, beta), s_put(&r, 3, y);
+    return s_do(be, &r);
+}
+static int s_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x,
+                                  const dq_tensor_t *gamma, const dq_tensor_t *beta, int groups,
+                                  float eps, dq_tensor_t *y) {
+    s_rec_t r = {.op = DQ_OP_GROUP_NORM_SILU_NHWC, .i0 = groups, .f0 = eps};
+    s_put(&r, 0, x), s_put(&r, 1, gamma), s_put(&r, 2, beta), s_put(&r, 3, y);
+    return s_do(be, &r);
 }
 static int s_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
     return s_unary(be, DQ_OP_CPY, x, y);
@@ -306,6 +341,10 @@ static const dq_backend_ops_t s_ops = {
     .upsample_nearest2x = s_upsample,
     .concat = s_concat,
     .cpy = s_cpy,
+    .conv2d_nhwc = s_conv2d_nhwc,
+    .group_norm_nhwc = s_group_norm_nhwc,
+    .group_norm_silu_nhwc = s_group_norm_silu_nhwc,
+    .upsample_nearest2x_nhwc = s_upsample_nhwc,
     .graph_begin = s_graph_begin,
     .graph_end = s_graph_end,
     .graph_launch = s_graph_launch,

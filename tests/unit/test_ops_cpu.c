@@ -14,6 +14,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/cpu_internal.h"
 #include "kernels/ops.h"
@@ -569,6 +570,78 @@ static void s_activations_case(dqt_env_t *env, int64_t rows, int64_t cols) {
 static void s_activations(dqt_env_t *env) { s_activations_case(env, 3, 1001); }
 CASE(activations)
 
+/* An element's bits do not depend on where it falls in a call's range: the same floats given
+ * to silu, gelu, gelu_quick (and to geglu's halves) at another offset and length, so that an
+ * element sits in a whole vector in one call and in the tail in the other, give the same bits.
+ * (GCC once contracted multiply-adds differently in a clone's vector body and its scalar
+ * remainder; group_norm_silu's channel spans rely on this too.) */
+typedef int (*s_unary_fn)(dq_backend_t *, const dq_tensor_t *, dq_tensor_t *);
+
+static void test_activation_offsets(void **state) {
+    (void) state;
+    dqt_env_t *env = dqt_env_new(4u << 20);
+    dq_backend_t *be = dqt_backend(env);
+    enum { N = 1001 };
+    /* (offset, length) of the second call: past whole vectors, inside one, a tail alone. */
+    static const int64_t cuts[][2] = {{3, N - 3}, {1, N - 6}, {17, 40}, {29, 5}, {0, 1}, {31, 33}};
+    dq_tensor_t *x = dqt_input(env, 1, SHAPE(N), -8, 8);
+    const float *xh = dqt_host(env, x);
+    static const s_unary_fn ops[] = {dq_op_silu, dq_op_gelu, dq_op_gelu_quick};
+    static const char *const names[] = {"silu", "gelu", "gelu_quick"};
+    for (int o = 0; o < 3; o++) {
+        dq_tensor_t *y = dqt_output(env, 1, SHAPE(N));
+        assert_int_equal(ops[o](be, x, y), 0);
+        const float *yh = dqt_host(env, y);
+        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+            int64_t off = cuts[c][0], len = cuts[c][1];
+            dq_tensor_t *xs = dqt_input_from(env, 1, SHAPE(len), xh + off);
+            dq_tensor_t *ys = dqt_output(env, 1, SHAPE(len));
+            assert_int_equal(ops[o](be, xs, ys), 0);
+            if (memcmp(yh + off, dqt_host(env, ys), (size_t) len * sizeof(float)) != 0)
+                fail_msg("%s: [%lld, +%lld) differs from the whole call", names[o],
+                         (long long) off, (long long) len);
+        }
+    }
+    /* The shared loop itself, on unaligned host pointers. */
+    float *ya = calloc(N, sizeof *ya), *yb = calloc(N, sizeof *yb);
+    assert_non_null(ya);
+    assert_non_null(yb);
+    dq_cpu_sigmoid_mul(xh, ya, N, 1.0f);
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        int64_t off = cuts[c][0], len = cuts[c][1];
+        dq_cpu_sigmoid_mul(xh + off, yb + off, len, 1.0f);
+        assert_memory_equal(ya + off, yb + off, (size_t) len * sizeof(float));
+    }
+    free(ya);
+    free(yb);
+    /* geglu: rows of [hidden | gate]; the second call takes columns [off, off + len) of each. */
+    enum { F = 301 };
+    dq_tensor_t *g = dqt_input(env, 2, SHAPE(2, 2 * F), -6, 6);
+    dq_tensor_t *gy = dqt_output(env, 2, SHAPE(2, F));
+    assert_int_equal(dq_op_geglu(be, g, gy), 0);
+    const float *gh = dqt_host(env, g), *gyh = dqt_host(env, gy);
+    float *sub = calloc(2 * 2 * F, sizeof *sub);
+    assert_non_null(sub);
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        int64_t off = cuts[c][0] % F, len = cuts[c][1] < F - off ? cuts[c][1] : F - off;
+        for (int64_t r = 0; r < 2; r++)
+            for (int64_t i = 0; i < len; i++) {
+                sub[r * 2 * len + i] = gh[r * 2 * F + off + i];
+                sub[r * 2 * len + len + i] = gh[r * 2 * F + F + off + i];
+            }
+        dq_tensor_t *gs = dqt_input_from(env, 2, SHAPE(2, 2 * len), sub);
+        dq_tensor_t *gys = dqt_output(env, 2, SHAPE(2, len));
+        assert_int_equal(dq_op_geglu(be, gs, gys), 0);
+        const float *gysh = dqt_host(env, gys);
+        for (int64_t r = 0; r < 2; r++)
+            if (memcmp(gyh + r * F + off, gysh + r * len, (size_t) len * sizeof(float)) != 0)
+                fail_msg("geglu: row %lld [%lld, +%lld) differs from the whole call",
+                         (long long) r, (long long) off, (long long) len);
+    }
+    free(sub);
+    dqt_env_free(&env);
+}
+
 static void s_geglu_case(dqt_env_t *env, int64_t rows, int64_t f) {
     dq_tensor_t *x = dqt_input(env, 3, SHAPE(2, rows / 2, 2 * f), -4, 4);
     dq_tensor_t *y = dqt_output(env, 3, SHAPE(2, rows / 2, f));
@@ -880,7 +953,7 @@ int main(void) {
         cmocka_unit_test(test_layer_norm), cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_attention),  cmocka_unit_test(test_attention_tiles),
         cmocka_unit_test(test_attention_tiled_applies), cmocka_unit_test(test_batch_invariance),
-        cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_activations), cmocka_unit_test(test_activation_offsets),
         cmocka_unit_test(test_geglu),      cmocka_unit_test(test_binary),
         cmocka_unit_test(test_scale),      cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),     cmocka_unit_test(test_cpy),

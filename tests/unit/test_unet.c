@@ -146,8 +146,11 @@ static void s_check_fixture(dq_backend_t *be, dq_unet_t *u, const char *stem, co
     s_fix_free(&f);
 }
 
-static void s_check_layout(int single_file, bool linear_proj, dq_dtype_t matrix_dtype) {
+static void s_check_layout(int single_file, bool linear_proj, dq_dtype_t matrix_dtype,
+                           bool nhwc) {
     dq_model_t *m = s_model(single_file);
+    /* The channels-last network (what CUDA's f16 mode runs) on the CPU's channels-last ops. */
+    if (nhwc) assert_int_equal(setenv("DQ_LAYOUT", "nhwc", 1), 0);
     /* SD 2.x's use_linear_projection: tokens first, then proj_in as a Linear with the same
      * [C, C] matrix. A 1x1 conv then a transpose is the same map, so the fixtures still hold. */
     m->cfg.unet.use_linear_projection = linear_proj;
@@ -155,11 +158,15 @@ static void s_check_layout(int single_file, bool linear_proj, dq_dtype_t matrix_
     assert_non_null(be);
     char err[512] = "";
     dq_unet_t *u = dq_unet_new_dtype(be, m, matrix_dtype, DQ_DTYPE_F32, err, sizeof err);
+    if (nhwc) assert_int_equal(unsetenv("DQ_LAYOUT"), 0);
     if (!u) fail_msg("%s", err);
     dq_model_destroy(&m);
     const char *lay = single_file ? "single file" : "folder";
     if (linear_proj) lay = "folder, linear projections";
     if (matrix_dtype == DQ_DTYPE_F16) lay = "folder, f16 matrices";
+    char label[64];
+    snprintf(label, sizeof label, "%s%s", lay, nhwc ? ", NHWC" : "");
+    lay = label;
     s_check_fixture(be, u, "unet_2x8x8", lay);
     s_check_fixture(be, u, "unet_2x6x8", lay);
     s_check_fixture(be, u, "unet_2x5x7", lay); /* odd sides: upsample to the skip's size */
@@ -171,24 +178,34 @@ static void s_check_layout(int single_file, bool linear_proj, dq_dtype_t matrix_
 
 static void test_folder(void **state) {
     (void) state;
-    s_check_layout(0, false, DQ_DTYPE_F32);
+    s_check_layout(0, false, DQ_DTYPE_F32, false);
 }
 
 static void test_single_file(void **state) {
     (void) state;
-    s_check_layout(1, false, DQ_DTYPE_F32);
+    s_check_layout(1, false, DQ_DTYPE_F32, false);
 }
 
 static void test_linear_projection(void **state) {
     (void) state;
-    s_check_layout(0, true, DQ_DTYPE_F32);
+    s_check_layout(0, true, DQ_DTYPE_F32, false);
 }
 
 /* Matrices kept in F16 (the fixture's weights are F16 values, so storage is exact and only the
  * ops' conversion path differs). */
 static void test_f16_matrices(void **state) {
     (void) state;
-    s_check_layout(0, false, DQ_DTYPE_F16);
+    s_check_layout(0, false, DQ_DTYPE_F16, false);
+}
+
+/* Channels last (DQ_LAYOUT=nhwc): activations [N, H, W, C], conv weights permuted at load, the
+ * transformers' tokens the activation itself; with conv and linear projections and F16
+ * matrices, against the same fixtures. */
+static void test_nhwc(void **state) {
+    (void) state;
+    s_check_layout(0, false, DQ_DTYPE_F32, true);
+    s_check_layout(0, true, DQ_DTYPE_F32, true);
+    s_check_layout(0, false, DQ_DTYPE_F16, true);
 }
 
 /* The sinusoidal embedding equals diffusers' time_proj (float32 the same way). */
@@ -338,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_linear_projection),
         cmocka_unit_test(test_f16_matrices),
+        cmocka_unit_test(test_nhwc),
         cmocka_unit_test(test_batch_per_item_timesteps),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_flops),

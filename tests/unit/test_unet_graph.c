@@ -178,6 +178,23 @@ static void test_replay_matches_eager(void **state) {
     s_pair_free(&p);
 }
 
+/* The channels-last network (DQ_LAYOUT=nhwc on both sides) records and replays too, giving the
+ * CPU's channels-last bits. */
+static void test_replay_matches_eager_nhwc(void **state) {
+    (void) state;
+    s_pair_t p;
+    assert_int_equal(setenv("DQ_LAYOUT", "nhwc", 1), 0);
+    s_pair_new(&p);
+    assert_int_equal(unsetenv("DQ_LAYOUT"), 0);
+    s_calls(&p, 2, 6, 8, 3, 7);
+    dq_step_graph_stats_t s = s_stats(p.ur);
+    assert_true(s.enabled);
+    assert_int_equal(s.captures, 1);
+    assert_int_equal(s.launches, 2);
+    assert_int_equal(p.rs->illegal, 0);
+    s_pair_free(&p);
+}
+
 /* A graph that cannot be instantiated: the calls still give the CPU's bits, graphs go off and
  * are not tried again. */
 static void test_failed_graph_stays_eager(void **state) {
@@ -228,6 +245,7 @@ static void test_cpu_has_no_graphs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_matches_eager),
+        cmocka_unit_test(test_replay_matches_eager_nhwc),
         cmocka_unit_test(test_failed_graph_stays_eager),
         cmocka_unit_test(test_env_turns_graphs_off),
         cmocka_unit_test(test_cpu_has_no_graphs),

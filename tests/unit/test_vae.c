@@ -212,6 +212,41 @@ static void test_decode_fixtures(void **state) {
     dq_backend_destroy(&be);
 }
 
+/* Channels last (DQ_LAYOUT=nhwc, what CUDA's f16 mode runs): activations [N, H, W, C], conv
+ * weights permuted at load, the attention on the activation as tokens; every fixture, F32 and
+ * F16 weights, within the same bounds (the arena's peak is still what it advertises). */
+static void test_decode_fixtures_nhwc(void **state) {
+    (void) state;
+    static const char *stems[] = {"vae_decode_1x8x8", "vae_decode_2x8x8", "vae_decode_1x6x8"};
+    dq_backend_t *be = dq_backend_cpu_new(0, 1);
+    assert_non_null(be);
+    for (int half = 0; half < 2; half++) {
+        dq_model_t *model = s_load(false);
+        char err[512] = "";
+        assert_int_equal(setenv("DQ_LAYOUT", "nhwc", 1), 0);
+        dq_vae_decoder_t *dec = dq_vae_decoder_new(
+            be, model, half ? DQ_DTYPE_F16 : DQ_DTYPE_F32, DQ_DTYPE_F32, err, sizeof err);
+        assert_int_equal(unsetenv("DQ_LAYOUT"), 0);
+        if (!dec) fail_msg("%s", err);
+        dq_model_destroy(&model);
+        for (size_t k = 0; k < sizeof stems / sizeof *stems; k++) {
+            s_fixture_t f;
+            s_fixture_load(&f, stems[k]);
+            size_t n = (size_t) f.n * 3 * 64 * f.h * f.w;
+            float *out = s_decode(be, dec, &f);
+            double e = s_rel_l2(out, f.decoded, n);
+            print_message("# %s NHWC, %s weights: decoded relative L2 %.3g\n", stems[k],
+                          half ? "F16" : "F32", e);
+            assert_true(e <= TOL);
+            s_check_rgb8(&f, out, stems[k]);
+            free(out);
+            s_fixture_free(&f);
+        }
+        dq_vae_decoder_destroy(&dec);
+    }
+    dq_backend_destroy(&be);
+}
+
 /* Half-precision weight storage (the fixture's weights are f16-exact) decodes to the same values
  * within the bound; a batch's images equal the images decoded one at a time within it. */
 static void test_f16_weights_and_batch(void **state) {
@@ -314,6 +349,7 @@ int main(void) {
     dq_log_init("test_vae", DQ_LOG_WARN, false);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_fixtures),
+        cmocka_unit_test(test_decode_fixtures_nhwc),
         cmocka_unit_test(test_f16_weights_and_batch),
         cmocka_unit_test(test_rejects_bad_input),
         cmocka_unit_test(test_rgb8_rounding),
