@@ -204,9 +204,11 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata
                                                   ? CUDNN_FMA_MATH
                                                   : CUDNN_DEFAULT_MATH));
     {
-        const int64_t key[DQ_CUDA_CONV_KEY] = {
-            g->n,      g->ci,       g->h,   g->w, cb, g->co, g->kh, g->kw, g->stride,
-            g->padding, g->nhwc ? 1 : 0, (int64_t) ctx->precision, dt == CUDNN_DATA_HALF};
+        const int64_t key[DQ_CUDA_CONV_KEY] = {g->n,      g->ci,     g->h,
+                                               g->w,      cb,        g->co,
+                                               g->kh,     g->kw,     g->stride,
+                                               g->padding, g->nhwc,  (int64_t) ctx->precision,
+                                               dt == CUDNN_DATA_HALF};
         /* What the y descriptor spans: its last element, plus one. */
         int64_t extent = 1 + (g->n - 1) * ys[0] + (cb - 1) * ys[1] + (g->ho - 1) * ys[2] +
                          (g->wo - 1) * ys[3];
