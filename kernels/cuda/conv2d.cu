@@ -10,15 +10,15 @@
 
 /* One convolution's geometry, in either layout. */
 typedef struct {
-    bool nhwc;                 /* x, y channels-last and w KRSC, else NCHW and KCRS */
-    int64_t n, ci, h, w;       /* x: [n, ci, h, w] or [n, h, w, ci] */
-    int64_t co, kh, kw;        /* w: [co, ci, kh, kw] or [co, kh, kw, ci] */
-    int64_t ho, wo;            /* y: [n, co, ho, wo] or [n, ho, wo, co] */
+    bool nhwc;           /* x, y channels-last and w KRSC, else NCHW and KCRS */
+    int64_t n, ci, h, w; /* x: [n, ci, h, w] or [n, h, w, ci] */
+    int64_t co, kh, kw;  /* w: [co, ci, kh, kw] or [co, kh, kw, ci] */
+    int64_t ho, wo;      /* y: [n, co, ho, wo] or [n, ho, wo, co] */
     int stride, padding;
 } s_geom_t;
 
-static s_geom_t s_geom(const dq_tensor_t *x, const dq_tensor_t *w, const dq_tensor_t *y,
-                       bool nhwc, int stride, int padding) {
+static s_geom_t s_geom(const dq_tensor_t *x, const dq_tensor_t *w, const dq_tensor_t *y, bool nhwc,
+                       int stride, int padding) {
     s_geom_t g;
     g.nhwc = nhwc;
     g.n = x->shape[0];
@@ -38,7 +38,9 @@ static s_geom_t s_geom(const dq_tensor_t *x, const dq_tensor_t *w, const dq_tens
 /* Elements of one output channel's weights: a filter row in both layouts (KCRS and KRSC keep
  * each output channel's ci * kh * kw weights contiguous), so blocks of rows are blocks of
  * output channels. */
-static int64_t s_row(const s_geom_t *g) { return g->ci * g->kh * g->kw; }
+static int64_t s_row(const s_geom_t *g) {
+    return g->ci * g->kh * g->kw;
+}
 
 /* Descriptors of one call; destroyed by s_descs_free whatever happened. */
 typedef struct {
@@ -110,8 +112,7 @@ static int s_search(dq_cuda_ctx_t *ctx, const s_descs_t *d, const s_operands_t *
 /* The cached choice for key, or a new one: the fastest algorithm by cuDNN's timed search (see
  * s_search), else by its heuristics (cudnnGetConvolutionForwardAlgorithm_v7), whose scratch fits
  * the workspace and whose math suits the mode. */
-static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d,
-                       const int64_t key[DQ_CUDA_CONV_KEY],
+static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key[DQ_CUDA_CONV_KEY],
                        const s_operands_t *o, dq_cuda_conv_algo_t *out) {
     size_t ws_avail = o->ws_avail;
     for (int i = 0; i < ctx->conv_cached; i++)
@@ -190,13 +191,13 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata
     S_DNN(cudnnCreateFilterDescriptor(&d.w));
     S_DNN(cudnnCreateConvolutionDescriptor(&d.conv));
     /* The dims are given as n, c, h, w whatever the format; the format sets the strides. */
-    S_DNN(cudnnSetTensor4dDescriptor(d.x, fmt, dt, (int) g->n, (int) g->ci, (int) g->h,
-                                     (int) g->w));
+    S_DNN(
+        cudnnSetTensor4dDescriptor(d.x, fmt, dt, (int) g->n, (int) g->ci, (int) g->h, (int) g->w));
     S_DNN(cudnnSetTensor4dDescriptorEx(d.y, dt, (int) g->n, (int) cb, (int) g->ho, (int) g->wo,
                                        (int) ys[0], (int) ys[1], (int) ys[2], (int) ys[3]));
     /* k, c, h, w likewise: NCHW means KCRS packed, NHWC means KRSC packed. */
-    S_DNN(cudnnSetFilter4dDescriptor(d.w, dt, fmt, (int) cb, (int) g->ci, (int) g->kh,
-                                     (int) g->kw));
+    S_DNN(
+        cudnnSetFilter4dDescriptor(d.w, dt, fmt, (int) cb, (int) g->ci, (int) g->kh, (int) g->kw));
     /* CROSS_CORRELATION is what deep-learning frameworks call convolution (no kernel flip). */
     S_DNN(cudnnSetConvolution2dDescriptor(d.conv, g->padding, g->padding, g->stride, g->stride, 1,
                                           1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -204,14 +205,22 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata
                                                   ? CUDNN_FMA_MATH
                                                   : CUDNN_DEFAULT_MATH));
     {
-        const int64_t key[DQ_CUDA_CONV_KEY] = {g->n,      g->ci,     g->h,
-                                               g->w,      cb,        g->co,
-                                               g->kh,     g->kw,     g->stride,
-                                               g->padding, g->nhwc,  (int64_t) ctx->precision,
+        const int64_t key[DQ_CUDA_CONV_KEY] = {g->n,
+                                               g->ci,
+                                               g->h,
+                                               g->w,
+                                               cb,
+                                               g->co,
+                                               g->kh,
+                                               g->kw,
+                                               g->stride,
+                                               g->padding,
+                                               g->nhwc,
+                                               (int64_t) ctx->precision,
                                                dt == CUDNN_DATA_HALF};
         /* What the y descriptor spans: its last element, plus one. */
-        int64_t extent = 1 + (g->n - 1) * ys[0] + (cb - 1) * ys[1] + (g->ho - 1) * ys[2] +
-                         (g->wo - 1) * ys[3];
+        int64_t extent =
+            1 + (g->n - 1) * ys[0] + (cb - 1) * ys[1] + (g->ho - 1) * ys[2] + (g->wo - 1) * ys[3];
         s_operands_t ops = {xdata, w, ws, ws_avail, (size_t) extent * esz};
         dq_cuda_conv_algo_t algo;
         if (s_pick_algo(ctx, &d, key, &ops, &algo)) goto done;
@@ -220,8 +229,8 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata
         if (ctx->precision != DQ_CUDA_PRECISION_F32)
             S_DNN(cudnnSetConvolutionMathType(d.conv, algo.math));
         const float one = 1.0f;
-        S_DNN(cudnnConvolutionForward(ctx->cudnn, &one, d.x, xdata, d.w, w, d.conv, algo.algo,
-                                      ws, algo.ws_bytes, &beta, d.y, yb));
+        S_DNN(cudnnConvolutionForward(ctx->cudnn, &one, d.x, xdata, d.w, w, d.conv, algo.algo, ws,
+                                      algo.ws_bytes, &beta, d.y, yb));
     }
     rc = 0;
 #undef S_DNN
@@ -259,8 +268,8 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const s_geom_t *g, const dq_tensor_t *
     void *x16 = base, *y16 = base + xb, *w16 = wb ? base + xb + yb : w->data;
     if (dq_cuda_convert_to_f16(ctx->stream, ctx->device, x->data, x->dtype, nx, x16) ||
         (wb && dq_cuda_convert_to_f16(ctx->stream, ctx->device, w->data, w->dtype, nw, w16)) ||
-        s_conv_block(ctx, g, x16, CUDNN_DATA_HALF, w16, 0, g->co, y16, 0.0f,
-                     base + xb + yb + wb, ctx->work_bytes - (xb + yb + wb)) ||
+        s_conv_block(ctx, g, x16, CUDNN_DATA_HALF, w16, 0, g->co, y16, 0.0f, base + xb + yb + wb,
+                     ctx->work_bytes - (xb + yb + wb)) ||
         dq_cuda_widen_f16_bias(ctx->stream, ctx->device, y16,
                                bias ? (const float *) bias->data : NULL,
                                residual ? (const float *) residual->data : NULL,
@@ -291,19 +300,21 @@ static int s_conv_blocks(dq_cuda_ctx_t *ctx, const s_geom_t *g, const dq_tensor_
     /* Blocks of a multiple of 8 channels where they split y: a channels-last block then starts
      * 16-byte aligned (cuDNN's vectorised kernels may need it; its heuristics see only the
      * descriptors, not the pointers). */
-    if (cblock >= g->co) cblock = g->co;
-    else if (cblock >= 8) cblock &= ~(int64_t) 7;
+    if (cblock >= g->co)
+        cblock = g->co;
+    else if (cblock >= 8)
+        cblock &= ~(int64_t) 7;
     /* Scratch for cuDNN starts 256-byte aligned after the converted block. */
     size_t wbytes = s_align((size_t) (cblock * k) * dsz);
     void *ws = (char *) ctx->work + wbytes;
     for (int64_t c0 = 0; c0 < g->co; c0 += cblock) {
         int64_t cb = g->co - c0 < cblock ? g->co - c0 : cblock;
         const void *src = (const char *) w->data + (size_t) (c0 * k) * esz;
-        int rc = wdt == DQ_DTYPE_F16
-                     ? dq_cuda_convert_to_f16(ctx->stream, ctx->device, src, w->dtype, cb * k,
-                                              ctx->work)
-                     : dq_cuda_convert_to_f32(ctx->stream, ctx->device, src, w->dtype, cb * k,
-                                              (float *) ctx->work);
+        int rc =
+            wdt == DQ_DTYPE_F16
+                ? dq_cuda_convert_to_f16(ctx->stream, ctx->device, src, w->dtype, cb * k, ctx->work)
+                : dq_cuda_convert_to_f32(ctx->stream, ctx->device, src, w->dtype, cb * k,
+                                         (float *) ctx->work);
         if (rc || s_conv_block(ctx, g, x->data, dt, ctx->work, c0, cb, y->data, beta, ws,
                                ctx->work_bytes - wbytes))
             return -1;

@@ -158,14 +158,12 @@ static inline dq_cuda_bcast_t dq_cuda_bcast_rows(int64_t rows, int64_t cols) {
 }
 /* A conv's y[n, c, s] (s = Ho * Wo): bias[c]; residual of y's shape, or with per_image one value
  * per image and channel ([N, C, 1, 1]: residual[i / s]). */
-static inline dq_cuda_bcast_t dq_cuda_bcast_nchw(int64_t n, int64_t c, int64_t s,
-                                                 bool per_image) {
+static inline dq_cuda_bcast_t dq_cuda_bcast_nchw(int64_t n, int64_t c, int64_t s, bool per_image) {
     return dq_cuda_bcast_t{n * c * s, s, c, per_image ? s : 1, 1};
 }
 /* A channels-last conv's y[n, s, c]: bias[i % c]; residual of y's shape, or with per_image one
  * value per image and channel ([N, 1, 1, C]: residual[(i / (s * c)) * c + i % c]). */
-static inline dq_cuda_bcast_t dq_cuda_bcast_nhwc(int64_t n, int64_t s, int64_t c,
-                                                 bool per_image) {
+static inline dq_cuda_bcast_t dq_cuda_bcast_nhwc(int64_t n, int64_t s, int64_t c, bool per_image) {
     return dq_cuda_bcast_t{n * s * c, 1, c, per_image ? s * c : 1, per_image ? c : 1};
 }
 
@@ -213,9 +211,8 @@ int dq_cuda_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_ten
                             const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cuda_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                             const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
-int dq_cuda_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x,
-                                 const dq_tensor_t *gamma, const dq_tensor_t *beta, int groups,
-                                 float eps, dq_tensor_t *y);
+int dq_cuda_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                                 const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cuda_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                        const dq_tensor_t *beta, float eps, dq_tensor_t *y);
 int dq_cuda_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);

@@ -51,8 +51,8 @@ __global__ void s_upsample_nhwc_kernel(const T *x, T *y, int64_t n, int64_t h, i
 template <typename T>
 static int s_upsample_nhwc_launch(cudaStream_t st, int dev, const void *x, void *y, int64_t n,
                                   int64_t h, int64_t w, int64_t c) {
-    DQ_CUDA_LAUNCH(s_upsample_nhwc_kernel<T>, dq_cuda_blocks(n * 4 * h * w * c), DQ_CUDA_THREADS,
-                   0, st, (const T *) x, (T *) y, n, h, w, c);
+    DQ_CUDA_LAUNCH(s_upsample_nhwc_kernel<T>, dq_cuda_blocks(n * 4 * h * w * c), DQ_CUDA_THREADS, 0,
+                   st, (const T *) x, (T *) y, n, h, w, c);
     DQ_CUDA_LAUNCHED(dev, "upsample_nearest2x_nhwc");
     return 0;
 }

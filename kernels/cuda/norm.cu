@@ -9,7 +9,8 @@ template <typename T, typename At>
 __device__ void s_stats(const T *x, int64_t n, At at, float eps, double *sh, double *mean,
                         double *rstd) {
     double s = 0.0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += dq_cuda_ld(x + at(i));
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        s += dq_cuda_ld(x + at(i));
     double mu = dq_cuda_block_sum(s, sh) / (double) n, v = 0.0;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
         double d = dq_cuda_ld(x + at(i)) - mu;
@@ -25,9 +26,8 @@ __device__ void s_stats(const T *x, int64_t n, At at, float eps, double *sh, dou
  * are cpg contiguous values at each position, c apart (element i: position i / cpg, channel
  * i % cpg). */
 template <typename T>
-__global__ void s_group_norm_kernel(const T *x, const float *gamma, const float *beta,
-                                    int64_t c, int64_t s, int groups, float eps, int silu,
-                                    int nhwc, T *y) {
+__global__ void s_group_norm_kernel(const T *x, const float *gamma, const float *beta, int64_t c,
+                                    int64_t s, int groups, float eps, int silu, int nhwc, T *y) {
     __shared__ double sh[32];
     const int64_t ng = blockIdx.x, cpg = c / groups, len = cpg * s, g = ng % groups;
     /* where the group starts, and its element i's offset from there */
@@ -65,8 +65,8 @@ static int s_group_norm_launch(cudaStream_t st, int dev, const void *x, const fl
 int dq_cuda_group_norm_launch(cudaStream_t st, int dev, dq_dtype_t dtype, const void *x,
                               const float *gamma, const float *beta, int64_t n, int64_t c,
                               int64_t s, int groups, float eps, bool silu, bool nhwc, void *y) {
-    return DQ_CUDA_BY_ACT(dtype, s_group_norm_launch, st, dev, x, gamma, beta, n, c, s, groups,
-                          eps, silu, nhwc, y);
+    return DQ_CUDA_BY_ACT(dtype, s_group_norm_launch, st, dev, x, gamma, beta, n, c, s, groups, eps,
+                          silu, nhwc, y);
 }
 
 /* The four group norm entries: channels in dim 1 (x[N, C, S...]) or last (x[N, S..., C]). */
@@ -78,10 +78,9 @@ static int s_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_
     // x: [N, C, S...] or [N, S..., C], y: same; gamma, beta: [C] or NULL
     int64_t n = x->shape[0], c = x->shape[nhwc ? x->ndim - 1 : 1];
     int64_t s = dq_tensor_nelements(x) / (n * c);
-    return dq_cuda_group_norm_launch(ctx->stream, ctx->device, x->dtype, x->data,
-                                     gamma ? (const float *) gamma->data : NULL,
-                                     beta ? (const float *) beta->data : NULL, n, c, s, groups,
-                                     eps, silu, nhwc, y->data);
+    return dq_cuda_group_norm_launch(
+        ctx->stream, ctx->device, x->dtype, x->data, gamma ? (const float *) gamma->data : NULL,
+        beta ? (const float *) beta->data : NULL, n, c, s, groups, eps, silu, nhwc, y->data);
 }
 
 int dq_cuda_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
@@ -99,9 +98,8 @@ int dq_cuda_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_ten
     return s_group_norm(be, x, gamma, beta, groups, eps, false, true, y);
 }
 
-int dq_cuda_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x,
-                                 const dq_tensor_t *gamma, const dq_tensor_t *beta, int groups,
-                                 float eps, dq_tensor_t *y) {
+int dq_cuda_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                                 const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y) {
     return s_group_norm(be, x, gamma, beta, groups, eps, true, true, y);
 }
 
@@ -113,7 +111,8 @@ __global__ void s_layer_norm_kernel(const T *x, const float *gamma, const float 
     const T *xr = x + (int64_t) blockIdx.x * d;
     T *yr = y + (int64_t) blockIdx.x * d;
     double mean, rstd;
-    s_stats(xr, d, [](int64_t i) { return i; }, eps, sh, &mean, &rstd);
+    auto at = [](int64_t i) { return i; }; /* the row is contiguous */
+    s_stats(xr, d, at, eps, sh, &mean, &rstd);
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         double v = (dq_cuda_ld(xr + i) - mean) * rstd;
         if (gamma) v = v * gamma[i] + beta[i];

@@ -58,7 +58,8 @@ bool s_type_ok(cudnnDataType_t t) { return t == CUDNN_DATA_FLOAT || t == CUDNN_D
 /* Bytes from a tensor's first element to past its last. */
 long long s_extent(const cudnnTensorStruct *t) {
     long long e = 1;
-    for (int i = 0; i < 4; i++) e += (long long) (t->dims[i] - 1) * t->strides[i];
+    for (int i = 0; i < 4; i++)
+        e += (long long) (t->dims[i] - 1) * t->strides[i];
     return e * (t->type == CUDNN_DATA_HALF ? 2 : 4);
 }
 
@@ -96,8 +97,9 @@ void s_no_races(const char *fn, const cudnnTensorStruct *xd, const void *x,
                            ? "y overlaps the workspace"
                            : nullptr;
     if (!what) return;
-    fprintf(stderr, "cudnn emulation: %s: %s (y at %p, %lld bytes; x at %p; workspace at %p, %zu "
-                    "bytes)\n",
+    fprintf(stderr,
+            "cudnn emulation: %s: %s (y at %p, %lld bytes; x at %p; workspace at %p, %zu "
+            "bytes)\n",
             fn, what, y, s_extent(yd), x, ws, ws_bytes);
     exit(3);
 }
@@ -268,8 +270,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(
     cudnnHandle_t h, cudnnTensorDescriptor_t xd, const void *x, cudnnFilterDescriptor_t wd,
     const void *w, cudnnConvolutionDescriptor_t cd, cudnnTensorDescriptor_t yd, void *y,
-    int requested, int *returned, cudnnConvolutionFwdAlgoPerf_t *perf, void *ws,
-    size_t ws_bytes) {
+    int requested, int *returned, cudnnConvolutionFwdAlgoPerf_t *perf, void *ws, size_t ws_bytes) {
     if (h->stream && dq_emul_refused_in_capture()) return CUDNN_STATUS_NOT_SUPPORTED;
     cudnnStatus_t st = s_check(xd, wd, cd, yd);
     if (st != CUDNN_STATUS_SUCCESS) return st;

@@ -280,8 +280,7 @@ static void s_copy_into(const s_pair_t *src, s_pair_t *dst) {
 
 /* The residual pair for mode res (NULL for none); for S_RES_Y its values are written into y.
  * S_RES_PLANES is [N, C, 1, 1], or [N, 1, 1, C] with nhwc. */
-static s_pair_t *s_residual(s_res_t res, int ndim, const int64_t *shape, s_pair_t *y,
-                            bool nhwc) {
+static s_pair_t *s_residual(s_res_t res, int ndim, const int64_t *shape, s_pair_t *y, bool nhwc) {
     if (res == S_RES_NONE) return NULL;
     int64_t planes[4] = {shape[0], shape[1], 1, 1};
     if (nhwc) {
@@ -361,9 +360,8 @@ static void s_case_conv(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co
 }
 
 /* conv2d_nhwc: x[nb, h, w, ci], w[co, kk, kk, ci] (KRSC), y[nb, Ho, Wo, co]. */
-static void s_case_conv_nhwc(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co,
-                             int64_t kk, int stride, int pad, dq_dtype_t wt, bool bias,
-                             s_res_t res) {
+static void s_case_conv_nhwc(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co, int64_t kk,
+                             int stride, int pad, dq_dtype_t wt, bool bias, s_res_t res) {
     int64_t xs[4] = {nb, h, w, ci}, wsh[4] = {co, kk, kk, ci};
     int64_t ys[4] = {nb, (h + 2 * pad - kk) / stride + 1, (w + 2 * pad - kk) / stride + 1, co};
     s_pair_t *x = s_f32(4, xs), *wp = s_input(wt, 4, wsh, -0.2f, 0.2f);
@@ -374,16 +372,15 @@ static void s_case_conv_nhwc(int64_t nb, int64_t ci, int64_t h, int64_t w, int64
              (long long) h, (long long) w, (long long) ci, (long long) kk, stride, pad,
              (long long) co, dq_dtype_name(wt), bias ? " +b" : "", s_res_name(res));
     s_check("conv2d_nhwc", d, y,
-            dq_op_conv2d_nhwc(s_cpu, &x->c, &wp->c, b ? &b->c : NULL, stride, pad,
-                              r ? &r->c : NULL, &y->c),
-            dq_op_conv2d_nhwc(s_gpu, &x->g, &wp->g, b ? &b->g : NULL, stride, pad,
-                              r ? &r->g : NULL, &y->g),
+            dq_op_conv2d_nhwc(s_cpu, &x->c, &wp->c, b ? &b->c : NULL, stride, pad, r ? &r->c : NULL,
+                              &y->c),
+            dq_op_conv2d_nhwc(s_gpu, &x->g, &wp->g, b ? &b->g : NULL, stride, pad, r ? &r->g : NULL,
+                              &y->g),
             s_tol);
 }
 
 /* group_norm(_silu)_nhwc on x[N, ..., C] (the channels last). */
-static void s_case_group_norm_nhwc(int nd, const int64_t *xs, int groups, bool affine,
-                                   bool silu) {
+static void s_case_group_norm_nhwc(int nd, const int64_t *xs, int groups, bool affine, bool silu) {
     const int64_t *c = &xs[nd - 1];
     s_pair_t *x = s_act_in(nd, xs, 1.0f, 4.0f);
     s_pair_t *g = affine ? s_param(c) : NULL, *b = affine ? s_param(c) : NULL;
