@@ -105,6 +105,7 @@ static bool s_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_
     switch (op) {
     case DQ_OP_LINEAR:
     case DQ_OP_CONV2D:
+    case DQ_OP_CONV2D_NHWC:
     case DQ_OP_CPY:
     case DQ_OP_GET_ROWS:
         return float_weights;
@@ -153,6 +154,10 @@ static dq_backend_ops_t s_make_ops(void) {
     o.concat = dq_cuda_concat;
     o.cpy = dq_cuda_cpy;
     o.get_rows = dq_cuda_get_rows;
+    o.conv2d_nhwc = dq_cuda_conv2d_nhwc;
+    o.group_norm_nhwc = dq_cuda_group_norm_nhwc;
+    o.group_norm_silu_nhwc = dq_cuda_group_norm_silu_nhwc;
+    o.upsample_nearest2x_nhwc = dq_cuda_upsample_nearest2x_nhwc;
     o.graph_begin = dq_cuda_graph_begin;
     o.graph_end = dq_cuda_graph_end;
     o.graph_launch = dq_cuda_graph_launch;

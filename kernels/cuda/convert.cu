@@ -49,19 +49,22 @@ int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64
     return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
 }
 
-/* y[i] = r[i] (r[i / inner] with r_planes) + bias of i (bias[i % inner] when channels is 0,
- * else bias[(i / inner) % channels]); r or bias may be NULL (left out) and r may be y. f16
+/* The residual's index for y's element i (dq_cuda_bcast_t). */
+__device__ __forceinline__ int64_t s_res_index(const dq_cuda_bcast_t &b, int64_t i) {
+    return b.res_div == 1 ? i : (i / b.res_div) * b.res_mod + i % b.res_mod;
+}
+
+/* y[i] = r + bias of element i as b says; r or bias may be NULL (left out) and r may be y. f16
  * values are widened, summed in f32 and rounded once. */
 template <typename T>
-__global__ void s_prefill_kernel(T *y, const T *r, bool r_planes, const float *bias, int64_t n,
-                                 int64_t inner, int64_t channels) {
-    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+__global__ void s_prefill_kernel(T *y, const T *r, const float *bias, dq_cuda_bcast_t b) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < b.n;
          i += (int64_t) gridDim.x * blockDim.x) {
-        float rv = r ? dq_cuda_ld(r + (r_planes ? i / inner : i)) : 0.0f, v;
+        float rv = r ? dq_cuda_ld(r + s_res_index(b, i)) : 0.0f, v;
         if (!bias) {
             v = rv;
         } else {
-            v = bias[channels ? (i / inner) % channels : i % inner];
+            v = bias[(i / b.bias_div) % b.bias_mod];
             if (r) v = __fadd_rn(rv, v);
         }
         dq_cuda_st(y + i, v);
@@ -69,43 +72,38 @@ __global__ void s_prefill_kernel(T *y, const T *r, bool r_planes, const float *b
 }
 
 template <typename T>
-static int s_prefill_launch(cudaStream_t st, int dev, void *y, const void *r, bool r_planes,
-                            const float *bias, int64_t n, int64_t inner, int64_t channels) {
-    DQ_CUDA_LAUNCH(s_prefill_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, (T *) y,
-                   (const T *) r, r_planes, bias, n, inner, channels);
+static int s_prefill_launch(cudaStream_t st, int dev, void *y, const void *r, const float *bias,
+                            dq_cuda_bcast_t b) {
+    DQ_CUDA_LAUNCH(s_prefill_kernel<T>, dq_cuda_blocks(b.n), DQ_CUDA_THREADS, 0, st, (T *) y,
+                   (const T *) r, bias, b);
     DQ_CUDA_LAUNCHED(dev, "prefill");
     return 0;
 }
 
 int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
-                    bool res_planes, const float *bias, int64_t planes, int64_t inner,
-                    int64_t channels, float *beta) {
+                    const float *bias, dq_cuda_bcast_t b, float *beta) {
     *beta = residual || bias ? 1.0f : 0.0f;
     if (!bias && (!residual || residual == y)) return 0;
-    return DQ_CUDA_BY_ACT(dtype, s_prefill_launch, st, dev, y, residual, res_planes, bias,
-                          planes * inner, inner, channels);
+    return DQ_CUDA_BY_ACT(dtype, s_prefill_launch, st, dev, y, residual, bias, b);
 }
 
-/* dst[i] = f32(src[i]) + bias[(i / inner) % channels] + res[i] (res[i / inner] with
- * res_planes), bias and res each left out when NULL, res may be dst. The widening is exact, so
- * the bias sum rounds once, as widening and then adding the bias in two kernels did. */
+/* dst[i] = f32(src[i]) + bias + res of element i as b says, bias and res each left out when
+ * NULL, res may be dst. The widening is exact, so the bias sum rounds once, as widening and then
+ * adding the bias in two kernels did. */
 __global__ void s_widen_bias_kernel(const __half *src, const float *bias, const float *res,
-                                    bool res_planes, int64_t n, int64_t channels, int64_t inner,
-                                    float *dst) {
-    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
+                                    dq_cuda_bcast_t b, float *dst) {
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < b.n;
          i += (int64_t) gridDim.x * blockDim.x) {
         float v = __half2float(src[i]);
-        if (bias) v = __fadd_rn(v, bias[(i / inner) % channels]);
-        dst[i] = res ? __fadd_rn(v, res[res_planes ? i / inner : i]) : v;
+        if (bias) v = __fadd_rn(v, bias[(i / b.bias_div) % b.bias_mod]);
+        dst[i] = res ? __fadd_rn(v, res[s_res_index(b, i)]) : v;
     }
 }
 
-int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
-                                  const float *residual, bool res_planes, int64_t planes,
-                                  int64_t channels, int64_t inner, float *dst) {
-    int64_t n = planes * inner;
-    DQ_CUDA_LAUNCH(s_widen_bias_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st,
-                   (const __half *) src, bias, residual, res_planes, n, channels, inner, dst);
-    DQ_CUDA_LAUNCHED(dev, "widen_f16_bias_planes");
+int dq_cuda_widen_f16_bias(cudaStream_t st, int dev, const void *src, const float *bias,
+                           const float *residual, dq_cuda_bcast_t b, float *dst) {
+    DQ_CUDA_LAUNCH(s_widen_bias_kernel, dq_cuda_blocks(b.n), DQ_CUDA_THREADS, 0, st,
+                   (const __half *) src, bias, residual, b, dst);
+    DQ_CUDA_LAUNCHED(dev, "widen_f16_bias");
     return 0;
 }

@@ -14,9 +14,13 @@ extern "C" {
 }
 #include "kernels/cuda/backend_cuda.h"
 
+/* Entries of a conv algorithm cache key: n, ci, h, w, the block's and all output channels,
+ * kh, kw, stride, pad, layout (0 NCHW, 1 NHWC), precision, data type (see conv2d.cu). */
+#define DQ_CUDA_CONV_KEY 13
+
 /* One cached cuDNN algorithm choice for a convolution geometry (see conv2d.cu). */
 typedef struct {
-    int64_t key[10]; /* n, ci, h, w, co, kh, kw, stride, pad, precision */
+    int64_t key[DQ_CUDA_CONV_KEY]; /* the geometry (DQ_CUDA_CONV_KEY) */
     cudnnConvolutionFwdAlgo_t algo;
     cudnnMathType_t math;
     size_t ws_bytes; /* cuDNN scratch the algorithm needs */
@@ -139,21 +143,40 @@ int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t
 /* dst[i] = half(src[i]) round to nearest even. */
 int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
                                void *dst);
-/* y[p, i] = residual[p, i] (residual[p] with res_planes: one value a plane) + bias over planes
- * of `inner` elements, bias being bias[i] along each plane when channels is 0 (a linear's rows)
- * and bias[p % channels] otherwise (a conv's channels): what a linear's or conv's product then
- * accumulates onto. y and residual of dtype F32 or F16 (summed in f32, rounded once), bias F32;
- * either may be NULL (left out), residual may be y. *beta gets the product's beta: 1 when y
- * holds a value to accumulate onto, else 0. */
+/* Where y[i]'s bias and residual come from when a linear's or conv's y is prefilled or widened:
+ * bias[(i / bias_div) % bias_mod] and residual[(i / res_div) * res_mod + i % res_mod]. Made by
+ * dq_cuda_bcast_rows, _nchw or _nhwc for y's n elements. */
+typedef struct {
+    int64_t n;                  /* y's elements */
+    int64_t bias_div, bias_mod; /* bias index: (i / bias_div) % bias_mod */
+    int64_t res_div, res_mod;   /* residual index: (i / res_div) * res_mod + i % res_mod */
+} dq_cuda_bcast_t;
+
+/* A linear's y[rows, cols]: bias[i % cols], residual of y's shape. */
+static inline dq_cuda_bcast_t dq_cuda_bcast_rows(int64_t rows, int64_t cols) {
+    return dq_cuda_bcast_t{rows * cols, 1, cols, 1, 1};
+}
+/* A conv's y[n, c, s] (s = Ho * Wo): bias[c]; residual of y's shape, or with per_image one value
+ * per image and channel ([N, C, 1, 1]: residual[i / s]). */
+static inline dq_cuda_bcast_t dq_cuda_bcast_nchw(int64_t n, int64_t c, int64_t s, bool per_image) {
+    return dq_cuda_bcast_t{n * c * s, s, c, per_image ? s : 1, 1};
+}
+/* A channels-last conv's y[n, s, c]: bias[i % c]; residual of y's shape, or with per_image one
+ * value per image and channel ([N, 1, 1, C]: residual[(i / (s * c)) * c + i % c]). */
+static inline dq_cuda_bcast_t dq_cuda_bcast_nhwc(int64_t n, int64_t s, int64_t c, bool per_image) {
+    return dq_cuda_bcast_t{n * s * c, 1, c, per_image ? s * c : 1, per_image ? c : 1};
+}
+
+/* y = residual + bias laid out as b says (each may be NULL: left out; residual may be y): what a
+ * linear's or conv's product then accumulates onto. y and residual of dtype F32 or F16 (summed
+ * in f32, rounded once), bias F32. *beta gets the product's beta: 1 when y holds a value to
+ * accumulate onto, else 0. Nothing runs when residual is y (or NULL) and there is no bias. */
 int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
-                    bool res_planes, const float *bias, int64_t planes, int64_t inner,
-                    int64_t channels, float *beta);
-/* dst[p, i] = f32(src[p, i]) + bias[p % channels] + residual[p, i] (residual[p] with
- * res_planes) for planes of `inner` f16 values (the f16 conv's output); bias and residual may be
- * NULL (left out), residual may be dst. One pass. */
-int dq_cuda_widen_f16_bias_planes(cudaStream_t st, int dev, const void *src, const float *bias,
-                                  const float *residual, bool res_planes, int64_t planes,
-                                  int64_t channels, int64_t inner, float *dst);
+                    const float *bias, dq_cuda_bcast_t b, float *beta);
+/* dst[i] = f32(src[i]) + bias + residual as b says, src f16 (the f16 conv's output), dst and
+ * residual F32; bias and residual may be NULL (left out), residual may be dst. One pass. */
+int dq_cuda_widen_f16_bias(cudaStream_t st, int dev, const void *src, const float *bias,
+                           const float *residual, dq_cuda_bcast_t b, float *dst);
 /* Softmax of rows [rows, n] of x (dtype xt) into y (dtype yt; may be x when the dtypes match):
  * F32 -> F32, F32 -> F16 or F16 -> F16. With causal, row r (query q0 + r % rows_per_head) has
  * its keys j > q0 + r % rows_per_head set to -inf first. */
@@ -165,10 +188,11 @@ int dq_cuda_softmax_rows(cudaStream_t st, int dev, const void *x, dq_dtype_t xt,
  * too large), leaving the caller to take the GEMM path. */
 int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
                             const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
-/* Group norm (silu: then SiLU) of x[n, c, s] of dtype F32 or F16 into y of the same dtype. */
+/* Group norm (silu: then SiLU) of x[n, c, s] (nhwc: x[n, s, c]) of dtype F32 or F16 into y of
+ * the same dtype. */
 int dq_cuda_group_norm_launch(cudaStream_t st, int dev, dq_dtype_t dtype, const void *x,
                               const float *gamma, const float *beta, int64_t n, int64_t c,
-                              int64_t s, int groups, float eps, bool silu, void *y);
+                              int64_t s, int groups, float eps, bool silu, bool nhwc, void *y);
 
 /* Op entry points (contracts in kernels/ops.h; arguments already validated by kernels/ops.c). */
 int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
@@ -178,10 +202,17 @@ int dq_cuda_matmul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b,
 int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                    const dq_tensor_t *bias, int stride, int padding, const dq_tensor_t *residual,
                    dq_tensor_t *y);
+int dq_cuda_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
+                        const dq_tensor_t *bias, int stride, int padding,
+                        const dq_tensor_t *residual, dq_tensor_t *y);
 int dq_cuda_group_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                        const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cuda_group_norm_silu(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                             const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+int dq_cuda_group_norm_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                            const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
+int dq_cuda_group_norm_silu_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
+                                 const dq_tensor_t *beta, int groups, float eps, dq_tensor_t *y);
 int dq_cuda_layer_norm(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *gamma,
                        const dq_tensor_t *beta, float eps, dq_tensor_t *y);
 int dq_cuda_softmax(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
@@ -195,6 +226,7 @@ int dq_cuda_add(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq
 int dq_cuda_mul(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, dq_tensor_t *y);
 int dq_cuda_scale(dq_backend_t *be, const dq_tensor_t *x, float s, float b, dq_tensor_t *y);
 int dq_cuda_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
+int dq_cuda_upsample_nearest2x_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);
 int dq_cuda_concat(dq_backend_t *be, const dq_tensor_t *a, const dq_tensor_t *b, int dim,
                    dq_tensor_t *y);
 int dq_cuda_cpy(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y);

@@ -1,5 +1,6 @@
-/* kernels/cuda/layout.cu: ops that move elements: upsample x2, concat, strided copy, row gather,
- * on F32 or F16 activations (cpy and get_rows convert from F32, F16 or BF16 sources). */
+/* kernels/cuda/layout.cu: ops that move elements: upsample x2 (NCHW or NHWC), concat, strided
+ * copy, row gather, on F32 or F16 activations (cpy and get_rows convert from F32, F16 or BF16
+ * sources). */
 #include <limits.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -30,6 +31,38 @@ int dq_cuda_upsample_nearest2x(dq_backend_t *be, const dq_tensor_t *x, dq_tensor
     DQ_CUDA_ENTER(ctx);
     return DQ_CUDA_BY_ACT(x->dtype, s_upsample_launch, ctx->stream, ctx->device, x->data,
                           y->data, x->shape[0] * x->shape[1], x->shape[2], x->shape[3]);
+}
+
+/* x: [N, H, W, C] -> y: [N, 2H, 2W, C], y[n, oh, ow, c] = x[n, oh/2, ow/2, c]. */
+template <typename T>
+__global__ void s_upsample_nhwc_kernel(const T *x, T *y, int64_t n, int64_t h, int64_t w,
+                                       int64_t c) {
+    int64_t total = n * 4 * h * w * c, w2 = 2 * w;
+    for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < total;
+         i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t ch = i % c, r = i / c; /* r = (img * 2H + oh) * 2W + ow */
+        int64_t ow = r % w2;
+        r /= w2;
+        int64_t oh = r % (2 * h), img = r / (2 * h);
+        y[i] = x[((img * h + oh / 2) * w + ow / 2) * c + ch];
+    }
+}
+
+template <typename T>
+static int s_upsample_nhwc_launch(cudaStream_t st, int dev, const void *x, void *y, int64_t n,
+                                  int64_t h, int64_t w, int64_t c) {
+    DQ_CUDA_LAUNCH(s_upsample_nhwc_kernel<T>, dq_cuda_blocks(n * 4 * h * w * c), DQ_CUDA_THREADS, 0,
+                   st, (const T *) x, (T *) y, n, h, w, c);
+    DQ_CUDA_LAUNCHED(dev, "upsample_nearest2x_nhwc");
+    return 0;
+}
+
+int dq_cuda_upsample_nearest2x_nhwc(dq_backend_t *be, const dq_tensor_t *x, dq_tensor_t *y) {
+    dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
+    DQ_CUDA_ENTER(ctx);
+    // x: [N, H, W, C], y: [N, 2H, 2W, C]
+    return DQ_CUDA_BY_ACT(x->dtype, s_upsample_nhwc_launch, ctx->stream, ctx->device, x->data,
+                          y->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3]);
 }
 
 /* Viewed as [outer, la + lb]: each row of y is a row of a then a row of b. */

@@ -115,8 +115,8 @@ int dq_cuda_linear(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
     /* y starts as residual + bias (each may be absent) and the product accumulates onto it. */
     float beta;
     if (dq_cuda_prefill(ctx->stream, ctx->device, y->dtype, y->data,
-                        residual ? residual->data : NULL, false,
-                        bias ? (const float *) bias->data : NULL, m, n, 0, &beta))
+                        residual ? residual->data : NULL, bias ? (const float *) bias->data : NULL,
+                        dq_cuda_bcast_rows(m, n), &beta))
         return -1;
     if (x->dtype == DQ_DTYPE_F16) return s_linear_act_f16(ctx, x->data, w, y->data, m, n, k, beta);
     if (w->dtype == DQ_DTYPE_F16 && ctx->precision == DQ_CUDA_PRECISION_F16)

@@ -213,7 +213,7 @@ static void s_row(const char *op, const char *shape, const char *err, const char
     printf("%s %d - %s %s %s rel_l2 %s tol %s%s%s\n", why ? "not ok" : "ok", s_cases, op, shape,
            s_mode, err, tol, why ? ": " : "", why ? why : "");
 #else
-    printf("%-18s %-28s %-4s %11s %9s  %s\n", op, shape, s_mode, err, tol, why ? why : "ok");
+    printf("%-23s %-28s %-4s %11s %9s  %s\n", op, shape, s_mode, err, tol, why ? why : "ok");
 #endif
     fflush(stdout);
 }
@@ -278,10 +278,15 @@ static void s_copy_into(const s_pair_t *src, s_pair_t *dst) {
     }
 }
 
-/* The residual pair for mode res (NULL for none); for S_RES_Y its values are written into y. */
-static s_pair_t *s_residual(s_res_t res, int ndim, const int64_t *shape, s_pair_t *y) {
+/* The residual pair for mode res (NULL for none); for S_RES_Y its values are written into y.
+ * S_RES_PLANES is [N, C, 1, 1], or [N, 1, 1, C] with nhwc. */
+static s_pair_t *s_residual(s_res_t res, int ndim, const int64_t *shape, s_pair_t *y, bool nhwc) {
     if (res == S_RES_NONE) return NULL;
     int64_t planes[4] = {shape[0], shape[1], 1, 1};
+    if (nhwc) {
+        planes[1] = 1;
+        planes[3] = shape[3];
+    }
     s_pair_t *r = s_f32(ndim, res == S_RES_PLANES ? planes : shape);
     if (res != S_RES_Y) return r;
     s_copy_into(r, y);
@@ -300,7 +305,7 @@ static void s_case_linear_res(const int64_t *xs, int xnd, int64_t n, dq_dtype_t 
     ys[xnd - 1] = n;
     s_pair_t *x = s_f32(xnd, xs), *w = s_input(wt, 2, ws, -0.3f, 0.3f);
     s_pair_t *b = bias ? s_param(&n) : NULL, *y = s_output(xnd, ys);
-    s_pair_t *r = s_residual(res, xnd, ys, y);
+    s_pair_t *r = s_residual(res, xnd, ys, y, false);
     char d[64];
     snprintf(d, sizeof d, "K=%lld N=%lld %s%s%s", (long long) k, (long long) n,
              dq_dtype_name(wt), bias ? " +b" : "", s_res_name(res));
@@ -336,7 +341,7 @@ static void s_case_conv_res(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_
     int64_t ys[4] = {nb, co, (h + 2 * pad - kk) / stride + 1, (w + 2 * pad - kk) / stride + 1};
     s_pair_t *x = s_f32(4, xs), *wp = s_input(wt, 4, wsh, -0.2f, 0.2f);
     s_pair_t *b = bias ? s_param(&co) : NULL, *y = s_output(4, ys);
-    s_pair_t *r = s_residual(res, 4, ys, y);
+    s_pair_t *r = s_residual(res, 4, ys, y, false);
     char d[64];
     snprintf(d, sizeof d, "%lldx%lldx%lldx%lld k%lld s%d p%d %s%s", (long long) nb,
              (long long) ci, (long long) h, (long long) w, (long long) kk, stride, pad,
@@ -352,6 +357,42 @@ static void s_case_conv_res(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_
 static void s_case_conv(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co, int64_t kk,
                         int stride, int pad, dq_dtype_t wt, bool bias) {
     s_case_conv_res(nb, ci, h, w, co, kk, stride, pad, wt, bias, S_RES_NONE);
+}
+
+/* conv2d_nhwc: x[nb, h, w, ci], w[co, kk, kk, ci] (KRSC), y[nb, Ho, Wo, co]. */
+static void s_case_conv_nhwc(int64_t nb, int64_t ci, int64_t h, int64_t w, int64_t co, int64_t kk,
+                             int stride, int pad, dq_dtype_t wt, bool bias, s_res_t res) {
+    int64_t xs[4] = {nb, h, w, ci}, wsh[4] = {co, kk, kk, ci};
+    int64_t ys[4] = {nb, (h + 2 * pad - kk) / stride + 1, (w + 2 * pad - kk) / stride + 1, co};
+    s_pair_t *x = s_f32(4, xs), *wp = s_input(wt, 4, wsh, -0.2f, 0.2f);
+    s_pair_t *b = bias ? s_param(&co) : NULL, *y = s_output(4, ys);
+    s_pair_t *r = s_residual(res, 4, ys, y, true);
+    char d[64];
+    snprintf(d, sizeof d, "%lldx%lldx%lldx%lld k%lld s%d p%d co%lld %s%s%s", (long long) nb,
+             (long long) h, (long long) w, (long long) ci, (long long) kk, stride, pad,
+             (long long) co, dq_dtype_name(wt), bias ? " +b" : "", s_res_name(res));
+    s_check("conv2d_nhwc", d, y,
+            dq_op_conv2d_nhwc(s_cpu, &x->c, &wp->c, b ? &b->c : NULL, stride, pad, r ? &r->c : NULL,
+                              &y->c),
+            dq_op_conv2d_nhwc(s_gpu, &x->g, &wp->g, b ? &b->g : NULL, stride, pad, r ? &r->g : NULL,
+                              &y->g),
+            s_tol);
+}
+
+/* group_norm(_silu)_nhwc on x[N, ..., C] (the channels last). */
+static void s_case_group_norm_nhwc(int nd, const int64_t *xs, int groups, bool affine, bool silu) {
+    const int64_t *c = &xs[nd - 1];
+    s_pair_t *x = s_act_in(nd, xs, 1.0f, 4.0f);
+    s_pair_t *g = affine ? s_param(c) : NULL, *b = affine ? s_param(c) : NULL;
+    s_pair_t *y = s_output(nd, xs);
+    char d[64];
+    snprintf(d, sizeof d, "%lld..x%lld g%d%s", (long long) xs[0], (long long) *c, groups,
+             affine ? " affine" : "");
+    int (*fn)(dq_backend_t *, const dq_tensor_t *, const dq_tensor_t *, const dq_tensor_t *, int,
+              float, dq_tensor_t *) = silu ? dq_op_group_norm_silu_nhwc : dq_op_group_norm_nhwc;
+    int rc_c = fn(s_cpu, &x->c, g ? &g->c : NULL, b ? &b->c : NULL, groups, 1e-5f, &y->c);
+    int rc_g = fn(s_gpu, &x->g, g ? &g->g : NULL, b ? &b->g : NULL, groups, 1e-5f, &y->g);
+    s_check(silu ? "group_norm_silu_nhwc" : "group_norm_nhwc", d, y, rc_c, rc_g, s_tol);
 }
 
 static void s_case_group_norm(int nd, const int64_t *xs, int groups, bool affine, bool silu) {
@@ -465,6 +506,16 @@ static void s_case_upsample(const int64_t *xs) {
             dq_op_upsample_nearest2x(s_gpu, &x->g, &y->g), s_tol);
 }
 
+static void s_case_upsample_nhwc(const int64_t *xs) {
+    int64_t ys[4] = {xs[0], 2 * xs[1], 2 * xs[2], xs[3]};
+    s_pair_t *x = s_f32(4, xs), *y = s_output(4, ys);
+    char d[64];
+    snprintf(d, sizeof d, "%lldx%lldx%lldx%lld", (long long) xs[0], (long long) xs[1],
+             (long long) xs[2], (long long) xs[3]);
+    s_check("upsample_nearest2x_nhwc", d, y, dq_op_upsample_nearest2x_nhwc(s_cpu, &x->c, &y->c),
+            dq_op_upsample_nearest2x_nhwc(s_gpu, &x->g, &y->g), s_tol);
+}
+
 static void s_case_concat(int dim) {
     int64_t as[4] = {2, 3, 5, 7}, bs[4] = {2, 3, 5, 7}, ys[4] = {2, 3, 5, 7};
     bs[dim] = 4;
@@ -518,6 +569,44 @@ static void s_case_get_rows(dq_dtype_t dt, bool bad_id) {
     char d[64];
     snprintf(d, sizeof d, "50x33 %s", dq_dtype_name(dt));
     s_check("get_rows", d, y, rc_c, rc_g, s_tol);
+}
+
+/* The channels-last ops: odd sizes, stride 2, 1x1 and 3x3, every residual kind, F32/F16/BF16
+ * weights, with and without bias; the 64 -> 64 and 64 -> 160 cases split their converted weights
+ * into blocks of output channels in the small-workspace passes (channel blocks of a channels-last
+ * y). */
+static void s_suite_nhwc(void) {
+    const dq_dtype_t f32 = DQ_DTYPE_F32, f16 = DQ_DTYPE_F16, bf16 = DQ_DTYPE_BF16;
+    s_case_conv_nhwc(2, 5, 9, 11, 7, 3, 1, 1, f32, true, S_RES_NONE);
+    s_case_conv_nhwc(2, 5, 9, 11, 7, 3, 2, 0, f32, true, S_RES_NONE);
+    s_case_conv_nhwc(2, 5, 9, 11, 7, 3, 2, 1, f16, false, S_RES_NONE);
+    s_case_conv_nhwc(3, 8, 6, 5, 12, 1, 1, 0, f32, true, S_RES_NONE);
+    s_case_conv_nhwc(2, 6, 7, 9, 10, 1, 2, 0, bf16, true, S_RES_NONE);
+    s_case_conv_nhwc(1, 64, 32, 32, 64, 3, 1, 1, bf16, true, S_RES_NONE);
+    s_case_conv_nhwc(2, 32, 17, 15, 48, 3, 1, 1, f16, true, S_RES_NONE);
+    s_case_conv_nhwc(1, 64, 12, 10, 160, 3, 1, 1, f32, false, S_RES_NONE);
+    s_case_conv_nhwc(2, 5, 9, 11, 7, 3, 1, 1, f32, true, S_RES_OWN);
+    s_case_conv_nhwc(2, 5, 9, 11, 7, 3, 1, 1, f16, true, S_RES_Y);
+    s_case_conv_nhwc(3, 8, 6, 5, 12, 1, 1, 0, f32, false, S_RES_Y);
+    s_case_conv_nhwc(1, 64, 32, 32, 64, 3, 1, 1, bf16, true, S_RES_Y);
+    s_case_conv_nhwc(2, 32, 17, 15, 48, 3, 1, 1, f16, false, S_RES_OWN);
+    s_case_conv_nhwc(2, 5, 9, 11, 7, 3, 1, 1, f32, true, S_RES_PLANES);
+    s_case_conv_nhwc(2, 32, 17, 15, 48, 3, 1, 1, f16, true, S_RES_PLANES);
+    s_case_conv_nhwc(2, 6, 7, 9, 10, 1, 2, 0, bf16, false, S_RES_PLANES);
+    s_case_conv_nhwc(2, 64, 12, 10, 160, 3, 1, 1, bf16, true, S_RES_PLANES);
+    /* small y, large weights: the small workspace still times the channel blocks (s_search's
+     * scratch y spans a block of a channels-last y) */
+    s_case_conv_nhwc(2, 64, 5, 3, 160, 3, 1, 1, bf16, true, S_RES_OWN);
+    int64_t g4[4] = {2, 7, 5, 64}, g3[3] = {3, 10, 12}, g2[4] = {1, 16, 16, 128}, g1[2] = {5, 24};
+    for (int silu = 0; silu < 2; silu++) {
+        s_case_group_norm_nhwc(4, g4, 32, true, silu);
+        s_case_group_norm_nhwc(3, g3, 4, false, silu);
+        s_case_group_norm_nhwc(4, g2, 32, true, silu);
+        s_case_group_norm_nhwc(2, g1, 4, true, silu);
+    }
+    int64_t up1[4] = {2, 5, 7, 3}, up2[4] = {1, 4, 3, 10};
+    s_case_upsample_nhwc(up1);
+    s_case_upsample_nhwc(up2);
 }
 
 static void s_suite(void) {
@@ -606,6 +695,7 @@ static void s_suite(void) {
     s_case_get_rows(DQ_DTYPE_F16, false);
     s_case_get_rows(DQ_DTYPE_BF16, false);
     s_case_get_rows(DQ_DTYPE_F32, true);
+    s_suite_nhwc();
     if (!s_big) return;
     /* SD 1.5 sizes at 512x512, batch 2 (cond + uncond): real tiling and launch sizes. */
     int64_t xl[3] = {2, 4096, 320}, gb[4] = {2, 320, 64, 64}, ln[3] = {2, 4096, 320};
@@ -619,6 +709,9 @@ static void s_suite(void) {
     s_case_attention(2, 4096, 4096, 8, 40, false);
     s_case_attention(2, 4096, 77, 8, 40, false);
     s_case_geglu(4096, 1280);
+    int64_t gn[4] = {2, 64, 64, 320};
+    s_case_conv_nhwc(2, 320, 64, 64, 320, 3, 1, 1, DQ_DTYPE_F16, true, S_RES_NONE);
+    s_case_group_norm_nhwc(4, gn, 32, true, true);
 }
 
 /* Runs the suite on a fresh CUDA backend of the given mode and workspace. */
@@ -654,7 +747,7 @@ int main(void) {
     s_cpu = dq_backend_cpu_new(0, 0);
     if (!s_cpu) s_die("cpu backend");
 #ifndef DQ_CUDA_EMUL
-    printf("%-18s %-28s %-4s %11s %9s  %s\n", "op", "case", "mode", "rel_l2", "tol", "result");
+    printf("%-23s %-28s %-4s %11s %9s  %s\n", "op", "case", "mode", "rel_l2", "tol", "result");
 #endif
     /* "f32" default workspace, "f32s" 256 KiB (every tiled path), "f16" speed mode, "f16s" speed
      * mode in 256 KiB (conv2d's f32 fallback when the f16 copies do not fit), "f16g" speed mode

@@ -1,6 +1,7 @@
 /* tests/emul/include/cudnn.h: the cuDNN subset kernels/cuda/ calls (legacy convolution forward),
- * emulated on the host by tests/emul/cudnn.cpp: NCHW tensors with explicit strides, KCRS
- * filters, cross-correlation, f32 or f16 data with f32 compute (sums in double). */
+ * emulated on the host by tests/emul/cudnn.cpp: NCHW or NHWC tensors with explicit strides,
+ * KCRS (NCHW) or KRSC (NHWC) filters, cross-correlation, f32 or f16 data with f32 compute (sums
+ * in double). */
 #ifndef DQ_EMUL_CUDNN_H
 #define DQ_EMUL_CUDNN_H
 
