@@ -7,7 +7,7 @@
 BENCH="$top_builddir/bench/gpu_render"
 MODEL="$top_srcdir/tests/fixtures/tiny-sd"
 export OMP_WAIT_POLICY=passive
-plan 11
+plan 12
 ok "renders batches 1 and 2 on the CPU" sh -c "'$BENCH' --device cpu --model '$MODEL' --size 64 \
     --steps 2 --batches '1 2' --reps 2 >'$DQ_SCRATCH/lines'"
 ok "one line per batch, in order" sh -c "test \$(wc -l <'$DQ_SCRATCH/lines') = 2 && \
@@ -21,7 +21,9 @@ ok "each line has two timed renders and a positive rate" sh -c "test \$(grep -c 
 ok "each line has a peak memory above zero and a baseline" sh -c "test \$(grep -c \
     '\"peak_mib\":[0-9]*\\.*[0-9]*[1-9][0-9.e]*,\"baseline_mib\":[0-9]' '$DQ_SCRATCH/lines') = 2"
 ok "each line says whether CUDA graphs were on (never on the CPU)" sh -c "test \$(grep -c \
-    '\"cuda_graphs\":\"off: the cpu backend has no graphs\",\"graph_launches\":0}' '$DQ_SCRATCH/lines') = 2"
+    '\"cuda_graphs\":\"off: the cpu backend has no graphs\",\"graph_launches\":0,' '$DQ_SCRATCH/lines') = 2"
+ok "each line says the layout, attention path and conv search it ran with" sh -c "test \$(grep -c \
+    '\"layout\":\"nchw\",\"attention\":\"default\",\"conv_search\":\"on\"}' '$DQ_SCRATCH/lines') = 2"
 ok "a spent budget stops after one timed render" sh -c "'$BENCH' --device cpu --model '$MODEL' \
     --size 64 --steps 1 --batches 1 --reps 5 --budget 0.000001 | grep -q '\"reps\":1,'"
 fails "a bad batch list is a usage error" 2 "$BENCH" --model "$MODEL" --batches "1 0"

@@ -5,9 +5,10 @@
 # of issue 6 (an SD 1.5-size random model made here, diffq against diffusers at batch 1, 4 and 8)
 # and gpu-latest.json; a table last. Budgeted to ~6 minutes on an H100 (DQ_GPU_BUDGET): each step
 # gets a timeout from what is left, so a slow step costs the later ones, not the whole run.
-# Fallbacks: when the fused attention's op cases fail (and the GEMM path's pass), or conv2d's fail
-# with cuDNN's timed search and pass without it, the later steps run with DQ_CUDA_ATTENTION=gemm
-# or DQ_CUDA_CONV_SEARCH=0 (a table row each, and named in gpu-latest.json's note), so one device
+# Fallbacks: when the fused attention's op cases fail (and the GEMM path's pass), the channels-
+# last ops' fail (and the NCHW ones pass), or the convolutions fail with cuDNN's timed search and
+# pass without it, the later steps run with DQ_CUDA_ATTENTION=gemm, DQ_LAYOUT=nchw or
+# DQ_CUDA_CONV_SEARCH=0 (a table row each, and named in gpu-latest.json's note), so one device
 # session still measures everything else.
 #
 # Programs, first that works:
@@ -56,11 +57,11 @@ FALLBACKS=""
 
 # One table row: step, result, seconds since the step began, note.
 row() { ROWS+=("$(printf '%-26s %-10s %5ss  %s' "$1" "$2" "$3" "${4:-}")"); }
-# True when the op test's table $3 has a failed row of op $1 in one of the passes matching the
-# regex $2 (a row is "op shape mode err tol  result"; the shape may hold spaces, so the mode is
-# found as the word before two numbers).
+# True when the op test's table $3 has a failed row of an op matching the regex $1 in one of the
+# passes matching the regex $2 (a row is "op shape mode err tol  result"; the shape may hold
+# spaces, so the mode is found as the word before two numbers).
 op_failed() {
-    awk -v op="$1" 'NR > 2 && $1 == op && $0 !~ /  ok( \(both refused\))?$/' "$3" |
+    awk -v op="^($1)\$" 'NR > 2 && $1 ~ op && $0 !~ /  ok( \(both refused\))?$/' "$3" |
         grep -qE " ($2) +[^ ]+ +[0-9.e+-]+  "
 }
 log() { echo "== $*" | tee -a "$SETUP"; }
@@ -211,15 +212,27 @@ elif [ -n "$OPS" ]; then
         FALLBACKS="$FALLBACKS DQ_CUDA_ATTENTION=gemm"
         row "fallback" "attention" 0 "fused attention cases failed: DQ_CUDA_ATTENTION=gemm from here"
     fi
-    # Failed conv2d cases: once more with cuDNN's heuristics instead of its timed search.
-    if op_failed conv2d '[a-z0-9]+' "$W/ops.txt"; then
+    # The channels-last ops failing where their NCHW counterparts pass: NCHW networks.
+    NHWC_OPS='conv2d_nhwc|group_norm_nhwc|group_norm_silu_nhwc|upsample_nearest2x_nhwc'
+    if op_failed "$NHWC_OPS" '[a-z0-9]+' "$W/ops.txt" &&
+        ! op_failed 'conv2d|group_norm|group_norm_silu|upsample_nearest2x' '[a-z0-9]+' \
+            "$W/ops.txt"; then
+        export DQ_LAYOUT=nchw
+        FALLBACKS="$FALLBACKS DQ_LAYOUT=nchw"
+        row "fallback" "layout" 0 "channels-last cases failed: DQ_LAYOUT=nchw from here"
+    fi
+    # Failed convolutions (of the layout in use): once more with cuDNN's heuristics instead of
+    # its timed search.
+    CONV_OPS=conv2d
+    [ "${DQ_LAYOUT:-}" = nchw ] || CONV_OPS='conv2d|conv2d_nhwc'
+    if op_failed "$CONV_OPS" '[a-z0-9]+' "$W/ops.txt"; then
         s=$(date +%s)
         DQ_CUDA_CONV_SEARCH=0 DQ_GPU_SMALL=1 px timeout "$(tmo 60 200)" "$OPS" \
             >"$W/ops-nosearch.txt" 2>&1
         { echo "== DQ_CUDA_CONV_SEARCH=0 DQ_GPU_SMALL=1 ops_cuda_vs_cpu"
           cat "$W/ops-nosearch.txt"; } >>"$OUTDIR/ops.txt"
-        if [ -s "$W/ops-nosearch.txt" ] && ! op_failed conv2d '[a-z0-9]+' "$W/ops-nosearch.txt"
-        then
+        if [ -s "$W/ops-nosearch.txt" ] &&
+            ! op_failed "$CONV_OPS" '[a-z0-9]+' "$W/ops-nosearch.txt"; then
             export DQ_CUDA_CONV_SEARCH=0
             FALLBACKS="$FALLBACKS DQ_CUDA_CONV_SEARCH=0"
             row "fallback" "conv2d" $(( $(date +%s) - s )) \
