@@ -8,6 +8,7 @@
  * machine.
  * Build it with `make bench/ops_cpu` in a build configured WITHOUT --enable-sanitizers. */
 #include <cblas.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "common/log.h"
 #include "kernels/arena.h"
 #include "kernels/cpu/backend_cpu.h"
+#include "kernels/dtype.h"
 #include "kernels/ops.h"
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
@@ -45,6 +47,17 @@ static dq_tensor_t *s_rand(dq_arena_t *a, int ndim, const int64_t *shape, const 
     dq_tensor_t *t = dq_arena_tensor(a, DQ_DTYPE_F32, ndim, shape, name);
     if (!t) exit(1);
     s_fill(t);
+    return t;
+}
+
+/* w's values rounded to F16, as --precision f16 stores matrices (the CPU converts them back in
+ * blocks inside each op). */
+static dq_tensor_t *s_f16_copy(dq_arena_t *a, const dq_tensor_t *w, const char *name) {
+    dq_tensor_t *t = dq_arena_tensor(a, DQ_DTYPE_F16, w->ndim, w->shape, name);
+    if (!t) exit(1);
+    const float *src = w->data;
+    uint16_t *dst = t->data;
+    for (int64_t i = 0; i < dq_tensor_nelements(w); i++) dst[i] = dq_f32_to_f16(src[i]);
     return t;
 }
 
@@ -116,6 +129,21 @@ int main(int argc, char **argv) {
     snprintf(what, sizeof what, "conv2d 3x3 320->320 [2,320,%lld,%lld]", (long long) s,
              (long long) s);
     TIME(what, 2.0 * 2 * 320 * 320 * 9 * l * 1e-9, dq_op_conv2d(be, x, w, b, 1, 1, y));
+    dq_tensor_t *w16 = s_f16_copy(a, w, "w16");
+    snprintf(what, sizeof what, "conv2d 3x3 320->320 F16 weights");
+    TIME(what, 2.0 * 2 * 320 * 320 * 9 * l * 1e-9, dq_op_conv2d(be, x, w16, b, 1, 1, y));
+    /* The same convolution channels last (what the networks run with DQ_LAYOUT=nhwc). */
+    dq_tensor_t xn, yn, wn, wn16;
+    if (dq_tensor_init(&xn, DQ_DTYPE_F32, 4, SHAPE(2, s, s, 320), x->data, x->buffer, "xn") ||
+        dq_tensor_init(&yn, DQ_DTYPE_F32, 4, SHAPE(2, s, s, 320), y->data, y->buffer, "yn") ||
+        dq_tensor_init(&wn, DQ_DTYPE_F32, 4, SHAPE(320, 3, 3, 320), w->data, w->buffer, "wn") ||
+        dq_tensor_init(&wn16, DQ_DTYPE_F16, 4, SHAPE(320, 3, 3, 320), w16->data, w16->buffer,
+                       "wn16"))
+        return 1;
+    TIME("conv2d_nhwc 3x3 320->320", 2.0 * 2 * 320 * 320 * 9 * l * 1e-9,
+         dq_op_conv2d_nhwc(be, &xn, &wn, b, 1, 1, NULL, &yn));
+    TIME("conv2d_nhwc 3x3 320->320 F16 weights", 2.0 * 2 * 320 * 320 * 9 * l * 1e-9,
+         dq_op_conv2d_nhwc(be, &xn, &wn16, b, 1, 1, NULL, &yn));
     dq_tensor_t *w1 = s_rand(a, 4, SHAPE(320, 320, 1, 1), "w1");
     TIME("conv2d 1x1 320->320", 2.0 * 2 * 320 * 320 * l * 1e-9,
          dq_op_conv2d(be, x, w1, b, 1, 0, y));

@@ -82,6 +82,8 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                                 bias ? bias->data : NULL, x->shape[0] * g.co, p, g.co)
                      ? 1.0f
                      : 0.0f;
+    /* F16/BF16 weights that fit one block are converted once for every image and band. */
+    const float *wp = NULL;
     for (int64_t n = 0; n < x->shape[0]; n++) {
         const float *xn = xd + n * g.ci * g.h * g.w;
         float *yn = yd + n * g.co * p;
@@ -94,7 +96,7 @@ int dq_cpu_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
             }
             for (int64_t c0 = 0; c0 < g.co; c0 += co_block) {
                 int64_t cb = g.co - c0 < co_block ? g.co - c0 : co_block;
-                const float *wp = dq_cpu_weight_rows(w, c0, cb, k, wbuf);
+                if (!wp || co_block < g.co) wp = dq_cpu_weight_rows(w, c0, cb, k, wbuf);
                 /* y[c0.., oh0*wo ..] += W[cb, K] @ col[K, cols]; ldc = P strides whole images. */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint) cb,
                             (blasint) cols, (blasint) k, 1.0f, wp, (blasint) k, b, (blasint) cols,

@@ -81,6 +81,8 @@ int dq_cpu_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t
         filled = dq_cpu_prefill(yd, rd, DQ_CPU_RES_SAME, bd, n * p, g.co, 0);
     }
     float beta = filled ? 1.0f : 0.0f;
+    /* F16/BF16 weights that fit one block are converted once for every image and band. */
+    const float *wp = NULL;
     for (int64_t i = 0; i < n; i++) {
         const float *xi = xd + i * g.h * g.w * g.ci;
         float *yi = yd + i * p * g.co;
@@ -94,7 +96,7 @@ int dq_cpu_conv2d_nhwc(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t
             }
             for (int64_t c0 = 0; c0 < g.co; c0 += co_block) {
                 int64_t cb = g.co - c0 < co_block ? g.co - c0 : co_block;
-                const float *wp = dq_cpu_weight_rows(w, c0, cb, k, wbuf);
+                if (!wp || co_block < g.co) wp = dq_cpu_weight_rows(w, c0, cb, k, wbuf);
                 /* y[pixels of the band, c0..] += patches[m, K] @ W[cb, K]^T; ldc = Co. */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) m, (blasint) cb,
                             (blasint) k, 1.0f, a, (blasint) k, wp, (blasint) k, beta,
