@@ -67,8 +67,8 @@ libdqcuda_a_SOURCES = kernels/cuda/device.cu kernels/cuda/device.h \
 DQ_ENGINE_LIBS += libdqcuda.a $(CUDA_LIBS)
 # The .cu suffix rule tracks no header dependencies: every object depends on the shared headers.
 $(libdqcuda_a_OBJECTS): kernels/cuda/cuda_internal.h kernels/cuda/backend_cuda.h \
-	kernels/cuda/reduce.h kernels/cuda/attention_flash_kernel.cuh kernels/backend.h \
-	kernels/tensor.h kernels/dtype.h
+	kernels/cuda/reduce.h kernels/cuda/attention_flash_kernel.cuh kernels/cuda/mma.cuh \
+	kernels/backend.h kernels/tensor.h kernels/dtype.h
 # Every op on CUDA against the CPU backend: built here, run on a GPU by tests/gpu/check.sh
 # (not in TESTS: it needs a device; without one it exits 77).
 check_PROGRAMS += tests/gpu/ops_cuda_vs_cpu
@@ -92,7 +92,7 @@ DQ_CUDA_BACKEND_FILES = \
 	kernels/cuda/reduce.h kernels/cuda/convert.cu kernels/cuda/linear.cu \
 	kernels/cuda/conv2d.cu kernels/cuda/norm.cu kernels/cuda/softmax.cu \
 	kernels/cuda/attention.cu kernels/cuda/attention_flash.cu \
-	kernels/cuda/attention_flash_kernel.cuh kernels/cuda/activation.cu \
+	kernels/cuda/attention_flash_kernel.cuh kernels/cuda/mma.cuh kernels/cuda/activation.cu \
 	kernels/cuda/binary.cu kernels/cuda/layout.cu kernels/cuda/graph.cu
 EXTRA_DIST += kernels/cuda/device.cu kernels/cuda/device.h $(DQ_CUDA_BACKEND_FILES) \
 	tests/gpu/ops_cuda_vs_cpu.c tests/gpu/graph_cuda.c tests/gpu/check.sh tests/gpu/bundle.sh \

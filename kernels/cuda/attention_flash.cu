@@ -1,10 +1,9 @@
 /* kernels/cuda/attention_flash.cu: fused attention for the f16 mode, flash-attention style: one
- * pass over the keys with an online softmax, f16 tensor-core products (WMMA) accumulated in f32,
- * the scores never leaving shared memory. Reads q, k, v and writes y directly in the
- * activations' dtype (F32 or F16), so no conversion passes surround it. The kernel itself is
- * attention_flash_kernel.cuh. */
+ * pass over the keys with an online softmax, f16 tensor-core products (mma.sync) accumulated in
+ * f32, the scores and the output never leaving registers. Reads q, k, v and writes y directly
+ * in the activations' dtype (F32 or F16), so no conversion passes surround it. The kernel itself
+ * is attention_flash_kernel.cuh. */
 #include <math.h>
-#include <mma.h>
 
 #include "kernels/cuda/cuda_internal.h"
 
@@ -24,8 +23,8 @@ int s_launch(dq_cuda_ctx_t *ctx, const void *qv, const void *kv, const void *vv,
     const T *q = (const T *) qv, *k = (const T *) kv, *v = (const T *) vv;
     T *y = (T *) yv;
     /* (A two-argument template-id would split DQ_CUDA_LAUNCH's arguments at its comma.) */
-    void (*kernel)(const T *, const T *, const T *, T *, int64_t, int64_t, int, int, float, int) =
-        attention_kernel<DP, T>;
+    void (*kernel)(const T *, const T *, const T *, T *, int64_t, int64_t, int, int, float, int,
+                   int) = attention_kernel<DP, T>;
     size_t bytes = Layout<DP>::bytes;
     int optin = 0;
     DQ_CUDA_CHECK(ctx->device, cudaDeviceGetAttribute(
@@ -39,7 +38,7 @@ int s_launch(dq_cuda_ctx_t *ctx, const void *qv, const void *kv, const void *vv,
     float scale_log2 = (float) (1.4426950408889634 / sqrt((double) d));
     dim3 grid((unsigned) qblocks, (unsigned) (batch * heads));
     DQ_CUDA_LAUNCH(kernel, grid, Warps<DP>::threads, bytes, ctx->stream, q, k, v, y, lq, lk,
-                   heads, d, scale_log2, causal ? 1 : 0);
+                   heads, d, scale_log2, causal ? 1 : 0, vector_loads(q, k, v, d) ? 1 : 0);
     DQ_CUDA_LAUNCHED(ctx->device, "flash attention");
     return 0;
 }

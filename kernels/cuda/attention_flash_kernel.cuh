@@ -1,86 +1,121 @@
 /* kernels/cuda/attention_flash_kernel.cuh: the device code of the fused attention (see
  * attention_flash.cu, which launches it). Kept apart so tests/unit/test_flash_emul.cpp can call
  * it directly on the CPU through the CUDA emulation (tests/emul/). Needs, from the includer:
- * __half and its conversions, nvcuda::wmma, the thread built-ins, exp2f/fmaxf/INFINITY, and
+ * __half and its conversions, the thread built-ins, __shfl_xor_sync, exp2f/fmaxf/INFINITY, and
  * DQ_CUDA_DYNAMIC_SMEM. */
 #ifndef DQ_CUDA_ATTENTION_FLASH_KERNEL_CUH
 #define DQ_CUDA_ATTENTION_FLASH_KERNEL_CUH
 
 #include <stdint.h>
 
-namespace dq_flash {
+#include "kernels/cuda/mma.cuh"
 
-using namespace nvcuda;
+namespace dq_flash {
 
 constexpr int kBK = 64; /* keys per tile */
 
-/* q, k, v and y are F32 or F16 activations (T float or __half): loads widen, y rounds once. */
-__device__ __forceinline__ float to_f32(float x) { return x; }
-__device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
+/* q, k, v and y are F32 or F16 activations (T float or __half): loads round to f16 (f16 data is
+ * copied unchanged), y rounds once. */
+__device__ __forceinline__ __half to_f16(float x) { return __float2half_rn(x); }
+__device__ __forceinline__ __half to_f16(__half x) { return x; }
 __device__ __forceinline__ void store(float *p, float v) { *p = v; }
 __device__ __forceinline__ void store(__half *p, float v) { *p = __float2half_rn(v); }
 
+/* Eight consecutive elements at src (16-byte aligned) as f16. */
+__device__ __forceinline__ void load8(__half h[8], const __half *src) { dq_mma::copy16(h, src); }
+__device__ __forceinline__ void load8(__half h[8], const float *src) {
+    alignas(16) float f[8];
+    dq_mma::copy16(f, src);
+    dq_mma::copy16(f + 4, src + 4);
+    for (int e = 0; e < 8; e++) h[e] = __float2half_rn(f[e]);
+}
+
+/* Whether the tiles may be loaded eight elements at a time: every row of every head starts on
+ * 16 bytes (the launcher and the test decide alike). */
+template <typename T>
+__host__ __device__ inline bool vector_loads(const T *q, const T *k, const T *v, int d) {
+    return d % 8 == 0 && ((uintptr_t) q | (uintptr_t) k | (uintptr_t) v) % 16 == 0;
+}
+
 /* Warps per block for head dimension DP: each warp owns 16 queries, so a block takes 16 * W
  * queries and every K/V tile it loads serves them all. 8 warps halve the K/V traffic of 4 but
- * need about twice the shared memory: used up to DP 80 (SD 1.x's 40 and 80). */
+ * need more registers per block: used up to DP 80 (SD 1.x's 40 and 80). */
 template <int DP>
 struct Warps {
     static constexpr int n = DP <= 80 ? 8 : 4;
     static constexpr int threads = n * 32;
     static constexpr int queries = n * 16;
+    /* Blocks per SM the registers must allow (65536 of them): up to DP 128, 12 warps or more. */
+    static constexpr int min_blocks = n == 8 ? 2 : DP <= 128 ? 3 : 1;
 };
 
-/* Shared memory of one block for a head dimension padded to DP (a multiple of 16). Row strides
- * are padded (+8 halves, +4 floats) against bank conflicts and keep WMMA's rules: every fragment
- * starts 32-byte aligned, ldm is a multiple of 8 halves or 4 floats. Every region's offset is a
- * multiple of 32 bytes. */
+/* Shared memory of one block for a head dimension padded to DP (a multiple of 16): the block's
+ * queries and one key tile, row per token, and the value tile transposed (row per head
+ * dimension), so that every fragment register is one aligned 4-byte load. Rows are padded by 8
+ * halves: the eight row groups of a fragment load then fall on distinct banks, and rows stay
+ * 16-byte aligned for the vector loads. */
 template <int DP>
 struct Layout {
-    static constexpr int ldh = DP + 8;  /* halves per row of the Q, K and V tiles */
-    static constexpr int lds = kBK + 4; /* floats per row of a warp's scores */
-    static constexpr int ldp = kBK + 8; /* halves per row of a warp's probabilities */
-    static constexpr int ldo = DP + 4;  /* floats per row of a warp's output accumulator */
-    static constexpr int kWarps = Warps<DP>::n, kBQ = Warps<DP>::queries;
+    static constexpr int ldh = DP + 8;  /* halves per row of the Q and K tiles */
+    static constexpr int ldv = kBK + 8; /* halves per row of the transposed V tile */
+    static constexpr int kBQ = Warps<DP>::queries;
     static constexpr size_t q = 0;
     static constexpr size_t k = q + (size_t) kBQ * ldh * 2;
-    static constexpr size_t v = k + (size_t) kBK * ldh * 2;
-    static constexpr size_t s = v + (size_t) kBK * ldh * 2;
-    static constexpr size_t p = s + (size_t) kWarps * 16 * lds * 4;
-    static constexpr size_t o = p + (size_t) kWarps * 16 * ldp * 2;
-    static constexpr size_t stats = o + (size_t) kWarps * 16 * ldo * 4;
-    static constexpr size_t bytes = stats + (size_t) kWarps * 32 * 4;
+    static constexpr size_t vt = k + (size_t) kBK * ldh * 2;
+    static constexpr size_t bytes = vt + (size_t) DP * ldv * 2;
 };
 
-/* rows x DP halves at dst (row stride ldh) = rows [row0, row0 + rows) of one head of src
- * (row stride ld elements), rounded to f16 (f16 data is copied: widening and rounding back
- * restore its bits); rows past `total` and columns past d are zero. */
-template <int DP, typename T>
-__device__ void load_tile(__half *dst, int ldh, const T *src, int64_t ld, int64_t row0,
-                            int64_t total, int d, int rows) {
-    for (int i = threadIdx.x; i < rows * DP; i += Warps<DP>::threads) {
+/* Rows [row0, row0 + rows) of one head of src (row stride ld elements) as f16 into dst: row r,
+ * column c at dst[r * ldd + c], or at dst[c * ldd + r] when transposed. Columns [0, DP) are
+ * written: past d, and for rows past `total`, zeros. vec: vector_loads() holds. */
+template <int DP, bool kTransposed, typename T>
+__device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_t row0,
+                            int64_t total, int d, int rows, bool vec) {
+    constexpr int kThreads = Warps<DP>::threads;
+    const __half zero = __float2half_rn(0.0f);
+    if (vec) {
+        for (int i = threadIdx.x; i < rows * (DP / 8); i += kThreads) {
+            int r = i / (DP / 8), c = i % (DP / 8) * 8;
+            alignas(16) __half h[8];
+            if (row0 + r < total && c < d)
+                load8(h, src + (row0 + r) * ld + c);
+            else
+                for (int e = 0; e < 8; e++) h[e] = zero;
+            if (kTransposed)
+                for (int e = 0; e < 8; e++) dst[(c + e) * ldd + r] = h[e];
+            else
+                dq_mma::copy16(dst + r * ldd + c, h);
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < rows * DP; i += kThreads) {
         int r = i / DP, c = i % DP;
-        float x = row0 + r < total && c < d ? to_f32(src[(row0 + r) * ld + c]) : 0.0f;
-        dst[r * ldh + c] = __float2half_rn(x);
+        __half x = row0 + r < total && c < d ? to_f16(src[(row0 + r) * ld + c]) : zero;
+        dst[kTransposed ? c * ldd + r : r * ldd + c] = x;
     }
 }
 
 /* Grid (query blocks, batch * heads). q, y: [B, Lq, H*d]; k, v: [B, Lk, H*d], all of type T
  * (float or __half). scale_log2 is log2(e) / sqrt(d): scores go through exp2. Causal: key j is
- * masked for query i when j > i. */
+ * masked for query i when j > i. vec: vector_loads(q, k, v, d).
+ *
+ * Flash-attention's forward pass with every running value in registers: per key tile, a warp's
+ * 16x64 scores S = Q K^T (tensor cores, f32), the online softmax on them, P rounded to f16 in
+ * place as the A operand of O += P V (f32 accumulators), O rescaled per row. y = O / (row sum of
+ * the rounded P), written once. */
 template <int DP, typename T = float>
-__global__ void __launch_bounds__(Warps<DP>::threads)
+__global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
     attention_kernel(const T *q, const T *k, const T *v, T *y, int64_t lq, int64_t lk, int heads,
-                     int d, float scale_log2, int causal) {
+                     int d, float scale_log2, int causal, int vec) {
     using L = Layout<DP>;
     constexpr int kBQ = L::kBQ;
+    constexpr int kDimSteps = DP / 16; /* k-steps of Q K^T over the head dimension */
+    constexpr int kOutTiles = DP / 8;  /* 8-column tiles of O */
+    constexpr int kKeyTiles = kBK / 8; /* 8-key tiles of S */
     DQ_CUDA_DYNAMIC_SMEM(smem);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     __half *sq = (__half *) (smem + L::q), *sk = (__half *) (smem + L::k),
-           *sv = (__half *) (smem + L::v);
-    float *ss = (float *) (smem + L::s) + warp * 16 * L::lds;
-    __half *sp = (__half *) (smem + L::p) + warp * 16 * L::ldp;
-    float *so = (float *) (smem + L::o) + warp * 16 * L::ldo;
-    float *salpha = (float *) (smem + L::stats) + warp * 32, *sl = salpha + 16;
+           *svt = (__half *) (smem + L::vt);
 
     const int64_t b = blockIdx.y / heads, h = blockIdx.y % heads, hd = (int64_t) heads * d;
     const int64_t q0 = (int64_t) blockIdx.x * kBQ;
@@ -88,13 +123,30 @@ __global__ void __launch_bounds__(Warps<DP>::threads)
             *vh = v + b * lk * hd + h * d;
     T *yh = y + b * lq * hd + h * d;
 
-    load_tile<DP>(sq, L::ldh, qh, hd, q0, lq, d, kBQ);
-    for (int i = lane; i < 16 * DP; i += 32) so[(i / DP) * L::ldo + i % DP] = 0.0f;
+    load_tile<DP, false>(sq, L::ldh, qh, hd, q0, lq, d, kBQ, vec != 0);
+    __syncthreads();
 
-    /* Softmax state: two lanes per row, each owning 32 of the tile's 64 key columns. */
-    const int row = lane >> 1, col0 = (lane & 1) * 32;
-    const int64_t qi = q0 + warp * 16 + row;
-    float m = -INFINITY, l = 0.0f;
+    /* This warp's 16 queries as A fragments, one per k-step, kept for the whole pass. */
+    uint32_t qa[kDimSteps][4];
+    const __half *qw = sq + warp * 16 * L::ldh;
+#pragma unroll
+    for (int s = 0; s < kDimSteps; s++) {
+        const __half *p = qw + g * L::ldh + s * 16 + 2 * t;
+        qa[s][0] = dq_mma::load_pair(p);
+        qa[s][1] = dq_mma::load_pair(p + 8 * L::ldh);
+        qa[s][2] = dq_mma::load_pair(p + 8);
+        qa[s][3] = dq_mma::load_pair(p + 8 * L::ldh + 8);
+    }
+
+    /* The lane's two rows, g and g + 8: output accumulators, the running maximum of the scaled
+     * scores, and the lane's share of the probability sums (the row's four lanes add up last). */
+    float o[kOutTiles][4];
+#pragma unroll
+    for (int n = 0; n < kOutTiles; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int64_t qrow[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int64_t warp_last = q0 + warp * 16 + 15;
+    const int out_tiles = (d + 7) / 8; /* the tiles of O that hold columns below d */
 
     int64_t kend = lk;
     if (causal) {
@@ -102,83 +154,103 @@ __global__ void __launch_bounds__(Warps<DP>::threads)
         if (last_q + 1 < kend) kend = last_q + 1;
     }
     for (int64_t k0 = 0; k0 < kend; k0 += kBK) {
-        __syncthreads(); /* the previous tile is no longer read (and Q is in place) */
-        load_tile<DP>(sk, L::ldh, kh, hd, k0, lk, d, kBK);
-        load_tile<DP>(sv, L::ldh, vh, hd, k0, lk, d, kBK);
+        __syncthreads(); /* the previous tile is no longer read */
+        load_tile<DP, false>(sk, L::ldh, kh, hd, k0, lk, d, kBK, vec != 0);
+        load_tile<DP, true>(svt, L::ldv, vh, hd, k0, lk, d, kBK, vec != 0);
         __syncthreads();
+        /* Every key of the tile is masked for this warp's queries (the warp still meets the
+         * block's barriers). */
+        if (causal && k0 > warp_last) continue;
 
-        /* S[16, kBK] = Q_warp K_tile^T. K stored [key][dim] is B = K^T in column-major. */
-        for (int j = 0; j < kBK / 16; j++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
+        /* S = Q K^T: B[dim][key] pairs are consecutive dimensions of one key row. */
+        float s[kKeyTiles][4];
 #pragma unroll
-            for (int kk = 0; kk < DP / 16; kk++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb;
-                wmma::load_matrix_sync(fa, sq + warp * 16 * L::ldh + kk * 16, L::ldh);
-                wmma::load_matrix_sync(fb, sk + j * 16 * L::ldh + kk * 16, L::ldh);
-                wmma::mma_sync(acc, fa, fb, acc);
+        for (int j = 0; j < kKeyTiles; j++) {
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+            for (int st = 0; st < kDimSteps; st++) {
+                const __half *p = sk + (j * 8 + g) * L::ldh + st * 16 + 2 * t;
+                uint32_t kb[2] = {dq_mma::load_pair(p), dq_mma::load_pair(p + 8)};
+                dq_mma::m16n8k16(s[j], qa[st], kb);
             }
-            wmma::store_matrix_sync(ss + j * 16, acc, L::lds, wmma::mem_row_major);
         }
-        __syncwarp();
 
-        /* Online softmax of this lane's half row: new max, rescale factor for what was summed
-         * so far, probabilities rounded to f16 for the P V product. */
-        {
-            const float *srow = ss + row * L::lds + col0;
-            float x[32], mx = -INFINITY;
+        /* Online softmax: scale to log2 units, mask, new row maxima over the row's four lanes.
+         * Row r sees the tile's keys [0, valid[r]): those below lk and, causal, up to its query. */
+        int valid[2];
 #pragma unroll
-            for (int c = 0; c < 32; c++) {
-                int64_t key = k0 + col0 + c;
-                bool ok = key < lk && (!causal || key <= qi);
-                x[c] = ok ? srow[c] * scale_log2 : -INFINITY;
-                mx = fmaxf(mx, x[c]);
+        for (int r = 0; r < 2; r++) {
+            int64_t end = causal && qrow[r] + 1 < lk ? qrow[r] + 1 : lk;
+            valid[r] = end - k0 < kBK ? (int) (end - k0) : kBK; /* may be <= 0 */
+        }
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < kKeyTiles; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                bool ok = j * 8 + 2 * t + (e & 1) < valid[e >> 1];
+                s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
+                mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
             }
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            float m_new = fmaxf(m, mx);
+        float base[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            float m_new = fmaxf(m[r], mx[r]);
             /* A row with every key so far masked keeps exponent base 0: exp2(-inf) = 0. */
-            float base = m_new == -INFINITY ? 0.0f : m_new;
-            float alpha = exp2f(m - base), sum = 0.0f;
-            __half *prow = sp + row * L::ldp + col0;
+            base[r] = m_new == -INFINITY ? 0.0f : m_new;
+            float alpha = exp2f(m[r] - base[r]);
+            m[r] = m_new;
+            l[r] *= alpha;
 #pragma unroll
-            for (int c = 0; c < 32; c++) {
-                __half ph = __float2half_rn(exp2f(x[c] - base));
-                prow[c] = ph;
-                sum += __half2float(ph); /* the weights P V really uses */
+            for (int n = 0; n < kOutTiles; n++) {
+                o[n][2 * r] *= alpha;
+                o[n][2 * r + 1] *= alpha;
             }
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            l = l * alpha + sum;
-            m = m_new;
-            if ((lane & 1) == 0) salpha[row] = alpha;
         }
-        __syncwarp();
-        for (int i = lane; i < 16 * DP; i += 32) so[(i / DP) * L::ldo + i % DP] *= salpha[i / DP];
-        __syncwarp();
 
-        /* O[16, DP] += P[16, kBK] V_tile[kBK, DP], the accumulator round-tripping through shared
-         * memory (WMMA hides which lane holds which element, and O is rescaled per row above). */
-        for (int n = 0; n < DP / 16; n++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::load_matrix_sync(acc, so + n * 16, L::ldo, wmma::mem_row_major);
+        /* P rounded to f16 straight into A fragments (see mma.cuh): key tile j is half of
+         * k-step j / 2. l sums the rounded values, the weights P V really uses. */
+        uint32_t pa[kBK / 16][4];
 #pragma unroll
-            for (int kb = 0; kb < kBK / 16; kb++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb;
-                wmma::load_matrix_sync(fa, sp + kb * 16, L::ldp);
-                wmma::load_matrix_sync(fb, sv + kb * 16 * L::ldh + n * 16, L::ldh);
-                wmma::mma_sync(acc, fa, fb, acc);
+        for (int j = 0; j < kKeyTiles; j++) {
+            __half p[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                p[e] = __float2half_rn(exp2f(s[j][e] - base[e >> 1]));
+                l[e >> 1] += __half2float(p[e]);
             }
-            wmma::store_matrix_sync(so + n * 16, acc, L::ldo, wmma::mem_row_major);
+            pa[j / 2][(j & 1) * 2] = dq_mma::pack_pair(p[0], p[1]);     /* row g */
+            pa[j / 2][(j & 1) * 2 + 1] = dq_mma::pack_pair(p[2], p[3]); /* row g + 8 */
+        }
+
+        /* O += P V: B[key][dim] pairs are consecutive keys of one row of the transposed V. */
+#pragma unroll
+        for (int n = 0; n < kOutTiles; n++) {
+            if (n >= out_tiles) break;
+#pragma unroll
+            for (int st = 0; st < kBK / 16; st++) {
+                const __half *p = svt + (n * 8 + g) * L::ldv + st * 16 + 2 * t;
+                uint32_t vb[2] = {dq_mma::load_pair(p), dq_mma::load_pair(p + 8)};
+                dq_mma::m16n8k16(o[n], pa[st], vb);
+            }
         }
     }
-    if ((lane & 1) == 0) sl[row] = l;
-    __syncwarp();
-    for (int i = lane; i < 16 * d; i += 32) {
-        int r = i / d, c = i % d;
-        int64_t qr = q0 + warp * 16 + r;
-        if (qr < lq) store(yh + qr * hd + c, so[r * L::ldo + c] / sl[r]);
+
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     }
+#pragma unroll
+    for (int n = 0; n < kOutTiles; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int col = n * 8 + 2 * t + (e & 1);
+            int64_t row = qrow[e >> 1];
+            if (col < d && row < lq) store(yh + row * hd + col, o[n][e] / l[e >> 1]);
+        }
 }
 
 } // namespace dq_flash

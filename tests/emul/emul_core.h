@@ -4,9 +4,8 @@
  *   __syncwarp and a real exchange for __shfl_xor_sync; blocks run one after another, so a
  *   function-local static is exactly one block's __shared__ variable.
  * - __half is _Float16 (the same round-to-nearest-even conversions).
- * - WMMA 16x16x16 fragments are whole tiles held by lane 0 of the warp, which alone loads,
- *   multiplies and stores them; the other lanes' calls do nothing. Exact for kernels that touch
- *   fragments only through the WMMA calls (ours: their element mapping is opaque anyway).
+ * - The tensor-core product mma.sync m16n8k16 (kernels/cuda/mma.cuh) is a warp exchange with the
+ *   PTX ISA's fragment layout, summed in double.
  * - Shared memory starts filled with 0xff bytes (NaN as f32 and f16), so a read of a value the
  *   kernel never wrote shows in its output; dynamic shared memory is allocated exactly, so ASan
  *   reports an access past it.
@@ -21,7 +20,6 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <type_traits>
 
 #define __global__
 #define __device__
@@ -43,6 +41,7 @@ struct dq_emul_block {
     unsigned char *smem; /* dynamic shared memory */
     double *shfl;        /* __shfl_xor_sync: 2 x 32 slots per warp */
     unsigned *shfl_turn; /* per thread: its shuffles so far (which half of its warp's slots) */
+    uint32_t *mma;       /* dq_emul_mma_m16n8k16: 6 x 32 registers per warp */
 };
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 inline thread_local dq_emul_block *dq_emul_cur;
@@ -93,72 +92,46 @@ struct __half {
 };
 inline __half __float2half_rn(float x) { return __half{(_Float16) x}; }
 inline float __half2float(__half h) { return (float) h.v; }
+inline unsigned short __half_as_ushort(__half h) {
+    unsigned short u;
+    std::memcpy(&u, &h, sizeof u);
+    return u;
+}
 inline __half __ushort_as_half(unsigned short u) {
     __half h;
     std::memcpy(&h, &u, sizeof h);
     return h;
 }
 
-namespace nvcuda {
-namespace wmma {
-struct matrix_a {};
-struct matrix_b {};
-struct accumulator {};
-struct row_major {};
-struct col_major {};
-enum layout_t { mem_row_major, mem_col_major };
-
-/* Only the 16x16x16 shape; the element type of a/b is __half, of the accumulator float. */
-template <class Use, int M, int N, int K, class T, class Layout = void>
-struct fragment {
-    static_assert(M == 16 && N == 16 && K == 16, "emulated WMMA knows 16x16x16 only");
-    float x[16][16];
-};
-
-template <class Use, class Layout>
-inline void load_matrix_sync(fragment<Use, 16, 16, 16, __half, Layout> &f, const __half *p,
-                             unsigned ldm) {
-    if (threadIdx.x % 32 != 0) return;
-    bool row = std::is_same<Layout, row_major>::value;
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++)
-            f.x[r][c] = __half2float(row ? p[r * ldm + c] : p[c * ldm + r]);
+/* PTX mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 (kernels/cuda/mma.cuh), which every
+ * lane of a warp calls with its own fragments: each posts its A and B registers, then computes
+ * its four elements of C from the whole tiles, summed in double and rounded once. The fragment
+ * layout is the PTX ISA's (g = lane / 4, t = lane % 4; a pair's first element in the low half):
+ * A[r][k] is in lane (r % 8) * 4 + (k % 8) / 2, register (r >= 8) + 2 * (k >= 8); B[k][n] in lane
+ * n * 4 + (k % 8) / 2, register (k >= 8); c[i] is C[g + 8 * (i >= 2)][2t + i % 2]. */
+inline float dq_emul_pair_elem(uint32_t pair, int k) {
+    return __half2float(__ushort_as_half((unsigned short) (pair >> (16 * (k & 1)))));
 }
-inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float> &f, const float *p,
-                             unsigned ldm, layout_t l) {
-    if (threadIdx.x % 32 != 0) return;
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++)
-            f.x[r][c] = l == mem_row_major ? p[r * ldm + c] : p[c * ldm + r];
-}
-inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f,
-                              unsigned ldm, layout_t l) {
-    if (threadIdx.x % 32 != 0) return;
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++)
-            (l == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[r][c];
-}
-inline void fill_fragment(fragment<accumulator, 16, 16, 16, float> &f, float v) {
-    if (threadIdx.x % 32 != 0) return;
-    for (auto &row : f.x)
-        for (float &e : row) e = v;
-}
-template <class LA, class LB>
-inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
-                     const fragment<matrix_a, 16, 16, 16, __half, LA> &a,
-                     const fragment<matrix_b, 16, 16, 16, __half, LB> &b,
-                     const fragment<accumulator, 16, 16, 16, float> &c) {
-    if (threadIdx.x % 32 != 0) return;
-    float out[16][16];
-    for (int r = 0; r < 16; r++)
-        for (int n = 0; n < 16; n++) {
-            float s = c.x[r][n];
-            for (int k = 0; k < 16; k++) s += a.x[r][k] * b.x[k][n];
-            out[r][n] = s;
+inline void dq_emul_mma_m16n8k16(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+    uint32_t *slots = dq_emul_cur->mma + 6 * 32 * (threadIdx.x / 32); /* per lane: a[4], b[2] */
+    unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    for (int i = 0; i < 4; i++) slots[6 * lane + i] = a[i];
+    slots[6 * lane + 4] = b[0];
+    slots[6 * lane + 5] = b[1];
+    __syncwarp();
+    float out[4];
+    for (int i = 0; i < 4; i++) {
+        int r = (int) g + 8 * (i >= 2), n = (int) (2 * t) + i % 2;
+        double sum = c[i];
+        for (int k = 0; k < 16; k++) {
+            uint32_t ar = slots[6 * ((r % 8) * 4 + (k % 8) / 2) + (r >= 8) + 2 * (k >= 8)];
+            uint32_t br = slots[6 * (n * 4 + (k % 8) / 2) + 4 + (k >= 8)];
+            sum += (double) dq_emul_pair_elem(ar, k) * dq_emul_pair_elem(br, k);
         }
-    std::memcpy(d.x, out, sizeof out);
+        out[i] = (float) sum;
+    }
+    __syncwarp(); /* every lane has read the slots before any posts its next product's */
+    std::memcpy(c, out, sizeof out);
 }
-} // namespace wmma
-} // namespace nvcuda
 
 #endif

@@ -271,7 +271,8 @@ static void s_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<v
     unsigned char *sm = static_cast<unsigned char *>(::operator new(sbytes, std::align_val_t(128)));
     std::vector<double> shfl(64 * (size_t) warps);
     std::vector<unsigned> turns(n);
-    dq_emul_block blk{sm, shfl.data(), turns.data()};
+    std::vector<uint32_t> mma(6 * 32 * (size_t) warps);
+    dq_emul_block blk{sm, shfl.data(), turns.data(), mma.data()};
     Scheduler *outer = s_sched;
     dq_emul_block *outer_blk = dq_emul_cur;
     s_sched = &s;

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <cuda_runtime_api.h> /* the emulation's (tests/emul/include) */
-#include <mma.h>
 
 #include "kernels/cuda/attention_flash_kernel.cuh"
 
@@ -37,6 +36,59 @@ extern "C" {
  * the kernel to the tighter bound: a 1% slip in a normaliser fails it. */
 #define S_TOL 2e-3
 
+/* One warp: D = A B + C through dq_mma::m16n8k16, each lane building its fragments element by
+ * element from the PTX ISA's formulas for a_i, b_i and c_i (the per-element form, not the
+ * register pairs the kernel and the emulation use), so the emulated product is checked against
+ * the documented layout independently of the kernel. */
+static void s_mma_kernel(const float *a, const float *b, const float *c, float *d) {
+    int lane = (int) threadIdx.x % 32, g = lane >> 2, t = lane % 4;
+    __half ah[8], bh[4];
+    for (int i = 0; i < 8; i++) {
+        int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8;
+        int col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+        ah[i] = __float2half_rn(a[row * 16 + col]);
+    }
+    for (int i = 0; i < 4; i++) {
+        int row = t * 2 + (i & 1) + (i >= 2 ? 8 : 0), col = g;
+        bh[i] = __float2half_rn(b[row * 8 + col]);
+    }
+    uint32_t ar[4], br[2];
+    for (int r = 0; r < 4; r++) ar[r] = dq_mma::pack_pair(ah[2 * r], ah[2 * r + 1]);
+    for (int r = 0; r < 2; r++) br[r] = dq_mma::pack_pair(bh[2 * r], bh[2 * r + 1]);
+    float acc[4];
+    for (int i = 0; i < 4; i++)
+        acc[i] = c[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)];
+    dq_mma::m16n8k16(acc, ar, br);
+    for (int i = 0; i < 4; i++)
+        d[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)] = acc[i];
+}
+
+static void test_mma_layout(void **state) {
+    (void) state;
+    /* Small integers: exact in f16, and every product sum exact in f32. */
+    std::vector<float> a(256), b(128), c(128), d(128, NAN);
+    for (int i = 0; i < 256; i++)
+        a[i] = (float) ((i * 7) % 13 - 6);
+    for (int i = 0; i < 128; i++)
+        b[i] = (float) ((i * 5) % 11 - 5);
+    for (int i = 0; i < 128; i++)
+        c[i] = (float) (i % 9);
+    DQ_EMUL_LAUNCH(s_mma_kernel, dim3(1), dim3(32), 0, nullptr, a.data(), b.data(), c.data(),
+                   d.data());
+    assert_int_equal(cudaGetLastError(), cudaSuccess);
+    for (int r = 0; r < 16; r++)
+        for (int n = 0; n < 8; n++) {
+            float want = c[r * 8 + n];
+            for (int k = 0; k < 16; k++)
+                want += a[r * 16 + k] * b[k * 8 + n];
+            assert_float_equal(d[r * 8 + n], want, 0.0f);
+        }
+}
+
+/* Load the tiles an element at a time even where vector_loads() allows eight (the launcher's
+ * path for unaligned tensors and head sizes not a multiple of 8). */
+static bool s_scalar_loads = false;
+
 /* Runs the emulated kernel for head dimension padded to DP on activations of type T (float or
  * __half), like attention_flash.cu's launcher. */
 template <int DP, typename T>
@@ -48,13 +100,14 @@ static void s_run_kernel(const T *q, const T *k, const T *v, T *y, int64_t batch
     dim3 grid{(unsigned) ((lq + Warps<DP>::queries - 1) / Warps<DP>::queries),
               (unsigned) (batch * heads), 1};
     dim3 block{(unsigned) Warps<DP>::threads, 1, 1};
-    void (*kernel)(const T *, const T *, const T *, T *, int64_t, int64_t, int, int, float, int) =
-        attention_kernel<DP, T>;
+    void (*kernel)(const T *, const T *, const T *, T *, int64_t, int64_t, int, int, float, int,
+                   int) = attention_kernel<DP, T>;
     assert_int_equal(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
         cudaSuccess);
+    bool vec = vector_loads(q, k, v, d) && !s_scalar_loads;
     DQ_EMUL_LAUNCH(kernel, grid, block, bytes, nullptr, q, k, v, y, lq, lk, heads, d, scale_log2,
-                   causal ? 1 : 0);
+                   causal ? 1 : 0, vec ? 1 : 0);
     assert_int_equal(cudaGetLastError(), cudaSuccess);
 }
 
@@ -184,14 +237,26 @@ static void test_f16_activations(void **state) {
     s_case(2, 33, 33, 3, 8, true, 1.0f, true);
 }
 
+/* The element-wise tile loads on shapes that would take the vector loads (d 40 and 64, F32 and
+ * F16). */
+static void test_scalar_loads(void **state) {
+    (void) state;
+    s_scalar_loads = true;
+    s_case(2, 100, 77, 2, 40, false, 1.0f);
+    s_case(1, 77, 77, 3, 64, true, 1.0f, true);
+    s_scalar_loads = false;
+}
+
 int main(void) {
     dq_log_init("test_flash_emul", DQ_LOG_WARN, false);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mma_layout),
         cmocka_unit_test(test_d40_partial_tiles),
         cmocka_unit_test(test_causal),
         cmocka_unit_test(test_head_sizes),
         cmocka_unit_test(test_many_keys_flat),
         cmocka_unit_test(test_f16_activations),
+        cmocka_unit_test(test_scalar_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+/* kernels/cuda/mma.cuh: the warp-level tensor-core product the fused attention is built on, PTX
+ * `mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32` (sm_80 and later), and the small shared
+ * memory moves that feed it. Unlike WMMA, its fragment layout is documented (PTX ISA, "Matrix
+ * Fragments for mma.m16n8k16 with floating point type"), so a kernel can keep accumulators in
+ * registers and hand one product's result to the next. With g = lane / 4, t = lane % 4, a lane
+ * holds (a pair's first element in the low 16 bits):
+ *   A, 16x16 f16:  a[0] = A[g][2t..2t+1]    a[1] = A[g+8][2t..2t+1]
+ *                  a[2] = A[g][2t+8..2t+9]  a[3] = A[g+8][2t+8..2t+9]
+ *   B, 16x8 f16:   b[0] = B[2t..2t+1][g]    b[1] = B[2t+8..2t+9][g]
+ *   C, 16x8 f32:   c[0], c[1] = C[g][2t..2t+1]    c[2], c[3] = C[g+8][2t..2t+1]
+ * So the C tiles of key columns [16i, 16i+8) and [16i+8, 16i+16) are, rounded to f16, exactly
+ * the A fragment of k-step i: scores become the next product's left operand in place.
+ * Under the CUDA emulation (DQ_CUDA_EMUL, tests/emul/) the product is emul_core.h's, which
+ * implements this same layout on the CPU. */
+#ifndef DQ_CUDA_MMA_CUH
+#define DQ_CUDA_MMA_CUH
+
+#include <stdint.h>
+#include <string.h>
+
+namespace dq_mma {
+
+/* c += A B for one 16x8x16 tile (every lane of the warp calls it, with its own fragments). */
+__device__ __forceinline__ void m16n8k16(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+#ifdef DQ_CUDA_EMUL
+    dq_emul_mma_m16n8k16(c, a, b);
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),
+                   "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#endif
+}
+
+/* Two f16 elements at p (4-byte aligned) as one fragment register. */
+__device__ __forceinline__ uint32_t load_pair(const __half *p) {
+#ifdef DQ_CUDA_EMUL
+    uint32_t u;
+    memcpy(&u, p, sizeof u);
+    return u;
+#else
+    return *reinterpret_cast<const uint32_t *>(p);
+#endif
+}
+
+/* lo and hi as one fragment register, lo in the low half. */
+__device__ __forceinline__ uint32_t pack_pair(__half lo, __half hi) {
+    return (uint32_t) __half_as_ushort(lo) | (uint32_t) __half_as_ushort(hi) << 16;
+}
+
+/* 16 bytes from src to dst, both 16-byte aligned: one vector load and store on a GPU. */
+__device__ __forceinline__ void copy16(void *dst, const void *src) {
+#ifdef DQ_CUDA_EMUL
+    memcpy(dst, src, 16);
+#else
+    *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+#endif
+}
+
+} // namespace dq_mma
+
+#endif

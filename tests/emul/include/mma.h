@@ -1,2 +1,0 @@
-/* tests/emul/include/mma.h: the emulation's stand-in (see emul_core.h). */
-#include "tests/emul/include/cuda_runtime_api.h"
