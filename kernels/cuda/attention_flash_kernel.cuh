@@ -50,25 +50,23 @@ struct Warps {
 };
 
 /* Shared memory of one block for a head dimension padded to DP (a multiple of 16): the block's
- * queries and one key tile, row per token, and the value tile transposed (row per head
- * dimension), so that every fragment register is one aligned 4-byte load. Rows are padded by 8
- * halves: the eight row groups of a fragment load then fall on distinct banks, and rows stay
- * 16-byte aligned for the vector loads. */
+ * queries and one key and value tile, a row per token. Rows are padded by 8 halves: the eight
+ * rows a fragment load or an ldmatrix phase touches then fall on distinct banks, and rows stay
+ * 16-byte aligned for the vector loads and ldmatrix. */
 template <int DP>
 struct Layout {
-    static constexpr int ldh = DP + 8;  /* halves per row of the Q and K tiles */
-    static constexpr int ldv = kBK + 8; /* halves per row of the transposed V tile */
+    static constexpr int ldh = DP + 8; /* halves per row */
     static constexpr int kBQ = Warps<DP>::queries;
     static constexpr size_t q = 0;
     static constexpr size_t k = q + (size_t) kBQ * ldh * 2;
-    static constexpr size_t vt = k + (size_t) kBK * ldh * 2;
-    static constexpr size_t bytes = vt + (size_t) DP * ldv * 2;
+    static constexpr size_t v = k + (size_t) kBK * ldh * 2;
+    static constexpr size_t bytes = v + (size_t) kBK * ldh * 2;
 };
 
-/* Rows [row0, row0 + rows) of one head of src (row stride ld elements) as f16 into dst: row r,
- * column c at dst[r * ldd + c], or at dst[c * ldd + r] when transposed. Columns [0, DP) are
- * written: past d, and for rows past `total`, zeros. vec: vector_loads() holds. */
-template <int DP, bool kTransposed, typename T>
+/* Rows [row0, row0 + rows) of one head of src (row stride ld elements) as f16 into dst (row
+ * stride ldd). Columns [0, DP) are written: past d, and for rows past `total`, zeros. vec:
+ * vector_loads() holds. */
+template <int DP, typename T>
 __device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_t row0,
                             int64_t total, int d, int rows, bool vec) {
     constexpr int kThreads = Warps<DP>::threads;
@@ -81,17 +79,14 @@ __device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_
                 load8(h, src + (row0 + r) * ld + c);
             else
                 for (int e = 0; e < 8; e++) h[e] = zero;
-            if (kTransposed)
-                for (int e = 0; e < 8; e++) dst[(c + e) * ldd + r] = h[e];
-            else
-                dq_mma::copy16(dst + r * ldd + c, h);
+            dq_mma::copy16(dst + r * ldd + c, h);
         }
         return;
     }
     for (int i = threadIdx.x; i < rows * DP; i += kThreads) {
         int r = i / DP, c = i % DP;
         __half x = row0 + r < total && c < d ? to_f16(src[(row0 + r) * ld + c]) : zero;
-        dst[kTransposed ? c * ldd + r : r * ldd + c] = x;
+        dst[r * ldd + c] = x;
     }
 }
 
@@ -115,7 +110,7 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
     DQ_CUDA_DYNAMIC_SMEM(smem);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     __half *sq = (__half *) (smem + L::q), *sk = (__half *) (smem + L::k),
-           *svt = (__half *) (smem + L::vt);
+           *sv = (__half *) (smem + L::v);
 
     const int64_t b = blockIdx.y / heads, h = blockIdx.y % heads, hd = (int64_t) heads * d;
     const int64_t q0 = (int64_t) blockIdx.x * kBQ;
@@ -123,7 +118,7 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
             *vh = v + b * lk * hd + h * d;
     T *yh = y + b * lq * hd + h * d;
 
-    load_tile<DP, false>(sq, L::ldh, qh, hd, q0, lq, d, kBQ, vec != 0);
+    load_tile<DP>(sq, L::ldh, qh, hd, q0, lq, d, kBQ, vec != 0);
     __syncthreads();
 
     /* This warp's 16 queries as A fragments, one per k-step, kept for the whole pass. */
@@ -155,8 +150,8 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
     }
     for (int64_t k0 = 0; k0 < kend; k0 += kBK) {
         __syncthreads(); /* the previous tile is no longer read */
-        load_tile<DP, false>(sk, L::ldh, kh, hd, k0, lk, d, kBK, vec != 0);
-        load_tile<DP, true>(svt, L::ldv, vh, hd, k0, lk, d, kBK, vec != 0);
+        load_tile<DP>(sk, L::ldh, kh, hd, k0, lk, d, kBK, vec != 0);
+        load_tile<DP>(sv, L::ldh, vh, hd, k0, lk, d, kBK, vec != 0);
         __syncthreads();
         /* Every key of the tile is masked for this warp's queries (the warp still meets the
          * block's barriers). */
@@ -215,25 +210,24 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
         uint32_t pa[kBK / 16][4];
 #pragma unroll
         for (int j = 0; j < kKeyTiles; j++) {
-            __half p[4];
+            float p[4];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                p[e] = __float2half_rn(exp2f(s[j][e] - base[e >> 1]));
-                l[e >> 1] += __half2float(p[e]);
-            }
-            pa[j / 2][(j & 1) * 2] = dq_mma::pack_pair(p[0], p[1]);     /* row g */
-            pa[j / 2][(j & 1) * 2 + 1] = dq_mma::pack_pair(p[2], p[3]); /* row g + 8 */
+            for (int e = 0; e < 4; e++) p[e] = exp2f(s[j][e] - base[e >> 1]);
+            pa[j / 2][(j & 1) * 2] = dq_mma::round_pair(p[0], p[1], &l[0]);     /* row g */
+            pa[j / 2][(j & 1) * 2 + 1] = dq_mma::round_pair(p[2], p[3], &l[1]); /* row g + 8 */
         }
 
-        /* O += P V: B[key][dim] pairs are consecutive keys of one row of the transposed V. */
+        /* O += P V: the B fragments of two k-steps (32 keys) for one 8-column tile of O in one
+         * ldmatrix, lane l giving key 32 i + l's row. */
 #pragma unroll
         for (int n = 0; n < kOutTiles; n++) {
             if (n >= out_tiles) break;
 #pragma unroll
-            for (int st = 0; st < kBK / 16; st++) {
-                const __half *p = svt + (n * 8 + g) * L::ldv + st * 16 + 2 * t;
-                uint32_t vb[2] = {dq_mma::load_pair(p), dq_mma::load_pair(p + 8)};
-                dq_mma::m16n8k16(o[n], pa[st], vb);
+            for (int i = 0; i < kBK / 32; i++) {
+                uint32_t vb[4];
+                dq_mma::ldmatrix_x4_trans(vb, sv + (i * 32 + lane) * L::ldh + n * 8);
+                dq_mma::m16n8k16(o[n], pa[2 * i], vb);
+                dq_mma::m16n8k16(o[n], pa[2 * i + 1], vb + 2);
             }
         }
     }

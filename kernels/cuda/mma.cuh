@@ -1,6 +1,6 @@
 /* kernels/cuda/mma.cuh: the warp-level tensor-core product the fused attention is built on, PTX
- * `mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32` (sm_80 and later), and the small shared
- * memory moves that feed it. Unlike WMMA, its fragment layout is documented (PTX ISA, "Matrix
+ * `mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32` (sm_80 and later), and the register and
+ * shared memory moves that feed it (`ldmatrix` among them). Unlike WMMA, its fragment layout is documented (PTX ISA, "Matrix
  * Fragments for mma.m16n8k16 with floating point type"), so a kernel can keep accumulators in
  * registers and hand one product's result to the next. With g = lane / 4, t = lane % 4, a lane
  * holds (a pair's first element in the low 16 bits):
@@ -10,8 +10,8 @@
  *   C, 16x8 f32:   c[0], c[1] = C[g][2t..2t+1]    c[2], c[3] = C[g+8][2t..2t+1]
  * So the C tiles of key columns [16i, 16i+8) and [16i+8, 16i+16) are, rounded to f16, exactly
  * the A fragment of k-step i: scores become the next product's left operand in place.
- * Under the CUDA emulation (DQ_CUDA_EMUL, tests/emul/) the product is emul_core.h's, which
- * implements this same layout on the CPU. */
+ * Under the CUDA emulation (DQ_CUDA_EMUL, tests/emul/) the product and ldmatrix are
+ * emul_core.h's, which implement these same layouts on the CPU. */
 #ifndef DQ_CUDA_MMA_CUH
 #define DQ_CUDA_MMA_CUH
 
@@ -47,6 +47,37 @@ __device__ __forceinline__ uint32_t load_pair(const __half *p) {
 /* lo and hi as one fragment register, lo in the low half. */
 __device__ __forceinline__ uint32_t pack_pair(__half lo, __half hi) {
     return (uint32_t) __half_as_ushort(lo) | (uint32_t) __half_as_ushort(hi) << 16;
+}
+
+/* lo and hi rounded to f16 as one fragment register (one paired conversion on a GPU); adds the
+ * two rounded values to *sum. */
+__device__ __forceinline__ uint32_t round_pair(float lo, float hi, float *sum) {
+#ifdef DQ_CUDA_EMUL
+    __half a = __float2half_rn(lo), b = __float2half_rn(hi);
+    *sum += __half2float(a) + __half2float(b);
+    return pack_pair(a, b);
+#else
+    __half2 h = __floats2half2_rn(lo, hi);
+    float2 f = __half22float2(h);
+    *sum += f.x + f.y;
+    return *reinterpret_cast<const uint32_t *>(&h);
+#endif
+}
+
+/* ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16: four 8x8 f16 matrices from shared memory,
+ * transposed. Lane l gives the address of row l % 8 of matrix l / 8 (16-byte aligned) and
+ * receives in r[j] matrix j's elements [2t][g] and [2t+1][g] (PTX ISA, "Warp-level matrix load
+ * instruction: ldmatrix"). For a row-major [key][dim] tile: r[j] is the B fragment register of
+ * P V for the keys of matrix j. */
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const __half *row) {
+#ifdef DQ_CUDA_EMUL
+    dq_emul_ldmatrix_x4_trans(r, row);
+#else
+    unsigned addr = (unsigned) __cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+#endif
 }
 
 /* 16 bytes from src to dst, both 16-byte aligned: one vector load and store on a GPU. */

@@ -4,8 +4,8 @@
  *   __syncwarp and a real exchange for __shfl_xor_sync; blocks run one after another, so a
  *   function-local static is exactly one block's __shared__ variable.
  * - __half is _Float16 (the same round-to-nearest-even conversions).
- * - The tensor-core product mma.sync m16n8k16 (kernels/cuda/mma.cuh) is a warp exchange with the
- *   PTX ISA's fragment layout, summed in double.
+ * - The tensor-core product mma.sync m16n8k16 and ldmatrix (kernels/cuda/mma.cuh) are warp
+ *   exchanges with the PTX ISA's fragment layouts; the product sums in double.
  * - Shared memory starts filled with 0xff bytes (NaN as f32 and f16), so a read of a value the
  *   kernel never wrote shows in its output; dynamic shared memory is allocated exactly, so ASan
  *   reports an access past it.
@@ -42,6 +42,7 @@ struct dq_emul_block {
     double *shfl;        /* __shfl_xor_sync: 2 x 32 slots per warp */
     unsigned *shfl_turn; /* per thread: its shuffles so far (which half of its warp's slots) */
     uint32_t *mma;       /* dq_emul_mma_m16n8k16: 6 x 32 registers per warp */
+    const void **rows;   /* dq_emul_ldmatrix_x4_trans: 32 row addresses per warp */
 };
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 inline thread_local dq_emul_block *dq_emul_cur;
@@ -132,6 +133,22 @@ inline void dq_emul_mma_m16n8k16(float c[4], const uint32_t a[4], const uint32_t
     }
     __syncwarp(); /* every lane has read the slots before any posts its next product's */
     std::memcpy(c, out, sizeof out);
+}
+
+/* PTX ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 (kernels/cuda/mma.cuh): each lane posts
+ * the row address it gives (lanes 8j..8j+7: rows 0..7 of matrix j), then takes from each matrix
+ * j the elements [2t][g] and [2t+1][g] into r[j] (g = lane / 4, t = lane % 4). */
+inline void dq_emul_ldmatrix_x4_trans(uint32_t r[4], const __half *row) {
+    const void **slots = dq_emul_cur->rows + 32 * (threadIdx.x / 32);
+    unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    slots[lane] = row;
+    __syncwarp();
+    for (int j = 0; j < 4; j++) {
+        const __half *r0 = (const __half *) slots[8 * j + 2 * t];
+        const __half *r1 = (const __half *) slots[8 * j + 2 * t + 1];
+        r[j] = (uint32_t) __half_as_ushort(r0[g]) | (uint32_t) __half_as_ushort(r1[g]) << 16;
+    }
+    __syncwarp(); /* every lane has read the addresses before any posts its next */
 }
 
 #endif

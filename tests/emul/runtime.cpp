@@ -272,7 +272,8 @@ static void s_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<v
     std::vector<double> shfl(64 * (size_t) warps);
     std::vector<unsigned> turns(n);
     std::vector<uint32_t> mma(6 * 32 * (size_t) warps);
-    dq_emul_block blk{sm, shfl.data(), turns.data(), mma.data()};
+    std::vector<const void *> rows(32 * (size_t) warps);
+    dq_emul_block blk{sm, shfl.data(), turns.data(), mma.data(), rows.data()};
     Scheduler *outer = s_sched;
     dq_emul_block *outer_blk = dq_emul_cur;
     s_sched = &s;
