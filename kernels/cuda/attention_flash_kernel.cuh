@@ -21,13 +21,18 @@ __device__ __forceinline__ __half to_f16(__half x) { return x; }
 __device__ __forceinline__ void store(float *p, float v) { *p = v; }
 __device__ __forceinline__ void store(__half *p, float v) { *p = __float2half_rn(v); }
 
-/* Eight consecutive elements at src (16-byte aligned) as f16. */
-__device__ __forceinline__ void load8(__half h[8], const __half *src) { dq_mma::copy16(h, src); }
-__device__ __forceinline__ void load8(__half h[8], const float *src) {
+/* Eight consecutive elements at src (global, 16-byte aligned) as f16 at dst (shared, 16-byte
+ * aligned): f16 data is copied without waiting (dq_mma::async_wait_all), f32 data converted. */
+__device__ __forceinline__ void load8(__half *dst, const __half *src) {
+    dq_mma::copy16_async(dst, src);
+}
+__device__ __forceinline__ void load8(__half *dst, const float *src) {
     alignas(16) float f[8];
+    alignas(16) __half h[8];
     dq_mma::copy16(f, src);
     dq_mma::copy16(f + 4, src + 4);
     for (int e = 0; e < 8; e++) h[e] = __float2half_rn(f[e]);
+    dq_mma::copy16(dst, h);
 }
 
 /* Whether the tiles may be loaded eight elements at a time: every row of every head starts on
@@ -50,22 +55,24 @@ struct Warps {
 };
 
 /* Shared memory of one block for a head dimension padded to DP (a multiple of 16): the block's
- * queries and one key and value tile, a row per token. Rows are padded by 8 halves: the eight
- * rows a fragment load or an ldmatrix phase touches then fall on distinct banks, and rows stay
- * 16-byte aligned for the vector loads and ldmatrix. */
+ * queries and two key and value tiles (one computed on while the next arrives), a row per
+ * token. Rows are padded by 8 halves: the eight rows a fragment load or an ldmatrix phase
+ * touches then fall on distinct banks, and rows stay 16-byte aligned for the vector loads and
+ * ldmatrix. */
 template <int DP>
 struct Layout {
     static constexpr int ldh = DP + 8; /* halves per row */
     static constexpr int kBQ = Warps<DP>::queries;
+    static constexpr size_t tile = (size_t) kBK * ldh * 2; /* bytes of one K or V tile */
     static constexpr size_t q = 0;
-    static constexpr size_t k = q + (size_t) kBQ * ldh * 2;
-    static constexpr size_t v = k + (size_t) kBK * ldh * 2;
-    static constexpr size_t bytes = v + (size_t) kBK * ldh * 2;
+    static constexpr size_t k = q + (size_t) kBQ * ldh * 2; /* two K tiles */
+    static constexpr size_t v = k + 2 * tile;               /* two V tiles */
+    static constexpr size_t bytes = v + 2 * tile;
 };
 
 /* Rows [row0, row0 + rows) of one head of src (row stride ld elements) as f16 into dst (row
  * stride ldd). Columns [0, DP) are written: past d, and for rows past `total`, zeros. vec:
- * vector_loads() holds. */
+ * vector_loads() holds; then f16 rows arrive asynchronously (see load8). */
 template <int DP, typename T>
 __device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_t row0,
                             int64_t total, int d, int rows, bool vec) {
@@ -74,12 +81,13 @@ __device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_
     if (vec) {
         for (int i = threadIdx.x; i < rows * (DP / 8); i += kThreads) {
             int r = i / (DP / 8), c = i % (DP / 8) * 8;
-            alignas(16) __half h[8];
-            if (row0 + r < total && c < d)
-                load8(h, src + (row0 + r) * ld + c);
-            else
+            if (row0 + r < total && c < d) {
+                load8(dst + r * ldd + c, src + (row0 + r) * ld + c);
+            } else {
+                alignas(16) __half h[8];
                 for (int e = 0; e < 8; e++) h[e] = zero;
-            dq_mma::copy16(dst + r * ldd + c, h);
+                dq_mma::copy16(dst + r * ldd + c, h);
+            }
         }
         return;
     }
@@ -109,8 +117,7 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
     constexpr int kKeyTiles = kBK / 8; /* 8-key tiles of S */
     DQ_CUDA_DYNAMIC_SMEM(smem);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    __half *sq = (__half *) (smem + L::q), *sk = (__half *) (smem + L::k),
-           *sv = (__half *) (smem + L::v);
+    __half *sq = (__half *) (smem + L::q);
 
     const int64_t b = blockIdx.y / heads, h = blockIdx.y % heads, hd = (int64_t) heads * d;
     const int64_t q0 = (int64_t) blockIdx.x * kBQ;
@@ -118,7 +125,16 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
             *vh = v + b * lk * hd + h * d;
     T *yh = y + b * lq * hd + h * d;
 
+    /* K and V tile i + 1 arrive (asynchronously where the data allow) while tile i is used. */
+    auto kv_tile = [&](int64_t i) {
+        __half *sk = (__half *) (smem + L::k + (i & 1) * L::tile);
+        __half *sv = (__half *) (smem + L::v + (i & 1) * L::tile);
+        load_tile<DP>(sk, L::ldh, kh, hd, i * kBK, lk, d, kBK, vec != 0);
+        load_tile<DP>(sv, L::ldh, vh, hd, i * kBK, lk, d, kBK, vec != 0);
+    };
     load_tile<DP>(sq, L::ldh, qh, hd, q0, lq, d, kBQ, vec != 0);
+    kv_tile(0);
+    dq_mma::async_wait_all();
     __syncthreads();
 
     /* This warp's 16 queries as A fragments, one per k-step, kept for the whole pass. */
@@ -148,11 +164,16 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
         int64_t last_q = (q0 + kBQ < lq ? q0 + kBQ : lq) - 1;
         if (last_q + 1 < kend) kend = last_q + 1;
     }
-    for (int64_t k0 = 0; k0 < kend; k0 += kBK) {
-        __syncthreads(); /* the previous tile is no longer read */
-        load_tile<DP>(sk, L::ldh, kh, hd, k0, lk, d, kBK, vec != 0);
-        load_tile<DP>(sv, L::ldh, vh, hd, k0, lk, d, kBK, vec != 0);
-        __syncthreads();
+    const int64_t ntiles = (kend + kBK - 1) / kBK;
+    for (int64_t it = 0; it < ntiles; it++) {
+        const int64_t k0 = it * kBK;
+        const __half *sk = (const __half *) (smem + L::k + (it & 1) * L::tile);
+        const __half *sv = (const __half *) (smem + L::v + (it & 1) * L::tile);
+        if (it > 0) {
+            dq_mma::async_wait_all();
+            __syncthreads(); /* tile it is in place, and tile it - 1 is no longer read */
+        }
+        if (it + 1 < ntiles) kv_tile(it + 1);
         /* Every key of the tile is masked for this warp's queries (the warp still meets the
          * block's barriers). */
         if (causal && k0 > warp_last) continue;

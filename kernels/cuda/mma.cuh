@@ -44,6 +44,26 @@ __device__ __forceinline__ uint32_t load_pair(const __half *p) {
 #endif
 }
 
+/* 16 bytes from global src to shared dst, both 16-byte aligned, without waiting (cp.async.cg,
+ * sm_80): this thread sees them after async_wait_all(), the block after a barrier past that. */
+__device__ __forceinline__ void copy16_async(void *dst, const void *src) {
+#ifdef DQ_CUDA_EMUL
+    dq_emul_copy16_async(dst, src);
+#else
+    unsigned addr = (unsigned) __cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(src));
+#endif
+}
+
+/* Waits for this thread's copy16_async calls so far (cp.async.wait_all). */
+__device__ __forceinline__ void async_wait_all() {
+#ifdef DQ_CUDA_EMUL
+    dq_emul_async_wait_all();
+#else
+    asm volatile("cp.async.wait_all;\n" ::);
+#endif
+}
+
 /* lo and hi as one fragment register, lo in the low half. */
 __device__ __forceinline__ uint32_t pack_pair(__half lo, __half hi) {
     return (uint32_t) __half_as_ushort(lo) | (uint32_t) __half_as_ushort(hi) << 16;

@@ -5,7 +5,8 @@
  *   function-local static is exactly one block's __shared__ variable.
  * - __half is _Float16 (the same round-to-nearest-even conversions).
  * - The tensor-core product mma.sync m16n8k16 and ldmatrix (kernels/cuda/mma.cuh) are warp
- *   exchanges with the PTX ISA's fragment layouts; the product sums in double.
+ *   exchanges with the PTX ISA's fragment layouts; the product sums in double. An asynchronous
+ *   copy (cp.async) lands when its thread waits for it.
  * - Shared memory starts filled with 0xff bytes (NaN as f32 and f16), so a read of a value the
  *   kernel never wrote shows in its output; dynamic shared memory is allocated exactly, so ASan
  *   reports an access past it.
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 #define __global__
 #define __device__
@@ -35,6 +37,12 @@ struct dim3 {
     constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
 
+/* A 16-byte cp.async copy not yet landed (dq_emul_copy16_async). */
+struct dq_emul_copy {
+    void *dst;
+    const void *src;
+};
+
 /* The running block's shared state, and each emulated thread's coordinates (the fibers of a
  * block share the host thread; the scheduler sets threadIdx before it resumes one). */
 struct dq_emul_block {
@@ -43,6 +51,7 @@ struct dq_emul_block {
     unsigned *shfl_turn; /* per thread: its shuffles so far (which half of its warp's slots) */
     uint32_t *mma;       /* dq_emul_mma_m16n8k16: 6 x 32 registers per warp */
     const void **rows;   /* dq_emul_ldmatrix_x4_trans: 32 row addresses per warp */
+    std::vector<dq_emul_copy> *async; /* per thread: its cp.async copies not yet landed */
 };
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 inline thread_local dq_emul_block *dq_emul_cur;
@@ -133,6 +142,18 @@ inline void dq_emul_mma_m16n8k16(float c[4], const uint32_t a[4], const uint32_t
     }
     __syncwarp(); /* every lane has read the slots before any posts its next product's */
     std::memcpy(c, out, sizeof out);
+}
+
+/* PTX cp.async.cg.shared.global of 16 bytes and cp.async.wait_all (kernels/cuda/mma.cuh): the
+ * copy lands only when its thread waits, the latest a GPU allows, so a read of the destination
+ * before the wait (and the barrier after it, for other threads) sees the poison left there. */
+inline void dq_emul_copy16_async(void *dst, const void *src) {
+    dq_emul_cur->async[threadIdx.x].push_back({dst, src});
+}
+inline void dq_emul_async_wait_all() {
+    std::vector<dq_emul_copy> &pending = dq_emul_cur->async[threadIdx.x];
+    for (const dq_emul_copy &c : pending) std::memcpy(c.dst, c.src, 16);
+    pending.clear();
 }
 
 /* PTX ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 (kernels/cuda/mma.cuh): each lane posts

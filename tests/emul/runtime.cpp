@@ -273,7 +273,8 @@ static void s_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<v
     std::vector<unsigned> turns(n);
     std::vector<uint32_t> mma(6 * 32 * (size_t) warps);
     std::vector<const void *> rows(32 * (size_t) warps);
-    dq_emul_block blk{sm, shfl.data(), turns.data(), mma.data(), rows.data()};
+    std::vector<std::vector<dq_emul_copy>> async(n);
+    dq_emul_block blk{sm, shfl.data(), turns.data(), mma.data(), rows.data(), async.data()};
     Scheduler *outer = s_sched;
     dq_emul_block *outer_blk = dq_emul_cur;
     s_sched = &s;
@@ -285,6 +286,7 @@ static void s_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<v
             for (unsigned bx = 0; bx < grid.x; bx++) {
                 std::memset(sm, 0xff, sbytes);
                 std::fill(turns.begin(), turns.end(), 0u);
+                for (auto &pending : async) pending.clear(); /* a block's own copies only */
                 blockIdx = dim3(bx, by, bz);
                 /* Block (0,0) runs as fibers; when none of its threads met a barrier, the
                  * kernel has none (ours are unconditional) and the rest run as plain calls. */
