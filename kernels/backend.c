@@ -126,7 +126,7 @@ bool dq_backend_use_nhwc(const dq_backend_t *be, dq_dtype_t matrix_dtype, dq_dty
                     dq_backend_name(be));
         return has;
     }
-    return has && act_dtype == DQ_DTYPE_F16;
+    return has && (act_dtype == DQ_DTYPE_F16 || act_dtype == DQ_DTYPE_BF16);
 }
 
 bool dq_backend_graph_supported(const dq_backend_t *be) {

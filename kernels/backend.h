@@ -21,10 +21,11 @@
  * - Ops on one backend run in call order; on the CPU they are synchronous and
  *   dq_backend_synchronize is a no-op, on CUDA they are queued on the backend's stream. A backend
  *   is used by one thread at a time.
- * - dtypes: activations (an op's inputs and outputs that are not weights) are F32 or F16, all
- *   of one op the same dtype; F32 everywhere, F16 where the backend's supports_activation says
- *   so (the CPU backend takes F32 only; CUDA takes both). Two ops convert: cpy's output may
- *   differ from its source (F32 <-> F16, any view), and get_rows writes either from its table.
+ * - dtypes: activations (an op's inputs and outputs that are not weights) are F32, F16 or
+ *   BF16, all of one op the same dtype; F32 everywhere, F16 and BF16 where the backend's
+ *   supports_activation says so (the CPU backend takes F32 only; CUDA takes all three). Two ops
+ *   convert: cpy's output may differ from its source (any of the three, any view), and get_rows
+ *   writes any of them from its table.
  *   Weight operands (linear and conv2d weights, the get_rows table, cpy's source) may be F32,
  *   F16 or BF16; each backend says what it takes through supports_op. Biases and norm
  *   parameters are F32 whatever the activations (convert them at load time with
@@ -213,8 +214,8 @@ bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype
 bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_dtype);
 
 /* Whether a network on be runs channels last (kernels/ops.h, "Channels last"): by default where
- * its activations are F16 and be has the channels-last ops for conv weights of matrix_dtype
- * (CUDA's f16 mode, where cuDNN's tensor-core convolutions take NHWC data as it is);
+ * its activations are F16 or BF16 and be has the channels-last ops for conv weights of
+ * matrix_dtype (CUDA, where cuDNN's tensor-core convolutions take NHWC data as it is);
  * DQ_LAYOUT=nchw or =nhwc in the environment decides instead (nhwc only where be has the ops;
  * for bisecting, and for testing the channels-last networks on the CPU). */
 bool dq_backend_use_nhwc(const dq_backend_t *be, dq_dtype_t matrix_dtype, dq_dtype_t act_dtype);

@@ -46,12 +46,12 @@ static int s_act(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char 
     return s_tensor(be, op, t, role, dt, "an op's activations share one dtype");
 }
 
-/* The op's first activation: F32 or F16, a dtype the backend takes for op; *dt gets it. */
+/* The op's first activation: F32, F16 or BF16, a dtype the backend takes for op; *dt gets it. */
 static int s_act_first(dq_backend_t *be, dq_op_t op, const dq_tensor_t *t, const char *role,
                        dq_dtype_t *dt) {
     if (!t) return s_fail(op, NULL, "%s is NULL", role);
-    if (t->dtype != DQ_DTYPE_F32 && t->dtype != DQ_DTYPE_F16)
-        return s_fail(op, t, "%s must be F32 or F16 (activations)", role);
+    if (t->dtype != DQ_DTYPE_F32 && t->dtype != DQ_DTYPE_F16 && t->dtype != DQ_DTYPE_BF16)
+        return s_fail(op, t, "%s must be F32, F16 or BF16 (activations)", role);
     if (!dq_backend_supports_activation(be, op, t->dtype)) {
         if (!be->ops->supports_activation)
             return s_fail(op, t, "%s is %s but backend %s takes F32 activations only", role,

@@ -1,8 +1,9 @@
 /* kernels/cuda/attention.cu: multi-head scaled dot-product attention. The f16 mode takes the
  * fused kernel (attention_flash.cu) where it applies; otherwise, and always in the f32 mode,
  * attention is blocked over queries: per batch and query block, all heads at once through
- * strided-batched GEMMs, the scores in the workspace. F16 activations keep the scores f32 there
- * too (f16 scores could overflow), the probabilities rounded to f16 for the product with V. */
+ * strided-batched GEMMs, the scores in the workspace. F16/BF16 activations keep the scores f32
+ * there too (f16 scores could overflow), the probabilities rounded to the activations' dtype for
+ * the product with V. */
 #include <math.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -30,29 +31,29 @@ static int64_t s_query_block(const dq_cuda_ctx_t *ctx, size_t avail, size_t per_
     return bq;
 }
 
-/* The GEMM path for F32 or F16 activations: per batch and query block, S = scale * Q K^T for all
- * heads (f32 scores in the workspace), the softmax rows into P (in place for F32; for F16 beside
- * S, rounded to f16), then Y = P V. cuBLAS is column-major: a row-major [R, C] matrix is the
- * column-major C x R one with ld = C, so S_h^T (Lk x nq) = K_h (T) @ Q_h^T and
- * Y_h^T (D x nq) = V_h^T (D x Lk) @ P_h^T (Lk x nq), heads D elements apart in q, k, v and y
- * (the packed row stride H*D) and nq*Lk apart in S and P. */
+/* The GEMM path for F32, F16 or BF16 activations: per batch and query block, S = scale * Q K^T for
+ * all heads (f32 scores in the workspace), the softmax rows into P (in place for F32; for F16/BF16
+ * beside S, rounded to that dtype), then Y = P V. cuBLAS is column-major: a row-major [R, C] matrix
+ * is the column-major C x R one with ld = C, so S_h^T (Lk x nq) = K_h (T) @ Q_h^T and Y_h^T (D x
+ * nq) = V_h^T (D x Lk) @ P_h^T (Lk x nq), heads D elements apart in q, k, v and y (the packed row
+ * stride H*D) and nq*Lk apart in S and P. */
 static int s_attention_gemm(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
                             const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y) {
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1], hd = q->shape[2];
     int64_t d = hd / heads;
-    const bool f16 = q->dtype == DQ_DTYPE_F16;
-    const cudaDataType ct = f16 ? CUDA_R_16F : CUDA_R_32F;
-    const size_t esz = f16 ? sizeof(__half) : sizeof(float);
-    /* Per (query, head, key): an f32 score, and for F16 an f16 probability (+ alignment slack). */
-    size_t avail = f16 ? (ctx->work_bytes > 512 ? ctx->work_bytes - 512 : 0) : ctx->work_bytes;
-    int64_t bq =
-        s_query_block(ctx, avail, sizeof(float) + (f16 ? sizeof(__half) : 0), heads, lq, lk, hd);
+    const bool act16 = dq_cuda_is_act16(q->dtype);
+    const cudaDataType ct = dq_cuda_blas_type(q->dtype);
+    const size_t esz = dq_dtype_size(q->dtype);
+    /* Per (query, head, key): an f32 score, and for 16-bit activations a 16-bit probability (+
+     * alignment slack). */
+    size_t avail = act16 ? (ctx->work_bytes > 512 ? ctx->work_bytes - 512 : 0) : ctx->work_bytes;
+    int64_t bq = s_query_block(ctx, avail, sizeof(float) + (act16 ? 2 : 0), heads, lq, lk, hd);
     if (bq < 1) return -1;
     const float scale = (float) (1.0 / sqrt((double) d)), one = 1.0f, zero = 0.0f;
     float *sc = (float *) ctx->work;
     void *p =
-        f16 ? (char *) ctx->work + s_align((size_t) heads * (size_t) (bq * lk) * sizeof(float))
-            : ctx->work;
+        act16 ? (char *) ctx->work + s_align((size_t) heads * (size_t) (bq * lk) * sizeof(float))
+              : ctx->work;
     const char *qd = (const char *) q->data, *kd = (const char *) k->data,
                *vd = (const char *) v->data;
     char *yd = (char *) y->data;

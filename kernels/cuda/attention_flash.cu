@@ -1,7 +1,8 @@
 /* kernels/cuda/attention_flash.cu: fused attention for the f16 mode, flash-attention style: one
- * pass over the keys with an online softmax, f16 tensor-core products (mma.sync) accumulated in
- * f32, the scores and the output never leaving registers. Reads q, k, v and writes y directly
- * in the activations' dtype (F32 or F16), so no conversion passes surround it. The kernel itself
+ * pass over the keys with an online softmax, f16 (bf16 for BF16 activations) tensor-core
+ * products (mma.sync) accumulated in f32, the scores and the output never leaving registers.
+ * Reads q, k, v and writes y directly in the activations' dtype (F32, F16 or BF16), so no
+ * conversion passes surround it. The kernel itself
  * is attention_flash_kernel.cuh. */
 #include <math.h>
 
@@ -50,12 +51,11 @@ int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_t
     // q, y: [B, Lq, H*D]; k, v: [B, Lk, H*D]; head h is columns [h*D, h*D+D)
     int64_t batch = q->shape[0], lq = q->shape[1], lk = k->shape[1];
     int d = (int) (q->shape[2] / heads);
-    bool h = q->dtype == DQ_DTYPE_F16;
+#define S_ARGS ctx, q->data, k->data, v->data, y->data, batch, lq, lk, heads, d, causal
 #define S_GO(DP)                                                                                 \
-    (h ? s_launch<DP, __half>(ctx, q->data, k->data, v->data, y->data, batch, lq, lk, heads, d,   \
-                              causal)                                                            \
-       : s_launch<DP, float>(ctx, q->data, k->data, v->data, y->data, batch, lq, lk, heads, d,    \
-                             causal))
+    (q->dtype == DQ_DTYPE_F16    ? s_launch<DP, __half>(S_ARGS)                                  \
+     : q->dtype == DQ_DTYPE_BF16 ? s_launch<DP, __nv_bfloat16>(S_ARGS)                           \
+                                 : s_launch<DP, float>(S_ARGS))
     if (d <= 32) return S_GO(32);
     if (d <= 48) return S_GO(48);  /* SD 1.x at 320 channels: d = 40 */
     if (d <= 64) return S_GO(64);  /* CLIP, SD 2.x */
@@ -63,5 +63,6 @@ int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_t
     if (d <= 128) return S_GO(128);
     if (d <= 160) return S_GO(160); /* SD 1.x at 1280 */
 #undef S_GO
+#undef S_ARGS
     return 1;
 }

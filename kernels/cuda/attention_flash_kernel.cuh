@@ -1,8 +1,8 @@
 /* kernels/cuda/attention_flash_kernel.cuh: the device code of the fused attention (see
  * attention_flash.cu, which launches it). Kept apart so tests/unit/test_flash_emul.cpp can call
  * it directly on the CPU through the CUDA emulation (tests/emul/). Needs, from the includer:
- * __half and its conversions, the thread built-ins, __shfl_xor_sync, exp2f/fmaxf/INFINITY, and
- * DQ_CUDA_DYNAMIC_SMEM. */
+ * __half, __nv_bfloat16 and their conversions, the thread built-ins, __shfl_xor_sync,
+ * exp2f/fmaxf/INFINITY, and DQ_CUDA_DYNAMIC_SMEM. */
 #ifndef DQ_CUDA_ATTENTION_FLASH_KERNEL_CUH
 #define DQ_CUDA_ATTENTION_FLASH_KERNEL_CUH
 
@@ -14,24 +14,39 @@ namespace dq_flash {
 
 constexpr int kBK = 64; /* keys per tile */
 
-/* q, k, v and y are F32 or F16 activations (T float or __half): loads round to f16 (f16 data is
- * copied unchanged), y rounds once. */
-__device__ __forceinline__ __half to_f16(float x) { return __float2half_rn(x); }
-__device__ __forceinline__ __half to_f16(__half x) { return x; }
+/* q, k, v and y are F32, F16 or BF16 activations (T float, __half or __nv_bfloat16). The tiles
+ * and the tensor-core products use M, bf16 for BF16 activations (whose range f16 lacks) and f16
+ * otherwise: loads round to M (data already of type M is copied unchanged), y rounds once. */
+template <typename T>
+struct Mma {
+    using type = __half;
+};
+template <>
+struct Mma<__nv_bfloat16> {
+    using type = __nv_bfloat16;
+};
+
+__device__ __forceinline__ void to16(float x, __half *d) { *d = __float2half_rn(x); }
+__device__ __forceinline__ void to16(float x, __nv_bfloat16 *d) { *d = __float2bfloat16_rn(x); }
+__device__ __forceinline__ void to16(__half x, __half *d) { *d = x; }
+__device__ __forceinline__ void to16(__nv_bfloat16 x, __nv_bfloat16 *d) { *d = x; }
 __device__ __forceinline__ void store(float *p, float v) { *p = v; }
 __device__ __forceinline__ void store(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void store(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 
-/* Eight consecutive elements at src (global, 16-byte aligned) as f16 at dst (shared, 16-byte
- * aligned): f16 data is copied without waiting (dq_mma::async_wait_all), f32 data converted. */
-__device__ __forceinline__ void load8(__half *dst, const __half *src) {
+/* Eight consecutive elements at src (global, 16-byte aligned) as M at dst (shared, 16-byte
+ * aligned): data of type M is copied without waiting (dq_mma::async_wait_all), f32 converted. */
+template <typename M>
+__device__ __forceinline__ void load8(M *dst, const M *src) {
     dq_mma::copy16_async(dst, src);
 }
-__device__ __forceinline__ void load8(__half *dst, const float *src) {
+template <typename M>
+__device__ __forceinline__ void load8(M *dst, const float *src) {
     alignas(16) float f[8];
-    alignas(16) __half h[8];
+    alignas(16) M h[8];
     dq_mma::copy16(f, src);
     dq_mma::copy16(f + 4, src + 4);
-    for (int e = 0; e < 8; e++) h[e] = __float2half_rn(f[e]);
+    for (int e = 0; e < 8; e++) to16(f[e], &h[e]);
     dq_mma::copy16(dst, h);
 }
 
@@ -70,21 +85,22 @@ struct Layout {
     static constexpr size_t bytes = v + 2 * tile;
 };
 
-/* Rows [row0, row0 + rows) of one head of src (row stride ld elements) as f16 into dst (row
+/* Rows [row0, row0 + rows) of one head of src (row stride ld elements) as M into dst (row
  * stride ldd). Columns [0, DP) are written: past d, and for rows past `total`, zeros. vec:
- * vector_loads() holds; then f16 rows arrive asynchronously (see load8). */
-template <int DP, typename T>
-__device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_t row0,
-                            int64_t total, int d, int rows, bool vec) {
+ * vector_loads() holds; then 16-bit rows arrive asynchronously (see load8). */
+template <int DP, typename M, typename T>
+__device__ void load_tile(M *dst, int ldd, const T *src, int64_t ld, int64_t row0, int64_t total,
+                          int d, int rows, bool vec) {
     constexpr int kThreads = Warps<DP>::threads;
-    const __half zero = __float2half_rn(0.0f);
+    M zero;
+    to16(0.0f, &zero);
     if (vec) {
         for (int i = threadIdx.x; i < rows * (DP / 8); i += kThreads) {
             int r = i / (DP / 8), c = i % (DP / 8) * 8;
             if (row0 + r < total && c < d) {
                 load8(dst + r * ldd + c, src + (row0 + r) * ld + c);
             } else {
-                alignas(16) __half h[8];
+                alignas(16) M h[8];
                 for (int e = 0; e < 8; e++) h[e] = zero;
                 dq_mma::copy16(dst + r * ldd + c, h);
             }
@@ -93,17 +109,18 @@ __device__ void load_tile(__half *dst, int ldd, const T *src, int64_t ld, int64_
     }
     for (int i = threadIdx.x; i < rows * DP; i += kThreads) {
         int r = i / DP, c = i % DP;
-        __half x = row0 + r < total && c < d ? to_f16(src[(row0 + r) * ld + c]) : zero;
+        M x = zero;
+        if (row0 + r < total && c < d) to16(src[(row0 + r) * ld + c], &x);
         dst[r * ldd + c] = x;
     }
 }
 
 /* Grid (query blocks, batch * heads). q, y: [B, Lq, H*d]; k, v: [B, Lk, H*d], all of type T
- * (float or __half). scale_log2 is log2(e) / sqrt(d): scores go through exp2. Causal: key j is
- * masked for query i when j > i. vec: vector_loads(q, k, v, d).
+ * (float, __half or __nv_bfloat16). scale_log2 is log2(e) / sqrt(d): scores go through exp2.
+ * Causal: key j is masked for query i when j > i. vec: vector_loads(q, k, v, d).
  *
  * Flash-attention's forward pass with every running value in registers: per key tile, a warp's
- * 16x64 scores S = Q K^T (tensor cores, f32), the online softmax on them, P rounded to f16 in
+ * 16x64 scores S = Q K^T (tensor cores, f32), the online softmax on them, P rounded to M in
  * place as the A operand of O += P V (f32 accumulators), O rescaled per row. y = O / (row sum of
  * the rounded P), written once. */
 template <int DP, typename T = float>
@@ -111,13 +128,14 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
     attention_kernel(const T *q, const T *k, const T *v, T *y, int64_t lq, int64_t lk, int heads,
                      int d, float scale_log2, int causal, int vec) {
     using L = Layout<DP>;
+    using M = typename Mma<T>::type;
     constexpr int kBQ = L::kBQ;
     constexpr int kDimSteps = DP / 16; /* k-steps of Q K^T over the head dimension */
     constexpr int kOutTiles = DP / 8;  /* 8-column tiles of O */
     constexpr int kKeyTiles = kBK / 8; /* 8-key tiles of S */
     DQ_CUDA_DYNAMIC_SMEM(smem);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    __half *sq = (__half *) (smem + L::q);
+    M *sq = (M *) (smem + L::q);
 
     const int64_t b = blockIdx.y / heads, h = blockIdx.y % heads, hd = (int64_t) heads * d;
     const int64_t q0 = (int64_t) blockIdx.x * kBQ;
@@ -127,8 +145,8 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
 
     /* K and V tile i + 1 arrive (asynchronously where the data allow) while tile i is used. */
     auto kv_tile = [&](int64_t i) {
-        __half *sk = (__half *) (smem + L::k + (i & 1) * L::tile);
-        __half *sv = (__half *) (smem + L::v + (i & 1) * L::tile);
+        M *sk = (M *) (smem + L::k + (i & 1) * L::tile);
+        M *sv = (M *) (smem + L::v + (i & 1) * L::tile);
         load_tile<DP>(sk, L::ldh, kh, hd, i * kBK, lk, d, kBK, vec != 0);
         load_tile<DP>(sv, L::ldh, vh, hd, i * kBK, lk, d, kBK, vec != 0);
     };
@@ -139,10 +157,10 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
 
     /* This warp's 16 queries as A fragments, one per k-step, kept for the whole pass. */
     uint32_t qa[kDimSteps][4];
-    const __half *qw = sq + warp * 16 * L::ldh;
+    const M *qw = sq + warp * 16 * L::ldh;
 #pragma unroll
     for (int s = 0; s < kDimSteps; s++) {
-        const __half *p = qw + g * L::ldh + s * 16 + 2 * t;
+        const M *p = qw + g * L::ldh + s * 16 + 2 * t;
         qa[s][0] = dq_mma::load_pair(p);
         qa[s][1] = dq_mma::load_pair(p + 8 * L::ldh);
         qa[s][2] = dq_mma::load_pair(p + 8);
@@ -167,8 +185,8 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
     const int64_t ntiles = (kend + kBK - 1) / kBK;
     for (int64_t it = 0; it < ntiles; it++) {
         const int64_t k0 = it * kBK;
-        const __half *sk = (const __half *) (smem + L::k + (it & 1) * L::tile);
-        const __half *sv = (const __half *) (smem + L::v + (it & 1) * L::tile);
+        const M *sk = (const M *) (smem + L::k + (it & 1) * L::tile);
+        const M *sv = (const M *) (smem + L::v + (it & 1) * L::tile);
         if (it > 0) {
             dq_mma::async_wait_all();
             __syncthreads(); /* tile it is in place, and tile it - 1 is no longer read */
@@ -185,9 +203,9 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
             s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
             for (int st = 0; st < kDimSteps; st++) {
-                const __half *p = sk + (j * 8 + g) * L::ldh + st * 16 + 2 * t;
+                const M *p = sk + (j * 8 + g) * L::ldh + st * 16 + 2 * t;
                 uint32_t kb[2] = {dq_mma::load_pair(p), dq_mma::load_pair(p + 8)};
-                dq_mma::m16n8k16(s[j], qa[st], kb);
+                dq_mma::m16n8k16<M>(s[j], qa[st], kb);
             }
         }
 
@@ -226,7 +244,7 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
             }
         }
 
-        /* P rounded to f16 straight into A fragments (see mma.cuh): key tile j is half of
+        /* P rounded to M straight into A fragments (see mma.cuh): key tile j is half of
          * k-step j / 2. l sums the rounded values, the weights P V really uses. */
         uint32_t pa[kBK / 16][4];
 #pragma unroll
@@ -234,8 +252,8 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
             float p[4];
 #pragma unroll
             for (int e = 0; e < 4; e++) p[e] = exp2f(s[j][e] - base[e >> 1]);
-            pa[j / 2][(j & 1) * 2] = dq_mma::round_pair(p[0], p[1], &l[0]);     /* row g */
-            pa[j / 2][(j & 1) * 2 + 1] = dq_mma::round_pair(p[2], p[3], &l[1]); /* row g + 8 */
+            pa[j / 2][(j & 1) * 2] = dq_mma::round_pair<M>(p[0], p[1], &l[0]);     /* row g */
+            pa[j / 2][(j & 1) * 2 + 1] = dq_mma::round_pair<M>(p[2], p[3], &l[1]); /* row g + 8 */
         }
 
         /* O += P V: the B fragments of two k-steps (32 keys) for one 8-column tile of O in one
@@ -247,8 +265,8 @@ __global__ void __launch_bounds__(Warps<DP>::threads, Warps<DP>::min_blocks)
             for (int i = 0; i < kBK / 32; i++) {
                 uint32_t vb[4];
                 dq_mma::ldmatrix_x4_trans(vb, sv + (i * 32 + lane) * L::ldh + n * 8);
-                dq_mma::m16n8k16(o[n], pa[2 * i], vb);
-                dq_mma::m16n8k16(o[n], pa[2 * i + 1], vb + 2);
+                dq_mma::m16n8k16<M>(o[n], pa[2 * i], vb);
+                dq_mma::m16n8k16<M>(o[n], pa[2 * i + 1], vb + 2);
             }
         }
     }

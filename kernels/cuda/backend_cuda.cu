@@ -116,11 +116,11 @@ static bool s_supports_op(const dq_backend_t *be, dq_op_t op, dq_dtype_t weight_
     }
 }
 
-/* F16 activations for every op, in both precision modes (the mode still decides the matrix
- * ops' math: tensor cores and the fused attention in f16 mode only). */
+/* F16 and BF16 activations for every op, in both precision modes (the mode still decides the
+ * matrix ops' math: tensor cores and the fused attention in f16 mode only). */
 static bool s_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype_t act_dtype) {
     (void) be;
-    return op < DQ_OP_COUNT && (act_dtype == DQ_DTYPE_F32 || act_dtype == DQ_DTYPE_F16);
+    return op < DQ_OP_COUNT && (act_dtype == DQ_DTYPE_F32 || dq_cuda_is_act16(act_dtype));
 }
 
 static dq_backend_ops_t s_make_ops(void) {

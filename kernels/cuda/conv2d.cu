@@ -162,17 +162,18 @@ static int s_pick_algo(dq_cuda_ctx_t *ctx, const s_descs_t *d, const int64_t key
 /* Output channels [c0, c0 + cb) of y = conv(x, w block), through cuDNN: x's data at xdata,
  * the block's weights (cb filter rows) at w, y the whole output (the block is written through
  * y's own strides: channel c0 starts c0 * Ho * Wo elements in for NCHW, c0 for NHWC). dt: the
- * dtype of xdata, w and y (FLOAT, or HALF with f32 accumulation). ws/ws_avail: what is left of
- * the workspace for cuDNN. */
-static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata,
-                        cudnnDataType_t dt, const void *w, int64_t c0, int64_t cb, void *y,
-                        float beta, void *ws, size_t ws_avail) {
+ * dtype of xdata, w and y (F32, or F16/BF16 with f32 accumulation). ws/ws_avail: what is left
+ * of the workspace for cuDNN. */
+static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata, dq_dtype_t dt,
+                        const void *w, int64_t c0, int64_t cb, void *y, float beta, void *ws,
+                        size_t ws_avail) {
     const cudnnTensorFormat_t fmt = g->nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     const int64_t hw = g->ho * g->wo;
     /* y's strides in elements (n, c, h, w) and the block's first element */
     const int64_t ys[4] = {g->co * hw, g->nhwc ? 1 : hw, g->nhwc ? g->wo * g->co : g->wo,
                            g->nhwc ? g->co : 1};
-    const size_t esz = dt == CUDNN_DATA_HALF ? 2 : 4;
+    const size_t esz = dq_dtype_size(dt);
+    const cudnnDataType_t ct = dq_cuda_dnn_type(dt);
     void *yb = (char *) y + (size_t) (c0 * ys[1]) * esz;
     s_descs_t d;
     memset(&d, 0, sizeof d);
@@ -192,12 +193,12 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata
     S_DNN(cudnnCreateConvolutionDescriptor(&d.conv));
     /* The dims are given as n, c, h, w whatever the format; the format sets the strides. */
     S_DNN(
-        cudnnSetTensor4dDescriptor(d.x, fmt, dt, (int) g->n, (int) g->ci, (int) g->h, (int) g->w));
-    S_DNN(cudnnSetTensor4dDescriptorEx(d.y, dt, (int) g->n, (int) cb, (int) g->ho, (int) g->wo,
+        cudnnSetTensor4dDescriptor(d.x, fmt, ct, (int) g->n, (int) g->ci, (int) g->h, (int) g->w));
+    S_DNN(cudnnSetTensor4dDescriptorEx(d.y, ct, (int) g->n, (int) cb, (int) g->ho, (int) g->wo,
                                        (int) ys[0], (int) ys[1], (int) ys[2], (int) ys[3]));
     /* k, c, h, w likewise: NCHW means KCRS packed, NHWC means KRSC packed. */
     S_DNN(
-        cudnnSetFilter4dDescriptor(d.w, dt, fmt, (int) cb, (int) g->ci, (int) g->kh, (int) g->kw));
+        cudnnSetFilter4dDescriptor(d.w, ct, fmt, (int) cb, (int) g->ci, (int) g->kh, (int) g->kw));
     /* CROSS_CORRELATION is what deep-learning frameworks call convolution (no kernel flip). */
     S_DNN(cudnnSetConvolution2dDescriptor(d.conv, g->padding, g->padding, g->stride, g->stride, 1,
                                           1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -217,7 +218,7 @@ static int s_conv_block(dq_cuda_ctx_t *ctx, const s_geom_t *g, const void *xdata
                                                g->padding,
                                                g->nhwc,
                                                (int64_t) ctx->precision,
-                                               dt == CUDNN_DATA_HALF};
+                                               (int64_t) dt};
         /* What the y descriptor spans: its last element, plus one. */
         int64_t extent =
             1 + (g->n - 1) * ys[0] + (cb - 1) * ys[1] + (g->ho - 1) * ys[2] + (g->wo - 1) * ys[3];
@@ -266,9 +267,11 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const s_geom_t *g, const dq_tensor_t *
     if (xb + yb + wb >= ctx->work_bytes) return 1;
     char *base = (char *) ctx->work;
     void *x16 = base, *y16 = base + xb, *w16 = wb ? base + xb + yb : w->data;
-    if (dq_cuda_convert_to_f16(ctx->stream, ctx->device, x->data, x->dtype, nx, x16) ||
-        (wb && dq_cuda_convert_to_f16(ctx->stream, ctx->device, w->data, w->dtype, nw, w16)) ||
-        s_conv_block(ctx, g, x16, CUDNN_DATA_HALF, w16, 0, g->co, y16, 0.0f, base + xb + yb + wb,
+    if (dq_cuda_convert_to_16(ctx->stream, ctx->device, x->data, x->dtype, nx, x16,
+                              DQ_DTYPE_F16) ||
+        (wb && dq_cuda_convert_to_16(ctx->stream, ctx->device, w->data, w->dtype, nw, w16,
+                                     DQ_DTYPE_F16)) ||
+        s_conv_block(ctx, g, x16, DQ_DTYPE_F16, w16, 0, g->co, y16, 0.0f, base + xb + yb + wb,
                      ctx->work_bytes - (xb + yb + wb)) ||
         dq_cuda_widen_f16_bias(ctx->stream, ctx->device, y16,
                                bias ? (const float *) bias->data : NULL,
@@ -278,15 +281,14 @@ static int s_conv_f16(dq_cuda_ctx_t *ctx, const s_geom_t *g, const dq_tensor_t *
     return 0;
 }
 
-/* y = conv(x, w) + beta * y for x's data as dt (FLOAT or HALF, which y shares): w used in
- * place when its dtype is dt's, else converted to dt (F16/BF16 widened to f32, F32/BF16 rounded
- * to f16) in blocks of output channels in the first half of the workspace, cuDNN getting the
- * rest, each block writing its channels of y. */
+/* y = conv(x, w) + beta * y for x and y of dtype wdt (F32, F16 or BF16): w used in place when
+ * its dtype is wdt, else converted to it (widened to f32, or rounded to the 16-bit dtype) in
+ * blocks of output channels in the first half of the workspace, cuDNN getting the rest, each
+ * block writing its channels of y. */
 static int s_conv_blocks(dq_cuda_ctx_t *ctx, const s_geom_t *g, const dq_tensor_t *x,
-                         const dq_tensor_t *w, cudnnDataType_t dt, float beta, dq_tensor_t *y) {
-    const dq_dtype_t wdt = dt == CUDNN_DATA_HALF ? DQ_DTYPE_F16 : DQ_DTYPE_F32;
+                         const dq_tensor_t *w, dq_dtype_t wdt, float beta, dq_tensor_t *y) {
     if (w->dtype == wdt)
-        return s_conv_block(ctx, g, x->data, dt, w->data, 0, g->co, y->data, beta, ctx->work,
+        return s_conv_block(ctx, g, x->data, wdt, w->data, 0, g->co, y->data, beta, ctx->work,
                             ctx->work_bytes);
     const int64_t k = s_row(g);
     const size_t dsz = dq_dtype_size(wdt), esz = dq_dtype_size(w->dtype);
@@ -310,12 +312,12 @@ static int s_conv_blocks(dq_cuda_ctx_t *ctx, const s_geom_t *g, const dq_tensor_
     for (int64_t c0 = 0; c0 < g->co; c0 += cblock) {
         int64_t cb = g->co - c0 < cblock ? g->co - c0 : cblock;
         const void *src = (const char *) w->data + (size_t) (c0 * k) * esz;
-        int rc =
-            wdt == DQ_DTYPE_F16
-                ? dq_cuda_convert_to_f16(ctx->stream, ctx->device, src, w->dtype, cb * k, ctx->work)
-                : dq_cuda_convert_to_f32(ctx->stream, ctx->device, src, w->dtype, cb * k,
-                                         (float *) ctx->work);
-        if (rc || s_conv_block(ctx, g, x->data, dt, ctx->work, c0, cb, y->data, beta, ws,
+        int rc = dq_cuda_is_act16(wdt)
+                     ? dq_cuda_convert_to_16(ctx->stream, ctx->device, src, w->dtype, cb * k,
+                                             ctx->work, wdt)
+                     : dq_cuda_convert_to_f32(ctx->stream, ctx->device, src, w->dtype, cb * k,
+                                              (float *) ctx->work);
+        if (rc || s_conv_block(ctx, g, x->data, wdt, ctx->work, c0, cb, y->data, beta, ws,
                                ctx->work_bytes - wbytes))
             return -1;
     }
@@ -346,11 +348,10 @@ static int s_conv(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,
                         residual ? residual->data : NULL, bias ? (const float *) bias->data : NULL,
                         s_bcast(&g, residual, y), &beta))
         return -1;
-    /* F16 activations (either mode): f16 straight to cuDNN, F32/BF16 weights rounded to f16.
-     * F32 activations (f32 mode, or the f16 mode's fallback): f32 data, F16/BF16 weights
+    /* F16/BF16 activations (either mode): straight to cuDNN, weights of another dtype rounded to
+     * theirs. F32 activations (f32 mode, or the f16 mode's fallback): f32 data, F16/BF16 weights
      * widened, so the products are the CPU's products. */
-    return s_conv_blocks(ctx, &g, x, w,
-                         x->dtype == DQ_DTYPE_F16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT, beta, y);
+    return s_conv_blocks(ctx, &g, x, w, x->dtype, beta, y);
 }
 
 int dq_cuda_conv2d(dq_backend_t *be, const dq_tensor_t *x, const dq_tensor_t *w,

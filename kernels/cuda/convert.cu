@@ -1,7 +1,5 @@
 /* kernels/cuda/convert.cu: dtype conversion and bias adds shared by the matrix ops (and the f16
  * conv's widening with its bias in one pass). */
-#include <cuda_fp16.h>
-
 #include "kernels/cuda/cuda_internal.h"
 
 __global__ void s_convert_kernel(const void *src, int dtype, int64_t n, float *dst) {
@@ -24,29 +22,37 @@ int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t
     return 0;
 }
 
-__global__ void s_to_f16_kernel(const void *src, int dtype, int64_t n, __half *dst) {
+/* Widening F16/BF16 to f32 is exact, so each element rounds once, to T (a value of T's own
+ * dtype comes back unchanged). */
+template <typename T>
+__global__ void s_to_16_kernel(const void *src, int dtype, int64_t n, T *dst) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
          i += (int64_t) gridDim.x * blockDim.x) {
+        float v;
         if (dtype == DQ_DTYPE_F16)
-            dst[i] = ((const __half *) src)[i];
-        else if (dtype == DQ_DTYPE_BF16) /* bf16 -> f32 is exact, then one rounding */
-            dst[i] = __float2half_rn(dq_cuda_bf16_bits(((const uint16_t *) src)[i]));
+            v = dq_cuda_half_bits(((const uint16_t *) src)[i]);
+        else if (dtype == DQ_DTYPE_BF16)
+            v = dq_cuda_bf16_bits(((const uint16_t *) src)[i]);
         else
-            dst[i] = __float2half_rn(((const float *) src)[i]);
+            v = ((const float *) src)[i];
+        dq_cuda_st(dst + i, v);
     }
 }
 
-int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
-                           int64_t n, void *dst) {
-    DQ_CUDA_LAUNCH(s_to_f16_kernel, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, src, (int) dtype, n,
-                   (__half *) dst);
-    DQ_CUDA_LAUNCHED(dev, "convert_to_f16");
+template <typename T>
+static int s_to_16_launch(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype, int64_t n,
+                          void *dst) {
+    DQ_CUDA_LAUNCH(s_to_16_kernel<T>, dq_cuda_blocks(n), DQ_CUDA_THREADS, 0, st, src, (int) dtype,
+                   n, (T *) dst);
+    DQ_CUDA_LAUNCHED(dev, "convert_to_16");
     return 0;
 }
 
-int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
-                               void *dst) {
-    return dq_cuda_convert_to_f16(st, dev, src, DQ_DTYPE_F32, n, dst);
+int dq_cuda_convert_to_16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype, int64_t n,
+                          void *dst, dq_dtype_t dst_dtype) {
+    return dst_dtype == DQ_DTYPE_BF16
+               ? s_to_16_launch<__nv_bfloat16>(st, dev, src, dtype, n, dst)
+               : s_to_16_launch<__half>(st, dev, src, dtype, n, dst);
 }
 
 /* The residual's index for y's element i (dq_cuda_bcast_t). */
@@ -54,8 +60,8 @@ __device__ __forceinline__ int64_t s_res_index(const dq_cuda_bcast_t &b, int64_t
     return b.res_div == 1 ? i : (i / b.res_div) * b.res_mod + i % b.res_mod;
 }
 
-/* y[i] = r + bias of element i as b says; r or bias may be NULL (left out) and r may be y. f16
- * values are widened, summed in f32 and rounded once. */
+/* y[i] = r + bias of element i as b says; r or bias may be NULL (left out) and r may be y.
+ * F16/BF16 values are widened, summed in f32 and rounded once. */
 template <typename T>
 __global__ void s_prefill_kernel(T *y, const T *r, const float *bias, dq_cuda_bcast_t b) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < b.n;

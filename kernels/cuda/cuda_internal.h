@@ -3,6 +3,7 @@
 #define DQ_CUDA_INTERNAL_H
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -121,28 +122,47 @@ __device__ __forceinline__ float dq_cuda_bf16_bits(uint16_t b) {
     return __uint_as_float((uint32_t) b << 16);
 }
 
-/* Activations are F32 or F16 (kernels/backend.h): kernels are templates on the element type T
- * (float or __half) that load to f32, compute in f32 (or double) and store with one rounding. */
+/* Activations are F32, F16 or BF16 (kernels/backend.h): kernels are templates on the element
+ * type T (float, __half or __nv_bfloat16) that load to f32, compute in f32 (or double) and store
+ * with one rounding. */
 __device__ __forceinline__ float dq_cuda_ld(const float *p) { return *p; }
 __device__ __forceinline__ float dq_cuda_ld(const __half *p) { return __half2float(*p); }
+__device__ __forceinline__ float dq_cuda_ld(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
 __device__ __forceinline__ void dq_cuda_st(float *p, float v) { *p = v; }
 __device__ __forceinline__ void dq_cuda_st(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void dq_cuda_st(__nv_bfloat16 *p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
 
-/* Calls the template F<T> with T the element type of an activation dtype (F32 or F16; the op
- * layer admits nothing else): DQ_CUDA_BY_ACT(dtype, s_launch, args...). */
+/* Calls the template F<T> with T the element type of an activation dtype (F32, F16 or BF16;
+ * the op layer admits nothing else): DQ_CUDA_BY_ACT(dtype, s_launch, args...). */
 #define DQ_CUDA_BY_ACT(dtype, fn, ...)                                                           \
-    ((dtype) == DQ_DTYPE_F16 ? fn<__half>(__VA_ARGS__) : fn<float>(__VA_ARGS__))
+    ((dtype) == DQ_DTYPE_F16    ? fn<__half>(__VA_ARGS__)                                        \
+     : (dtype) == DQ_DTYPE_BF16 ? fn<__nv_bfloat16>(__VA_ARGS__)                                 \
+                                : fn<float>(__VA_ARGS__))
+
+/* The 16-bit activation dtypes, F16 and BF16: tensor-core data for cuBLAS and cuDNN. */
+static inline bool dq_cuda_is_act16(dq_dtype_t t) {
+    return t == DQ_DTYPE_F16 || t == DQ_DTYPE_BF16;
+}
+/* cuBLAS's and cuDNN's names for F32, F16 and BF16 data. */
+static inline cudaDataType dq_cuda_blas_type(dq_dtype_t t) {
+    return t == DQ_DTYPE_F16 ? CUDA_R_16F : t == DQ_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+static inline cudnnDataType_t dq_cuda_dnn_type(dq_dtype_t t) {
+    return t == DQ_DTYPE_F16    ? CUDNN_DATA_HALF
+           : t == DQ_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16
+                                : CUDNN_DATA_FLOAT;
+}
 
 /* Launchers shared between op files (stream first; arguments already validated). */
 /* dst[i] = (float) src[i] for n elements of dtype F32/F16/BF16. */
 int dq_cuda_convert_to_f32(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
                            int64_t n, float *dst);
-/* dst[i] = half(src[i]) for n elements of dtype F32/F16/BF16, round to nearest even. */
-int dq_cuda_convert_to_f16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype,
-                           int64_t n, void *dst);
-/* dst[i] = half(src[i]) round to nearest even. */
-int dq_cuda_convert_f32_to_f16(cudaStream_t st, int dev, const float *src, int64_t n,
-                               void *dst);
+/* dst[i] = src[i] rounded to nearest even for n elements of dtype F32/F16/BF16 into dst of
+ * dst_dtype F16 or BF16 (a value already of that dtype is copied). */
+int dq_cuda_convert_to_16(cudaStream_t st, int dev, const void *src, dq_dtype_t dtype, int64_t n,
+                          void *dst, dq_dtype_t dst_dtype);
 /* Where y[i]'s bias and residual come from when a linear's or conv's y is prefilled or widened:
  * bias[(i / bias_div) % bias_mod] and residual[(i / res_div) * res_mod + i % res_mod]. Made by
  * dq_cuda_bcast_rows, _nchw or _nhwc for y's n elements. */
@@ -168,8 +188,8 @@ static inline dq_cuda_bcast_t dq_cuda_bcast_nhwc(int64_t n, int64_t s, int64_t c
 }
 
 /* y = residual + bias laid out as b says (each may be NULL: left out; residual may be y): what a
- * linear's or conv's product then accumulates onto. y and residual of dtype F32 or F16 (summed
- * in f32, rounded once), bias F32. *beta gets the product's beta: 1 when y holds a value to
+ * linear's or conv's product then accumulates onto. y and residual of dtype F32, F16 or BF16
+ * (summed in f32, rounded once), bias F32. *beta gets the product's beta: 1 when y holds a value to
  * accumulate onto, else 0. Nothing runs when residual is y (or NULL) and there is no bias. */
 int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const void *residual,
                     const float *bias, dq_cuda_bcast_t b, float *beta);
@@ -177,9 +197,9 @@ int dq_cuda_prefill(cudaStream_t st, int dev, dq_dtype_t dtype, void *y, const v
  * residual F32; bias and residual may be NULL (left out), residual may be dst. One pass. */
 int dq_cuda_widen_f16_bias(cudaStream_t st, int dev, const void *src, const float *bias,
                            const float *residual, dq_cuda_bcast_t b, float *dst);
-/* Softmax of rows [rows, n] of x (dtype xt) into y (dtype yt; may be x when the dtypes match):
- * F32 -> F32, F32 -> F16 or F16 -> F16. With causal, row r (query q0 + r % rows_per_head) has
- * its keys j > q0 + r % rows_per_head set to -inf first. */
+/* Softmax of rows [rows, n] of x (dtype xt) into y (dtype yt; may be x when the dtypes match): F32
+ * -> F32, F16 or BF16, or F16 -> F16, BF16 -> BF16. With causal, row r (query q0 + r %
+ * rows_per_head) has its keys j > q0 + r % rows_per_head set to -inf first. */
 int dq_cuda_softmax_rows(cudaStream_t st, int dev, const void *x, dq_dtype_t xt, void *y,
                          dq_dtype_t yt, int64_t rows, int64_t n, bool causal,
                          int64_t rows_per_head, int64_t q0);
@@ -188,8 +208,8 @@ int dq_cuda_softmax_rows(cudaStream_t st, int dev, const void *x, dq_dtype_t xt,
  * too large), leaving the caller to take the GEMM path. */
 int dq_cuda_attention_flash(dq_cuda_ctx_t *ctx, const dq_tensor_t *q, const dq_tensor_t *k,
                             const dq_tensor_t *v, int heads, bool causal, dq_tensor_t *y);
-/* Group norm (silu: then SiLU) of x[n, c, s] (nhwc: x[n, s, c]) of dtype F32 or F16 into y of
- * the same dtype. */
+/* Group norm (silu: then SiLU) of x[n, c, s] (nhwc: x[n, s, c]) of dtype F32, F16 or BF16 into
+ * y of the same dtype. */
 int dq_cuda_group_norm_launch(cudaStream_t st, int dev, dq_dtype_t dtype, const void *x,
                               const float *gamma, const float *beta, int64_t n, int64_t c,
                               int64_t s, int groups, float eps, bool silu, bool nhwc, void *y);

@@ -1,6 +1,6 @@
 /* kernels/cuda/layout.cu: ops that move elements: upsample x2 (NCHW or NHWC), concat, strided
- * copy, row gather, on F32 or F16 activations (cpy and get_rows convert from F32, F16 or BF16
- * sources). */
+ * copy, row gather, on F32, F16 or BF16 activations (cpy and get_rows convert from any of the
+ * three). */
 #include <limits.h>
 
 #include "kernels/cuda/cuda_internal.h"
@@ -110,8 +110,8 @@ typedef struct {
     int64_t st[4];
 } s_view_t;
 
-/* F16 -> F16 goes through f32 too: the widening is exact and the rounding back restores the
- * same bits. */
+/* F16 -> F16 (BF16 -> BF16) goes through f32 too: the widening is exact and the rounding back
+ * restores the same bits. */
 template <typename T>
 __global__ void s_cpy_kernel(const char *x, s_view_t v, int dtype, T *y, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n;
@@ -165,6 +165,16 @@ __global__ void s_get_rows_kernel(const char *table, int dtype, const int32_t *i
     }
 }
 
+template <typename T>
+static int s_get_rows_launch(dq_cuda_ctx_t *ctx, const dq_tensor_t *table, const int32_t *ids,
+                             int64_t v, int64_t d, void *y, int64_t n) {
+    DQ_CUDA_LAUNCH(s_get_rows_kernel<T>, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0, ctx->stream,
+                   (const char *) table->data, (int) table->dtype, ids, v, d,
+                   (int64_t) dq_dtype_size(table->dtype), (T *) y, n, ctx->flag);
+    DQ_CUDA_LAUNCHED(ctx->device, "get_rows");
+    return 0;
+}
+
 int dq_cuda_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor_t *ids,
                      dq_tensor_t *y) {
     dq_cuda_ctx_t *ctx = dq_cuda_ctx(be);
@@ -178,17 +188,9 @@ int dq_cuda_get_rows(dq_backend_t *be, const dq_tensor_t *table, const dq_tensor
     const int init = INT_MAX;
     DQ_CUDA_CHECK(ctx->device, cudaMemcpyAsync(ctx->flag, &init, sizeof init,
                                                cudaMemcpyHostToDevice, ctx->stream));
-    if (y->dtype == DQ_DTYPE_F16)
-        DQ_CUDA_LAUNCH(s_get_rows_kernel<__half>, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0,
-                       ctx->stream, (const char *) table->data, (int) table->dtype,
-                       (const int32_t *) ids->data, v, d, (int64_t) dq_dtype_size(table->dtype),
-                       (__half *) y->data, n, ctx->flag);
-    else
-        DQ_CUDA_LAUNCH(s_get_rows_kernel<float>, dq_cuda_blocks(n * d), DQ_CUDA_THREADS, 0,
-                       ctx->stream, (const char *) table->data, (int) table->dtype,
-                       (const int32_t *) ids->data, v, d, (int64_t) dq_dtype_size(table->dtype),
-                       (float *) y->data, n, ctx->flag);
-    DQ_CUDA_LAUNCHED(ctx->device, "get_rows");
+    if (DQ_CUDA_BY_ACT(y->dtype, s_get_rows_launch, ctx, table, (const int32_t *) ids->data, v, d,
+                       y->data, n))
+        return -1;
     /* Bad ids are bad input, reported like the CPU backend does: one sync per call (get_rows runs
      * once per text encoding, so the wait costs nothing that matters). */
     int bad = INT_MAX;

@@ -1,5 +1,5 @@
 /* kernels/cuda/norm.cu: group norm (optionally fused with SiLU; channels in dim 1 or, for the
- * _nhwc entries, last) and layer norm on F32 or F16 activations; two-pass mean and biased
+ * _nhwc entries, last) and layer norm on F32, F16 or BF16 activations; two-pass mean and biased
  * variance accumulated in double, as kernels/cpu/norm.c does, gamma and beta F32. */
 #include "kernels/cuda/cuda_internal.h"
 #include "kernels/cuda/reduce.h"

@@ -1,6 +1,6 @@
-/* kernels/cuda/softmax.cu: softmax over the last dimension (max subtracted) on F32 or F16
- * activations, also the row step of attention (with its causal mask; f32 scores in, f32 or f16
- * probabilities out). */
+/* kernels/cuda/softmax.cu: softmax over the last dimension (max subtracted) on F32, F16 or BF16
+ * activations, also the row step of attention (with its causal mask; f32 scores in,
+ * probabilities out in the activations' dtype). */
 #include "kernels/cuda/cuda_internal.h"
 
 /* Rows per block: one warp per row, so a row's max and sum are warp shuffles with no block
@@ -71,9 +71,15 @@ int dq_cuda_softmax_rows(cudaStream_t st, int dev, const void *x, dq_dtype_t xt,
         return s_softmax_launch<float, float>(st, dev, x, y, rows, n, causal, rows_per_head, q0);
     if (xt == DQ_DTYPE_F32 && yt == DQ_DTYPE_F16)
         return s_softmax_launch<float, __half>(st, dev, x, y, rows, n, causal, rows_per_head, q0);
+    if (xt == DQ_DTYPE_F32 && yt == DQ_DTYPE_BF16)
+        return s_softmax_launch<float, __nv_bfloat16>(st, dev, x, y, rows, n, causal,
+                                                      rows_per_head, q0);
     if (xt == DQ_DTYPE_F16 && yt == DQ_DTYPE_F16)
         return s_softmax_launch<__half, __half>(st, dev, x, y, rows, n, causal, rows_per_head,
                                                 q0);
+    if (xt == DQ_DTYPE_BF16 && yt == DQ_DTYPE_BF16)
+        return s_softmax_launch<__nv_bfloat16, __nv_bfloat16>(st, dev, x, y, rows, n, causal,
+                                                              rows_per_head, q0);
     dq_error("softmax: no kernel from %s to %s", dq_dtype_name(xt), dq_dtype_name(yt));
     return -1;
 }

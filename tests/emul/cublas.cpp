@@ -32,7 +32,7 @@ void s_put(void *p, cudaDataType t, long long i, double v) {
     switch (t) {
     case CUDA_R_32F: ((float *) p)[i] = (float) v; return;
     case CUDA_R_16F: ((__half *) p)[i] = __float2half_rn((float) v); return;
-    case CUDA_R_16BF: return; /* not written by our code; left untouched */
+    case CUDA_R_16BF: ((__nv_bfloat16 *) p)[i] = __float2bfloat16_rn((float) v); return;
     }
 }
 

@@ -42,25 +42,30 @@ struct cudnnConvolutionStruct {
 namespace {
 
 double s_get(const void *p, cudnnDataType_t t, long long i) {
-    return t == CUDNN_DATA_HALF ? (double) __half2float(((const __half *) p)[i])
-                                : (double) ((const float *) p)[i];
+    if (t == CUDNN_DATA_HALF) return __half2float(((const __half *) p)[i]);
+    if (t == CUDNN_DATA_BFLOAT16) return __bfloat162float(((const __nv_bfloat16 *) p)[i]);
+    return ((const float *) p)[i];
 }
 
 void s_put(void *p, cudnnDataType_t t, long long i, double v) {
     if (t == CUDNN_DATA_HALF)
         ((__half *) p)[i] = __float2half_rn((float) v);
+    else if (t == CUDNN_DATA_BFLOAT16)
+        ((__nv_bfloat16 *) p)[i] = __float2bfloat16_rn((float) v);
     else
         ((float *) p)[i] = (float) v;
 }
 
-bool s_type_ok(cudnnDataType_t t) { return t == CUDNN_DATA_FLOAT || t == CUDNN_DATA_HALF; }
+bool s_type_ok(cudnnDataType_t t) {
+    return t == CUDNN_DATA_FLOAT || t == CUDNN_DATA_HALF || t == CUDNN_DATA_BFLOAT16;
+}
 
 /* Bytes from a tensor's first element to past its last. */
 long long s_extent(const cudnnTensorStruct *t) {
     long long e = 1;
     for (int i = 0; i < 4; i++)
         e += (long long) (t->dims[i] - 1) * t->strides[i];
-    return e * (t->type == CUDNN_DATA_HALF ? 2 : 4);
+    return e * (t->type == CUDNN_DATA_FLOAT ? 4 : 2);
 }
 
 /* Whether two byte ranges [a, a + na) and [b, b + nb) share a byte. */

@@ -113,16 +113,40 @@ inline __half __ushort_as_half(unsigned short u) {
     return h;
 }
 
+/* __nv_bfloat16: an f32's top 16 bits, rounded to nearest even (a NaN stays a quiet NaN). */
+struct __nv_bfloat16 {
+    uint16_t bits;
+};
+inline __nv_bfloat16 __float2bfloat16_rn(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return __nv_bfloat16{(uint16_t) ((u >> 16) | 0x40)};
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return __nv_bfloat16{(uint16_t) (u >> 16)};
+}
+inline float __bfloat162float(__nv_bfloat16 b) {
+    uint32_t u = (uint32_t) b.bits << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.bits; }
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return __nv_bfloat16{u}; }
+
 /* PTX mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 (kernels/cuda/mma.cuh), which every
  * lane of a warp calls with its own fragments: each posts its A and B registers, then computes
  * its four elements of C from the whole tiles, summed in double and rounded once. The fragment
  * layout is the PTX ISA's (g = lane / 4, t = lane % 4; a pair's first element in the low half):
  * A[r][k] is in lane (r % 8) * 4 + (k % 8) / 2, register (r >= 8) + 2 * (k >= 8); B[k][n] in lane
  * n * 4 + (k % 8) / 2, register (k >= 8); c[i] is C[g + 8 * (i >= 2)][2t + i % 2]. */
-inline float dq_emul_pair_elem(uint32_t pair, int k) {
-    return __half2float(__ushort_as_half((unsigned short) (pair >> (16 * (k & 1)))));
+inline float dq_emul_pair_elem(uint32_t pair, int k, bool bf16) {
+    unsigned short bits = (unsigned short) (pair >> (16 * (k & 1)));
+    return bf16 ? __bfloat162float(__ushort_as_bfloat16(bits))
+                : __half2float(__ushort_as_half(bits));
 }
-inline void dq_emul_mma_m16n8k16(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+/* bf16: the .bf16 variant (same layout). */
+inline void dq_emul_mma_m16n8k16(float c[4], const uint32_t a[4], const uint32_t b[2],
+                                 bool bf16) {
     uint32_t *slots = dq_emul_cur->mma + 6 * 32 * (threadIdx.x / 32); /* per lane: a[4], b[2] */
     unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     for (int i = 0; i < 4; i++) slots[6 * lane + i] = a[i];
@@ -136,7 +160,7 @@ inline void dq_emul_mma_m16n8k16(float c[4], const uint32_t a[4], const uint32_t
         for (int k = 0; k < 16; k++) {
             uint32_t ar = slots[6 * ((r % 8) * 4 + (k % 8) / 2) + (r >= 8) + 2 * (k >= 8)];
             uint32_t br = slots[6 * (n * 4 + (k % 8) / 2) + 4 + (k >= 8)];
-            sum += (double) dq_emul_pair_elem(ar, k) * dq_emul_pair_elem(br, k);
+            sum += (double) dq_emul_pair_elem(ar, k, bf16) * dq_emul_pair_elem(br, k, bf16);
         }
         out[i] = (float) sum;
     }
@@ -159,15 +183,15 @@ inline void dq_emul_async_wait_all() {
 /* PTX ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 (kernels/cuda/mma.cuh): each lane posts
  * the row address it gives (lanes 8j..8j+7: rows 0..7 of matrix j), then takes from each matrix
  * j the elements [2t][g] and [2t+1][g] into r[j] (g = lane / 4, t = lane % 4). */
-inline void dq_emul_ldmatrix_x4_trans(uint32_t r[4], const __half *row) {
+inline void dq_emul_ldmatrix_x4_trans(uint32_t r[4], const void *row) {
     const void **slots = dq_emul_cur->rows + 32 * (threadIdx.x / 32);
     unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     slots[lane] = row;
     __syncwarp();
     for (int j = 0; j < 4; j++) {
-        const __half *r0 = (const __half *) slots[8 * j + 2 * t];
-        const __half *r1 = (const __half *) slots[8 * j + 2 * t + 1];
-        r[j] = (uint32_t) __half_as_ushort(r0[g]) | (uint32_t) __half_as_ushort(r1[g]) << 16;
+        const uint16_t *r0 = (const uint16_t *) slots[8 * j + 2 * t];
+        const uint16_t *r1 = (const uint16_t *) slots[8 * j + 2 * t + 1];
+        r[j] = (uint32_t) r0[g] | (uint32_t) r1[g] << 16;
     }
     __syncwarp(); /* every lane has read the addresses before any posts its next */
 }

@@ -11,7 +11,7 @@ DQ_CUDA_EMUL_WRAPPERS = \
 	tests/emul/cuda_linear.cpp tests/emul/cuda_norm.cpp tests/emul/cuda_softmax.cpp
 libdqcuda_emul_a_SOURCES = tests/emul/emul_core.h tests/emul/runtime.cpp tests/emul/cublas.cpp \
 	tests/emul/cudnn.cpp tests/emul/include/cuda_runtime_api.h tests/emul/include/cuda_runtime.h \
-	tests/emul/include/cuda_fp16.h tests/emul/include/cublas_v2.h \
+	tests/emul/include/cuda_fp16.h tests/emul/include/cuda_bf16.h tests/emul/include/cublas_v2.h \
 	tests/emul/include/cudnn.h $(DQ_CUDA_EMUL_WRAPPERS)
 # The emulation's headers come first, in place of the toolkit's.
 libdqcuda_emul_a_CPPFLAGS = -DDQ_CUDA_EMUL -I$(top_srcdir)/tests/emul/include $(AM_CPPFLAGS)

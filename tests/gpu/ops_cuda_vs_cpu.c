@@ -11,7 +11,8 @@
  * leaves them out). The "h" passes (small cases only) give the CUDA side F16 activations
  * (kernels/backend.h): inputs are drawn in f32 and rounded to f16, the CPU gets the rounded
  * values as F32, and the CUDA backend's F16 output is widened and compared at 1e-2 (guards and
- * NaN poison work on its 2-byte elements too). One table row per case; exit status 0 all
+ * NaN poison work on its 2-byte elements too). The "b" passes do the same with BF16
+ * activations, at 1e-2 too. One table row per case; exit status 0 all
  * passed, 1 any failed, 77 no CUDA device (skip, automake's convention). Needs a GPU: built by
  * `make check`, not run, except against the CPU emulation of CUDA (tests/emul/ops_cuda_emul),
  * where it prints TAP. */
@@ -85,7 +86,7 @@ static dq_buffer_t *s_make(dq_backend_t *be, dq_tensor_t *t, dq_dtype_t dtype, i
         unsigned char *h = malloc(total);
         if (!h) s_die("out of host memory");
         const float sent = S_SENTINEL, nan32 = NAN;
-        const uint16_t nan16 = 0x7e00;
+        const uint16_t nan16 = dtype == DQ_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
         for (size_t i = 0; i < S_GUARD; i++) {
             memcpy(h + i * sizeof sent, &sent, sizeof sent);
             memcpy(h + gb + nb + i * sizeof sent, &sent, sizeof sent);
@@ -146,8 +147,8 @@ static s_pair_t *s_input(dq_dtype_t dtype, int ndim, const int64_t *shape, float
     return p;
 }
 
-/* An activation uniform in [lo, hi): F32 on both sides, or in the "h" passes rounded to f16,
- * the CUDA side F16 and the CPU side the same values as F32. */
+/* An activation uniform in [lo, hi): F32 on both sides, or in the "h" ("b") passes rounded to
+ * f16 (bf16), the CUDA side F16 (BF16) and the CPU side the same values as F32. */
 static s_pair_t *s_act_in(int ndim, const int64_t *shape, float lo, float hi) {
     if (s_act_dt == DQ_DTYPE_F32) return s_input(DQ_DTYPE_F32, ndim, shape, lo, hi);
     int64_t n = s_count(ndim, shape);
@@ -155,10 +156,12 @@ static s_pair_t *s_act_in(int ndim, const int64_t *shape, float lo, float hi) {
     uint16_t *h = malloc((size_t) n * sizeof *h);
     if (!f || !h) s_die("out of host memory");
     for (int64_t i = 0; i < n; i++) {
-        h[i] = dq_f32_to_f16(s_uniform(lo, hi));
-        f[i] = dq_f16_to_f32(h[i]);
+        float v = s_uniform(lo, hi);
+        bool bf = s_act_dt == DQ_DTYPE_BF16;
+        h[i] = bf ? dq_f32_to_bf16(v) : dq_f32_to_f16(v);
+        f[i] = bf ? dq_bf16_to_f32(h[i]) : dq_f16_to_f32(h[i]);
     }
-    s_pair_t *p = s_pair2(DQ_DTYPE_F32, f, DQ_DTYPE_F16, h, ndim, shape, false);
+    s_pair_t *p = s_pair2(DQ_DTYPE_F32, f, s_act_dt, h, ndim, shape, false);
     free(f);
     free(h);
     return p;
@@ -753,14 +756,14 @@ int main(void) {
      * mode in 256 KiB (conv2d's f32 fallback when the f16 copies do not fit), "f16g" speed mode
      * with attention on the two-GEMM path (DQ_CUDA_ATTENTION=gemm). The "h" passes are the same
      * with F16 activations on the CUDA side: "h16", "h16s", "h16g", and "h32" (f32 mode: FMA
-     * math, the GEMM attention). */
+     * math, the GEMM attention); the "b" passes with BF16 ones: "b16", "b16g" and "b32". */
     /* DQ_GPU_SMALL=1 leaves out the SD-size cases (for compute-sanitizer runs). */
     const char *small = getenv("DQ_GPU_SMALL");
     bool big = !(small && strcmp(small, "1") == 0);
 #ifdef DQ_CUDA_EMUL
     big = false; /* tests/emul: the emulated device sums every product in double on one core */
 #endif
-    const dq_dtype_t f32 = DQ_DTYPE_F32, f16 = DQ_DTYPE_F16;
+    const dq_dtype_t f32 = DQ_DTYPE_F32, f16 = DQ_DTYPE_F16, bf16 = DQ_DTYPE_BF16;
     const size_t small_ws = (size_t) 256 << 10;
     s_run(0, DQ_CUDA_PRECISION_F32, 0, f32, 1e-5, "f32", big);
     s_run(0, DQ_CUDA_PRECISION_F32, small_ws, f32, 1e-5, "f32s", false);
@@ -771,9 +774,12 @@ int main(void) {
     s_run(0, DQ_CUDA_PRECISION_F16, 0, f16, 1e-2, "h16", false);
     s_run(0, DQ_CUDA_PRECISION_F16, small_ws, f16, 1e-2, "h16s", false);
     s_run(0, DQ_CUDA_PRECISION_F32, 0, f16, 1e-2, "h32", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, bf16, 1e-2, "b16", false);
+    s_run(0, DQ_CUDA_PRECISION_F32, 0, bf16, 1e-2, "b32", false);
     setenv("DQ_CUDA_ATTENTION", "gemm", 1);
     s_run(0, DQ_CUDA_PRECISION_F16, 0, f32, 1e-2, "f16g", false);
     s_run(0, DQ_CUDA_PRECISION_F16, 0, f16, 1e-2, "h16g", false);
+    s_run(0, DQ_CUDA_PRECISION_F16, 0, bf16, 1e-2, "b16g", false);
     unsetenv("DQ_CUDA_ATTENTION");
     dq_backend_destroy(&s_cpu);
 #ifdef DQ_CUDA_EMUL

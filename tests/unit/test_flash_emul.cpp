@@ -33,8 +33,10 @@ extern "C" {
 /* The kernel rounds q, k, v and the probabilities to f16 once each (unit roundoff 2^-11, about
  * 4.9e-4) and sums in f32; their errors add up to about 1e-3 at most, far inside the f16 mode's
  * 1e-2 on a GPU (tests/gpu/ops_cuda_vs_cpu.c). The emulation is deterministic, so it can hold
- * the kernel to the tighter bound: a 1% slip in a normaliser fails it. */
+ * the kernel to the tighter bound: a 1% slip in a normaliser fails it. BF16 activations run the
+ * products in bf16, whose unit roundoff (2^-8) is 8 times f16's: the same bound scaled by 8. */
 #define S_TOL 2e-3
+#define S_TOL_BF16 (8 * S_TOL)
 
 /* One warp: D = A B + C through dq_mma::m16n8k16, each lane building its fragments element by
  * element from the PTX ISA's formulas for a_i, b_i and c_i (the per-element form, not the
@@ -58,7 +60,7 @@ static void s_mma_kernel(const float *a, const float *b, const float *c, float *
     float acc[4];
     for (int i = 0; i < 4; i++)
         acc[i] = c[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)];
-    dq_mma::m16n8k16(acc, ar, br);
+    dq_mma::m16n8k16<__half>(acc, ar, br);
     for (int i = 0; i < 4; i++)
         d[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)] = acc[i];
 }
@@ -89,8 +91,8 @@ static void test_mma_layout(void **state) {
  * path for unaligned tensors and head sizes not a multiple of 8). */
 static bool s_scalar_loads = false;
 
-/* Runs the emulated kernel for head dimension padded to DP on activations of type T (float or
- * __half), like attention_flash.cu's launcher. */
+/* Runs the emulated kernel for head dimension padded to DP on activations of type T (float,
+ * __half or __nv_bfloat16), like attention_flash.cu's launcher. */
 template <int DP, typename T>
 static void s_run_kernel(const T *q, const T *k, const T *v, T *y, int64_t batch, int64_t lq,
                          int64_t lk, int heads, int d, bool causal) {
@@ -122,15 +124,35 @@ static void s_flash(const T *q, const T *k, const T *v, T *y, int64_t batch, int
     return s_run_kernel<160, T>(q, k, v, y, batch, lq, lk, heads, d, causal);
 }
 
-/* x rounded to f16 (x keeps the rounded values, so the CPU reference sees what the kernel
+static void s_to(float x, __half *h) { *h = __float2half_rn(x); }
+static void s_to(float x, __nv_bfloat16 *h) { *h = __float2bfloat16_rn(x); }
+static float s_from(__half h) { return __half2float(h); }
+static float s_from(__nv_bfloat16 h) { return __bfloat162float(h); }
+
+/* x rounded to H (x keeps the rounded values, so the CPU reference sees what the kernel
  * reads). */
-static std::vector<__half> s_round_f16(std::vector<float> &x) {
-    std::vector<__half> h(x.size());
+template <typename H>
+static std::vector<H> s_round(std::vector<float> &x) {
+    std::vector<H> h(x.size());
     for (size_t i = 0; i < x.size(); i++) {
-        h[i] = __float2half_rn(x[i]);
-        x[i] = __half2float(h[i]);
+        s_to(x[i], &h[i]);
+        x[i] = s_from(h[i]);
     }
     return h;
+}
+
+/* The kernel on 16-bit activations H: q, k, v rounded first (in place), y written as H and
+ * widened into got. */
+template <typename H>
+static void s_flash16(std::vector<float> &q, std::vector<float> &k, std::vector<float> &v,
+                      std::vector<float> &got, int64_t b, int64_t lq, int64_t lk, int heads,
+                      int d, bool causal) {
+    std::vector<H> qh = s_round<H>(q), kh = s_round<H>(k), vh = s_round<H>(v);
+    /* Exactly sized so ASan sees a write past the last row; NaN poison. */
+    std::unique_ptr<H[]> y(new H[got.size()]);
+    for (size_t i = 0; i < got.size(); i++) s_to(NAN, &y[i]);
+    s_flash(qh.data(), kh.data(), vh.data(), y.get(), b, lq, lk, heads, d, causal);
+    for (size_t i = 0; i < got.size(); i++) got[i] = s_from(y[i]);
 }
 
 /* Random values in [-range, range) from a seeded generator. */
@@ -154,21 +176,18 @@ static double s_rel_l2(const std::vector<float> &got, const std::vector<float> &
 }
 
 /* One case: the kernel's y against the CPU backend's; range scales q and k, so the softmax
- * goes from flat (0.5) to peaked (3: scores up to a few dozen). half: F16 activations (q, k, v
- * rounded to f16 first, y written in f16 and widened here). */
+ * goes from flat (0.5) to peaked (3: scores up to a few dozen). act: the activations' dtype
+ * (F16/BF16: q, k, v rounded first, y written in that dtype and widened here). */
 static void s_case(int64_t b, int64_t lq, int64_t lk, int heads, int d, bool causal, float range,
-                   bool half = false) {
+                   dq_dtype_t act = DQ_DTYPE_F32) {
     int64_t hd = (int64_t) heads * d;
     size_t nq = (size_t) (b * lq * hd), nk = (size_t) (b * lk * hd);
     std::vector<float> q = s_random(nq, 1, range), k = s_random(nk, 2, range),
                        v = s_random(nk, 3, 1.0f), want(nq), got(nq);
-    if (half) {
-        std::vector<__half> qh = s_round_f16(q), kh = s_round_f16(k), vh = s_round_f16(v);
-        /* Exactly sized so ASan sees a write past the last row; NaN poison. */
-        std::unique_ptr<__half[]> y(new __half[nq]);
-        for (size_t i = 0; i < nq; i++) y[i] = __float2half_rn(NAN);
-        s_flash(qh.data(), kh.data(), vh.data(), y.get(), b, lq, lk, heads, d, causal);
-        for (size_t i = 0; i < nq; i++) got[i] = __half2float(y[i]);
+    if (act == DQ_DTYPE_F16) {
+        s_flash16<__half>(q, k, v, got, b, lq, lk, heads, d, causal);
+    } else if (act == DQ_DTYPE_BF16) {
+        s_flash16<__nv_bfloat16>(q, k, v, got, b, lq, lk, heads, d, causal);
     } else {
         std::unique_ptr<float[]> y(new float[nq]);
         for (size_t i = 0; i < nq; i++) y[i] = NAN;
@@ -192,9 +211,9 @@ static void s_case(int64_t b, int64_t lq, int64_t lk, int heads, int d, bool cau
     double err = s_rel_l2(got, want);
     printf("# B%lld Lq%lld Lk%lld H%d D%d%s range %.1f%s: rel L2 %.2e, %zu NaN\n", (long long) b,
            (long long) lq, (long long) lk, heads, d, causal ? " causal" : "", range,
-           half ? " f16" : "", err, nan);
+           act == DQ_DTYPE_F32 ? "" : act == DQ_DTYPE_F16 ? " f16" : " bf16", err, nan);
     assert_int_equal(nan, 0);
-    assert_true(err <= S_TOL);
+    assert_true(err <= (act == DQ_DTYPE_BF16 ? S_TOL_BF16 : S_TOL));
 }
 
 /* SD 1.x at 320 channels (d 40): query blocks and key tiles cut short. */
@@ -231,10 +250,10 @@ static void test_many_keys_flat(void **state) {
  * stores; one extra rounding of y, within the same bound. */
 static void test_f16_activations(void **state) {
     (void) state;
-    s_case(2, 100, 77, 2, 40, false, 1.0f, true);
-    s_case(1, 77, 77, 3, 64, true, 1.0f, true);
-    s_case(1, 65, 129, 1, 160, false, 2.0f, true);
-    s_case(2, 33, 33, 3, 8, true, 1.0f, true);
+    s_case(2, 100, 77, 2, 40, false, 1.0f, DQ_DTYPE_F16);
+    s_case(1, 77, 77, 3, 64, true, 1.0f, DQ_DTYPE_F16);
+    s_case(1, 65, 129, 1, 160, false, 2.0f, DQ_DTYPE_F16);
+    s_case(2, 33, 33, 3, 8, true, 1.0f, DQ_DTYPE_F16);
 }
 
 /* The element-wise tile loads on shapes that would take the vector loads (d 40 and 64, F32 and
@@ -243,8 +262,17 @@ static void test_scalar_loads(void **state) {
     (void) state;
     s_scalar_loads = true;
     s_case(2, 100, 77, 2, 40, false, 1.0f);
-    s_case(1, 77, 77, 3, 64, true, 1.0f, true);
+    s_case(1, 77, 77, 3, 64, true, 1.0f, DQ_DTYPE_F16);
     s_scalar_loads = false;
+}
+
+/* BF16 activations (the kernel instantiated for __nv_bfloat16: bf16 tiles and products). */
+static void test_bf16_activations(void **state) {
+    (void) state;
+    s_case(2, 100, 77, 2, 40, false, 1.0f, DQ_DTYPE_BF16);
+    s_case(1, 77, 77, 3, 64, true, 1.0f, DQ_DTYPE_BF16);
+    s_case(1, 65, 129, 1, 160, false, 2.0f, DQ_DTYPE_BF16);
+    s_case(1, 70, 65, 1, 100, false, 1.0f, DQ_DTYPE_BF16);
 }
 
 int main(void) {
@@ -257,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_many_keys_flat),
         cmocka_unit_test(test_f16_activations),
         cmocka_unit_test(test_scalar_loads),
+        cmocka_unit_test(test_bf16_activations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* tests/unit/test_ops_act_dtype.c: the op layer's activation dtype rules (kernels/backend.h):
- * activations F32 or F16, one dtype per op (cpy and get_rows convert), biases and norm
- * parameters F32, F16 only where the backend's supports_activation says so. The CPU backend
- * takes F32 only and says so; a recording fake backend that takes F16 shows what passes. */
+ * activations F32, F16 or BF16, one dtype per op (cpy and get_rows convert), biases and norm
+ * parameters F32, F16 and BF16 only where the backend's supports_activation says so. The CPU
+ * backend takes F32 only and says so; a recording fake backend that takes F16 shows what passes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -165,9 +165,11 @@ static void test_mixed_dtypes_refused(void **state) {
     dq_tensor_t q = s_t(DQ_DTYPE_F16, 3, SHAPE(1, 3, 8)), v32 = s_t(DQ_DTYPE_F32, 3, SHAPE(1, 3, 8));
     dq_tensor_t ya = s_t(DQ_DTYPE_F16, 3, SHAPE(1, 3, 8));
     S_REFUSED(dq_op_attention(&s_fake, &q, &q, &v32, 2, false, &ya), "v must be F16");
-    /* Only F32 and F16 are activation dtypes. */
+    /* Only F32, F16 and BF16 are activation dtypes, and this backend takes no BF16 ones. */
+    dq_tensor_t xu = s_t(DQ_DTYPE_U8, 2, SHAPE(3, 8)), yu = s_t(DQ_DTYPE_U8, 2, SHAPE(3, 8));
+    S_REFUSED(dq_op_gelu(&s_fake, &xu, &yu), "x must be F32, F16 or BF16 (activations)");
     dq_tensor_t xb = s_t(DQ_DTYPE_BF16, 2, SHAPE(3, 8)), yb = s_t(DQ_DTYPE_BF16, 2, SHAPE(3, 8));
-    S_REFUSED(dq_op_gelu(&s_fake, &xb, &yb), "x must be F32 or F16 (activations)");
+    S_REFUSED(dq_op_gelu(&s_fake, &xb, &yb), "does not take BF16 activations for this op");
     assert_int_equal(s_calls, 0); /* nothing reached the backend */
     assert_int_equal(dq_op_linear(&s_fake, &x16, &w, NULL, &y16), 0);
     assert_int_equal(s_calls, 1);
@@ -205,7 +207,7 @@ static void test_converting_ops(void **state) {
     assert_int_equal(dq_op_cpy(&s_fake, &p16, &y32), 0); /* F16 -> F32 */
     assert_int_equal(dq_op_cpy(&s_fake, &p16, &y16), 0); /* F16 -> F16 */
     dq_tensor_t yb = s_t(DQ_DTYPE_BF16, 3, SHAPE(2, 4, 3));
-    S_REFUSED(dq_op_cpy(&s_fake, &p32, &yb), "y must be F32 or F16 (activations)");
+    S_REFUSED(dq_op_cpy(&s_fake, &p32, &yb), "does not take BF16 activations for this op");
     dq_tensor_t table = s_t(DQ_DTYPE_BF16, 2, SHAPE(5, 8)), id = s_t(DQ_DTYPE_I32, 1, SHAPE(3));
     dq_tensor_t r16 = s_t(DQ_DTYPE_F16, 2, SHAPE(3, 8));
     assert_int_equal(dq_op_get_rows(&s_fake, &table, &id, &r16), 0);
