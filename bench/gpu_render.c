@@ -33,7 +33,7 @@
 static const dq_option_t s_options[] = {
     {"model", 'm', NULL, DQ_OPT_STRING, NULL, "DIR", "diffusers model folder (required)"},
     {"device", 'd', NULL, DQ_OPT_STRING, "cpu", "DEV", "cpu, cuda or cuda:N"},
-    {"precision", 0, NULL, DQ_OPT_STRING, NULL, "P", "f32 or f16 (default: the device's)"},
+    {"precision", 0, NULL, DQ_OPT_STRING, NULL, "P", "f32, f16 or bf16 (default: the device's)"},
     {"size", 0, NULL, DQ_OPT_INT, "512", "PX", "width and height (a multiple of 8)"},
     {"steps", 0, NULL, DQ_OPT_INT, "50", "N", "inference steps"},
     {"guidance", 0, NULL, DQ_OPT_DOUBLE, "7.5", "G", "guidance scale"},

@@ -37,7 +37,7 @@ static const dq_option_t s_options[] = {
     {"threads", 't', "DIFFQ_THREADS", DQ_OPT_INT, "0", "N", "CPU threads (0: all)"},
     {"device", 'd', "DIFFQ_DEVICE", DQ_OPT_STRING, "cpu", "DEV", "cpu, cuda or cuda:N"},
     {"precision", 0, "DIFFQ_PRECISION", DQ_OPT_STRING, NULL, "P",
-     "f32 or f16 (default: f32 on the CPU, f16 on CUDA)"},
+     "f32, f16 or bf16 (default: f32 on the CPU, f16 on CUDA)"},
 };
 
 /* Builds the request through the job format's own validation, as if it were a JSONL line. */

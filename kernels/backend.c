@@ -1,6 +1,7 @@
 /* kernels/backend.c: the backend interface (buffers, transfers, one function pointer per op). */
 #include "kernels/backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,22 @@ bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_d
     for (int op = 0; op < DQ_OP_COUNT; op++)
         if (!dq_backend_supports_activation(be, (dq_op_t) op, act_dtype)) return false;
     return true;
+}
+
+bool dq_backend_activation_usable(const dq_backend_t *be, dq_dtype_t act_dtype, const char *who,
+                                  char *err, size_t errlen) {
+    if (act_dtype != DQ_DTYPE_F32 && act_dtype != DQ_DTYPE_F16 && act_dtype != DQ_DTYPE_BF16) {
+        snprintf(err, errlen, "%s: activations must be F32, F16 or BF16, not %s", who,
+                 dq_dtype_name(act_dtype));
+        return false;
+    }
+    if (dq_backend_supports_activation_all(be, act_dtype)) return true;
+    bool f16 = dq_backend_supports_activation_all(be, DQ_DTYPE_F16),
+         bf16 = dq_backend_supports_activation_all(be, DQ_DTYPE_BF16);
+    snprintf(err, errlen, "%s: activations in %s: the %s backend takes F32%s", who,
+             dq_dtype_name(act_dtype), dq_backend_name(be),
+             f16 && bf16 ? ", F16 or BF16" : f16 ? " or F16" : bf16 ? " or BF16" : " only");
+    return false;
 }
 
 bool dq_backend_use_nhwc(const dq_backend_t *be, dq_dtype_t matrix_dtype, dq_dtype_t act_dtype) {

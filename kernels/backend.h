@@ -212,6 +212,10 @@ bool dq_backend_supports_activation(const dq_backend_t *be, dq_op_t op, dq_dtype
 /* True when be runs every op of the runtime with activations of act_dtype: what a network
  * checks before keeping all its activations in that dtype. */
 bool dq_backend_supports_activation_all(const dq_backend_t *be, dq_dtype_t act_dtype);
+/* The same check with its message: true when act_dtype is an activation dtype (F32, F16, BF16)
+ * that be takes for every op; else false with "<who>: activations in ..." in err. */
+bool dq_backend_activation_usable(const dq_backend_t *be, dq_dtype_t act_dtype, const char *who,
+                                  char *err, size_t errlen);
 
 /* Whether a network on be runs channels last (kernels/ops.h, "Channels last"): by default where
  * its activations are F16 or BF16 and be has the channels-last ops for conv weights of

@@ -83,6 +83,13 @@ uint16_t dq_f32_to_bf16(float f) {
     return (uint16_t) (u >> 16);
 }
 
+void dq_f32_to_16(const float *src, size_t n, dq_dtype_t dtype, uint16_t *dst) {
+    if (dtype == DQ_DTYPE_BF16)
+        for (size_t i = 0; i < n; i++) dst[i] = dq_f32_to_bf16(src[i]);
+    else
+        for (size_t i = 0; i < n; i++) dst[i] = dq_f32_to_f16(src[i]);
+}
+
 int dq_convert_to_f32(float *dst, const void *src, dq_dtype_t src_type, size_t n) {
     const unsigned char *p = src;
     switch (src_type) {

@@ -41,6 +41,9 @@ float dq_f16_to_f32(uint16_t h);
 uint16_t dq_f32_to_f16(float f);
 float dq_bf16_to_f32(uint16_t b);
 uint16_t dq_f32_to_bf16(float f);
+/* dst[i] = src[i] rounded to BF16 when dtype is BF16, else to F16, for n elements: host values
+ * for a 16-bit activation tensor. */
+void dq_f32_to_16(const float *src, size_t n, dq_dtype_t dtype, uint16_t *dst);
 
 /* Converts n elements of a float type (F32, F16, BF16, F64) to f32. Returns 0, or -1 when src_type
  * is not a float type. src may be unaligned (it often points into an mmapped file). */

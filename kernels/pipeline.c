@@ -33,7 +33,7 @@ struct dq_pipeline {
     int latent_channels;           /* 4 for SD 1.x */
     char model_name[256];
     char device[16];               /* "cpu" or "cuda:N" */
-    char precision[4];             /* "f32" or "f16" */
+    char precision[8];             /* "f32", "f16" or "bf16" */
     dq_dtype_t act;                /* the UNet's and VAE's activations: F16 in the f16 mode on a
                                       backend that takes them, else F32 */
 };
@@ -77,15 +77,18 @@ static int s_backend_new(dq_pipeline_t *self, const dq_pipeline_params_t *params
     int device;
     if (s_device_index(params->device, &device, err, errlen) < 0) return -1;
     const char *prec = params->precision ? params->precision : device < 0 ? "f32" : "f16";
-    if (strcmp(prec, "f32") != 0 && strcmp(prec, "f16") != 0) {
-        snprintf(err, errlen, "precision '%s': expected f32 or f16", prec);
+    if (strcmp(prec, "f32") != 0 && strcmp(prec, "f16") != 0 && strcmp(prec, "bf16") != 0) {
+        snprintf(err, errlen, "precision '%s': expected f32, f16 or bf16", prec);
         return -1;
     }
     snprintf(self->precision, sizeof self->precision, "%s", prec);
-    *matrices = strcmp(prec, "f16") == 0 ? DQ_DTYPE_F16 : DQ_DTYPE_F32;
+    *matrices = strcmp(prec, "f16") == 0    ? DQ_DTYPE_F16
+                : strcmp(prec, "bf16") == 0 ? DQ_DTYPE_BF16
+                                            : DQ_DTYPE_F32;
     if (device < 0) {
         if (*matrices != DQ_DTYPE_F32) {
-            snprintf(err, errlen, "precision f16 needs a CUDA device; the CPU backend computes f32");
+            snprintf(err, errlen, "precision %s needs a CUDA device; the CPU backend computes f32",
+                     prec);
             return -1;
         }
         snprintf(self->device, sizeof self->device, "cpu");
@@ -95,9 +98,10 @@ static int s_backend_new(dq_pipeline_t *self, const dq_pipeline_params_t *params
     }
 #ifdef DQ_HAVE_CUDA
     snprintf(self->device, sizeof self->device, "cuda:%d", device);
+    /* f16 and bf16 share the backend's tensor-core mode; the activations' dtype differs. */
     self->be = dq_backend_cuda_new(device, 0,
-                                   *matrices == DQ_DTYPE_F16 ? DQ_CUDA_PRECISION_F16
-                                                             : DQ_CUDA_PRECISION_F32,
+                                   *matrices == DQ_DTYPE_F32 ? DQ_CUDA_PRECISION_F32
+                                                             : DQ_CUDA_PRECISION_F16,
                                    err, errlen);
     return self->be ? 0 : -1;
 #else
@@ -124,11 +128,12 @@ dq_pipeline_t *dq_pipeline_new(const dq_pipeline_params_t *params, char *err, si
     const char *tok_dir = model->layout == DQ_MODEL_DIFFUSERS ? params->model_path : params->config_dir;
     self->tokenizer = dq_tokenizer_load(tok_dir, err, errlen);
     if (!self->tokenizer) goto fail;
-    /* The f16 mode keeps the UNet's and VAE's activations in f16, as diffusers' f16 pipeline
-     * does; the text encoder stays F32 (its states are converted as the UNet takes them). */
-    const bool act16 = matrices == DQ_DTYPE_F16 &&
-                       dq_backend_supports_activation_all(self->be, DQ_DTYPE_F16);
-    self->act = act16 ? DQ_DTYPE_F16 : DQ_DTYPE_F32;
+    /* The f16 (bf16) precision keeps the UNet's and VAE's activations in f16 (bf16), as
+     * diffusers' pipelines of that dtype do; the text encoder stays F32 (its states are
+     * converted as the UNet takes them). */
+    const bool act16 = matrices != DQ_DTYPE_F32 &&
+                       dq_backend_supports_activation_all(self->be, matrices);
+    self->act = act16 ? matrices : DQ_DTYPE_F32;
     self->text_encoder = dq_clip_text_new(self->be, model, matrices, err, errlen);
     if (!self->text_encoder) goto fail;
     self->unet = dq_unet_new_dtype(self->be, model, matrices, self->act, err, errlen);

@@ -19,9 +19,10 @@ typedef struct {
                                SD 1.x defaults and the built-in CLIP vocabulary */
     int threads;            /* CPU threads; 0 keeps what the environment says */
     const char *device;     /* borrowed: "cpu" (or NULL), "cuda" (device 0) or "cuda:N" */
-    const char *precision;  /* borrowed: "f32" or "f16" (NULL: f32 on the CPU, f16 on CUDA).
-                               f16 keeps the matrices in f16 and multiplies them on tensor cores
-                               with f32 accumulation; the CPU backend computes f32 only */
+    const char *precision;  /* borrowed: "f32", "f16" or "bf16" (NULL: f32 on the CPU, f16 on
+                               CUDA). f16 (bf16) keeps the matrices and the UNet's and VAE's
+                               activations in f16 (bf16) and multiplies on tensor cores with f32
+                               accumulation; the CPU backend computes f32 only */
 } dq_pipeline_params_t;
 
 /* Defaults: no model, no config folder, threads 0, the CPU, its default precision. */

@@ -55,7 +55,7 @@ struct dq_unet {
     bool arena_exact;             /* the arena has been cut to the measured peak */
     int64_t arena_gen;            /* bumped whenever arena or io is re-made (the graph's key) */
     float *host_tproj;            /* owned: [key_n, time_proj dim] staging for the upload */
-    uint16_t *host_tproj16;       /* owned: the same rounded to f16 when act is F16, else NULL */
+    uint16_t *host_tproj16;       /* owned: the same rounded to act when it is F16/BF16, else NULL */
     /* The step's fixed inputs and output (sized for key_*): what a recorded graph reads and
      * writes in place of the caller's tensors, whose addresses change between renders. */
     dq_arena_t *io;               /* owned: the tensors below */
@@ -142,13 +142,7 @@ dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, siz
 
 dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype_t matrix_dtype,
                              dq_dtype_t act_dtype, char *err, size_t errlen) {
-    if ((act_dtype != DQ_DTYPE_F32 && act_dtype != DQ_DTYPE_F16) ||
-        !dq_backend_supports_activation_all(be, act_dtype)) {
-        snprintf(err, errlen, "unet: activations in %s: the %s backend takes F32%s",
-                 dq_dtype_name(act_dtype), dq_backend_name(be),
-                 dq_backend_supports_activation_all(be, DQ_DTYPE_F16) ? " or F16" : " only");
-        return NULL;
-    }
+    if (!dq_backend_activation_usable(be, act_dtype, "unet", err, errlen)) return NULL;
     dq_unet_t *u = calloc(1, sizeof *u);
     if (!u) {
         snprintf(err, errlen, "unet: out of memory");
@@ -308,10 +302,11 @@ static int s_arena_for(dq_unet_t *u, int64_t n, int64_t h, int64_t w, int64_t l,
     free(u->host_tproj16);
     const size_t tp = (size_t) n * (size_t) u->cfg.block_out_channels[0];
     u->host_tproj = malloc(tp * sizeof(float));
-    u->host_tproj16 = u->act == DQ_DTYPE_F16 ? malloc(tp * sizeof(uint16_t)) : NULL;
+    const bool act16 = u->act != DQ_DTYPE_F32;
+    u->host_tproj16 = act16 ? malloc(tp * sizeof(uint16_t)) : NULL;
     u->arena = dq_arena_new(u->be, s_arena_bound(&u->cfg, dq_dtype_size(u->act), n, h, w, l),
                             DQ_UNET_ARENA_TENSORS);
-    if (!u->arena || !u->host_tproj || (u->act == DQ_DTYPE_F16 && !u->host_tproj16) ||
+    if (!u->arena || !u->host_tproj || (act16 && !u->host_tproj16) ||
         s_io_new(u, n, h, w, l)) {
         snprintf(err, errlen, "unet: out of memory for the activations of a [%lld, %lld, %lld] "
                  "batch", (long long) n, (long long) h, (long long) w);
@@ -400,9 +395,8 @@ static int s_time_proj_upload(dq_unet_t *u, int64_t n, const float *timesteps, i
     for (int64_t i = 0; i < n; i++)
         dq_unet_time_proj(&timesteps[n_t == 1 ? 0 : i], 1, dim, u->cfg.flip_sin_to_cos,
                           u->cfg.freq_shift, u->host_tproj + i * dim);
-    if (u->act == DQ_DTYPE_F16) {
-        for (int64_t i = 0; i < n * dim; i++)
-            u->host_tproj16[i] = dq_f32_to_f16(u->host_tproj[i]);
+    if (u->act != DQ_DTYPE_F32) {
+        dq_f32_to_16(u->host_tproj, (size_t) (n * dim), u->act, u->host_tproj16);
         return dq_tensor_upload(u->be, u->io_tproj, 0, u->host_tproj16,
                                 dq_tensor_nbytes(u->io_tproj));
     }

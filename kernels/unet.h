@@ -24,8 +24,8 @@ dq_unet_t *dq_unet_new(dq_backend_t *be, const dq_model_t *model, char *err, siz
  * and norms stay F32): F16 halves the weights' memory (1.7 GB for SD 1.5) at the cost of a
  * conversion inside each op on backends that compute in F32 (see kernels/cpu/backend_cpu.h).
  * Exact for checkpoints stored in F16. act_dtype is the dtype of every activation inside the
- * network: F32, or F16 where the backend takes F16 activations for every op
- * (dq_backend_supports_activation_all; CUDA's f16 mode, as diffusers' f16 pipeline keeps them);
+ * network: F32, or F16 or BF16 where the backend takes them for every op
+ * (dq_backend_supports_activation_all; CUDA, as diffusers' f16 and bf16 pipelines keep them);
  * the forward's arguments stay F32 either way and are converted on the way in and out. Fails
  * like dq_unet_new, or on another dtype or an activation dtype the backend does not take. */
 dq_unet_t *dq_unet_new_dtype(dq_backend_t *be, const dq_model_t *model, dq_dtype_t matrix_dtype,

@@ -47,14 +47,14 @@ struct dq_vae_decoder {
     dq_backend_t *be;      /* borrowed */
     dq_weights_t *weights; /* owned */
     dq_vae_config_t cfg;
-    dq_dtype_t act;        /* every activation's dtype inside the decoder: F32 or F16 */
+    dq_dtype_t act;        /* every activation's dtype inside the decoder: F32, F16 or BF16 */
     bool nhwc;             /* channels-last activations, KRSC conv weights (dq_backend_use_nhwc) */
     const dq_tensor_t *pq_w, *pq_b, *in_w, *in_b, *nout_w, *nout_b, *out_w, *out_b;
     s_resnet_t mid_res[2];
     s_attn_t mid_attn;
     s_up_t up[DQ_MAX_BLOCKS];
     float *stage;     /* owned: host copy of the latents for the exact division */
-    uint16_t *stage16; /* owned: the quotients rounded to f16 (F16 activations), stage_cap long */
+    uint16_t *stage16; /* owned: the quotients rounded to F16/BF16 activations, stage_cap long */
     size_t stage_cap; /* floats in stage */
 };
 
@@ -95,13 +95,7 @@ fail:
 dq_vae_decoder_t *dq_vae_decoder_new(dq_backend_t *be, const dq_model_t *model,
                                      dq_dtype_t matrix_dtype, dq_dtype_t act_dtype, char *err,
                                      size_t errlen) {
-    if ((act_dtype != DQ_DTYPE_F32 && act_dtype != DQ_DTYPE_F16) ||
-        !dq_backend_supports_activation_all(be, act_dtype)) {
-        snprintf(err, errlen, "vae decoder: activations in %s: the %s backend takes F32%s",
-                 dq_dtype_name(act_dtype), dq_backend_name(be),
-                 dq_backend_supports_activation_all(be, DQ_DTYPE_F16) ? " or F16" : " only");
-        return NULL;
-    }
+    if (!dq_backend_activation_usable(be, act_dtype, "vae decoder", err, errlen)) return NULL;
     dq_vae_decoder_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "vae decoder: out of memory");
@@ -439,8 +433,9 @@ static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tens
             return -1;
         }
         self->stage = p;
-        uint16_t *p16 = self->act == DQ_DTYPE_F16 ? realloc(self->stage16, n * sizeof *p16) : NULL;
-        if (self->act == DQ_DTYPE_F16 && !p16) {
+        const bool act16 = self->act != DQ_DTYPE_F32;
+        uint16_t *p16 = act16 ? realloc(self->stage16, n * sizeof *p16) : NULL;
+        if (act16 && !p16) {
             dq_error("vae decoder: out of host memory for %zu latent values", n);
             return -1;
         }
@@ -464,9 +459,8 @@ static int s_unscale(dq_vae_decoder_t *self, const dq_tensor_t *latents, dq_tens
                     t[(b * P + p) * C + c] = self->stage[(b * C + c) * P + p];
         src = t;
     }
-    if (dst->dtype == DQ_DTYPE_F16) {
-        for (size_t i = 0; i < n; i++)
-            self->stage16[i] = dq_f32_to_f16(src[i]);
+    if (dst->dtype != DQ_DTYPE_F32) {
+        dq_f32_to_16(src, n, dst->dtype, self->stage16);
         return dq_tensor_upload(self->be, dst, 0, self->stage16, n * sizeof(uint16_t));
     }
     return dq_tensor_upload(self->be, dst, 0, src, n * sizeof(float));

@@ -16,8 +16,8 @@ typedef struct dq_vae_decoder dq_vae_decoder_t;
 
 /* Builds the decoder from the VAE part of `model` (the encoder's weights are uploaded too: the
  * part is one unit of dq_weights), matrices stored as matrix_dtype (F32, F16 or BF16), every
- * activation inside the decoder in act_dtype: F32, or F16 where the backend takes F16
- * activations for every op (dq_backend_supports_activation_all; CUDA's f16 mode). Latents and
+ * activation inside the decoder in act_dtype: F32, or F16 or BF16 where the backend takes them
+ * for every op (dq_backend_supports_activation_all; CUDA). Latents and
  * image stay F32 either way (converted on the way in and out). The model may be destroyed
  * afterwards. Returns NULL with err set when a weight is missing, the config is unusable, the
  * backend does not take act_dtype, or memory runs out. */
@@ -45,7 +45,7 @@ size_t dq_vae_decoder_arena_tensors(const dq_vae_decoder_t *self);
  * sampler leaves them, on the decoder's backend; image: [n, 3, h*f, w*f] F32 (f: the factor),
  * about [-1, 1]. The division is done in f32 on the host, exactly as torch divides (the latents
  * are small; multiplying by the reciprocal would be 1 ulp off on a fifth of them), then rounded
- * to f16 there with F16 activations.
+ * to f16 (bf16) there with F16 (BF16) activations.
  * Temporaries come from `arena` (dq_vae_decoder_arena_bytes free) and are released before
  * returning. Returns 0, or -1 (logged) on a wrong shape, a full arena, or a backend failure. */
 int dq_vae_decoder_decode(dq_vae_decoder_t *self, dq_arena_t *arena, const dq_tensor_t *latents,

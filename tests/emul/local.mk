@@ -47,7 +47,8 @@ DQ_UNIT_TESTS += tests/unit/test_flash_emul
 # it only when the toolkit was found.
 DQ_PIPELINE_EMUL_SOURCES = tests/unit/test_pipeline.c kernels/pipeline.c
 DQ_PIPELINE_EMUL_LDADD = libdqcuda_emul.a $(DQ_ENGINE_CPU_LIBS) $(DQ_UNIT_LIBS)
-check_PROGRAMS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16
+check_PROGRAMS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16 \
+	tests/emul/test_pipeline_cuda_bf16
 tests_emul_test_pipeline_cuda_f32_SOURCES = $(DQ_PIPELINE_EMUL_SOURCES)
 tests_emul_test_pipeline_cuda_f32_CPPFLAGS = -DDQ_HAVE_CUDA -DDQ_TEST_EMUL_PRECISION='"f32"' \
 	$(AM_CPPFLAGS)
@@ -60,6 +61,13 @@ tests_emul_test_pipeline_cuda_f16_CPPFLAGS = -DDQ_HAVE_CUDA -DDQ_TEST_EMUL_PRECI
 tests_emul_test_pipeline_cuda_f16_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
 tests_emul_test_pipeline_cuda_f16_LDADD = $(DQ_PIPELINE_EMUL_LDADD)
 nodist_EXTRA_tests_emul_test_pipeline_cuda_f16_SOURCES = tests/emul/force_cxx_link.cpp
+tests_emul_test_pipeline_cuda_bf16_SOURCES = $(DQ_PIPELINE_EMUL_SOURCES)
+tests_emul_test_pipeline_cuda_bf16_CPPFLAGS = -DDQ_HAVE_CUDA -DDQ_TEST_EMUL_PRECISION='"bf16"' \
+	$(AM_CPPFLAGS)
+tests_emul_test_pipeline_cuda_bf16_CFLAGS = $(DQ_UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_emul_test_pipeline_cuda_bf16_LDADD = $(DQ_PIPELINE_EMUL_LDADD)
+nodist_EXTRA_tests_emul_test_pipeline_cuda_bf16_SOURCES = tests/emul/force_cxx_link.cpp
 # Not among the unit tests that CI also runs under the sanitizers: a minute or two each here,
 # several times that under ASan, for what ops_cuda_emul already covers there.
-TESTS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16
+TESTS += tests/emul/test_pipeline_cuda_f32 tests/emul/test_pipeline_cuda_f16 \
+	tests/emul/test_pipeline_cuda_bf16

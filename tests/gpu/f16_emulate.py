@@ -15,10 +15,15 @@ output once), as diffusers' f16 pipeline does; the text encoder stays f32. --act
 inside unet.forward and vae.decode every torch op's floating output is rounded to f16 (in-place
 ops in place), except the sinusoidal time projection, which the engine computes in f32 on the
 host and rounds once (as diffusers casts t_emb to the sample's dtype).
+--bf16 models the bf16 precision instead: every rounding above goes to bfloat16 (8-bit
+significand) rather than float16 (11-bit). That is exact for the UNet and the VAE (BF16
+activations, weights and products); the text encoder (F32 activations, BF16 weights, TF32
+products) rounds its inputs to f16's precision on a GPU, so bf16 there overstates its error.
 Reference tooling only (run with /work/refenv/bin/python from the repository root); never in CI.
 
-    python tests/gpu/f16_emulate.py [--double] [--act16]
+    python tests/gpu/f16_emulate.py [--double] [--act16] [--bf16]
     # --double: round twice as often (a stress case); --act16: f16 activations (the f16 mode now)
+    # --act16 --bf16: the bf16 precision
 """
 
 import argparse
@@ -38,14 +43,18 @@ from fx_schedulers import make  # noqa: E402
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
+R16 = torch.float16  # the 16-bit type every rounding goes to (--bf16: torch.bfloat16)
+
+
 def r16(t):
-    return t.to(torch.float16).to(t.dtype) if torch.is_tensor(t) and t.is_floating_point() else t
+    return t.to(R16).to(t.dtype) if torch.is_tensor(t) and t.is_floating_point() else t
 
 
 def patch(double):
     lin, conv, mm, bmm, baddbmm, sdpa = (F.linear, F.conv2d, torch.matmul, torch.bmm, torch.baddbmm,
                                          F.scaled_dot_product_attention)
-    rr = (lambda t: r16(r16(t) * (1 + 2.0 ** -11)) if torch.is_tensor(t) else t) if double else r16
+    ulp = 2.0 ** (-8 if R16 == torch.bfloat16 else -11)
+    rr = (lambda t: r16(r16(t) * (1 + ulp)) if torch.is_tensor(t) else t) if double else r16
     F.linear = lambda x, w, b=None: lin(rr(x), rr(w), b)
     F.conv2d = lambda x, w, b=None, *a, **k: r16(conv(rr(x), rr(w), b, *a, **k))
     torch.matmul = lambda a, b, **k: mm(rr(a), rr(b), **k)
@@ -103,7 +112,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--double", action="store_true")
     ap.add_argument("--act16", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     args = ap.parse_args()
+    if args.bf16:
+        global R16
+        R16 = torch.bfloat16
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(os.path.join(ROOT, "tests/fixtures/tiny-sd"),
                                                    torch_dtype=torch.float32, safety_checker=None)

@@ -62,6 +62,22 @@ static void test_bf16(void **state) {
     assert_true(isnan(dq_bf16_to_f32(dq_f32_to_bf16(NAN))));
 }
 
+/* Host rounding for 16-bit activations: each dtype's own rule, element by element. */
+static void test_f32_to_16(void **state) {
+    (void) state;
+    const float src[3] = {1.0f + 3 * 0x1p-8f, -2.5f, 65520.0f};
+    uint16_t h[3], b[3];
+    dq_f32_to_16(src, 3, DQ_DTYPE_F16, h);
+    dq_f32_to_16(src, 3, DQ_DTYPE_BF16, b);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(h[i], dq_f32_to_f16(src[i]));
+        assert_int_equal(b[i], dq_f32_to_bf16(src[i]));
+    }
+    assert_int_equal(b[0], 0x3f82); /* bf16 rounds where f16 keeps the value */
+    assert_int_equal(h[2], 0x7c00); /* f16 overflows to infinity, bf16 does not */
+    assert_true(isfinite(dq_bf16_to_f32(b[2])));
+}
+
 static void test_convert(void **state) {
     (void) state;
     uint16_t h[3] = {0x3c00, 0xc000, 0x0000};
@@ -78,7 +94,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_sizes), cmocka_unit_test(test_f16_exact_values),
         cmocka_unit_test(test_f16_rounding),    cmocka_unit_test(test_f16_round_trip_all),
-        cmocka_unit_test(test_bf16),            cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_bf16),            cmocka_unit_test(test_f32_to_16),
+        cmocka_unit_test(test_convert),
     };
     return cmocka_run_group_tests_name("dtype", tests, NULL, NULL);
 }

@@ -283,9 +283,13 @@ static void test_rejects_bad_input(void **state) {
     dq_backend_t *be = dq_backend_cpu_new(0, 1);
     dq_model_t *model = s_load(false);
     char err[512] = "";
-    /* F16 activations on the CPU backend, which takes F32 only */
+    /* F16 or BF16 activations on the CPU backend, which takes F32 only; I32 is none at all */
     assert_null(dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_F16, err, sizeof err));
     assert_non_null(strstr(err, "F32 only"));
+    assert_null(dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_BF16, err, sizeof err));
+    assert_non_null(strstr(err, "activations in BF16: the cpu backend takes F32 only"));
+    assert_null(dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_I32, err, sizeof err));
+    assert_non_null(strstr(err, "activations must be F32, F16 or BF16, not I32"));
     dq_vae_decoder_t *dec =
         dq_vae_decoder_new(be, model, DQ_DTYPE_F32, DQ_DTYPE_F32, err, sizeof err);
     assert_non_null(dec);
