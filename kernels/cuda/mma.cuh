@@ -19,38 +19,30 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <type_traits>
+
 namespace dq_mma {
 
 /* c += A B for one 16x8x16 tile of element type M, __half or __nv_bfloat16 (every lane of the
  * warp calls it, with its own fragments; the layout is the same for both). */
 template <typename M>
-__device__ __forceinline__ void m16n8k16(float c[4], const uint32_t a[4], const uint32_t b[2]);
-
-template <>
-__device__ __forceinline__ void m16n8k16<__half>(float c[4], const uint32_t a[4],
-                                                 const uint32_t b[2]) {
+__device__ __forceinline__ void m16n8k16(float c[4], const uint32_t a[4], const uint32_t b[2]) {
+    constexpr bool bf16 = std::is_same<M, __nv_bfloat16>::value;
+    static_assert(bf16 || std::is_same<M, __half>::value, "mma.sync takes f16 or bf16 here");
 #ifdef DQ_CUDA_EMUL
-    dq_emul_mma_m16n8k16(c, a, b, false);
+    dq_emul_mma_m16n8k16(c, a, b, bf16);
 #else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
-                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),
-                   "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-#endif
-}
-
-template <>
-__device__ __forceinline__ void m16n8k16<__nv_bfloat16>(float c[4], const uint32_t a[4],
-                                                        const uint32_t b[2]) {
-#ifdef DQ_CUDA_EMUL
-    dq_emul_mma_m16n8k16(c, a, b, true);
-#else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
-                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),
-                   "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#define S_MMA(T)                                                                                 \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." T "." T ".f32 "                        \
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"         \
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])                                \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),  \
+                   "f"(c[1]), "f"(c[2]), "f"(c[3]))
+    if constexpr (bf16)
+        S_MMA("bf16");
+    else
+        S_MMA("f16");
+#undef S_MMA
 #endif
 }
 
